@@ -1,0 +1,128 @@
+//! The one place where failures become HTTP responses.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Invalid, Rejection};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    #[error("{0}")]
+    Rejected(#[from] Rejection),
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("request body does not match the expected shape: {0}")]
+    InvalidBody(String),
+    #[error("request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("query string cannot be parsed: {0}")]
+    InvalidQuery(String),
+    #[error("path cannot be parsed: {0}")]
+    InvalidPath(String),
+    #[error("this route needs an 'Authorization: Bearer <token>' header")]
+    MissingToken,
+    #[error("the bearer token is not valid")]
+    InvalidToken,
+    #[error("no route for this path")]
+    RouteNotFound,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the store is temporarily unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Rejected(rejection) => Self::Rejected(rejection),
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::Invalid(Invalid::Name) => (S::UNPROCESSABLE_ENTITY, "invalid_name"),
+            Self::Invalid(Invalid::Text) => (S::UNPROCESSABLE_ENTITY, "invalid_text"),
+            Self::Invalid(Invalid::ClientId) => (S::UNPROCESSABLE_ENTITY, "invalid_client_id"),
+            Self::Invalid(Invalid::Cursor) => (S::BAD_REQUEST, "invalid_cursor"),
+            Self::Invalid(Invalid::Limit) => (S::BAD_REQUEST, "invalid_limit"),
+            Self::Rejected(Rejection::UnknownUser) => (S::NOT_FOUND, "user_not_found"),
+            Self::Rejected(Rejection::UnknownGroup) => (S::NOT_FOUND, "group_not_found"),
+            Self::Rejected(Rejection::NotMember) => (S::FORBIDDEN, "not_a_member"),
+            Self::Rejected(Rejection::NotOwner) => (S::FORBIDDEN, "not_owner"),
+            Self::Rejected(Rejection::TargetNotMember) => (S::NOT_FOUND, "member_not_found"),
+            Self::Rejected(Rejection::Blocked) => (S::FORBIDDEN, "blocked"),
+            Self::Rejected(Rejection::GroupFull) => (S::CONFLICT, "group_full"),
+            Self::Rejected(Rejection::ClientIdConflict) => (S::CONFLICT, "client_id_conflict"),
+            Self::Rejected(Rejection::SelfBlock) => (S::UNPROCESSABLE_ENTITY, "cannot_block_self"),
+            Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json"),
+            Self::InvalidBody(_) => (S::UNPROCESSABLE_ENTITY, "invalid_body"),
+            Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query"),
+            Self::InvalidPath(_) => (S::BAD_REQUEST, "invalid_path"),
+            Self::MissingToken => (S::UNAUTHORIZED, "missing_token"),
+            Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
+            Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
+            Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: clients branch on this.
+    pub code: &'static str,
+    /// For people; wording may change.
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        // Server-side details go to the log, never to the client.
+        let message = match &self {
+            Self::Unavailable(detail) | Self::Internal(detail) => {
+                tracing::error!(code, detail, "request failed");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
+        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::MissingToken | Self::InvalidToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

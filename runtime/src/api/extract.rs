@@ -1,0 +1,104 @@
+//! Extractors that turn every kind of bad input into an [`ApiError`] with a stable code, instead
+//! of axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::{GroupId, Rejection, UserId};
+
+/// A JSON object request body. The content type is not checked (curl's default is form-encoded,
+/// and the body is parsed as JSON either way); syntax errors are 400, shape errors 422. Only an
+/// object is accepted: serde would otherwise read `["alice"]` as `{"name": "alice"}`.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => ApiError::PayloadTooLarge,
+            other => ApiError::MalformedJson(other.body_text()),
+        })?;
+        let classify = |error: serde_json::Error| match error.classify() {
+            serde_json::error::Category::Data => ApiError::InvalidBody(error.to_string()),
+            _ => ApiError::MalformedJson(error.to_string()),
+        };
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(classify)?;
+            return Err(ApiError::InvalidBody("expected a JSON object".into()));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(classify)
+    }
+}
+
+/// The authenticated user. Verifying the token is one HMAC: no store read.
+pub struct Caller(pub UserId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+        let value = header.to_str().map_err(|_| ApiError::InvalidToken)?;
+        let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::InvalidToken);
+        }
+        let user = state.keys.verify_token(token.trim()).ok_or(ApiError::InvalidToken)?;
+        if let Some(limiter) = &state.rate_limiter {
+            limiter.check(&user)?;
+        }
+        Ok(Caller(user))
+    }
+}
+
+/// Path parameters, with axum's rejection mapped to our error shape.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| PathParams(value))
+            .map_err(|rejection| ApiError::InvalidPath(rejection.body_text()))
+    }
+}
+
+/// Query parameters, with axum's rejection mapped to our error shape.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryParams(value))
+            .map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))
+    }
+}
+
+/// An id from the path that cannot exist (empty, oversized) is simply not found.
+pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).ok_or(ApiError::Rejected(Rejection::UnknownUser))
+}
+
+pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
+    GroupId::parse(raw).ok_or(ApiError::Rejected(Rejection::UnknownGroup))
+}
+
+/// `GET /v1/messages` parameters, kept as strings so each gets its own precise error.
+#[derive(Deserialize)]
+pub struct FeedQuery {
+    pub after: Option<String>,
+    pub limit: Option<String>,
+}

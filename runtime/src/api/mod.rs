@@ -1,0 +1,68 @@
+//! HTTP: routes, extractors, and the mapping of every failure to a JSON error.
+
+mod blocks;
+pub mod error;
+mod extract;
+mod groups;
+mod messages;
+mod openapi;
+pub mod rate_limit;
+mod system;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use self::error::ApiError;
+pub use self::openapi::openapi;
+use self::rate_limit::RateLimiter;
+use crate::domain::Keys;
+use crate::store::Store;
+
+/// Request bodies above this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_group_size: usize,
+}
+
+/// Everything a handler needs, built once at start-up and shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keys>,
+    pub limits: Limits,
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+}
+
+/// The whole API as one router, whatever serves it.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/users", post(users::register))
+        .route("/users/{user_id}", get(users::get_user))
+        .route("/users/{user_id}/messages", post(messages::send_direct))
+        .route("/me/blocks", get(blocks::list))
+        .route("/me/blocks/{user_id}", put(blocks::block).delete(blocks::unblock))
+        .route("/groups", post(groups::create))
+        .route("/groups/{group_id}", get(groups::show))
+        .route("/groups/{group_id}/members/{user_id}", put(groups::add_member).delete(groups::remove_member))
+        .route("/groups/{group_id}/messages", post(messages::send_group))
+        .route("/messages", get(messages::poll));
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/openapi.json", get(system::openapi_json))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .with_state(state)
+}

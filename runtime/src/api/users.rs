@@ -1,0 +1,70 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Caller, JsonBody, PathParams, user_id};
+use crate::domain::{Name, Rejection, User, UserId};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// 1–64 characters after trimming; not unique.
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self { id: user.id.to_string(), name: user.name.as_str().to_owned() }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredUser {
+    pub id: String,
+    pub name: String,
+    /// Send as `Authorization: Bearer <token>`. It does not expire; keep it secret.
+    pub token: String,
+}
+
+/// Register a user and receive their bearer token.
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = NewUser,
+    responses(
+        (status = 201, body = RegisteredUser),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 422, description = "invalid name or unknown field", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<(StatusCode, Json<RegisteredUser>), ApiError> {
+    let user = User { id: UserId::generate(), name: Name::parse(&body.name)? };
+    state.store.create_user(&user).await?;
+    let token = state.keys.issue_token(&user.id);
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisteredUser { id: user.id.to_string(), name: user.name.as_str().to_owned(), token }),
+    ))
+}
+
+/// Look up a user's public profile.
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    Caller(_): Caller,
+    State(state): State<AppState>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = state.store.user(&user_id(&id)?).await?.ok_or(Rejection::UnknownUser)?;
+    Ok(Json(user.into()))
+}

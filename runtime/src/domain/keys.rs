@@ -1,0 +1,168 @@
+//! Bearer tokens and feed cursors, both MACs under one server key.
+//!
+//! A token is `<user id>.<MAC(user id)>`: verifying it costs one HMAC and no store read, which is
+//! what keeps a poll at a single store request. A cursor is `base64url(seq ‖ MAC(user id ‖ seq))`:
+//! it is bound to the user it was issued to, so another user's cursor, or one a client edited,
+//! fails to decode instead of silently reading the wrong position.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::error::Invalid;
+use super::ids::UserId;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const TOKEN_DOMAIN: &[u8] = b"token/v1\0";
+const CURSOR_DOMAIN: &[u8] = b"cursor/v1\0";
+/// 96 bits of MAC: forging a cursor is pointless (it only addresses the caller's own feed) but a
+/// truncated MAC still makes tampering and cross-user use detectable.
+const CURSOR_MAC_LEN: usize = 12;
+
+/// Position in one user's feed: the number of entries before and including it. Entry 1 is the
+/// oldest; `Seq::START` means "before everything".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seq(pub u64);
+
+impl Seq {
+    pub const START: Seq = Seq(0);
+
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+}
+
+/// A decoded cursor: the position after which the next page starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor(pub Seq);
+
+/// The server's secret. Cloning is cheap enough for start-up; handlers share it behind an `Arc`.
+#[derive(Clone)]
+pub struct Keys {
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(<redacted>)")
+    }
+}
+
+impl Keys {
+    pub const LEN: usize = 32;
+
+    pub fn from_bytes(secret: [u8; 32]) -> Self {
+        Self { secret }
+    }
+
+    pub fn generate() -> Self {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("the operating system has no randomness source");
+        Self { secret }
+    }
+
+    /// Accepts 64 hex characters, the form written to the key file and expected in configuration.
+    pub fn from_hex(hex_key: &str) -> Result<Self, String> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|e| format!("key is not hex: {e}"))?;
+        let secret: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("key must be 32 bytes (64 hex characters), got {}", b.len()))?;
+        Ok(Self { secret })
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.secret)
+    }
+
+    fn mac(&self, domain: &[u8]) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any size");
+        mac.update(domain);
+        mac
+    }
+
+    pub fn issue_token(&self, user: &UserId) -> String {
+        let mut mac = self.mac(TOKEN_DOMAIN);
+        mac.update(user.as_str().as_bytes());
+        format!("{user}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The user the token was issued to, or `None` if it was not issued under this key.
+    pub fn verify_token(&self, token: &str) -> Option<UserId> {
+        let (user, signature) = token.split_once('.')?;
+        let user = UserId::parse(user)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let mut mac = self.mac(TOKEN_DOMAIN);
+        mac.update(user.as_str().as_bytes());
+        mac.verify_slice(&signature).ok()?;
+        Some(user)
+    }
+
+    fn cursor_mac(&self, user: &UserId, seq: Seq) -> [u8; CURSOR_MAC_LEN] {
+        let mut mac = self.mac(CURSOR_DOMAIN);
+        mac.update(user.as_str().as_bytes());
+        mac.update(&seq.0.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        full[..CURSOR_MAC_LEN].try_into().expect("SHA-256 output is longer than the cursor MAC")
+    }
+
+    pub fn encode_cursor(&self, user: &UserId, cursor: Cursor) -> String {
+        let mut raw = [0u8; 8 + CURSOR_MAC_LEN];
+        raw[..8].copy_from_slice(&cursor.0.0.to_be_bytes());
+        raw[8..].copy_from_slice(&self.cursor_mac(user, cursor.0));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    pub fn decode_cursor(&self, user: &UserId, encoded: &str) -> Result<Cursor, Invalid> {
+        let raw = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Invalid::Cursor)?;
+        let raw: [u8; 8 + CURSOR_MAC_LEN] = raw.try_into().map_err(|_| Invalid::Cursor)?;
+        let seq = Seq(u64::from_be_bytes(raw[..8].try_into().expect("8 bytes")));
+        let expected = self.cursor_mac(user, seq);
+        // Constant-time comparison, so response timing does not reveal how much of a MAC matched.
+        let mismatch = expected.iter().zip(&raw[8..]).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if mismatch == 0 { Ok(Cursor(seq)) } else { Err(Invalid::Cursor) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_under_the_issuing_key() {
+        let keys = Keys::generate();
+        let user = UserId::generate();
+        let token = keys.issue_token(&user);
+        assert_eq!(keys.verify_token(&token), Some(user.clone()));
+        assert_eq!(Keys::generate().verify_token(&token), None);
+        let other = UserId::generate();
+        let (_, signature) = token.split_once('.').unwrap();
+        assert_eq!(keys.verify_token(&format!("{other}.{signature}")), None);
+        assert_eq!(keys.verify_token("garbage"), None);
+        assert_eq!(keys.verify_token(&format!("{user}.")), None);
+    }
+
+    #[test]
+    fn cursors_are_bound_to_their_user() {
+        let keys = Keys::generate();
+        let alice = UserId::generate();
+        let bob = UserId::generate();
+        let encoded = keys.encode_cursor(&alice, Cursor(Seq(42)));
+        assert_eq!(keys.decode_cursor(&alice, &encoded), Ok(Cursor(Seq(42))));
+        assert_eq!(keys.decode_cursor(&bob, &encoded), Err(Invalid::Cursor));
+        assert_eq!(keys.decode_cursor(&alice, ""), Err(Invalid::Cursor));
+        assert_eq!(keys.decode_cursor(&alice, "!!!"), Err(Invalid::Cursor));
+        let mut tampered = encoded.into_bytes();
+        tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+        assert_eq!(keys.decode_cursor(&alice, std::str::from_utf8(&tampered).unwrap()), Err(Invalid::Cursor));
+    }
+
+    #[test]
+    fn hex_keys_round_trip_and_wrong_lengths_fail() {
+        let keys = Keys::generate();
+        assert_eq!(Keys::from_hex(&keys.to_hex()).unwrap().secret, keys.secret);
+        assert!(Keys::from_hex("abcd").is_err());
+        assert!(Keys::from_hex("zz").is_err());
+    }
+}

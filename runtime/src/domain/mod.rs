@@ -1,0 +1,18 @@
+//! The rules of the messaging service, independent of HTTP and of storage.
+//!
+//! Everything a client sends is parsed into one of these types at the edge ("parse, don't
+//! validate"), so the store and the handlers only ever see values that are already valid.
+
+pub mod error;
+pub mod group;
+pub mod ids;
+pub mod keys;
+pub mod message;
+pub mod text;
+
+pub use error::{Invalid, Rejection};
+pub use group::Group;
+pub use ids::{ClientId, GroupId, MessageId, UserId};
+pub use keys::{Cursor, Keys, Seq};
+pub use message::{FeedPage, Message, Outgoing, Recipient, Sent, User};
+pub use text::{Name, Text};

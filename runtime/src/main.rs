@@ -1,0 +1,22 @@
+use clap::Parser;
+use runtime::config::{Cli, Command, LogFormat, Settings};
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(args)?;
+            init_logging(settings.log_format);
+            runtime::server::serve(settings).await
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Runs the API locally: embedded store, server key, listener, graceful shutdown.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::api::rate_limit::RateLimiter;
+use crate::api::{AppState, Limits, app};
+use crate::config::Settings;
+use crate::domain::Keys;
+use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+
+pub const DATABASE_FILE: &str = "messages.redb";
+pub const KEY_FILE: &str = "server.key";
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// The configured key, or the one kept in the data directory (created on first start).
+pub fn load_keys(settings: &Settings) -> anyhow::Result<Keys> {
+    if !settings.token_key.is_empty() {
+        return Keys::from_hex(&settings.token_key).map_err(|e| anyhow::anyhow!("token_key: {e}"));
+    }
+    let path = settings.data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(hex) => Keys::from_hex(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let keys = Keys::generate();
+            write_secret(&path, &keys.to_hex())?;
+            Ok(keys)
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes the key readable by the owner only, atomically, and durably: losing it after tokens
+/// were handed out would log every user out.
+fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Everything `serve` needs, opened from the settings.
+pub fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let keys = load_keys(settings)?;
+    let options = EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024 };
+    let database = settings.data_dir.join(DATABASE_FILE);
+    let store = EmbeddedStore::open(&database, &options).with_context(|| format!("opening {}", database.display()))?;
+    Ok(AppState {
+        store: Arc::new(store),
+        keys: Arc::new(keys),
+        limits: Limits { max_group_size: settings.max_group_size },
+        rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
+    })
+}
+
+/// `runtime serve`: prints `listening on http://ADDR` once it accepts connections.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let state = open_state(&settings)?;
+    if let Some(limiter) = state.rate_limiter.clone() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RateLimiter::SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                limiter.forget_idle();
+            }
+        });
+    }
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data_dir = %settings.data_dir.display(), "serving");
+    // On stdout, unadorned, so scripts and tests can read the port when listening on port 0.
+    println!("listening on http://{address}");
+    run(listener, app(state), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

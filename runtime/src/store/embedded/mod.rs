@@ -1,0 +1,285 @@
+//! The local backend: one redb file, written by a single group-committing thread.
+//!
+//! # Why redb
+//! Measured with `tools/engine-choice` (README, "Embedded engine") on the runtime's own shapes:
+//! redb served 2.3× the feed reads of SQLite in WAL mode, while SQLite committed faster. Polls
+//! outnumber sends sixty to one in this service, and group commit makes either engine's write
+//! rate exceed what the HTTP layer can feed it. redb is also pure Rust (no C toolchain) and gives
+//! MVCC snapshots: readers never block the writer or each other.
+//!
+//! # How the cursor invariant holds
+//! Feed positions are assigned by the writer thread inside the one write transaction that is
+//! open at any time, as "newest position of this feed + 1", and a transaction's writes become
+//! visible to readers all at once when it commits. So a reader's snapshot contains either all of
+//! a transaction's entries or none, and every earlier position was committed by an earlier
+//! (or the same) transaction: no reader can see position N+1 without N.
+
+mod tables;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use self::tables::*;
+use self::writer::Writer;
+use super::{MembershipChange, Store, StoreError, StoreResult};
+use crate::domain::message::Outgoing;
+use crate::domain::{FeedPage, Group, GroupId, Recipient, Rejection, Sent, Seq, User, UserId};
+
+#[derive(Clone, Debug)]
+pub struct EmbeddedOptions {
+    /// redb's page cache. Bounded so the server's memory stays flat as data grows.
+    pub cache_bytes: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self { cache_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+pub struct EmbeddedStore {
+    // Declared first so it is dropped first: the writer thread stops before the file closes.
+    writer: Writer,
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path, options: &EmbeddedOptions) -> anyhow::Result<Self> {
+        let db = Database::builder().set_cache_size(options.cache_bytes).create(path)?;
+        // Create every table up front, so readers never meet a missing table.
+        let txn = db.begin_write()?;
+        txn.open_table(USERS)?;
+        txn.open_table(BLOCKS)?;
+        txn.open_table(GROUPS)?;
+        txn.open_table(MESSAGES)?;
+        txn.open_table(FEED)?;
+        txn.open_table(SENT_BY_CLIENT_ID)?;
+        txn.commit()?;
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone())?;
+        Ok(Self { db, writer })
+    }
+
+    fn read(&self) -> StoreResult<redb::ReadTransaction> {
+        self.db.begin_read().map_err(storage)
+    }
+}
+
+/// Loads a group for modification, applies `change` and writes it back if it changed.
+fn update_group(
+    txn: &WriteTransaction,
+    id: &GroupId,
+    change: impl FnOnce(&mut Group, &redb::Table<&'static str, &'static str>) -> Result<bool, StoreError>,
+) -> StoreResult<()> {
+    let mut groups = txn.open_table(GROUPS).map_err(storage)?;
+    let users = txn.open_table(USERS).map_err(storage)?;
+    let mut group = read_group(&groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+    if change(&mut group, &users)? {
+        groups.insert(id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Looks up an earlier send with the same client id: `Some` when this is a replay.
+fn replay(txn: &WriteTransaction, outgoing: &Outgoing) -> StoreResult<Option<Sent>> {
+    let Some(client_id) = &outgoing.client_id else {
+        return Ok(None);
+    };
+    let message = &outgoing.message;
+    let index = txn.open_table(SENT_BY_CLIENT_ID).map_err(storage)?;
+    let Some(key) = index.get((message.from.as_str(), client_id.as_str())).map_err(storage)? else {
+        return Ok(None);
+    };
+    let original = read_message(&txn.open_table(MESSAGES).map_err(storage)?, key.value())?;
+    if original.same_request(&message.to, &message.text) {
+        Ok(Some(Sent { message: original, replayed: true }))
+    } else {
+        Err(Rejection::ClientIdConflict.into())
+    }
+}
+
+/// Checks the rules for `outgoing` and returns the feeds it is due in.
+fn recipients(txn: &WriteTransaction, outgoing: &Outgoing) -> StoreResult<Vec<UserId>> {
+    let from = &outgoing.message.from;
+    match &outgoing.message.to {
+        Recipient::Direct(to) => {
+            let users = txn.open_table(USERS).map_err(storage)?;
+            if users.get(to.as_str()).map_err(storage)?.is_none() {
+                return Err(Rejection::UnknownUser.into());
+            }
+            let blocks = txn.open_table(BLOCKS).map_err(storage)?;
+            if blocks.get((to.as_str(), from.as_str())).map_err(storage)?.is_some() {
+                return Err(Rejection::Blocked.into());
+            }
+            Ok(if to == from { vec![from.clone()] } else { vec![from.clone(), to.clone()] })
+        }
+        Recipient::Group(group_id) => {
+            let groups = txn.open_table(GROUPS).map_err(storage)?;
+            let group = read_group(&groups, group_id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+            group.require_member(from)?;
+            Ok(group.members)
+        }
+    }
+}
+
+fn deliver(txn: &WriteTransaction, outgoing: &Outgoing, feeds: &[UserId]) -> StoreResult<()> {
+    let message = &outgoing.message;
+    let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
+    let key = match messages.last().map_err(storage)? {
+        Some((newest, _)) => newest.value() + 1,
+        None => 1,
+    };
+    messages.insert(key, encode(message)?.as_slice()).map_err(storage)?;
+    let mut feed = txn.open_table(FEED).map_err(storage)?;
+    for user in feeds {
+        let position = feed_head(&feed, user.as_str())?.next();
+        feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+    }
+    if let Some(client_id) = &outgoing.client_id {
+        let mut index = txn.open_table(SENT_BY_CLIENT_ID).map_err(storage)?;
+        index.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let user = user.clone();
+        self.writer
+            .write(move |txn| {
+                let mut users = txn.open_table(USERS).map_err(storage)?;
+                users.insert(user.id.as_str(), user.name.as_str()).map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let txn = self.read()?;
+        read_user(&txn.open_table(USERS).map_err(storage)?, id)
+    }
+
+    async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
+        let (blocker, target) = (blocker.clone(), target.clone());
+        self.writer
+            .write(move |txn| {
+                let users = txn.open_table(USERS).map_err(storage)?;
+                if users.get(target.as_str()).map_err(storage)?.is_none() {
+                    return Err(Rejection::UnknownUser.into());
+                }
+                let mut blocks = txn.open_table(BLOCKS).map_err(storage)?;
+                blocks.insert((blocker.as_str(), target.as_str()), ()).map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
+        let (blocker, target) = (blocker.clone(), target.clone());
+        self.writer
+            .write(move |txn| {
+                let mut blocks = txn.open_table(BLOCKS).map_err(storage)?;
+                blocks.remove((blocker.as_str(), target.as_str())).map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn blocked(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
+        let txn = self.read()?;
+        let blocks = txn.open_table(BLOCKS).map_err(storage)?;
+        let mut blocked = Vec::new();
+        for entry in blocks.range((blocker.as_str(), "")..).map_err(storage)? {
+            let (key, _) = entry.map_err(storage)?;
+            let (owner, target) = key.value();
+            if owner != blocker.as_str() {
+                break;
+            }
+            blocked.push(UserId::parse(target).ok_or_else(|| corrupt("block", target))?);
+        }
+        Ok(blocked)
+    }
+
+    async fn create_group(&self, group: &Group) -> StoreResult<()> {
+        let group = group.clone();
+        self.writer
+            .write(move |txn| {
+                let mut groups = txn.open_table(GROUPS).map_err(storage)?;
+                groups.insert(group.id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
+        let txn = self.read()?;
+        read_group(&txn.open_table(GROUPS).map_err(storage)?, id.as_str())
+    }
+
+    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
+        let change = change.clone();
+        self.writer
+            .write(move |txn| {
+                update_group(txn, &change.group, |group, users| {
+                    group.require_member(&change.caller)?;
+                    if users.get(change.user.as_str()).map_err(storage)?.is_none() {
+                        return Err(Rejection::UnknownUser.into());
+                    }
+                    Ok(group.admit(&change.user, max_members)?)
+                })
+            })
+            .await
+    }
+
+    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
+        let change = change.clone();
+        self.writer
+            .write(move |txn| {
+                update_group(txn, &change.group, |group, _| {
+                    group.remove(&change.caller, &change.user)?;
+                    Ok(true)
+                })
+            })
+            .await
+    }
+
+    async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
+        let outgoing = outgoing.clone();
+        self.writer
+            .write(move |txn| {
+                if let Some(replayed) = replay(txn, &outgoing)? {
+                    return Ok(replayed);
+                }
+                let feeds = recipients(txn, &outgoing)?;
+                deliver(txn, &outgoing, &feeds)?;
+                Ok(Sent { message: outgoing.message, replayed: false })
+            })
+            .await
+    }
+
+    async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage> {
+        // Reads run inline: they are short, in-cache B-tree lookups that never wait for the
+        // writer (MVCC), so handing them to a blocking pool would cost more than it saves.
+        let txn = self.read()?;
+        let feed = txn.open_table(FEED).map_err(storage)?;
+        let messages = txn.open_table(MESSAGES).map_err(storage)?;
+        let first = after.0.saturating_add(1);
+        let mut entries = Vec::with_capacity(limit.min(64));
+        let mut has_more = false;
+        for entry in feed.range((user.as_str(), first)..=(user.as_str(), u64::MAX)).map_err(storage)? {
+            if entries.len() == limit {
+                has_more = true;
+                break;
+            }
+            let (key, message_key) = entry.map_err(storage)?;
+            entries.push((Seq(key.value().1), read_message(&messages, message_key.value())?));
+        }
+        Ok(FeedPage { entries, has_more })
+    }
+}

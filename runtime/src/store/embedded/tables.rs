@@ -1,0 +1,69 @@
+//! The embedded store's tables. Values that are records are JSON: small, self-describing and
+//! easy to inspect with redb's tools; the hot path (a feed page) decodes at most `limit` of them.
+
+use redb::{ReadableTable, TableDefinition};
+
+use crate::domain::{Group, Message, Seq, User, UserId};
+use crate::store::StoreError;
+
+/// user id → display name.
+pub const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+/// (blocker, blocked) → nothing: presence is the fact.
+pub const BLOCKS: TableDefinition<(&str, &str), ()> = TableDefinition::new("blocks");
+/// group id → JSON [`Group`] (members in joining order; at most the configured group size).
+pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+/// message key → JSON [`Message`]. Stored once however many feeds it is in.
+pub const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
+/// (user id, position) → message key. Positions are dense per user: 1, 2, 3, …
+pub const FEED: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
+/// (sender, client_id) → message key of the first send with that client_id.
+pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
+
+pub fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(format!("corrupt {what} record: {error}"))
+}
+
+pub fn storage(error: impl Into<redb::Error>) -> StoreError {
+    StoreError::unavailable(error.into())
+}
+
+pub fn read_user(
+    users: &impl ReadableTable<&'static str, &'static str>,
+    id: &UserId,
+) -> Result<Option<User>, StoreError> {
+    let Some(name) = users.get(id.as_str()).map_err(storage)? else {
+        return Ok(None);
+    };
+    let name = crate::domain::Name::parse(name.value()).map_err(|e| corrupt("user", e))?;
+    Ok(Some(User { id: id.clone(), name }))
+}
+
+pub fn read_group(
+    groups: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Group>, StoreError> {
+    match groups.get(id).map_err(storage)? {
+        Some(bytes) => serde_json::from_slice(bytes.value()).map(Some).map_err(|e| corrupt("group", e)),
+        None => Ok(None),
+    }
+}
+
+pub fn read_message(messages: &impl ReadableTable<u64, &'static [u8]>, key: u64) -> Result<Message, StoreError> {
+    let bytes =
+        messages.get(key).map_err(storage)?.ok_or_else(|| corrupt("feed", format!("message {key} is missing")))?;
+    serde_json::from_slice(bytes.value()).map_err(|e| corrupt("message", e))
+}
+
+/// The position of the newest entry in `user`'s feed, `Seq::START` when it is empty.
+pub fn feed_head(feed: &impl ReadableTable<(&'static str, u64), u64>, user: &str) -> Result<Seq, StoreError> {
+    let newest = feed.range((user, 0)..=(user, u64::MAX)).map_err(storage)?.next_back();
+    match newest {
+        Some(entry) => Ok(Seq(entry.map_err(storage)?.0.value().1)),
+        None => Ok(Seq::START),
+    }
+}
+
+/// Fails on encoding errors only, which would be a bug, not bad input.
+pub fn encode(value: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::unavailable(format!("cannot encode record: {e}")))
+}

@@ -1,0 +1,112 @@
+//! Storage behind one trait, so the same API runs on an embedded engine locally and on a cloud
+//! database in production.
+//!
+//! # Guarantees every backend gives
+//!
+//! * **Acknowledged means durable.** When a write method returns `Ok`, its effects survive a
+//!   crash of the process (and, for the embedded store, `kill -9`).
+//! * **Rules are atomic with their writes.** A method that checks a rule (membership, blocks,
+//!   group size, `client_id` reuse) and then writes does both against the same state: no other
+//!   write can slip in between.
+//! * **Writes are all-or-nothing.** A send either reaches every feed it is due in or none; a
+//!   rejected or failed operation leaves no partial effects. A send that failed with
+//!   [`StoreError::Unavailable`] may be retried with the same `client_id` and then completes
+//!   exactly once.
+//!
+//! # The cursor invariant
+//!
+//! Every user has a feed: a sequence of entries numbered 1, 2, 3, … with no gaps. A reader that
+//! keeps asking for the entries after the last position it saw receives every entry exactly once,
+//! in order. A bare counter does not give this: with "take number N, then write entry N", a
+//! reader can see N+1 (written by a faster writer) before N exists, move its cursor past N and
+//! never see it. Each backend therefore has to guarantee:
+//!
+//! > **An entry at position N becomes visible to readers only after every entry before N is
+//! > visible, and never changes afterwards.**
+//!
+//! Given that, a page that ends at position P contains everything up to P, so resuming after P
+//! loses nothing and repeats nothing. How each backend guarantees it is documented on the
+//! backend (for the embedded store: positions are assigned inside the single serialised write
+//! transaction and become visible atomically when it commits).
+
+pub mod embedded;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::message::Outgoing;
+use crate::domain::{FeedPage, Group, GroupId, Rejection, Sent, Seq, User, UserId};
+
+#[derive(Debug, Clone, Error)]
+pub enum StoreError {
+    /// A domain rule refused the operation; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The backend failed (I/O, corruption, a crash of its writer). Whether a write took effect
+    /// is unknown; retrying a send with the same `client_id` is safe.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A membership change requested by `caller`.
+#[derive(Clone, Debug)]
+pub struct MembershipChange {
+    pub group: GroupId,
+    pub caller: UserId,
+    pub user: UserId,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new user. Ids are generated randomly by the caller and never collide.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+
+    /// `blocker` stops receiving direct messages from `target`. Idempotent.
+    /// Rejects with `UnknownUser` if `target` does not exist.
+    async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()>;
+
+    /// Idempotent; unblocking someone not blocked (or unknown) succeeds.
+    async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()>;
+
+    /// Everyone `blocker` has blocked, in id order.
+    async fn blocked(&self, blocker: &UserId) -> StoreResult<Vec<UserId>>;
+
+    /// Stores a new group exactly as given (creator as owner and only member).
+    async fn create_group(&self, group: &Group) -> StoreResult<()>;
+
+    async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>>;
+
+    /// Adds `change.user` to the group, applying [`Group::admit`] with `max_members`.
+    /// Checks, in this order: the group exists (`UnknownGroup`), the caller is a member
+    /// (`NotMember`), the user exists (`UnknownUser`), then the size limit (`GroupFull`).
+    /// Re-adding a member succeeds and changes nothing.
+    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()>;
+
+    /// Removes `change.user`, applying [`Group::remove`]; `UnknownGroup` if there is no group.
+    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()>;
+
+    /// Delivers a message: a direct message to the sender's and the recipient's feeds (once when
+    /// they are the same user), a group message to the feed of every current member.
+    ///
+    /// With a `client_id`, a previous send by the same sender with the same id is looked up
+    /// first: the same recipient and text return that message with `replayed: true` and deliver
+    /// nothing (even if a block or removal happened since); a different recipient or text
+    /// rejects with `ClientIdConflict`. Then, for a direct message: `UnknownUser` and `Blocked`
+    /// (the recipient blocked the sender); for a group message: `UnknownGroup` and `NotMember`.
+    async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent>;
+
+    /// Up to `limit` entries of `user`'s feed after position `after`, oldest first.
+    /// `has_more` is true exactly when more entries existed past the page at the time of the
+    /// read. Readers never see an entry before every earlier entry (see the module docs).
+    async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage>;
+}

@@ -1,0 +1,72 @@
+//! Test suites written once and run against every store backend.
+//!
+//! * [`conformance`]: the [`Store`](runtime::store::Store) contract, including the attack on the
+//!   cursor invariant with concurrent senders and interleaved pollers.
+//! * [`api`]: every route and every error of the HTTP contract, in-process through `oneshot`.
+//!
+//! A backend's test file provides an async constructor returning a [`Backend`] and expands
+//! [`store_conformance_tests!`] and [`api_tests!`] with it, which gives one `#[test]` per case.
+
+pub mod api;
+pub mod backend;
+pub mod client;
+pub mod conformance;
+
+pub use backend::Backend;
+
+/// One `#[tokio::test]` per case of a suite module, each on a fresh backend.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_tests {
+    ($backend:path, $suite:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = $backend().await;
+                $crate::$suite::$case(&backend).await;
+            }
+        )*
+    };
+}
+
+/// Expands to the whole store conformance suite for the backend built by `$backend().await`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($backend:path) => {
+        $crate::__suite_tests!($backend, conformance:
+            users_round_trip,
+            blocks_are_idempotent_and_listed_in_id_order,
+            group_membership_follows_the_rules,
+            owner_leaving_passes_ownership_and_empty_groups_stay_closed,
+            direct_messages_reach_both_feeds_and_self_messages_once,
+            blocks_stop_direct_messages_but_not_group_messages,
+            group_messages_follow_membership_over_time,
+            feed_pages_are_ordered_and_has_more_is_exact,
+            client_id_replays_and_conflicts,
+            cursor_invariant_holds_under_concurrent_senders_and_pollers,
+        );
+    };
+}
+
+/// Expands to the whole API suite for the backend built by `$backend().await`.
+#[macro_export]
+macro_rules! api_tests {
+    ($backend:path) => {
+        $crate::__suite_tests!($backend, api:
+            registration_and_user_lookup,
+            bad_request_bodies_get_json_errors,
+            authentication_is_required_and_checked,
+            blocks_routes,
+            group_routes_and_their_errors,
+            membership_authorization_comes_before_existence,
+            direct_message_routes_and_their_errors,
+            group_message_routes_and_their_errors,
+            idempotent_sends_over_http,
+            polling_with_cursors,
+            cursor_and_limit_errors,
+            system_routes_and_fallbacks,
+            rate_limit_answers_429_with_retry_after,
+            ordinary_bursts_are_not_rate_limited,
+        );
+    };
+}

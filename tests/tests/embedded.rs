@@ -1,0 +1,46 @@
+//! Every suite against the embedded store, plus what only a file-backed store can show.
+
+use messaging_tests::Backend;
+
+async fn embedded() -> Backend {
+    Backend::embedded()
+}
+
+messaging_tests::store_conformance_tests!(embedded);
+messaging_tests::api_tests!(embedded);
+
+/// Users, groups, feeds (with their positions) and idempotency records survive closing and
+/// reopening the file, and positions continue where they stopped.
+#[tokio::test]
+async fn everything_persists_across_reopening_the_file() {
+    use runtime::domain::message::Outgoing;
+    use runtime::domain::{ClientId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
+    use runtime::store::Store;
+    use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let open = || EmbeddedStore::open(&path, &EmbeddedOptions::default()).unwrap();
+    let alice = User { id: UserId::generate(), name: Name::parse("alice").unwrap() };
+    let group = Group::new(Name::parse("team").unwrap(), alice.id.clone());
+    let outgoing = |text: &str, client_id: &str| Outgoing {
+        message: Message::new(alice.id.clone(), Recipient::Group(group.id.clone()), Text::parse(text.into()).unwrap()),
+        client_id: Some(ClientId::parse(client_id).unwrap()),
+    };
+    let first = {
+        let store = open();
+        store.create_user(&alice).await.unwrap();
+        store.create_group(&group).await.unwrap();
+        store.send(&outgoing("one", "k1")).await.unwrap()
+    };
+    let store = open();
+    assert_eq!(store.user(&alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.group(&group.id).await.unwrap(), Some(group.clone()));
+    let replay = store.send(&outgoing("one", "k1")).await.unwrap();
+    assert!(replay.replayed && replay.message == first.message);
+    store.send(&outgoing("two", "k2")).await.unwrap();
+    let page = store.feed(&alice.id, Seq::START, 10).await.unwrap();
+    let positions: Vec<u64> = page.entries.iter().map(|(seq, _)| seq.0).collect();
+    assert_eq!(positions, [1, 2]);
+    assert_eq!(page.entries[0].1, first.message);
+}
