@@ -360,6 +360,12 @@ pub async fn system_routes_and_fallbacks(backend: &Backend) {
         }
     }
     assert_eq!(paths.len(), 12, "OpenAPI documents routes that do not exist");
+    // The documented message shape is the one served (messages are served as stored, unparsed).
+    let schema = &doc["components"]["schemas"]["MessageView"];
+    let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    documented.sort();
+    assert_eq!(documented, ["from", "id", "kind", "sent_at", "text", "to"]);
+    assert_eq!(schema["required"].as_array().unwrap().len(), 6);
     app.call("GET", "/v2/users", None, None).await.assert_error(404, "route_not_found");
     app.call("DELETE", "/health", None, None).await.assert_error(405, "method_not_allowed");
     app.call("PATCH", "/v1/users", None, None).await.assert_error(405, "method_not_allowed");

@@ -64,7 +64,7 @@ async fn whole_feed(store: &dyn Store, user: &UserId) -> Vec<Message> {
         for (seq, message) in page.entries {
             assert_eq!(seq, after.next(), "feed positions must be dense");
             after = seq;
-            messages.push(message);
+            messages.push(message.decode().expect("stored messages decode"));
         }
         if !page.has_more {
             return messages;
@@ -226,7 +226,7 @@ pub async fn feed_pages_are_ordered_and_has_more_is_exact(backend: &Backend) {
     assert!(first.has_more);
     let second = store.feed(&bob, Seq(4), 6).await.unwrap();
     assert_eq!(
-        texts(&second.entries.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>()),
+        texts(&second.entries.iter().map(|(_, m)| m.decode().unwrap()).collect::<Vec<_>>()),
         ["m4", "m5", "m6", "m7", "m8", "m9"]
     );
     assert!(!second.has_more, "a page that ends exactly at the end has no more");
@@ -302,7 +302,7 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
                     for (seq, message) in &page.entries {
                         assert_eq!(*seq, after.next(), "a poller skipped or repeated a position");
                         after = *seq;
-                        seen.push(message.id.clone());
+                        seen.push(message.decode().unwrap().id);
                     }
                     if finished && !page.has_more {
                         return (user, seen);

@@ -42,5 +42,5 @@ async fn everything_persists_across_reopening_the_file() {
     let page = store.feed(&alice.id, Seq::START, 10).await.unwrap();
     let positions: Vec<u64> = page.entries.iter().map(|(seq, _)| seq.0).collect();
     assert_eq!(positions, [1, 2]);
-    assert_eq!(page.entries[0].1, first.message);
+    assert_eq!(page.entries[0].1.decode().unwrap(), first.message);
 }

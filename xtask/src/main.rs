@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: the project's own automation, in Rust so it runs wherever cargo does.
 
+mod bench;
 mod test;
 
 use std::process::{Command, ExitCode};
@@ -8,12 +9,14 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test    run every test of the workspace (what CI runs)";
+  test    run every test of the workspace (what CI runs)
+  bench   build the release runtime and run the benchmark scenarios (--help for options)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -27,6 +30,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 /// `cargo`, as the one that invoked us (so toolchain overrides carry through).

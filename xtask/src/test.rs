@@ -1,13 +1,9 @@
 //! `cargo xtask test [extra cargo test args]`: the whole test suite.
 
-use std::path::PathBuf;
+use crate::workspace_root;
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     let mut command = super::cargo();
     command.current_dir(workspace_root()).args(["test", "--workspace", "--all-targets"]).args(extra);
     super::run(command)
-}
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }

@@ -1,6 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -9,6 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, FeedQuery, JsonBody, PathParams, QueryParams, group_id, user_id};
 use crate::domain::message::Outgoing;
 use crate::domain::{ClientId, Cursor, Invalid, Message, Recipient, Seq, Text, UserId};
+use serde_json::value::RawValue;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,38 +23,37 @@ pub struct NewMessage {
     pub client_id: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
+/// The OpenAPI description of a message. The JSON itself is the serde form of
+/// [`Message`], which the stores keep as is; a test checks the two agree.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct MessageView {
-    pub id: String,
+    id: String,
     /// Sender's user id.
-    pub from: String,
+    from: String,
     /// Recipient user id (direct) or group id (group).
-    pub to: String,
+    to: String,
     #[schema(example = "direct")]
-    pub kind: &'static str,
-    pub text: String,
+    kind: MessageKind,
+    text: String,
     /// RFC 3339, UTC, milliseconds.
     #[schema(example = "2026-11-23T04:11:29.123Z")]
-    pub sent_at: String,
+    sent_at: String,
 }
 
-impl From<&Message> for MessageView {
-    fn from(message: &Message) -> Self {
-        Self {
-            id: message.id.to_string(),
-            from: message.from.to_string(),
-            to: message.to.id().to_owned(),
-            kind: message.to.kind(),
-            text: message.text.as_str().to_owned(),
-            sent_at: message.sent_at_rfc3339(),
-        }
-    }
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum MessageKind {
+    Direct,
+    Group,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct FeedView {
-    /// Oldest first.
-    pub messages: Vec<MessageView>,
+pub struct FeedView<'a> {
+    /// Oldest first, exactly as stored.
+    #[schema(value_type = Vec<MessageView>)]
+    pub messages: Vec<&'a RawValue>,
     /// Pass as `after` in the next poll. Always present; equal to `after` when nothing is new.
     pub next: String,
     /// More messages were waiting past this page: poll again right away.
@@ -62,18 +63,13 @@ pub struct FeedView {
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 500;
 
-async fn send(
-    state: &AppState,
-    from: UserId,
-    to: Recipient,
-    body: NewMessage,
-) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+async fn send(state: &AppState, from: UserId, to: Recipient, body: NewMessage) -> Result<Response, ApiError> {
     let text = Text::parse(body.text)?;
     let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
     let outgoing = Outgoing { message: Message::new(from, to, text), client_id };
     let sent = state.store.send(&outgoing).await?;
     let status = if sent.replayed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(MessageView::from(&sent.message))))
+    Ok((status, Json(&sent.message)).into_response())
 }
 
 /// Send a direct message.
@@ -89,7 +85,7 @@ pub async fn send_direct(
     State(state): State<AppState>,
     PathParams(to): PathParams<String>,
     JsonBody(body): JsonBody<NewMessage>,
-) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+) -> Result<Response, ApiError> {
     send(&state, caller, Recipient::Direct(user_id(&to)?), body).await
 }
 
@@ -105,7 +101,7 @@ pub async fn send_group(
     State(state): State<AppState>,
     PathParams(to): PathParams<String>,
     JsonBody(body): JsonBody<NewMessage>,
-) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+) -> Result<Response, ApiError> {
     send(&state, caller, Recipient::Group(group_id(&to)?), body).await
 }
 
@@ -126,7 +122,7 @@ pub async fn poll(
     Caller(caller): Caller,
     State(state): State<AppState>,
     QueryParams(query): QueryParams<FeedQuery>,
-) -> Result<Json<FeedView>, ApiError> {
+) -> Result<Response, ApiError> {
     let after = match query.after.as_deref() {
         None => Cursor(Seq::START),
         Some(encoded) => state.keys.decode_cursor(&caller, encoded)?,
@@ -134,11 +130,12 @@ pub async fn poll(
     let limit = parse_limit(query.limit.as_deref())?;
     let page = state.store.feed(&caller, after.0, limit).await?;
     let last = page.entries.last().map_or(after, |(seq, _)| Cursor(*seq));
-    Ok(Json(FeedView {
-        messages: page.entries.iter().map(|(_, message)| MessageView::from(message)).collect(),
+    let view = FeedView {
+        messages: page.entries.iter().map(|(_, message)| message.raw()).collect(),
         next: state.keys.encode_cursor(&caller, last),
         has_more: page.has_more,
-    }))
+    };
+    Ok(Json(view).into_response())
 }
 
 #[cfg(test)]

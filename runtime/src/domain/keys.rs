@@ -38,10 +38,14 @@ impl Seq {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor(pub Seq);
 
-/// The server's secret. Cloning is cheap enough for start-up; handlers share it behind an `Arc`.
+/// The server's secret, with the HMAC states for tokens and cursors keyed once: every request
+/// verifies a token and every poll decodes and encodes a cursor, so each use only clones a
+/// keyed state instead of re-deriving it from the key.
 #[derive(Clone)]
 pub struct Keys {
     secret: [u8; 32],
+    token_mac: HmacSha256,
+    cursor_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for Keys {
@@ -54,13 +58,18 @@ impl Keys {
     pub const LEN: usize = 32;
 
     pub fn from_bytes(secret: [u8; 32]) -> Self {
-        Self { secret }
+        let keyed = |domain: &[u8]| {
+            let mut mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any size");
+            mac.update(domain);
+            mac
+        };
+        Self { secret, token_mac: keyed(TOKEN_DOMAIN), cursor_mac: keyed(CURSOR_DOMAIN) }
     }
 
     pub fn generate() -> Self {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).expect("the operating system has no randomness source");
-        Self { secret }
+        Self::from_bytes(secret)
     }
 
     /// Accepts 64 hex characters, the form written to the key file and expected in configuration.
@@ -69,21 +78,15 @@ impl Keys {
         let secret: [u8; 32] = bytes
             .try_into()
             .map_err(|b: Vec<u8>| format!("key must be 32 bytes (64 hex characters), got {}", b.len()))?;
-        Ok(Self { secret })
+        Ok(Self::from_bytes(secret))
     }
 
     pub fn to_hex(&self) -> String {
         hex::encode(self.secret)
     }
 
-    fn mac(&self, domain: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes keys of any size");
-        mac.update(domain);
-        mac
-    }
-
     pub fn issue_token(&self, user: &UserId) -> String {
-        let mut mac = self.mac(TOKEN_DOMAIN);
+        let mut mac = self.token_mac.clone();
         mac.update(user.as_str().as_bytes());
         format!("{user}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
@@ -93,14 +96,14 @@ impl Keys {
         let (user, signature) = token.split_once('.')?;
         let user = UserId::parse(user)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let mut mac = self.mac(TOKEN_DOMAIN);
+        let mut mac = self.token_mac.clone();
         mac.update(user.as_str().as_bytes());
         mac.verify_slice(&signature).ok()?;
         Some(user)
     }
 
     fn cursor_mac(&self, user: &UserId, seq: Seq) -> [u8; CURSOR_MAC_LEN] {
-        let mut mac = self.mac(CURSOR_DOMAIN);
+        let mut mac = self.cursor_mac.clone();
         mac.update(user.as_str().as_bytes());
         mac.update(&seq.0.to_be_bytes());
         let full = mac.finalize().into_bytes();

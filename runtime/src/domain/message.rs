@@ -1,5 +1,6 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::ids::{ClientId, GroupId, MessageId, UserId};
 use super::keys::Seq;
@@ -36,14 +37,16 @@ impl Recipient {
 
 /// A message as delivered. `sent_at` is taken when the server accepted the request; feed order is
 /// delivery order, which under concurrency may differ from `sent_at` order by a few milliseconds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its serde form *is* the API's JSON (`{"id","from","to","kind","text","sent_at"}`), and stores
+/// keep exactly that, so a poll can hand stored messages to clients without decoding them
+/// (see [`MessageJson`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub id: MessageId,
     pub from: UserId,
-    #[serde(flatten)]
     pub to: Recipient,
     pub text: Text,
-    #[serde(with = "millis")]
     pub sent_at: DateTime<Utc>,
 }
 
@@ -66,6 +69,95 @@ impl Message {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Direct,
+    Group,
+}
+
+#[derive(Serialize)]
+struct WireOut<'a> {
+    id: &'a MessageId,
+    from: &'a UserId,
+    to: &'a str,
+    kind: Kind,
+    text: &'a Text,
+    sent_at: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireIn {
+    id: MessageId,
+    from: UserId,
+    to: String,
+    kind: Kind,
+    text: Text,
+    sent_at: String,
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = match self.to {
+            Recipient::Direct(_) => Kind::Direct,
+            Recipient::Group(_) => Kind::Group,
+        };
+        WireOut {
+            id: &self.id,
+            from: &self.from,
+            to: self.to.id(),
+            kind,
+            text: &self.text,
+            sent_at: self.sent_at_rfc3339(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = WireIn::deserialize(deserializer)?;
+        let to = match wire.kind {
+            Kind::Direct => UserId::parse(&wire.to).map(Recipient::Direct),
+            Kind::Group => GroupId::parse(&wire.to).map(Recipient::Group),
+        }
+        .ok_or_else(|| D::Error::custom("invalid recipient id"))?;
+        let sent_at = DateTime::parse_from_rfc3339(&wire.sent_at).map_err(D::Error::custom)?.with_timezone(&Utc);
+        Ok(Self { id: wire.id, from: wire.from, to, text: wire.text, sent_at })
+    }
+}
+
+/// A message in its API JSON form, as a store keeps it. Polls pass it through unparsed; anything
+/// that needs the fields decodes it.
+#[derive(Clone, Debug)]
+pub struct MessageJson(Box<RawValue>);
+
+impl MessageJson {
+    pub fn encode(message: &Message) -> Self {
+        Self(serde_json::value::to_raw_value(message).expect("a message always serialises"))
+    }
+
+    /// Wraps stored bytes, checking that they are one JSON value (not that it is a message).
+    pub fn from_stored(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let text = std::str::from_utf8(bytes).map_err(serde::de::Error::custom)?;
+        RawValue::from_string(text.to_owned()).map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.get().as_bytes()
+    }
+
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    pub fn decode(&self) -> Result<Message, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
 /// A send as the store receives it.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
@@ -81,24 +173,31 @@ pub struct Sent {
     pub replayed: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct FeedPage {
     /// Entries after the requested position, oldest first, each with its own position.
-    pub entries: Vec<(Seq, Message)>,
+    pub entries: Vec<(Seq, MessageJson)>,
     /// More entries existed past the page when it was read.
     pub has_more: bool,
 }
 
-mod millis {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer};
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(at.timestamp_millis())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let millis = i64::deserialize(d)?;
-        DateTime::from_timestamp_millis(millis).ok_or_else(|| serde::de::Error::custom("timestamp out of range"))
+    #[test]
+    fn messages_round_trip_through_their_api_form() {
+        let to = Recipient::Group(GroupId::generate());
+        let message = Message::new(UserId::generate(), to, Text::parse(" \"hi\" 👋\n".into()).unwrap());
+        let json = MessageJson::encode(&message);
+        let value: serde_json::Value = serde_json::from_slice(json.as_bytes()).unwrap();
+        let mut keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["from", "id", "kind", "sent_at", "text", "to"]);
+        assert_eq!(value["kind"], "group");
+        assert_eq!(json.decode().unwrap(), message);
+        assert_eq!(MessageJson::from_stored(json.as_bytes()).unwrap().decode().unwrap(), message);
+        assert!(MessageJson::from_stored(b"{\"id\":").is_err());
+        assert!(MessageJson::from_stored(&[0xff, 0xfe]).is_err());
     }
 }

@@ -14,5 +14,5 @@ pub use error::{Invalid, Rejection};
 pub use group::Group;
 pub use ids::{ClientId, GroupId, MessageId, UserId};
 pub use keys::{Cursor, Keys, Seq};
-pub use message::{FeedPage, Message, Outgoing, Recipient, Sent, User};
+pub use message::{FeedPage, Message, MessageJson, Outgoing, Recipient, Sent, User};
 pub use text::{Name, Text};

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
 use self::tables::*;
 use self::writer::Writer;
@@ -53,12 +53,7 @@ impl EmbeddedStore {
         let db = Database::builder().set_cache_size(options.cache_bytes).create(path)?;
         // Create every table up front, so readers never meet a missing table.
         let txn = db.begin_write()?;
-        txn.open_table(USERS)?;
-        txn.open_table(BLOCKS)?;
-        txn.open_table(GROUPS)?;
-        txn.open_table(MESSAGES)?;
-        txn.open_table(FEED)?;
-        txn.open_table(SENT_BY_CLIENT_ID)?;
+        drop(WriteTables::open(&txn)?);
         txn.commit()?;
         let db = Arc::new(db);
         let writer = Writer::start(db.clone())?;
@@ -72,30 +67,28 @@ impl EmbeddedStore {
 
 /// Loads a group for modification, applies `change` and writes it back if it changed.
 fn update_group(
-    txn: &WriteTransaction,
+    tables: &mut WriteTables<'_>,
     id: &GroupId,
     change: impl FnOnce(&mut Group, &redb::Table<&'static str, &'static str>) -> Result<bool, StoreError>,
 ) -> StoreResult<()> {
-    let mut groups = txn.open_table(GROUPS).map_err(storage)?;
-    let users = txn.open_table(USERS).map_err(storage)?;
-    let mut group = read_group(&groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
-    if change(&mut group, &users)? {
-        groups.insert(id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
+    let mut group = read_group(&tables.groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+    if change(&mut group, &tables.users)? {
+        tables.groups.insert(id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
     }
     Ok(())
 }
 
 /// Looks up an earlier send with the same client id: `Some` when this is a replay.
-fn replay(txn: &WriteTransaction, outgoing: &Outgoing) -> StoreResult<Option<Sent>> {
+fn replay(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Option<Sent>> {
     let Some(client_id) = &outgoing.client_id else {
         return Ok(None);
     };
     let message = &outgoing.message;
-    let index = txn.open_table(SENT_BY_CLIENT_ID).map_err(storage)?;
-    let Some(key) = index.get((message.from.as_str(), client_id.as_str())).map_err(storage)? else {
+    let key = tables.sent_by_client_id.get((message.from.as_str(), client_id.as_str())).map_err(storage)?;
+    let Some(key) = key else {
         return Ok(None);
     };
-    let original = read_message(&txn.open_table(MESSAGES).map_err(storage)?, key.value())?;
+    let original = read_message(&tables.messages, key.value())?;
     if original.same_request(&message.to, &message.text) {
         Ok(Some(Sent { message: original, replayed: true }))
     } else {
@@ -104,45 +97,39 @@ fn replay(txn: &WriteTransaction, outgoing: &Outgoing) -> StoreResult<Option<Sen
 }
 
 /// Checks the rules for `outgoing` and returns the feeds it is due in.
-fn recipients(txn: &WriteTransaction, outgoing: &Outgoing) -> StoreResult<Vec<UserId>> {
+fn recipients(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Vec<UserId>> {
     let from = &outgoing.message.from;
     match &outgoing.message.to {
         Recipient::Direct(to) => {
-            let users = txn.open_table(USERS).map_err(storage)?;
-            if users.get(to.as_str()).map_err(storage)?.is_none() {
+            if tables.users.get(to.as_str()).map_err(storage)?.is_none() {
                 return Err(Rejection::UnknownUser.into());
             }
-            let blocks = txn.open_table(BLOCKS).map_err(storage)?;
-            if blocks.get((to.as_str(), from.as_str())).map_err(storage)?.is_some() {
+            if tables.blocks.get((to.as_str(), from.as_str())).map_err(storage)?.is_some() {
                 return Err(Rejection::Blocked.into());
             }
             Ok(if to == from { vec![from.clone()] } else { vec![from.clone(), to.clone()] })
         }
         Recipient::Group(group_id) => {
-            let groups = txn.open_table(GROUPS).map_err(storage)?;
-            let group = read_group(&groups, group_id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+            let group = read_group(&tables.groups, group_id.as_str())?.ok_or(Rejection::UnknownGroup)?;
             group.require_member(from)?;
             Ok(group.members)
         }
     }
 }
 
-fn deliver(txn: &WriteTransaction, outgoing: &Outgoing, feeds: &[UserId]) -> StoreResult<()> {
+fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: &[UserId]) -> StoreResult<()> {
     let message = &outgoing.message;
-    let mut messages = txn.open_table(MESSAGES).map_err(storage)?;
-    let key = match messages.last().map_err(storage)? {
+    let key = match tables.messages.last().map_err(storage)? {
         Some((newest, _)) => newest.value() + 1,
         None => 1,
     };
-    messages.insert(key, encode(message)?.as_slice()).map_err(storage)?;
-    let mut feed = txn.open_table(FEED).map_err(storage)?;
+    tables.messages.insert(key, encode(message)?.as_slice()).map_err(storage)?;
     for user in feeds {
-        let position = feed_head(&feed, user.as_str())?.next();
-        feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+        let position = feed_head(&tables.feed, user.as_str())?.next();
+        tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
     }
     if let Some(client_id) = &outgoing.client_id {
-        let mut index = txn.open_table(SENT_BY_CLIENT_ID).map_err(storage)?;
-        index.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
+        tables.sent_by_client_id.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
     }
     Ok(())
 }
@@ -152,9 +139,8 @@ impl Store for EmbeddedStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         let user = user.clone();
         self.writer
-            .write(move |txn| {
-                let mut users = txn.open_table(USERS).map_err(storage)?;
-                users.insert(user.id.as_str(), user.name.as_str()).map_err(storage)?;
+            .write(move |tables| {
+                tables.users.insert(user.id.as_str(), user.name.as_str()).map_err(storage)?;
                 Ok(())
             })
             .await
@@ -168,13 +154,11 @@ impl Store for EmbeddedStore {
     async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
         let (blocker, target) = (blocker.clone(), target.clone());
         self.writer
-            .write(move |txn| {
-                let users = txn.open_table(USERS).map_err(storage)?;
-                if users.get(target.as_str()).map_err(storage)?.is_none() {
+            .write(move |tables| {
+                if tables.users.get(target.as_str()).map_err(storage)?.is_none() {
                     return Err(Rejection::UnknownUser.into());
                 }
-                let mut blocks = txn.open_table(BLOCKS).map_err(storage)?;
-                blocks.insert((blocker.as_str(), target.as_str()), ()).map_err(storage)?;
+                tables.blocks.insert((blocker.as_str(), target.as_str()), ()).map_err(storage)?;
                 Ok(())
             })
             .await
@@ -183,9 +167,8 @@ impl Store for EmbeddedStore {
     async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
         let (blocker, target) = (blocker.clone(), target.clone());
         self.writer
-            .write(move |txn| {
-                let mut blocks = txn.open_table(BLOCKS).map_err(storage)?;
-                blocks.remove((blocker.as_str(), target.as_str())).map_err(storage)?;
+            .write(move |tables| {
+                tables.blocks.remove((blocker.as_str(), target.as_str())).map_err(storage)?;
                 Ok(())
             })
             .await
@@ -209,9 +192,8 @@ impl Store for EmbeddedStore {
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let group = group.clone();
         self.writer
-            .write(move |txn| {
-                let mut groups = txn.open_table(GROUPS).map_err(storage)?;
-                groups.insert(group.id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
+            .write(move |tables| {
+                tables.groups.insert(group.id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
                 Ok(())
             })
             .await
@@ -225,8 +207,8 @@ impl Store for EmbeddedStore {
     async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
         let change = change.clone();
         self.writer
-            .write(move |txn| {
-                update_group(txn, &change.group, |group, users| {
+            .write(move |tables| {
+                update_group(tables, &change.group, |group, users| {
                     group.require_member(&change.caller)?;
                     if users.get(change.user.as_str()).map_err(storage)?.is_none() {
                         return Err(Rejection::UnknownUser.into());
@@ -240,8 +222,8 @@ impl Store for EmbeddedStore {
     async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
         let change = change.clone();
         self.writer
-            .write(move |txn| {
-                update_group(txn, &change.group, |group, _| {
+            .write(move |tables| {
+                update_group(tables, &change.group, |group, _| {
                     group.remove(&change.caller, &change.user)?;
                     Ok(true)
                 })
@@ -252,12 +234,12 @@ impl Store for EmbeddedStore {
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
         let outgoing = outgoing.clone();
         self.writer
-            .write(move |txn| {
-                if let Some(replayed) = replay(txn, &outgoing)? {
+            .write(move |tables| {
+                if let Some(replayed) = replay(tables, &outgoing)? {
                     return Ok(replayed);
                 }
-                let feeds = recipients(txn, &outgoing)?;
-                deliver(txn, &outgoing, &feeds)?;
+                let feeds = recipients(tables, &outgoing)?;
+                deliver(tables, &outgoing, &feeds)?;
                 Ok(Sent { message: outgoing.message, replayed: false })
             })
             .await
@@ -278,7 +260,7 @@ impl Store for EmbeddedStore {
                 break;
             }
             let (key, message_key) = entry.map_err(storage)?;
-            entries.push((Seq(key.value().1), read_message(&messages, message_key.value())?));
+            entries.push((Seq(key.value().1), read_message_json(&messages, message_key.value())?));
         }
         Ok(FeedPage { entries, has_more })
     }

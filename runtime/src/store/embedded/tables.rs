@@ -1,9 +1,9 @@
 //! The embedded store's tables. Values that are records are JSON: small, self-describing and
 //! easy to inspect with redb's tools; the hot path (a feed page) decodes at most `limit` of them.
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
-use crate::domain::{Group, Message, Seq, User, UserId};
+use crate::domain::{Group, Message, MessageJson, Seq, User, UserId};
 use crate::store::StoreError;
 
 /// user id → display name.
@@ -12,12 +12,37 @@ pub const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
 pub const BLOCKS: TableDefinition<(&str, &str), ()> = TableDefinition::new("blocks");
 /// group id → JSON [`Group`] (members in joining order; at most the configured group size).
 pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-/// message key → JSON [`Message`]. Stored once however many feeds it is in.
+/// message key → the message in its API JSON form ([`MessageJson`]). Stored once however many
+/// feeds it is in.
 pub const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 /// (user id, position) → message key. Positions are dense per user: 1, 2, 3, …
 pub const FEED: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
 /// (sender, client_id) → message key of the first send with that client_id.
 pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
+
+/// Every table, opened once per write transaction and shared by all the operations of a batch:
+/// opening and closing a table in redb touches the table directory, which is not free.
+pub struct WriteTables<'txn> {
+    pub users: Table<'txn, &'static str, &'static str>,
+    pub blocks: Table<'txn, (&'static str, &'static str), ()>,
+    pub groups: Table<'txn, &'static str, &'static [u8]>,
+    pub messages: Table<'txn, u64, &'static [u8]>,
+    pub feed: Table<'txn, (&'static str, u64), u64>,
+    pub sent_by_client_id: Table<'txn, (&'static str, &'static str), u64>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Self {
+            users: txn.open_table(USERS)?,
+            blocks: txn.open_table(BLOCKS)?,
+            groups: txn.open_table(GROUPS)?,
+            messages: txn.open_table(MESSAGES)?,
+            feed: txn.open_table(FEED)?,
+            sent_by_client_id: txn.open_table(SENT_BY_CLIENT_ID)?,
+        })
+    }
+}
 
 pub fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(format!("corrupt {what} record: {error}"))
@@ -49,9 +74,17 @@ pub fn read_group(
 }
 
 pub fn read_message(messages: &impl ReadableTable<u64, &'static [u8]>, key: u64) -> Result<Message, StoreError> {
+    read_message_json(messages, key)?.decode().map_err(|e| corrupt("message", e))
+}
+
+/// The stored message as it is, without decoding its fields: what a poll returns.
+pub fn read_message_json(
+    messages: &impl ReadableTable<u64, &'static [u8]>,
+    key: u64,
+) -> Result<MessageJson, StoreError> {
     let bytes =
         messages.get(key).map_err(storage)?.ok_or_else(|| corrupt("feed", format!("message {key} is missing")))?;
-    serde_json::from_slice(bytes.value()).map_err(|e| corrupt("message", e))
+    MessageJson::from_stored(bytes.value()).map_err(|e| corrupt("message", e))
 }
 
 /// The position of the newest entry in `user`'s feed, `Seq::START` when it is empty.

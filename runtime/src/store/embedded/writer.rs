@@ -15,9 +15,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use redb::{Database, WriteTransaction};
+use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
+use super::tables::WriteTables;
 use crate::store::{StoreError, StoreResult};
 
 /// How many operations one transaction takes at most, so a burst cannot grow one commit (and the
@@ -27,7 +28,7 @@ const MAX_BATCH: usize = 512;
 const QUEUE_DEPTH: usize = 8192;
 
 type Deliver = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&WriteTransaction) -> Applied + Send>;
+type Job = Box<dyn for<'txn> FnOnce(&mut WriteTables<'txn>) -> Applied + Send>;
 
 struct Applied {
     /// The operation failed midway; the transaction must not be committed.
@@ -64,11 +65,11 @@ impl Writer {
     pub async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> StoreResult<T> + Send + 'static,
+        F: for<'txn> FnOnce(&mut WriteTables<'txn>) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |txn| {
-            let outcome = catch_unwind(AssertUnwindSafe(|| op(txn)))
+        let job: Job = Box::new(move |tables| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| op(tables)))
                 .unwrap_or_else(|_| Err(StoreError::unavailable("a write operation panicked")));
             Applied {
                 poisoned: matches!(outcome, Err(StoreError::Unavailable(_))),
@@ -111,12 +112,20 @@ fn commit_batch(db: &Database, batch: Vec<Job>) {
     };
     let mut applied = Vec::with_capacity(batch.len());
     let mut poisoned = false;
-    for job in batch {
-        let outcome = job(&txn);
-        poisoned = outcome.poisoned;
-        applied.push(outcome.deliver);
-        if poisoned {
-            break; // the rest of the batch is dropped unrun: its requests are told so
+    match WriteTables::open(&txn) {
+        Ok(mut tables) => {
+            for job in batch {
+                let outcome = job(&mut tables);
+                poisoned = outcome.poisoned;
+                applied.push(outcome.deliver);
+                if poisoned {
+                    break; // the rest of the batch is dropped unrun: its requests are told so
+                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot open the tables");
+            return;
         }
     }
     let failure = if poisoned {
