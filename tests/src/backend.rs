@@ -1,18 +1,25 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use runtime::store::Store;
+use runtime::store::dynamodb::{DynamoOptions, DynamoStore, schema};
 use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
-/// A store under test, with whatever must outlive it (a temporary directory, an emulator table).
+/// Where `cargo xtask test` tells the tests its DynamoDB emulator listens.
+pub const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
+
+/// A store under test, with whatever must outlive it (a temporary directory, say).
 pub struct Backend {
     pub store: Arc<dyn Store>,
+    /// The DynamoDB store itself, for the tests that read its request counters.
+    pub dynamo: Option<Arc<DynamoStore>>,
     _keep_alive: Box<dyn Any + Send + Sync>,
 }
 
 impl Backend {
     pub fn new(store: Arc<dyn Store>, keep_alive: impl Any + Send + Sync) -> Self {
-        Self { store, _keep_alive: Box::new(keep_alive) }
+        Self { store, dynamo: None, _keep_alive: Box::new(keep_alive) }
     }
 
     /// A fresh embedded store in a temporary directory that is removed afterwards.
@@ -22,4 +29,48 @@ impl Backend {
             EmbeddedStore::open(&dir.path().join("test.redb"), &EmbeddedOptions::default()).expect("open store");
         Self::new(Arc::new(store), dir)
     }
+
+    /// A DynamoDB store on fresh tables of the emulator that `cargo xtask test` started. Without
+    /// an emulator the test is skipped, loudly, except under `CI=true`, where it fails.
+    pub async fn dynamodb() -> Option<Self> {
+        let endpoint = emulator_endpoint()?;
+        let options = fresh_tables();
+        let client = emulator_client(&endpoint);
+        schema::create_tables(&client, &options).await.expect("create tables on the emulator");
+        let store = Arc::new(DynamoStore::new(client, options));
+        Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(()) })
+    }
+}
+
+/// The emulator's endpoint, or `None` (with a note) when there is none outside CI.
+pub fn emulator_endpoint() -> Option<String> {
+    match std::env::var(DYNAMODB_ENDPOINT_VAR) {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!(
+                "CI=true but {DYNAMODB_ENDPOINT_VAR} is unset: run the tests through `cargo xtask test`, which starts the emulator"
+            )
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: no DynamoDB emulator ({DYNAMODB_ENDPOINT_VAR} unset); `cargo xtask test` starts one");
+            None
+        }
+    }
+}
+
+/// Table names no other test uses, so tests share one emulator without seeing each other.
+pub fn fresh_tables() -> DynamoOptions {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    DynamoOptions { entities_table: format!("entities-{run}"), feeds_table: format!("feeds-{run}"), feed_ttl_days: 0 }
+}
+
+/// A client for the emulator with fixed test credentials: no AWS account, no environment needed.
+pub fn emulator_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }

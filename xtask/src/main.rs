@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's own automation, in Rust so it runs wherever cargo does.
 
 mod bench;
+mod emulators;
 mod test;
 
 use std::process::{Command, ExitCode};

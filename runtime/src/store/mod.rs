@@ -29,6 +29,7 @@
 //! backend (for the embedded store: positions are assigned inside the single serialised write
 //! transaction and become visible atomically when it commits).
 
+pub mod dynamodb;
 pub mod embedded;
 
 use async_trait::async_trait;

@@ -1,0 +1,95 @@
+//! Item keys and attribute conversions. Expressions always use placeholders (`#h`, `:h`), because
+//! several of our attribute names (`user`, `name`, `owner`, `at`, `ttl`) are DynamoDB reserved words.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::schema::{PK, SEQ, SK, USER};
+use crate::domain::{ClientId, Group, GroupId, Name, UserId};
+use crate::store::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PROFILE: &str = "profile";
+pub const GROUP: &str = "group";
+/// Sort key of a feed's head item, which holds the feed's newest position.
+pub const HEAD_SEQ: u64 = 0;
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn user_pk(user: &UserId) -> String {
+    format!("U#{user}")
+}
+
+pub fn group_pk(group: &GroupId) -> String {
+    format!("G#{group}")
+}
+
+pub fn block_sk(target: &UserId) -> String {
+    format!("block#{target}")
+}
+
+pub fn sent_sk(client_id: &ClientId) -> String {
+    format!("sent#{}", client_id.as_str())
+}
+
+pub fn recipients_sk(client_id: &ClientId) -> String {
+    format!("sent#{}#to", client_id.as_str())
+}
+
+pub fn entity_key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+pub fn feed_key(user: &UserId, seq: u64) -> Item {
+    HashMap::from([(USER.to_owned(), s(user.as_str())), (SEQ.to_owned(), n(seq))])
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::unavailable(format!("corrupt item: {what}"))
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or_else(|| corrupt(name))
+}
+
+pub fn get_n(item: &Item, name: &str) -> Result<u64, StoreError> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).ok_or_else(|| corrupt(name))
+}
+
+fn user_id(raw: &str) -> Result<UserId, StoreError> {
+    UserId::parse(raw).ok_or_else(|| corrupt("user id"))
+}
+
+pub fn user_list(item: &Item, name: &str) -> Result<Vec<UserId>, StoreError> {
+    let list = item.get(name).and_then(|v| v.as_l().ok()).ok_or_else(|| corrupt(name))?;
+    list.iter().map(|v| v.as_s().map_err(|_| corrupt(name)).and_then(|raw| user_id(raw))).collect()
+}
+
+pub fn users_attribute(users: &[UserId]) -> AttributeValue {
+    AttributeValue::L(users.iter().map(|u| s(u.as_str())).collect())
+}
+
+/// A group item: the group and the version its writes are conditioned on.
+pub fn group_item(group: &Group, version: u64) -> Item {
+    let mut item = entity_key(group_pk(&group.id), GROUP);
+    item.insert("name".into(), s(group.name.as_str()));
+    item.insert("owner".into(), s(group.owner.as_str()));
+    item.insert("members".into(), users_attribute(&group.members));
+    item.insert("version".into(), n(version));
+    item
+}
+
+pub fn group_from_item(id: &GroupId, item: &Item) -> Result<(Group, u64), StoreError> {
+    let name = Name::parse(get_s(item, "name")?).map_err(|_| corrupt("group name"))?;
+    let group =
+        Group { id: id.clone(), name, owner: user_id(get_s(item, "owner")?)?, members: user_list(item, "members")? };
+    Ok((group, get_n(item, "version")?))
+}
