@@ -18,8 +18,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve the API over HTTP on the embedded store, until SIGINT or SIGTERM.
+    /// Serve the API over HTTP, until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Create the DynamoDB tables named by the settings (on-demand), and wait until they are active.
+    CreateTables(ServeArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -51,6 +53,28 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "MESSAGING_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Where data lives.
+    #[arg(long, env = "MESSAGING_STORE")]
+    pub store: Option<StoreKind>,
+    /// DynamoDB endpoint override (an emulator).
+    #[arg(long, env = "MESSAGING_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    /// DynamoDB table of users, blocks, groups and send records.
+    #[arg(long, env = "MESSAGING_ENTITIES_TABLE")]
+    pub entities_table: Option<String>,
+    /// DynamoDB table of feeds.
+    #[arg(long, env = "MESSAGING_FEEDS_TABLE")]
+    pub feeds_table: Option<String>,
+    /// Days before a feed entry expires on DynamoDB (0: never).
+    #[arg(long, env = "MESSAGING_FEED_TTL_DAYS")]
+    pub feed_ttl_days: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Embedded,
+    Dynamodb,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
@@ -71,6 +95,11 @@ pub struct Settings {
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
     pub log_format: LogFormat,
+    pub store: StoreKind,
+    pub dynamodb_endpoint: String,
+    pub entities_table: String,
+    pub feeds_table: String,
+    pub feed_ttl_days: u32,
 }
 
 impl Settings {
@@ -98,11 +127,37 @@ impl Settings {
             cache_mb,
             rate_limit_per_second,
             rate_limit_burst,
-            log_format
+            log_format,
+            store,
+            dynamodb_endpoint,
+            entities_table,
+            feeds_table,
+            feed_ttl_days
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
         Ok(settings)
+    }
+
+    /// The settings as the environment gives them, for a process started without arguments
+    /// (the Lambda runtime starts the binary that way).
+    pub fn from_environment() -> anyhow::Result<Self> {
+        let cli = Cli::try_parse_from(["runtime", "serve"])?;
+        match cli.command {
+            Command::Serve(args) | Command::CreateTables(args) => Self::resolve(args),
+        }
+    }
+
+    pub fn dynamo_options(&self) -> crate::store::dynamodb::DynamoOptions {
+        crate::store::dynamodb::DynamoOptions {
+            entities_table: self.entities_table.clone(),
+            feeds_table: self.feeds_table.clone(),
+            feed_ttl_days: self.feed_ttl_days,
+        }
+    }
+
+    pub fn dynamodb_endpoint(&self) -> Option<&str> {
+        Some(self.dynamodb_endpoint.as_str()).filter(|e| !e.is_empty())
     }
 }
 
@@ -118,5 +173,27 @@ mod tests {
         assert_eq!(settings.max_group_size, 3);
         assert_eq!(settings.listen, defaults.listen);
         assert!(Settings::resolve(ServeArgs { max_group_size: Some(0), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn the_store_settings_are_overridden_too() {
+        assert_eq!(Settings::defaults().store, StoreKind::Embedded);
+        assert_eq!(Settings::defaults().dynamodb_endpoint(), None);
+        let settings = Settings::resolve(ServeArgs {
+            store: Some(StoreKind::Dynamodb),
+            dynamodb_endpoint: Some("http://127.0.0.1:9".into()),
+            entities_table: Some("e".into()),
+            feeds_table: Some("f".into()),
+            feed_ttl_days: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.store, StoreKind::Dynamodb);
+        assert_eq!(settings.dynamodb_endpoint(), Some("http://127.0.0.1:9"));
+        let options = settings.dynamo_options();
+        assert_eq!(
+            (options.entities_table.as_str(), options.feeds_table.as_str(), options.feed_ttl_days),
+            ("e", "f", 7)
+        );
     }
 }

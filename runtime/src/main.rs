@@ -18,5 +18,10 @@ async fn main() -> anyhow::Result<()> {
             init_logging(settings.log_format);
             runtime::server::serve(settings).await
         }
+        Command::CreateTables(args) => {
+            let settings = Settings::resolve(args)?;
+            init_logging(settings.log_format);
+            runtime::server::create_tables(&settings).await
+        }
     }
 }

@@ -10,8 +10,10 @@ use tokio::net::TcpListener;
 
 use crate::api::rate_limit::RateLimiter;
 use crate::api::{AppState, Limits, app};
-use crate::config::Settings;
+use crate::config::{Settings, StoreKind};
 use crate::domain::Keys;
+use crate::store::Store;
+use crate::store::dynamodb::{DynamoStore, schema};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 pub const DATABASE_FILE: &str = "messages.redb";
@@ -31,6 +33,7 @@ pub fn load_keys(settings: &Settings) -> anyhow::Result<Keys> {
     if !settings.token_key.is_empty() {
         return Keys::from_hex(&settings.token_key).map_err(|e| anyhow::anyhow!("token_key: {e}"));
     }
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let path = settings.data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(hex) => Keys::from_hex(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
@@ -62,15 +65,31 @@ fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Everything `serve` needs, opened from the settings.
-pub fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+/// The configured store, with its clients built once here.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match settings.store {
+        StoreKind::Embedded => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            let options = EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024 };
+            let database = settings.data_dir.join(DATABASE_FILE);
+            let store =
+                EmbeddedStore::open(&database, &options).with_context(|| format!("opening {}", database.display()))?;
+            Arc::new(store)
+        }
+        StoreKind::Dynamodb => {
+            let client = DynamoStore::client(settings.dynamodb_endpoint()).await;
+            Arc::new(DynamoStore::new(client, settings.dynamo_options()))
+        }
+    })
+}
+
+/// Everything the router needs, opened from the settings.
+pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let store = open_store(settings).await?;
     let keys = load_keys(settings)?;
-    let options = EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024 };
-    let database = settings.data_dir.join(DATABASE_FILE);
-    let store = EmbeddedStore::open(&database, &options).with_context(|| format!("opening {}", database.display()))?;
     Ok(AppState {
-        store: Arc::new(store),
+        store,
         keys: Arc::new(keys),
         limits: Limits { max_group_size: settings.max_group_size },
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
@@ -79,7 +98,7 @@ pub fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
 
 /// `runtime serve`: prints `listening on http://ADDR` once it accepts connections.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let state = open_state(&settings)?;
+    let state = open_state(&settings).await?;
     if let Some(limiter) = state.rate_limiter.clone() {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(RateLimiter::SWEEP_EVERY);
@@ -119,4 +138,12 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// `runtime create-tables`: the DynamoDB tables of the settings, on-demand, with TTL if configured.
+pub async fn create_tables(settings: &Settings) -> anyhow::Result<()> {
+    let client = DynamoStore::client(settings.dynamodb_endpoint()).await;
+    schema::create_tables(&client, &settings.dynamo_options()).await?;
+    println!("tables ready: {}, {}", settings.entities_table, settings.feeds_table);
+    Ok(())
 }

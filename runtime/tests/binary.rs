@@ -1,50 +1,16 @@
 //! Black-box tests of the real binary: started on port 0, driven over HTTP, killed hard.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use messaging_tests::process::Server;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `runtime serve` on a free loopback port and waits for its "listening on" line.
-    async fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_runtime"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env_remove("MESSAGING_TOKEN_KEY")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the runtime binary");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the server printed its address in time")
-            .unwrap()
-            .expect("the server printed a line");
-        let base =
-            line.strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line: {line}")).to_owned();
-        Self { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn kill_hard(mut self) {
-        self.child.start_kill().unwrap(); // SIGKILL: no chance to flush anything
-        self.child.wait().await.unwrap();
-    }
+/// Starts the binary under test on a fresh data directory.
+async fn start(data_dir: &Path) -> Server {
+    Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &["--data-dir".as_ref(), data_dir.as_os_str()]).await
 }
 
 async fn call(
@@ -71,7 +37,7 @@ async fn call(
 #[tokio::test]
 async fn readme_walkthrough() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+    let server = start(dir.path()).await;
     let http = Client::new();
     macro_rules! c {
         ($method:expr, $path:expr, $token:expr, $body:expr) => {
@@ -152,7 +118,7 @@ async fn readme_walkthrough() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path()).await;
+    let server = start(dir.path()).await;
     let http = Client::new();
     let mut users = Vec::new();
     for name in ["a", "b", "c", "d"] {
@@ -194,7 +160,7 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     assert!(acknowledged.len() > 20, "too few sends before the kill to show anything: {}", acknowledged.len());
 
-    let server = Server::start(dir.path()).await;
+    let server = start(dir.path()).await;
     let mut delivered = std::collections::HashSet::new();
     for (_, token) in &users {
         let mut after: Option<String> = None;
@@ -221,7 +187,7 @@ async fn acknowledged_writes_survive_kill_9() {
 #[tokio::test]
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path()).await;
+    let mut server = start(dir.path()).await;
     let (status, _) = call(&Client::new(), "GET", server.url("/health"), None, None).await;
     assert_eq!(status, StatusCode::OK);
     let pid = server.child.id().unwrap().to_string();

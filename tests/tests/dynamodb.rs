@@ -1,6 +1,221 @@
-//! Every suite against the DynamoDB store on the emulator (moto), plus the request budget.
+//! Every suite against the DynamoDB store on the emulator (moto), plus its request budget.
+
+use std::collections::BTreeMap;
 
 use messaging_tests::Backend;
+use messaging_tests::client::TestApp;
+use runtime::domain::message::Outgoing;
+use runtime::domain::{ClientId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
+use runtime::store::dynamodb::DynamoStore;
+use runtime::store::dynamodb::metrics::OperationCost;
+use runtime::store::{MembershipChange, Store};
 
 messaging_tests::store_conformance_tests!(Backend::dynamodb);
 messaging_tests::api_tests!(Backend::dynamodb);
+
+/// What the store spent on everything since the last call, which resets the counters.
+fn spent(dynamo: &DynamoStore) -> BTreeMap<&'static str, OperationCost> {
+    let spent = dynamo.metrics().snapshot();
+    dynamo.metrics().reset();
+    spent
+}
+
+/// Asserts that exactly one store call of `operation` happened, making `requests` requests.
+#[track_caller]
+fn assert_budget(dynamo: &DynamoStore, operation: &str, requests: u64) {
+    let spent = spent(dynamo);
+    let cost = spent.get(operation).unwrap_or_else(|| panic!("no {operation} recorded: {spent:?}"));
+    assert_eq!((spent.len(), cost.calls, cost.requests), (1, 1, requests), "{operation}: {spent:?}");
+}
+
+async fn user(store: &dyn Store, name: &str) -> UserId {
+    let user = User { id: UserId::generate(), name: Name::parse(name).unwrap() };
+    store.create_user(&user).await.unwrap();
+    user.id
+}
+
+fn outgoing(from: &UserId, to: Recipient, client_id: Option<&str>) -> Outgoing {
+    let text = Text::parse("x".repeat(200)).unwrap();
+    Outgoing {
+        message: Message::new(from.clone(), to, text),
+        client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
+    }
+}
+
+/// The request counts documented in the README ("DynamoDB request budget"), one operation at a
+/// time. A poll is one request; group sends grow by two requests per 48 members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_makes_its_documented_number_of_requests() {
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let store = &*backend.store;
+
+    let alice = user(store, "alice").await;
+    assert_budget(&dynamo, "create_user", 1);
+    let bob = user(store, "bob").await;
+    spent(&dynamo);
+    store.user(&bob).await.unwrap();
+    assert_budget(&dynamo, "get_user", 1);
+    store.block(&alice, &bob).await.unwrap();
+    assert_budget(&dynamo, "block", 2);
+    store.blocked(&alice).await.unwrap();
+    assert_budget(&dynamo, "list_blocks", 1);
+    store.unblock(&alice, &bob).await.unwrap();
+    assert_budget(&dynamo, "unblock", 1);
+
+    store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), None)).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2);
+    store.send(&outgoing(&alice, Recipient::Direct(alice.clone()), None)).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2);
+    let keyed = outgoing(&alice, Recipient::Direct(bob.clone()), Some("k1"));
+    store.send(&keyed).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2);
+    assert!(store.send(&keyed).await.unwrap().replayed);
+    assert_budget(&dynamo, "send_direct", 3);
+
+    let group = Group::new(Name::parse("team").unwrap(), alice.clone());
+    store.create_group(&group).await.unwrap();
+    assert_budget(&dynamo, "create_group", 1);
+    store.group(&group.id).await.unwrap();
+    assert_budget(&dynamo, "get_group", 1);
+    let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: bob.clone() };
+    store.add_member(&change, 1000).await.unwrap();
+    assert_budget(&dynamo, "add_member", 3);
+    store.add_member(&change, 1000).await.unwrap();
+    assert_budget(&dynamo, "add_member", 1);
+    store.send(&outgoing(&alice, Recipient::Group(group.id.clone()), None)).await.unwrap();
+    assert_budget(&dynamo, "send_group", 3);
+    store.remove_member(&change).await.unwrap();
+    assert_budget(&dynamo, "remove_member", 2);
+
+    // Group sends scale linearly: one group read, then a head read and a transaction per 48.
+    let mut members = vec![alice.clone()];
+    for i in 0..119 {
+        members.push(user(store, &format!("member{i}")).await);
+    }
+    for size in [48, 49, 120] {
+        let mut big = Group::new(Name::parse("big").unwrap(), alice.clone());
+        big.members = members[..size].to_vec();
+        store.create_group(&big).await.unwrap();
+        spent(&dynamo);
+        store.send(&outgoing(&alice, Recipient::Group(big.id.clone()), Some(&format!("big{size}")))).await.unwrap();
+        assert_budget(&dynamo, "send_group", 1 + 2 * size.div_ceil(48) as u64);
+        let last = members[size - 1].clone();
+        let page = store.feed(&last, Seq::START, 10).await.unwrap();
+        assert_eq!(page.entries.len(), 1, "the last member of {size} got the message");
+    }
+
+    spent(&dynamo);
+    for limit in [1, 100] {
+        let page = store.feed(&alice, Seq::START, limit).await.unwrap();
+        assert!(!page.entries.is_empty());
+        let spent = spent(&dynamo);
+        assert_eq!((spent["poll"].calls, spent["poll"].requests), (1, 1));
+        assert!(spent["poll"].read_units > 0.0, "the capacity DynamoDB reports is counted: {spent:?}");
+    }
+}
+
+/// Through HTTP: authentication and the cursor cost no store read, so a poll is one request.
+#[tokio::test]
+async fn a_poll_over_http_is_exactly_one_dynamodb_request() {
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let app = TestApp::new(&backend);
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    app.send_direct(&alice, &bob.id, "hello").await.assert_status(201);
+    spent(&dynamo);
+    let page = app.get("/v1/messages", &bob.token).await.assert_status(200).clone();
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+    let from_start = spent(&dynamo);
+    assert_eq!(from_start.values().map(|cost| cost.requests).sum::<u64>(), 1, "{from_start:?}");
+    let cursor = page["next"].as_str().unwrap();
+    app.get(&format!("/v1/messages?after={cursor}"), &bob.token).await.assert_status(200);
+    let with_cursor = spent(&dynamo);
+    assert_eq!(with_cursor.values().map(|cost| cost.requests).sum::<u64>(), 1, "{with_cursor:?}");
+}
+
+mod retention {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use messaging_tests::backend::{emulator_client, emulator_endpoint, fresh_tables};
+    use runtime::domain::message::Outgoing;
+    use runtime::domain::{Message, MessageJson, Name, Recipient, Seq, Text, User, UserId};
+    use runtime::store::Store;
+    use runtime::store::dynamodb::items::Item;
+    use runtime::store::dynamodb::{DynamoOptions, DynamoStore, GAP_GRACE, schema};
+
+    async fn store(ttl_days: u32) -> Option<(DynamoStore, aws_sdk_dynamodb::Client, DynamoOptions)> {
+        let endpoint = emulator_endpoint()?;
+        let options = DynamoOptions { feed_ttl_days: ttl_days, ..fresh_tables() };
+        let client = emulator_client(&endpoint);
+        schema::create_tables(&client, &options).await.unwrap();
+        Some((DynamoStore::new(client.clone(), options.clone()), client, options))
+    }
+
+    async fn note_to_self(store: &DynamoStore, user: &UserId, text: &str) -> Message {
+        let message = Message::new(user.clone(), Recipient::Direct(user.clone()), Text::parse(text.into()).unwrap());
+        store.send(&Outgoing { message: message.clone(), client_id: None }).await.unwrap();
+        message
+    }
+
+    async fn registered(store: &DynamoStore) -> UserId {
+        let user = User { id: UserId::generate(), name: Name::parse("u").unwrap() };
+        store.create_user(&user).await.unwrap();
+        user.id
+    }
+
+    async fn entry(client: &aws_sdk_dynamodb::Client, options: &DynamoOptions, user: &UserId, seq: u64) -> Item {
+        let key = runtime::store::dynamodb::items::feed_key(user, seq);
+        client.get_item().table_name(&options.feeds_table).set_key(Some(key)).send().await.unwrap().item.unwrap()
+    }
+
+    #[tokio::test]
+    async fn feed_entries_carry_a_ttl_only_when_retention_is_configured() {
+        let Some((kept, client, options)) = store(0).await else { return };
+        let user = registered(&kept).await;
+        note_to_self(&kept, &user, "kept").await;
+        assert!(!entry(&client, &options, &user, 1).await.contains_key("ttl"));
+
+        let (expiring, client, options) = store(7).await.unwrap();
+        let ttl = client.describe_time_to_live().table_name(&options.feeds_table).send().await.unwrap();
+        let description = ttl.time_to_live_description().unwrap();
+        assert_eq!(description.attribute_name(), Some("ttl"));
+        let user = registered(&expiring).await;
+        note_to_self(&expiring, &user, "expires").await;
+        let item = entry(&client, &options, &user, 1).await;
+        let expires: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+        let in_seven_days = chrono::Utc::now().timestamp() + 7 * 86_400;
+        assert!((expires - in_seven_days).abs() < 60, "ttl {expires} is not 7 days from now");
+    }
+
+    /// A gap in positions stops a poll while it could be a write in flight, and is skipped once
+    /// it can only be entries that expired.
+    #[tokio::test]
+    async fn polls_stop_at_recent_gaps_and_skip_settled_ones() {
+        let Some((store, client, options)) = store(0).await else { return };
+        let user = registered(&store).await;
+        note_to_self(&store, &user, "one").await;
+        // Position 2 is missing; 3 was written "now" (as if 2 were still committing).
+        let later = Message::new(user.clone(), Recipient::Direct(user.clone()), Text::parse("three".into()).unwrap());
+        let mut item = runtime::store::dynamodb::items::feed_key(&user, 3);
+        let json = String::from_utf8(MessageJson::encode(&later).as_bytes().to_vec()).unwrap();
+        item.insert("message".into(), AttributeValue::S(json));
+        let now = chrono::Utc::now().timestamp_millis();
+        item.insert("at".into(), AttributeValue::N(now.to_string()));
+        client.put_item().table_name(&options.feeds_table).set_item(Some(item.clone())).send().await.unwrap();
+
+        let page = store.feed(&user, Seq::START, 10).await.unwrap();
+        assert_eq!(page.entries.iter().map(|(s, _)| s.0).collect::<Vec<_>>(), [1]);
+        assert!(page.has_more, "the reader is told to come back for what lies past the gap");
+        let page = store.feed(&user, Seq(1), 10).await.unwrap();
+        assert!(page.entries.is_empty() && page.has_more);
+
+        // The same gap, written long enough ago: position 2 cannot be in flight any more.
+        let settled = now - GAP_GRACE.as_millis() as i64 - 1_000;
+        item.insert("at".into(), AttributeValue::N(settled.to_string()));
+        client.put_item().table_name(&options.feeds_table).set_item(Some(item)).send().await.unwrap();
+        let page = store.feed(&user, Seq(1), 10).await.unwrap();
+        assert_eq!(page.entries.iter().map(|(s, _)| s.0).collect::<Vec<_>>(), [3]);
+        assert_eq!(page.entries[0].1.decode().unwrap(), later);
+        assert!(!page.has_more);
+    }
+}

@@ -1,0 +1,148 @@
+//! Two runtime processes sharing one DynamoDB (the emulator): concurrent senders and pollers,
+//! each alternating between the processes, lose nothing and see nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use messaging_tests::backend::{emulator_endpoint, fresh_tables};
+use messaging_tests::process::Server;
+use reqwest::{Client, StatusCode};
+use runtime::domain::Keys;
+use serde_json::{Value, json};
+
+const USERS: usize = 6;
+const GROUP: usize = 4;
+const SENDERS: usize = 12;
+const SENDS_EACH: usize = 20;
+
+async fn post(http: &Client, url: String, token: &str, body: Value) -> (StatusCode, Value) {
+    let response = http.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
+    let Some(endpoint) = emulator_endpoint() else { return };
+    let tables = fresh_tables();
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keys::generate().to_hex();
+    let settings = [
+        "--store",
+        "dynamodb",
+        "--dynamodb-endpoint",
+        &endpoint,
+        "--entities-table",
+        &tables.entities_table,
+        "--feeds-table",
+        &tables.feeds_table,
+        "--token-key",
+        &key,
+    ];
+    let args: Vec<&OsStr> =
+        settings.iter().map(OsStr::new).chain([OsStr::new("--data-dir"), dir.path().as_os_str()]).collect();
+    let binary = Path::new(env!("CARGO_BIN_EXE_runtime"));
+    let created = tokio::process::Command::new(binary).arg("create-tables").args(&args).status().await.unwrap();
+    assert!(created.success(), "runtime create-tables: {created}");
+    let servers = [Server::start(binary, &args).await, Server::start(binary, &args).await];
+    let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
+    let http = Client::new();
+
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        let url = format!("{}/v1/users", bases[i % 2]);
+        let reply: Value =
+            http.post(url).json(&json!({"name": format!("u{i}")})).send().await.unwrap().json().await.unwrap();
+        users.push((reply["id"].as_str().unwrap().to_owned(), reply["token"].as_str().unwrap().to_owned()));
+    }
+    let (status, group) = post(&http, format!("{}/v1/groups", bases[0]), &users[0].1, json!({"name": "g"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let group = group["id"].as_str().unwrap().to_owned();
+    for (i, (member, _)) in users.iter().enumerate().take(GROUP).skip(1) {
+        let url = format!("{}/v1/groups/{group}/members/{member}", bases[i % 2]);
+        let status = http.put(url).bearer_auth(&users[0].1).send().await.unwrap().status();
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let users = Arc::new(users);
+    let done = Arc::new(AtomicBool::new(false));
+
+    let pollers: Vec<_> = (0..USERS)
+        .map(|u| {
+            let (http, bases, users, done) = (http.clone(), bases.clone(), users.clone(), done.clone());
+            tokio::spawn(async move {
+                let (mut seen, mut after, mut turn) = (Vec::new(), None::<String>, 0);
+                loop {
+                    let finished = done.load(Ordering::SeqCst);
+                    let query = after.as_ref().map_or("limit=7".to_owned(), |a| format!("limit=7&after={a}"));
+                    let url = format!("{}/v1/messages?{query}", bases[turn % 2]);
+                    turn += 1;
+                    let page: Value =
+                        http.get(url).bearer_auth(&users[u].1).send().await.unwrap().json().await.unwrap();
+                    for message in page["messages"].as_array().expect("a feed page") {
+                        seen.push(message["id"].as_str().unwrap().to_owned());
+                    }
+                    after = Some(page["next"].as_str().unwrap().to_owned());
+                    if finished && page["has_more"] == false {
+                        return seen;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (http, bases, users, group) = (http.clone(), bases.clone(), users.clone(), group.clone());
+            tokio::spawn(async move {
+                let from = s % USERS;
+                let mut sent = Vec::new();
+                for i in 0..SENDS_EACH {
+                    let to_group = from < GROUP && i % 3 == 0;
+                    let to = (from + 1 + i % (USERS - 1)) % USERS;
+                    let path = if to_group {
+                        format!("/v1/groups/{group}/messages")
+                    } else {
+                        format!("/v1/users/{}/messages", users[to].0)
+                    };
+                    let url = format!("{}{path}", bases[(s + i) % 2]);
+                    let (status, message) = post(&http, url, &users[from].1, json!({"text": format!("{s}-{i}")})).await;
+                    assert_eq!(status, StatusCode::CREATED, "{message}");
+                    let feeds: Vec<usize> = if to_group { (0..GROUP).collect() } else { vec![from, to] };
+                    sent.push((message["id"].as_str().unwrap().to_owned(), feeds));
+                }
+                sent
+            })
+        })
+        .collect();
+
+    let mut expected: HashMap<usize, HashSet<String>> = HashMap::new();
+    let mut sent_in_order = Vec::new();
+    for sender in senders {
+        let sent = sender.await.unwrap();
+        for (id, feeds) in &sent {
+            for &feed in feeds {
+                expected.entry(feed).or_default().insert(id.clone());
+            }
+        }
+        sent_in_order.push(sent.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
+    }
+    done.store(true, Ordering::SeqCst);
+
+    for (u, poller) in pollers.into_iter().enumerate() {
+        let seen = poller.await.unwrap();
+        let unique: HashSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "user {u} saw a message twice");
+        assert_eq!(&unique, expected.get(&u).unwrap_or(&HashSet::new()), "user {u} lost or gained messages");
+        let position: HashMap<&String, usize> = seen.iter().enumerate().map(|(i, id)| (id, i)).collect();
+        for sent in &sent_in_order {
+            let order: Vec<usize> = sent.iter().filter_map(|id| position.get(id).copied()).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "user {u} saw a sender's messages out of order");
+        }
+    }
+    for server in servers {
+        server.kill_hard().await;
+    }
+}
