@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use messaging_tests::backend::{emulator_endpoint, fresh_tables};
+use messaging_tests::delivery::assert_exactly_once_in_order;
 use messaging_tests::process::Server;
 use reqwest::{Client, StatusCode};
 use runtime::domain::Keys;
@@ -133,14 +134,8 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
 
     for (u, poller) in pollers.into_iter().enumerate() {
         let seen = poller.await.unwrap();
-        let unique: HashSet<String> = seen.iter().cloned().collect();
-        assert_eq!(unique.len(), seen.len(), "user {u} saw a message twice");
-        assert_eq!(&unique, expected.get(&u).unwrap_or(&HashSet::new()), "user {u} lost or gained messages");
-        let position: HashMap<&String, usize> = seen.iter().enumerate().map(|(i, id)| (id, i)).collect();
-        for sent in &sent_in_order {
-            let order: Vec<usize> = sent.iter().filter_map(|id| position.get(id).copied()).collect();
-            assert!(order.windows(2).all(|w| w[0] < w[1]), "user {u} saw a sender's messages out of order");
-        }
+        let expected = expected.get(&u).cloned().unwrap_or_default();
+        assert_exactly_once_in_order(&format!("user {u}"), &seen, &expected, &sent_in_order);
     }
     for server in servers {
         server.kill_hard().await;

@@ -8,6 +8,8 @@ use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 /// Where `cargo xtask test` tells the tests its DynamoDB emulator listens.
 pub const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
+/// Where it tells them the Lambda Runtime API emulator listens.
+pub const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
 
 /// A store under test, with whatever must outlive it (a temporary directory, say).
 pub struct Backend {
@@ -42,17 +44,24 @@ impl Backend {
     }
 }
 
-/// The emulator's endpoint, or `None` (with a note) when there is none outside CI.
+/// The DynamoDB emulator's endpoint, or `None` (with a note) when there is none outside CI.
 pub fn emulator_endpoint() -> Option<String> {
-    match std::env::var(DYNAMODB_ENDPOINT_VAR) {
+    emulator(DYNAMODB_ENDPOINT_VAR)
+}
+
+/// The Lambda Runtime API emulator (`cargo lambda watch`), as for [`emulator_endpoint`].
+pub fn lambda_runtime_api() -> Option<String> {
+    emulator(LAMBDA_RUNTIME_API_VAR)
+}
+
+fn emulator(var: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(endpoint) => Some(endpoint),
         Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!(
-                "CI=true but {DYNAMODB_ENDPOINT_VAR} is unset: run the tests through `cargo xtask test`, which starts the emulator"
-            )
+            panic!("CI=true but {var} is unset: run the tests through `cargo xtask test`, which starts the emulators")
         }
         Err(_) => {
-            eprintln!("SKIPPED: no DynamoDB emulator ({DYNAMODB_ENDPOINT_VAR} unset); `cargo xtask test` starts one");
+            eprintln!("SKIPPED: no emulator ({var} unset); `cargo xtask test` starts them");
             None
         }
     }

@@ -9,6 +9,7 @@ use runtime::domain::{ClientId, Group, GroupId, Message, Name, Recipient, Reject
 use runtime::store::{MembershipChange, Store, StoreError, StoreResult};
 
 use crate::Backend;
+use crate::delivery::assert_exactly_once_in_order;
 
 async fn register(store: &dyn Store, name: &str) -> UserId {
     let user = User { id: UserId::generate(), name: Name::parse(name).unwrap() };
@@ -349,23 +350,15 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
         per_sender_order.push(sent);
     }
     done.store(true, Ordering::SeqCst);
+    let sent_ids: Vec<Vec<String>> =
+        per_sender_order.iter().map(|sent| sent.iter().map(|m| m.id.to_string()).collect()).collect();
 
     for poller in pollers {
         let (user, seen) = poller.await.unwrap();
         let feed: Vec<String> = whole_feed(&*store, &user).await.iter().map(|m| m.id.to_string()).collect();
         let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
         assert_eq!(seen, feed, "the poller's view differs from the feed of {user}");
-        let unique: HashSet<String> = seen.iter().cloned().collect();
-        assert_eq!(unique.len(), seen.len(), "duplicates in the feed of {user}");
-        assert_eq!(
-            &unique,
-            expected.get(&user).unwrap_or(&HashSet::new()),
-            "lost or foreign messages in the feed of {user}"
-        );
-        let position: HashMap<&String, usize> = seen.iter().enumerate().map(|(i, id)| (id, i)).collect();
-        for sent in &per_sender_order {
-            let order: Vec<usize> = sent.iter().filter_map(|m| position.get(&m.id.to_string()).copied()).collect();
-            assert!(order.windows(2).all(|w| w[0] < w[1]), "a sender's messages are out of order for {user}");
-        }
+        let expected = expected.get(&user).cloned().unwrap_or_default();
+        assert_exactly_once_in_order(&format!("the poller of {user}"), &seen, &expected, &sent_ids);
     }
 }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod backend;
 pub mod client;
 pub mod conformance;
+pub mod delivery;
 pub mod process;
 
 pub use backend::Backend;

@@ -1,91 +1,98 @@
-//! The emulators the tests need, installed into `target/emulators` and started on loopback by
-//! the project itself: nothing to install by hand.
+//! The emulators the tests need, installed (pinned) into a venv under `target/emulators` and
+//! started on free loopback ports by the project itself: nothing to install by hand.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Pinned, so every machine tests against the same emulator.
-const MOTO: &str = "moto[server]==5.2.5";
+/// Pinned, so every machine tests against the same emulators. cargo-lambda brings zig.
+const PACKAGES: [&str; 2] = ["moto[server]==5.2.5", "cargo-lambda==1.9.2"];
 
-/// A running moto server; stopped when dropped.
-pub struct Moto {
+/// A running emulator; stopped when dropped.
+pub struct Emulator {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
-impl Moto {
-    pub fn start(root: &Path) -> Result<Self, String> {
-        let dir = root.join("target/emulators");
-        let python = venv(&dir)?;
-        let installed = dir.join("venv/.installed");
-        if std::fs::read_to_string(&installed).ok().as_deref() != Some(MOTO) {
-            let mut pip = Command::new(&python);
-            pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", MOTO]);
-            super::run(pip)?;
-            std::fs::write(&installed, MOTO).map_err(|e| e.to_string())?;
-        }
-        let addr = free_loopback_port()?;
-        let log = std::fs::File::create(dir.join("moto.log")).map_err(|e| e.to_string())?;
-        let script = root.join("xtask/moto_serial.py");
-        eprintln!(
-            "$ {} {} {} {}  (DynamoDB emulator, log in target/emulators/moto.log)",
-            python.display(),
-            script.display(),
-            addr.ip(),
-            addr.port()
-        );
-        let child = Command::new(&python)
-            .arg(&script)
-            .arg(addr.ip().to_string())
-            .arg(addr.port().to_string())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start moto: {e}"))?;
-        let mut moto = Self { child, addr };
-        moto.wait_until_listening()?;
-        Ok(moto)
-    }
-
-    pub fn endpoint(&self) -> String {
+impl Emulator {
+    pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn wait_until_listening(&mut self) -> Result<(), String> {
+    fn start(name: &str, root: &Path, mut command: Command, addr: SocketAddr) -> Result<Self, String> {
+        let log_path = root.join(format!("target/emulators/{name}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        command.current_dir(root).stdin(Stdio::null()).stdout(log.try_clone().map_err(|e| e.to_string())?).stderr(log);
+        eprintln!("$ {}  ({name}, log in {})", format!("{command:?}").replace('"', ""), log_path.display());
+        let child = command.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
+        let mut emulator = Self { child, addr };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("moto exited at start ({status}); see target/emulators/moto.log"));
+        loop {
+            if let Some(status) = emulator.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("{name} exited at start ({status}); see {}", log_path.display()));
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(emulator);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} did not listen on {addr} within 60 s"));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err("moto did not listen within 60 s".into())
     }
 }
 
-impl Drop for Moto {
+impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// The venv's python, creating the venv with the machine's python3 if needed.
-fn venv(dir: &Path) -> Result<PathBuf, String> {
-    let python = dir.join("venv/bin/python");
-    if !python.exists() {
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let mut create = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()));
-        create.arg("-m").arg("venv").arg(dir.join("venv"));
-        super::run(create)?;
+/// The venv holding the pinned emulators, created and filled on first use.
+pub struct Venv {
+    bin: PathBuf,
+}
+
+impl Venv {
+    pub fn ensure(root: &Path) -> Result<Self, String> {
+        let dir = root.join("target/emulators/venv");
+        let bin = dir.join("bin");
+        if !bin.join("python").exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let mut create = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()));
+            create.arg("-m").arg("venv").arg(&dir);
+            super::run(create)?;
+        }
+        let marker = dir.join(".installed");
+        let wanted = PACKAGES.join(" ");
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+            let mut pip = Command::new(bin.join("python"));
+            pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PACKAGES);
+            super::run(pip)?;
+            std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
+        }
+        Ok(Self { bin })
     }
-    Ok(python)
+
+    /// moto's server, one request at a time (see xtask/moto_serial.py): the DynamoDB emulator.
+    pub fn moto(&self, root: &Path) -> Result<Emulator, String> {
+        let addr = free_loopback_port()?;
+        let mut command = Command::new(self.bin.join("python"));
+        command.arg(root.join("xtask/moto_serial.py")).arg(addr.ip().to_string()).arg(addr.port().to_string());
+        Emulator::start("moto", root, command, addr)
+    }
+
+    /// `cargo lambda watch --only-lambda-apis`: the Lambda Runtime API emulator, without building
+    /// or starting a function (the tests start the runtime binary themselves).
+    pub fn lambda_runtime_api(&self, root: &Path) -> Result<Emulator, String> {
+        let addr = free_loopback_port()?;
+        let mut command = Command::new(self.bin.join("cargo-lambda"));
+        command.args(["lambda", "watch", "--only-lambda-apis", "--invoke-address"]);
+        command.arg(addr.ip().to_string()).arg("--invoke-port").arg(addr.port().to_string());
+        Emulator::start("cargo-lambda", root, command, addr)
+    }
 }
 
 fn free_loopback_port() -> Result<SocketAddr, String> {

@@ -451,6 +451,23 @@ impl DynamoStore {
         Err(StoreError::unavailable("feed contention: retry the send with its client_id"))
     }
 
+    /// Puts an entity that must not exist yet. Ids are random, so the condition only guards
+    /// against a bug overwriting a user or group.
+    async fn put_new_entity(&self, item: Item, tally: &mut Tally) -> StoreResult<()> {
+        let output = self
+            .client
+            .put_item()
+            .table_name(&self.options.entities_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        tally.request(Kind::Write, output.consumed_capacity());
+        Ok(())
+    }
+
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
     async fn put_group(&self, group: &Group, version: u64, tally: &mut Tally) -> StoreResult<bool> {
         let result = self
@@ -510,17 +527,7 @@ impl Store for DynamoStore {
         let mut tally = Tally::default();
         let mut item = entity_key(user_pk(&user.id), PROFILE);
         item.insert("name".into(), s(user.name.as_str()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.options.entities_table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map(|output| tally.request(Kind::Write, output.consumed_capacity()))
-            .map_err(sdk_error);
+        let result = self.put_new_entity(item, &mut tally).await;
         self.finish("create_user", tally, result)
     }
 
@@ -613,17 +620,7 @@ impl Store for DynamoStore {
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let mut tally = Tally::default();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.options.entities_table)
-            .set_item(Some(group_item(group, 1)))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map(|output| tally.request(Kind::Write, output.consumed_capacity()))
-            .map_err(sdk_error);
+        let result = self.put_new_entity(group_item(group, 1), &mut tally).await;
         self.finish("create_group", tally, result)
     }
 
