@@ -219,3 +219,83 @@ mod retention {
         assert!(!page.has_more);
     }
 }
+
+/// A group send that dies midway (its transactions start failing after the first chunk) is
+/// completed exactly once when retried with its `client_id`. The fault is injected by a proxy
+/// in front of the emulator that lets a set number of `TransactWriteItems` through, then fails
+/// every further one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_interrupted_midway_completes_exactly_once_on_retry() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use messaging_tests::backend::{emulator_client, emulator_endpoint, fresh_tables};
+    use runtime::store::dynamodb::{CHUNK, schema};
+
+    let Some(endpoint) = emulator_endpoint() else { return };
+    let transactions_allowed = Arc::new(AtomicI64::new(i64::MAX));
+    let proxy = {
+        let (allowed, endpoint, http) = (transactions_allowed.clone(), endpoint.clone(), reqwest::Client::new());
+        axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+            let (allowed, endpoint, http) = (allowed.clone(), endpoint.clone(), http.clone());
+            async move {
+                let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or_default();
+                if target.ends_with(".TransactWriteItems") && allowed.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, HeaderMap::new(), Bytes::from_static(b"{}"));
+                }
+                let mut forward = http.post(&endpoint).body(body);
+                for (name, value) in &headers {
+                    if name != "host" && name != "content-length" {
+                        forward = forward.header(name, value);
+                    }
+                }
+                let response = forward.send().await.expect("the emulator answers");
+                let (status, mut headers) = (response.status(), response.headers().clone());
+                headers.remove("content-length");
+                (status, headers, response.bytes().await.unwrap())
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, proxy).await.unwrap() });
+
+    let tables = fresh_tables();
+    schema::create_tables(&emulator_client(&endpoint), &tables).await.unwrap();
+    let healthy = DynamoStore::new(emulator_client(&endpoint), tables.clone());
+    let faulty = DynamoStore::new(emulator_client(&proxy_url), tables);
+    let owner = user(&healthy, "owner").await;
+    let mut group = Group::new(Name::parse("big").unwrap(), owner.clone());
+    for i in 1..120 {
+        group.members.push(user(&healthy, &format!("m{i}")).await);
+    }
+    healthy.create_group(&group).await.unwrap();
+    let delivered = async |store: &DynamoStore| {
+        let mut counts = Vec::new();
+        for member in &group.members {
+            counts.push(store.feed(member, Seq::START, 10).await.unwrap().entries.len());
+        }
+        counts
+    };
+
+    // Chunk 0 (with the send record) lands; every later transaction fails.
+    transactions_allowed.store(1, Ordering::SeqCst);
+    let send = outgoing(&owner, Recipient::Group(group.id.clone()), Some("once"));
+    let interrupted = faulty.send(&send).await;
+    assert!(interrupted.is_err(), "the send was expected to die midway: {interrupted:?}");
+    let before = delivered(&healthy).await;
+    assert!(before[..CHUNK].iter().all(|&n| n == 1), "chunk 0 was delivered: {before:?}");
+    assert!(before[CHUNK..].iter().all(|&n| n == 0), "nothing after chunk 0 was delivered: {before:?}");
+
+    // Retried with the same client_id: the rest is delivered, nothing twice.
+    transactions_allowed.store(i64::MAX, Ordering::SeqCst);
+    let retried = faulty.send(&send).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!(retried.message, send.message);
+    assert_eq!(delivered(&healthy).await, vec![1; 120]);
+    let again = healthy.send(&send).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(delivered(&healthy).await, vec![1; 120]);
+}
