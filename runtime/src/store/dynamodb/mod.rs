@@ -55,6 +55,9 @@ use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection,
 pub const CHUNK: usize = 48;
 /// See the module docs: a gap in positions older than this is expiry, not a write in flight.
 pub const GAP_GRACE: Duration = Duration::from_secs(30);
+/// The condition of a new user or group: ids are random, so it only guards against a bug
+/// overwriting one.
+const NEW: Option<&str> = Some("attribute_not_exists(pk)");
 /// Attempts of one operation against conditional-write conflicts (not SDK retries, which the
 /// SDK's standard retry mode does underneath for throttling and transient errors).
 const MAX_ATTEMPTS: u32 = 60;
@@ -206,15 +209,14 @@ impl DynamoStore {
         Ok(heads)
     }
 
-    /// Puts an entity that must not exist yet. Ids are random, so the condition only guards
-    /// against a bug overwriting a user or group.
-    async fn put_new_entity(&self, item: Item, tally: &mut Tally) -> StoreResult<()> {
+    /// Puts an entity item, on `condition` when given.
+    async fn put_entity(&self, item: Item, condition: Option<&str>, tally: &mut Tally) -> StoreResult<()> {
         let output = self
             .client
             .put_item()
             .table_name(&self.options.entities_table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_condition_expression(condition.map(str::to_owned))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
@@ -235,7 +237,7 @@ impl Store for DynamoStore {
         let mut tally = Tally::default();
         let mut item = entity_key(user_pk(&user.id), PROFILE);
         item.insert("name".into(), s(user.name.as_str()));
-        let result = self.put_new_entity(item, &mut tally).await;
+        let result = self.put_entity(item, NEW, &mut tally).await;
         self.finish("create_user", tally, result)
     }
 
@@ -260,17 +262,7 @@ impl Store for DynamoStore {
             if self.get_entity(user_pk(target), PROFILE, &mut tally).await?.is_none() {
                 return Err(Rejection::UnknownUser.into());
             }
-            let output = self
-                .client
-                .put_item()
-                .table_name(&self.options.entities_table)
-                .set_item(Some(entity_key(user_pk(blocker), block_sk(target))))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            tally.request(Kind::Write, output.consumed_capacity());
-            Ok(())
+            self.put_entity(entity_key(user_pk(blocker), block_sk(target)), None, &mut tally).await
         }
         .await;
         self.finish("block", tally, result)
@@ -328,7 +320,7 @@ impl Store for DynamoStore {
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let mut tally = Tally::default();
-        let result = self.put_new_entity(group_item(group, 1), &mut tally).await;
+        let result = self.put_entity(group_item(group, 1), NEW, &mut tally).await;
         self.finish("create_group", tally, result)
     }
 
