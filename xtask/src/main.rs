@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the project's own automation, in Rust so it runs wherever cargo does.
 
 mod bench;
+mod deploy;
 mod emulators;
 mod test;
 
@@ -11,13 +12,15 @@ usage: cargo xtask <task>
 
 tasks:
   test    run every test of the workspace (what CI runs)
-  bench   build the release runtime and run the benchmark scenarios (--help for options)";
+  bench   build the release runtime and run the benchmark scenarios (--help for options)
+  deploy  build the runtime for Lambda and deploy it to AWS (options after -- go to `provisioner deploy`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("deploy") => deploy::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -21,6 +21,66 @@ pub const USER: &str = "user";
 pub const SEQ: &str = "seq";
 pub const TTL: &str = "ttl";
 
+/// The IAM actions the store performs, for a least-privilege policy: every request it makes
+/// (`GetItem`, `PutItem`, `DeleteItem`, `Query`, `BatchGetItem`) and every item action inside its
+/// `TransactWriteItems` (`Put`, `Update`, `ConditionCheck`), which IAM authorises per item action
+/// rather than as a `TransactWriteItems` action. A test below keeps the list in step with the code.
+pub const IAM_ACTIONS: [&str; 7] = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+/// One table's definition: what `create-tables` creates and what the provisioner deploys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Which of the two tables: `"entities"` or `"feeds"`.
+    pub role: &'static str,
+    pub name: String,
+    pub partition_key: (&'static str, ScalarAttributeType),
+    pub sort_key: (&'static str, ScalarAttributeType),
+    /// The attribute DynamoDB's TTL expires items by, when retention is configured.
+    pub ttl_attribute: Option<&'static str>,
+}
+
+impl TableSpec {
+    pub fn key_schema(&self) -> Vec<KeySchemaElement> {
+        vec![key(self.partition_key.0, KeyType::Hash), key(self.sort_key.0, KeyType::Range)]
+    }
+
+    pub fn attribute_definitions(&self) -> Vec<AttributeDefinition> {
+        vec![
+            attribute(self.partition_key.0, self.partition_key.1.clone()),
+            attribute(self.sort_key.0, self.sort_key.1.clone()),
+        ]
+    }
+}
+
+/// Both tables, named by `options`. Only the feeds table expires items (entities never do).
+pub fn tables(options: &DynamoOptions) -> [TableSpec; 2] {
+    let retention = (options.feed_ttl_days > 0).then_some(TTL);
+    [
+        TableSpec {
+            role: "entities",
+            name: options.entities_table.clone(),
+            partition_key: (PK, ScalarAttributeType::S),
+            sort_key: (SK, ScalarAttributeType::S),
+            ttl_attribute: None,
+        },
+        TableSpec {
+            role: "feeds",
+            name: options.feeds_table.clone(),
+            partition_key: (USER, ScalarAttributeType::S),
+            sort_key: (SEQ, ScalarAttributeType::N),
+            ttl_attribute: retention,
+        },
+    ]
+}
+
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("complete key element")
 }
@@ -31,19 +91,14 @@ fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
 
 /// Creates both tables (on-demand) and waits until they are active; existing tables are kept.
 pub async fn create_tables(client: &Client, options: &DynamoOptions) -> anyhow::Result<()> {
-    let tables = [
-        (&options.entities_table, (PK, ScalarAttributeType::S), (SK, ScalarAttributeType::S)),
-        (&options.feeds_table, (USER, ScalarAttributeType::S), (SEQ, ScalarAttributeType::N)),
-    ];
-    for (name, (hash, hash_type), (range, range_type)) in tables {
+    for table in tables(options) {
+        let name = &table.name;
         let created = client
             .create_table()
             .table_name(name)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key(hash, KeyType::Hash))
-            .key_schema(key(range, KeyType::Range))
-            .attribute_definitions(attribute(hash, hash_type))
-            .attribute_definitions(attribute(range, range_type))
+            .set_key_schema(Some(table.key_schema()))
+            .set_attribute_definitions(Some(table.attribute_definitions()))
             .send()
             .await;
         if let Err(error) = created {
@@ -63,10 +118,41 @@ pub async fn create_tables(client: &Client, options: &DynamoOptions) -> anyhow::
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-    }
-    if options.feed_ttl_days > 0 {
-        let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL).build()?;
-        client.update_time_to_live().table_name(&options.feeds_table).time_to_live_specification(spec).send().await?;
+        if let Some(attribute) = table.ttl_attribute {
+            let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build()?;
+            client.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every DynamoDB operation the store's code calls, mapped to the IAM action it needs: a new
+    /// kind of request without its action in [`IAM_ACTIONS`] would be denied on AWS.
+    #[test]
+    fn the_iam_actions_cover_every_request_the_store_makes() {
+        let sources = [include_str!("mod.rs"), include_str!("send.rs"), include_str!("groups.rs")].concat();
+        let calls = [
+            (".get_item()", "dynamodb:GetItem"),
+            (".put_item()", "dynamodb:PutItem"),
+            (".delete_item()", "dynamodb:DeleteItem"),
+            (".update_item()", "dynamodb:UpdateItem"),
+            (".query()", "dynamodb:Query"),
+            (".scan()", "dynamodb:Scan"),
+            (".batch_get_item()", "dynamodb:BatchGetItem"),
+            (".batch_write_item()", "dynamodb:BatchWriteItem"),
+            (".transact_get_items()", "dynamodb:GetItem"),
+            ("Put::builder()", "dynamodb:PutItem"),
+            ("Update::builder()", "dynamodb:UpdateItem"),
+            ("Delete::builder()", "dynamodb:DeleteItem"),
+            ("ConditionCheck::builder()", "dynamodb:ConditionCheckItem"),
+        ];
+        let mut needed: Vec<&str> = calls.iter().filter(|(call, _)| sources.contains(call)).map(|(_, a)| *a).collect();
+        needed.sort_unstable();
+        needed.dedup();
+        assert_eq!(needed, IAM_ACTIONS);
+    }
 }

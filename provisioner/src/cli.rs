@@ -1,0 +1,87 @@
+//! The command line: `provisioner <deploy|status|destroy> [options]`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::{DEFAULT_PATH, SettingFlags};
+use crate::stack::StackName;
+
+/// Creates, updates, reports and destroys the messaging backend on AWS: an ECR repository and
+/// image, an IAM role, two DynamoDB tables, a log group, a Lambda function and an HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "provisioner", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub aws: AwsOptions,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Clone, Debug, Args)]
+pub struct AwsOptions {
+    /// Stack name: every resource name starts with it [default: `stack` in the config file].
+    #[arg(long, global = true)]
+    pub stack: Option<StackName>,
+    /// AWS region [default: AWS_REGION or the profile's region].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config and ~/.aws/credentials.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// One endpoint for every AWS service, e.g. an emulator on http://127.0.0.1:5000.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Text for people, JSON for scripts (on stdout; progress goes to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Deployment settings file.
+    #[arg(long, global = true, default_value = DEFAULT_PATH)]
+    pub config: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Creates or updates every resource in dependency order; unchanged ones are left alone.
+    Deploy(DeployArgs),
+    /// Shows each resource as present, missing or drifted from the settings, and the endpoint.
+    /// Exits 1 when something is missing.
+    Status,
+    /// Deletes every resource of the stack in reverse order, from any partial state.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The runtime binary to ship as the image's entrypoint (`cargo xtask deploy` builds it).
+    #[arg(long)]
+    pub binary: PathBuf,
+    /// The CA certificate bundle to ship for TLS to AWS [default: the system's bundle].
+    #[arg(long)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Print what would be created, updated or left unchanged, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Generate a new token key: every issued token and cursor stops working.
+    #[arg(long)]
+    pub rotate_token_key: bool,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Keep the two tables and their data.
+    #[arg(long)]
+    pub keep_data: bool,
+}

@@ -1,0 +1,81 @@
+//! What every resource step works with: the clients, the names, the settings, and the ARNs the
+//! resources refer to each other by.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::error::Error;
+use crate::report::Outcome;
+use crate::settings::DeploySettings;
+use crate::stack::Names;
+
+pub struct Context<'a> {
+    pub aws: &'a Aws,
+    pub names: &'a Names,
+    pub settings: &'a DeploySettings,
+    /// Observe and report, change nothing.
+    pub dry_run: bool,
+}
+
+impl Context<'_> {
+    pub fn function_arn(&self) -> String {
+        self.aws.arn("lambda", &format!("function:{}", self.names.function))
+    }
+
+    pub fn table_arn(&self, table: &str) -> String {
+        self.aws.arn("dynamodb", &format!("table/{table}"))
+    }
+
+    pub fn log_group_arn(&self) -> String {
+        self.aws.arn("logs", &format!("log-group:{}", self.names.log_group))
+    }
+
+    /// IAM is global: its ARNs have no region.
+    pub fn role_arn(&self) -> String {
+        self.aws.account.arn("iam", "", &format!("role/{}", self.names.role))
+    }
+
+    pub fn foreign(&self, kind: &'static str, name: &str) -> Error {
+        Error::Foreign { kind, name: name.to_owned(), stack: self.names.stack.to_string() }
+    }
+
+    /// The outcome for an existing resource: updated (or would be), or unchanged.
+    pub fn changed_outcome(&self, changed: bool) -> Outcome {
+        match (changed, self.dry_run) {
+            (false, _) => Outcome::Unchanged,
+            (true, true) => Outcome::WouldUpdate,
+            (true, false) => Outcome::Updated,
+        }
+    }
+}
+
+/// Whether a policy document read back from AWS says the same as `want`, whatever its spacing,
+/// key order or URL encoding (IAM returns documents URL-encoded).
+pub fn same_json(text: Option<&str>, want: &Value) -> bool {
+    let Some(text) = text else { return false };
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    serde_json::from_str::<Value>(&decoded).ok().or_else(|| serde_json::from_str(text).ok()).as_ref() == Some(want)
+}
+
+/// Polls `ready` with growing pauses until it says yes, for at most `limit`: resources that AWS
+/// creates asynchronously (tables, functions) are usable only once they report so.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut ready: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, Error>>,
+{
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if ready().await? {
+            return Ok(());
+        }
+        if Instant::now() + pause > deadline {
+            return Err(Error::NotReady(what.to_owned()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(3));
+    }
+}

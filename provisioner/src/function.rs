@@ -1,0 +1,307 @@
+//! The Lambda function: the image, x86_64, the environment the runtime's Lambda entry reads, and
+//! logging configured for cost (JSON, platform lines at WARN, the stack's own log group).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_lambda::types::{
+    ApplicationLogLevel, Architecture, Environment, FunctionCode, LastUpdateStatus, LogFormat, LoggingConfig,
+    PackageType, State, SystemLogLevel,
+};
+use runtime::domain::Keys;
+
+use crate::context::{Context, wait_until};
+use crate::error::{Error, absent_as_none, code};
+use crate::report::{Outcome, ResourceReport};
+use crate::stack::{TAG_KEY, is_ours};
+
+pub const KIND: &str = "lambda function";
+pub const TOKEN_KEY_VAR: &str = "MESSAGING_TOKEN_KEY";
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+/// How long a new role may take to become assumable by Lambda (IAM is eventually consistent;
+/// AWS's own tools wait up to about a minute).
+const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
+/// Lambda creates and updates functions asynchronously; image functions take longest.
+const READY: Duration = Duration::from_secs(600);
+
+pub struct Observed {
+    pub arn: String,
+    ours: bool,
+    package_type: Option<PackageType>,
+    pub image_uri: Option<String>,
+    role: Option<String>,
+    memory_mb: Option<i32>,
+    timeout_seconds: Option<i32>,
+    architectures: Vec<Architecture>,
+    pub environment: HashMap<String, String>,
+    /// `None` where the service does not report it (see the README on moto).
+    logging: Option<LoggingConfig>,
+    reserved_concurrency: Option<i32>,
+}
+
+pub async fn observe(cx: &Context<'_>) -> Result<Option<Observed>, Error> {
+    let name = &cx.names.function;
+    let found = cx.aws.lambda.get_function().function_name(name).send().await;
+    let Some(found) = absent_as_none(found, NOT_FOUND, "lambda:GetFunction", name)? else { return Ok(None) };
+    let Some(config) = found.configuration() else { return Ok(None) };
+    let tags = found.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+    Ok(Some(Observed {
+        arn: config.function_arn().unwrap_or_default().to_owned(),
+        ours: is_ours(&cx.names.stack, tags),
+        package_type: config.package_type().cloned(),
+        image_uri: found.code().and_then(|c| c.image_uri()).map(str::to_owned),
+        role: config.role().map(str::to_owned),
+        memory_mb: config.memory_size(),
+        timeout_seconds: config.timeout(),
+        architectures: config.architectures().to_vec(),
+        environment: config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default(),
+        logging: config.logging_config().cloned(),
+        reserved_concurrency: found.concurrency().and_then(|c| c.reserved_concurrent_executions()),
+    }))
+}
+
+pub fn logging_config(cx: &Context<'_>) -> LoggingConfig {
+    LoggingConfig::builder()
+        .log_format(LogFormat::Json)
+        .application_log_level(ApplicationLogLevel::Info)
+        .system_log_level(SystemLogLevel::Warn)
+        .log_group(&cx.names.log_group)
+        .build()
+}
+
+/// The environment the runtime's Lambda entry reads; the token key is passed in because it is
+/// kept from the deployed function (see [`token_key`]).
+fn environment(cx: &Context<'_>, token_key: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("MESSAGING_STORE".to_owned(), "dynamodb".to_owned()),
+        ("MESSAGING_ENTITIES_TABLE".to_owned(), cx.names.entities_table.clone()),
+        ("MESSAGING_FEEDS_TABLE".to_owned(), cx.names.feeds_table.clone()),
+        ("MESSAGING_FEED_TTL_DAYS".to_owned(), cx.settings.feed_ttl_days.to_string()),
+        (TOKEN_KEY_VAR.to_owned(), token_key.to_owned()),
+    ])
+}
+
+/// The deployed key, kept on every deploy: a new one would log every user out. Generated at the
+/// first deploy, or when asked to rotate, or when the deployed one is not a valid key.
+fn token_key(observed: Option<&Observed>, rotate: bool) -> (String, bool) {
+    match observed.and_then(|o| o.environment.get(TOKEN_KEY_VAR)) {
+        Some(key) if !rotate && Keys::from_hex(key).is_ok() => (key.clone(), false),
+        _ => (Keys::generate().to_hex(), true),
+    }
+}
+
+/// Configuration differences, one phrase each; the image is compared separately.
+fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<String> {
+    let mut changes = Vec::new();
+    let s = cx.settings;
+    if observed.role.as_deref() != Some(cx.role_arn().as_str()) {
+        changes.push("role".to_owned());
+    }
+    if observed.memory_mb != Some(s.memory_mb) {
+        changes.push(format!("memory {} MB", s.memory_mb));
+    }
+    if observed.timeout_seconds != Some(s.timeout_seconds) {
+        changes.push(format!("timeout {} s", s.timeout_seconds));
+    }
+    let key = observed.environment.get(TOKEN_KEY_VAR).cloned().unwrap_or_default();
+    if observed.environment != environment(cx, &key) || Keys::from_hex(&key).is_err() {
+        changes.push("environment".to_owned());
+    }
+    if observed.logging.as_ref().is_some_and(|l| *l != logging_config(cx)) {
+        changes.push("logging".to_owned());
+    }
+    changes
+}
+
+fn concurrency_drift(cx: &Context<'_>, observed: &Observed) -> Option<String> {
+    (observed.reserved_concurrency != cx.settings.reserved_concurrency).then(|| {
+        match cx.settings.reserved_concurrency {
+            Some(n) => format!("reserved concurrency {n}"),
+            None => "no reserved concurrency".to_owned(),
+        }
+    })
+}
+
+fn incompatible(cx: &Context<'_>, observed: &Observed) -> Option<String> {
+    if observed.package_type != Some(PackageType::Image) {
+        return Some("it is not an image function (Lambda cannot change a function's package type)".into());
+    }
+    (observed.architectures.iter().any(|a| *a != Architecture::X8664))
+        .then(|| format!("its architecture is not x86_64 (the image is built for x86_64) in {}", cx.names.function))
+}
+
+pub async fn deploy(cx: &Context<'_>, image_uri: &str, rotate_token_key: bool) -> Result<ResourceReport, Error> {
+    let name = &cx.names.function;
+    let observed = observe(cx).await?;
+    let (outcome, changes) = match &observed {
+        Some(o) if !o.ours => return Err(cx.foreign(KIND, name)),
+        Some(o) => {
+            if let Some(why) = incompatible(cx, o) {
+                return Err(Error::Incompatible { kind: KIND, name: name.clone(), why });
+            }
+            let mut changes = Vec::new();
+            let new_image = o.image_uri.as_deref() != Some(image_uri);
+            if new_image {
+                changes.push("image".to_owned());
+            }
+            let (key, new_key) = token_key(observed.as_ref(), rotate_token_key);
+            let mut config = config_drift(cx, o);
+            if new_key && !config.iter().any(|c| c == "environment") {
+                config.push("environment".to_owned());
+            }
+            if rotate_token_key {
+                config.push("token key rotated".to_owned());
+            }
+            let concurrency = concurrency_drift(cx, o);
+            if !cx.dry_run {
+                if new_image {
+                    let update = cx.aws.lambda.update_function_code().function_name(name).image_uri(image_uri);
+                    update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionCode", name, e))?;
+                    wait_ready(cx).await?;
+                }
+                if !config.is_empty() {
+                    update_configuration(cx, &key).await?;
+                    wait_ready(cx).await?;
+                }
+                if concurrency.is_some() {
+                    set_concurrency(cx).await?;
+                }
+            }
+            changes.extend(config);
+            changes.extend(concurrency);
+            (cx.changed_outcome(!changes.is_empty()), changes)
+        }
+        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
+        None => {
+            create(cx, image_uri, &token_key(None, true).0).await?;
+            wait_ready(cx).await?;
+            if cx.settings.reserved_concurrency.is_some() {
+                set_concurrency(cx).await?;
+            }
+            (Outcome::Created, Vec::new())
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome).id(cx.function_arn()).changes(changes))
+}
+
+/// Creates the function, retrying while the new role is not yet assumable by Lambda.
+async fn create(cx: &Context<'_>, image_uri: &str, token_key: &str) -> Result<(), Error> {
+    let name = &cx.names.function;
+    let s = cx.settings;
+    let deadline = std::time::Instant::now() + ROLE_PROPAGATION;
+    loop {
+        let created = cx
+            .aws
+            .lambda
+            .create_function()
+            .function_name(name)
+            .description(format!("Messaging API of stack {}", cx.names.stack))
+            .role(cx.role_arn())
+            .package_type(PackageType::Image)
+            .code(FunctionCode::builder().image_uri(image_uri).build())
+            .architectures(Architecture::X8664)
+            .memory_size(s.memory_mb)
+            .timeout(s.timeout_seconds)
+            .environment(Environment::builder().set_variables(Some(environment(cx, token_key))).build())
+            .logging_config(logging_config(cx))
+            .tags(TAG_KEY, cx.names.stack.as_str())
+            .send()
+            .await;
+        match created {
+            Ok(_) => return Ok(()),
+            Err(error) if role_not_ready(&error) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Err(error) => return Err(Error::aws("lambda:CreateFunction", name, error)),
+        }
+    }
+}
+
+/// Lambda's answer while IAM has not propagated a new role: "The role defined for the function
+/// cannot be assumed by Lambda."
+fn role_not_ready<R>(
+    error: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::create_function::CreateFunctionError, R>,
+) -> bool {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    code(error) == Some("InvalidParameterValueException")
+        && error.as_service_error().and_then(|e| e.message()).is_some_and(|m| m.contains("cannot be assumed"))
+}
+
+async fn update_configuration(cx: &Context<'_>, token_key: &str) -> Result<(), Error> {
+    let name = &cx.names.function;
+    cx.aws
+        .lambda
+        .update_function_configuration()
+        .function_name(name)
+        .role(cx.role_arn())
+        .memory_size(cx.settings.memory_mb)
+        .timeout(cx.settings.timeout_seconds)
+        .environment(Environment::builder().set_variables(Some(environment(cx, token_key))).build())
+        .logging_config(logging_config(cx))
+        .send()
+        .await
+        .map_err(|e| Error::aws("lambda:UpdateFunctionConfiguration", name, e))?;
+    Ok(())
+}
+
+async fn set_concurrency(cx: &Context<'_>) -> Result<(), Error> {
+    let (lambda, name) = (&cx.aws.lambda, &cx.names.function);
+    match cx.settings.reserved_concurrency {
+        Some(n) => {
+            let put = lambda.put_function_concurrency().function_name(name).reserved_concurrent_executions(n);
+            put.send().await.map_err(|e| Error::aws("lambda:PutFunctionConcurrency", name, e))?;
+        }
+        None => {
+            let delete = lambda.delete_function_concurrency().function_name(name);
+            delete.send().await.map_err(|e| Error::aws("lambda:DeleteFunctionConcurrency", name, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Until the function is `Active` with no update in progress: Lambda refuses the next change
+/// (and API Gateway would call an unready function) before then.
+async fn wait_ready(cx: &Context<'_>) -> Result<(), Error> {
+    let name = &cx.names.function;
+    wait_until(&format!("function {name}"), READY, || async {
+        let config = cx.aws.lambda.get_function_configuration().function_name(name).send().await;
+        let config = config.map_err(|e| Error::aws("lambda:GetFunctionConfiguration", name, e))?;
+        if config.state() == Some(&State::Failed) || config.last_update_status() == Some(&LastUpdateStatus::Failed) {
+            let reason = config.state_reason().or(config.last_update_status_reason()).unwrap_or("no reason given");
+            return Err(Error::Refused(format!("function {name} failed to become ready: {reason}")));
+        }
+        Ok(config.state() == Some(&State::Active) && config.last_update_status() != Some(&LastUpdateStatus::InProgress))
+    })
+    .await
+}
+
+pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<Observed>), Error> {
+    let name = &cx.names.function;
+    let observed = observe(cx).await?;
+    let report = match &observed {
+        None => ResourceReport::new(KIND, name, Outcome::Missing),
+        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
+        Some(o) => {
+            let mut changes: Vec<String> = incompatible(cx, o).into_iter().collect();
+            changes.extend(config_drift(cx, o));
+            changes.extend(concurrency_drift(cx, o));
+            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
+            ResourceReport::new(KIND, name, outcome).id(o.arn.clone()).changes(changes)
+        }
+    };
+    Ok((report, observed))
+}
+
+pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
+    let name = &cx.names.function;
+    let outcome = match observe(cx).await? {
+        None => Outcome::Absent,
+        Some(o) if !o.ours => Outcome::Foreign,
+        Some(_) => {
+            let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
+            absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name)?;
+            Outcome::Deleted
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome))
+}

@@ -1,0 +1,63 @@
+//! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role, DynamoDB tables,
+//! log group, Lambda function, HTTP API), reports on it and destroys it, with the AWS SDK.
+//!
+//! One module per AWS resource, each with `deploy` (observe → create when absent → update what
+//! differs → report), `status` and `destroy`; [`deploy`], [`status`] and [`destroy`] run them in
+//! dependency order.
+
+pub mod aws;
+pub mod cli;
+pub mod context;
+pub mod deploy;
+pub mod destroy;
+pub mod error;
+pub mod function;
+pub mod http_api;
+pub mod image;
+pub mod log_group;
+pub mod report;
+pub mod repository;
+pub mod role;
+pub mod settings;
+pub mod stack;
+pub mod status;
+pub mod tables;
+
+pub use error::Error;
+
+use crate::aws::Aws;
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::report::{Outcome, Report};
+use crate::settings::{DeploySettings, SettingFlags};
+use crate::stack::{Names, StackName};
+
+/// Runs one command; the report says what happened to each resource.
+pub async fn run(cli: &Cli) -> Result<Report, Error> {
+    let flags = match &cli.command {
+        Command::Deploy(args) => args.settings.clone(),
+        _ => SettingFlags::default(),
+    };
+    let settings = DeploySettings::load(&cli.aws.config)?.apply(&flags)?;
+    let stack = match &cli.aws.stack {
+        Some(stack) => stack.clone(),
+        None => settings.stack.parse::<StackName>().map_err(Error::Config)?,
+    };
+    let names = Names::new(&stack);
+    let aws = Aws::connect(&cli.aws).await?;
+    let dry_run = matches!(&cli.command, Command::Deploy(args) if args.dry_run);
+    let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run };
+    match &cli.command {
+        Command::Deploy(args) => deploy::run(&cx, args).await,
+        Command::Status => status::run(&cx).await,
+        Command::Destroy(args) => destroy::run(&cx, args).await,
+    }
+}
+
+/// The exit status a finished run deserves: `status` fails when something is missing.
+pub fn exit_code(cli: &Cli, report: &Report) -> u8 {
+    match cli.command {
+        Command::Status if report.has(Outcome::Missing) => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,163 @@
+//! What happened to each resource: shown as it happens (a spinner per step on a terminal, one
+//! plain line per resource otherwise, on stderr) and collected into a report that is printed at
+//! the end as text or JSON (on stdout).
+
+use std::fmt;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Deleted,
+    Absent,
+    /// `destroy --keep-data`: the tables stay.
+    Kept,
+    WouldCreate,
+    WouldUpdate,
+    Present,
+    Missing,
+    Drifted,
+    /// A resource with the stack's name but without its tag: never touched.
+    Foreign,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self).ok();
+        f.write_str(text.as_ref().and_then(|v| v.as_str()).unwrap_or("?"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResourceReport {
+    pub kind: &'static str,
+    pub name: String,
+    pub outcome: Outcome,
+    /// The resource's identifier (ARN, id, URI or digest) where it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What was or would be changed, or how it drifted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+}
+
+impl ResourceReport {
+    pub fn new(kind: &'static str, name: impl Into<String>, outcome: Outcome) -> Self {
+        Self { kind, name: name.into(), outcome, id: None, changes: Vec::new() }
+    }
+
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    pub fn changes(mut self, changes: Vec<String>) -> Self {
+        self.changes = changes;
+        self
+    }
+}
+
+impl fmt::Display for ResourceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<17} {:<30} {}", self.kind, self.name, self.outcome)?;
+        if !self.changes.is_empty() {
+            write!(f, " ({})", self.changes.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole run's result.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub stack: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    pub resources: Vec<ResourceReport>,
+}
+
+impl Report {
+    pub fn has(&self, outcome: Outcome) -> bool {
+        self.resources.iter().any(|r| r.outcome == outcome)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stack {}", self.stack)?;
+        for resource in &self.resources {
+            writeln!(f, "  {resource}")?;
+            if let Some(id) = &resource.id {
+                writeln!(f, "  {:<17} {id}", "")?;
+            }
+        }
+        match &self.endpoint {
+            Some(endpoint) => writeln!(f, "endpoint: {endpoint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Shows each step while it runs and records its outcome.
+pub struct Progress {
+    terminal: bool,
+    done: Mutex<Vec<ResourceReport>>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self { terminal: std::io::stderr().is_terminal(), done: Mutex::new(Vec::new()) }
+    }
+}
+
+impl Progress {
+    /// Runs one step under a spinner labelled `kind name`, then records and prints its outcome.
+    /// The step returns its report and whatever the next steps need from it.
+    pub async fn step<T, F>(&self, kind: &'static str, name: &str, work: F) -> Result<T, crate::Error>
+    where
+        F: Future<Output = Result<(ResourceReport, T), crate::Error>>,
+    {
+        let spinner = self.terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+            bar.set_message(format!("{kind:<17} {name}"));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        let result = work.await;
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        match result {
+            Ok((report, value)) => {
+                eprintln!("{report}");
+                self.done.lock().expect("not poisoned").push(report);
+                Ok(value)
+            }
+            Err(error) => {
+                eprintln!("{kind:<17} {name:<30} failed");
+                Err(error)
+            }
+        }
+    }
+
+    /// A step whose only result is its report.
+    pub async fn report<F>(&self, kind: &'static str, name: &str, work: F) -> Result<(), crate::Error>
+    where
+        F: Future<Output = Result<ResourceReport, crate::Error>>,
+    {
+        self.step(kind, name, async { Ok((work.await?, ())) }).await
+    }
+
+    pub fn finish(self, stack: &str, endpoint: Option<String>) -> Report {
+        Report { stack: stack.to_owned(), endpoint, resources: self.done.into_inner().expect("not poisoned") }
+    }
+}

@@ -1,0 +1,166 @@
+//! The function's IAM role, least privilege: the store's DynamoDB actions on the stack's two
+//! tables, and writing to the stack's own log group. Nothing else, and no `*` resource.
+
+use aws_sdk_iam::types::Tag;
+use serde_json::{Value, json};
+
+use crate::context::{Context, same_json};
+use crate::error::{Error, absent_as_none};
+use crate::report::{Outcome, ResourceReport};
+use crate::stack::{TAG_KEY, is_ours};
+
+pub const KIND: &str = "iam role";
+const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
+
+pub fn trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "lambda.amazonaws.com" },
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+pub fn permissions_policy(cx: &Context<'_>) -> Value {
+    let tables = [cx.table_arn(&cx.names.entities_table), cx.table_arn(&cx.names.feeds_table)];
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TheStoreOnTheStacksTables",
+                "Effect": "Allow",
+                "Action": runtime::store::dynamodb::schema::IAM_ACTIONS,
+                "Resource": tables
+            },
+            {
+                "Sid": "LogsToItsOwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": format!("{}:*", cx.log_group_arn())
+            }
+        ]
+    })
+}
+
+struct Observed {
+    arn: String,
+    ours: bool,
+    trust: Option<String>,
+    policy: Option<String>,
+}
+
+async fn observe(cx: &Context<'_>) -> Result<Option<Observed>, Error> {
+    let (iam, name) = (&cx.aws.iam, &cx.names.role);
+    let found = absent_as_none(iam.get_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:GetRole", name)?;
+    let Some(role) = found.and_then(|f| f.role) else { return Ok(None) };
+    let tags =
+        iam.list_role_tags().role_name(name).send().await.map_err(|e| Error::aws("iam:ListRoleTags", name, e))?;
+    let policy = iam.get_role_policy().role_name(name).policy_name(&cx.names.role_policy).send().await;
+    let policy = absent_as_none(policy, NO_SUCH_ENTITY, "iam:GetRolePolicy", name)?.map(|p| p.policy_document);
+    Ok(Some(Observed {
+        arn: role.arn,
+        ours: is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))),
+        trust: role.assume_role_policy_document,
+        policy,
+    }))
+}
+
+fn drift(cx: &Context<'_>, observed: &Observed) -> Vec<String> {
+    let mut changes = Vec::new();
+    if !same_json(observed.trust.as_deref(), &trust_policy()) {
+        changes.push("trust policy".to_owned());
+    }
+    if !same_json(observed.policy.as_deref(), &permissions_policy(cx)) {
+        changes.push("permissions policy".to_owned());
+    }
+    changes
+}
+
+pub async fn deploy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
+    let (iam, name) = (&cx.aws.iam, &cx.names.role);
+    let (outcome, changes) = match observe(cx).await? {
+        Some(observed) if !observed.ours => return Err(cx.foreign(KIND, name)),
+        Some(observed) => {
+            let changes = drift(cx, &observed);
+            if !cx.dry_run {
+                if changes.iter().any(|c| c == "trust policy") {
+                    let update =
+                        iam.update_assume_role_policy().role_name(name).policy_document(trust_policy().to_string());
+                    update.send().await.map_err(|e| Error::aws("iam:UpdateAssumeRolePolicy", name, e))?;
+                }
+                if changes.iter().any(|c| c == "permissions policy") {
+                    put_policy(cx).await?;
+                }
+            }
+            (cx.changed_outcome(!changes.is_empty()), changes)
+        }
+        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
+        None => {
+            let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
+            iam.create_role()
+                .role_name(name)
+                .description(format!("Runs the {} messaging function", cx.names.stack))
+                .assume_role_policy_document(trust_policy().to_string())
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| Error::aws("iam:CreateRole", name, e))?;
+            put_policy(cx).await?;
+            (Outcome::Created, Vec::new())
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome).id(cx.role_arn()).changes(changes))
+}
+
+async fn put_policy(cx: &Context<'_>) -> Result<(), Error> {
+    let (iam, name) = (&cx.aws.iam, &cx.names.role);
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name(&cx.names.role_policy)
+        .policy_document(permissions_policy(cx).to_string())
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam:PutRolePolicy", name, e))?;
+    Ok(())
+}
+
+pub async fn status(cx: &Context<'_>) -> Result<ResourceReport, Error> {
+    let name = &cx.names.role;
+    Ok(match observe(cx).await? {
+        None => ResourceReport::new(KIND, name, Outcome::Missing),
+        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
+        Some(o) => {
+            let changes = drift(cx, &o);
+            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
+            ResourceReport::new(KIND, name, outcome).id(o.arn).changes(changes)
+        }
+    })
+}
+
+/// IAM refuses to delete a role that still has policies: inline ones are deleted and attached
+/// ones detached first.
+pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
+    let (iam, name) = (&cx.aws.iam, &cx.names.role);
+    let outcome = match observe(cx).await? {
+        None => Outcome::Absent,
+        Some(o) if !o.ours => Outcome::Foreign,
+        Some(_) => {
+            let inline = iam.list_role_policies().role_name(name).send().await;
+            for policy in inline.map_err(|e| Error::aws("iam:ListRolePolicies", name, e))?.policy_names() {
+                let deleted = iam.delete_role_policy().role_name(name).policy_name(policy).send().await;
+                absent_as_none(deleted, NO_SUCH_ENTITY, "iam:DeleteRolePolicy", name)?;
+            }
+            let attached = iam.list_attached_role_policies().role_name(name).send().await;
+            let attached = attached.map_err(|e| Error::aws("iam:ListAttachedRolePolicies", name, e))?;
+            for policy in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+                let detached = iam.detach_role_policy().role_name(name).policy_arn(policy).send().await;
+                absent_as_none(detached, NO_SUCH_ENTITY, "iam:DetachRolePolicy", name)?;
+            }
+            absent_as_none(iam.delete_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:DeleteRole", name)?;
+            Outcome::Deleted
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome))
+}

@@ -1,0 +1,216 @@
+//! The two DynamoDB tables, defined by the runtime's own schema module (the one `runtime
+//! create-tables` uses): on-demand, point-in-time recovery as configured, TTL on the feed entries
+//! when retention is set. Settings are changed in place; `deploy` never deletes or recreates a
+//! table, and refuses one whose keys differ.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Tag, TimeToLiveSpecification,
+    TimeToLiveStatus,
+};
+use runtime::store::dynamodb::DynamoOptions;
+use runtime::store::dynamodb::schema::{self, TableSpec};
+
+use crate::context::{Context, wait_until};
+use crate::error::{Error, absent_as_none};
+use crate::report::{Outcome, ResourceReport};
+use crate::stack::{TAG_KEY, is_ours};
+
+pub const KIND: &str = "dynamodb table";
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+/// Both tables as the runtime defines them, under the stack's names.
+pub fn specs(cx: &Context<'_>) -> [TableSpec; 2] {
+    schema::tables(&DynamoOptions {
+        entities_table: cx.names.entities_table.clone(),
+        feeds_table: cx.names.feeds_table.clone(),
+        feed_ttl_days: cx.settings.feed_ttl_days,
+    })
+}
+
+struct Observed {
+    arn: String,
+    ours: bool,
+    same_keys: bool,
+    on_demand: bool,
+    recovery: bool,
+    /// The TTL attribute while TTL is enabled (or being enabled).
+    ttl: Option<String>,
+}
+
+async fn observe(cx: &Context<'_>, spec: &TableSpec) -> Result<Option<Observed>, Error> {
+    let (db, name) = (&cx.aws.dynamodb, spec.name.as_str());
+    let found =
+        absent_as_none(db.describe_table().table_name(name).send().await, NOT_FOUND, "dynamodb:DescribeTable", name)?;
+    let Some(table) = found.and_then(|f| f.table) else { return Ok(None) };
+    let arn = table.table_arn().unwrap_or_default().to_owned();
+    let tags = db.list_tags_of_resource().resource_arn(&arn).send().await;
+    let tags = tags.map_err(|e| Error::aws("dynamodb:ListTagsOfResource", name, e))?;
+    let backups = db.describe_continuous_backups().table_name(name).send().await;
+    let backups = backups.map_err(|e| Error::aws("dynamodb:DescribeContinuousBackups", name, e))?;
+    let recovery = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|p| p.point_in_time_recovery_status())
+        == Some(&PointInTimeRecoveryStatus::Enabled);
+    let ttl = db.describe_time_to_live().table_name(name).send().await;
+    let ttl = ttl.map_err(|e| Error::aws("dynamodb:DescribeTimeToLive", name, e))?;
+    let ttl = ttl.time_to_live_description().and_then(|d| {
+        let on = matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        on.then(|| d.attribute_name().unwrap_or_default().to_owned())
+    });
+    Ok(Some(Observed {
+        arn,
+        ours: is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))),
+        same_keys: table.key_schema() == spec.key_schema(),
+        // A table created on demand may not report a billing summary at all.
+        on_demand: table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .is_none_or(|m| *m == BillingMode::PayPerRequest),
+        recovery,
+        ttl,
+    }))
+}
+
+fn drift(cx: &Context<'_>, spec: &TableSpec, observed: &Observed) -> Vec<String> {
+    let mut changes = Vec::new();
+    if !observed.same_keys {
+        changes.push("key schema".to_owned());
+    }
+    if !observed.on_demand {
+        changes.push("on-demand billing".to_owned());
+    }
+    if observed.recovery != cx.settings.point_in_time_recovery {
+        changes.push(format!("point-in-time recovery {}", on_off(cx.settings.point_in_time_recovery)));
+    }
+    if observed.ttl.as_deref() != spec.ttl_attribute {
+        changes.push(format!("ttl {}", on_off(spec.ttl_attribute.is_some())));
+    }
+    changes
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+pub async fn deploy(cx: &Context<'_>, spec: &TableSpec) -> Result<ResourceReport, Error> {
+    let name = spec.name.as_str();
+    let (outcome, changes) = match observe(cx, spec).await? {
+        Some(observed) if !observed.ours => return Err(cx.foreign(KIND, name)),
+        Some(observed) if !observed.same_keys => {
+            return Err(Error::Incompatible {
+                kind: KIND,
+                name: name.to_owned(),
+                why: "its keys differ from the runtime's schema, and deploy never recreates a table (it holds data)"
+                    .into(),
+            });
+        }
+        Some(observed) => {
+            let changes = drift(cx, spec, &observed);
+            if !cx.dry_run {
+                if !observed.on_demand {
+                    let update =
+                        cx.aws.dynamodb.update_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+                    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTable", name, e))?;
+                    wait_active(cx, name).await?;
+                }
+                if observed.recovery != cx.settings.point_in_time_recovery {
+                    set_recovery(cx, name).await?;
+                }
+                if observed.ttl.as_deref() != spec.ttl_attribute {
+                    set_ttl(cx, spec, observed.ttl.as_deref()).await?;
+                }
+            }
+            (cx.changed_outcome(!changes.is_empty()), changes)
+        }
+        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
+        None => {
+            let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
+            cx.aws
+                .dynamodb
+                .create_table()
+                .table_name(name)
+                .billing_mode(BillingMode::PayPerRequest)
+                .set_key_schema(Some(spec.key_schema()))
+                .set_attribute_definitions(Some(spec.attribute_definitions()))
+                .tags(tag)
+                .send()
+                .await
+                .map_err(|e| Error::aws("dynamodb:CreateTable", name, e))?;
+            wait_active(cx, name).await?;
+            if cx.settings.point_in_time_recovery {
+                set_recovery(cx, name).await?;
+            }
+            if spec.ttl_attribute.is_some() {
+                set_ttl(cx, spec, None).await?;
+            }
+            (Outcome::Created, Vec::new())
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome).id(cx.table_arn(name)).changes(changes))
+}
+
+async fn wait_active(cx: &Context<'_>, name: &str) -> Result<(), Error> {
+    wait_until(&format!("table {name}"), Duration::from_secs(300), || async {
+        let table = cx.aws.dynamodb.describe_table().table_name(name).send().await;
+        let table = table.map_err(|e| Error::aws("dynamodb:DescribeTable", name, e))?;
+        Ok(table.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE"))
+    })
+    .await
+}
+
+async fn set_recovery(cx: &Context<'_>, name: &str) -> Result<(), Error> {
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(cx.settings.point_in_time_recovery)
+        .build()
+        .expect("enabled flag set");
+    let update =
+        cx.aws.dynamodb.update_continuous_backups().table_name(name).point_in_time_recovery_specification(spec);
+    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateContinuousBackups", name, e))?;
+    Ok(())
+}
+
+/// Turns TTL on (on the schema's attribute) or off (on the attribute it is on now).
+async fn set_ttl(cx: &Context<'_>, spec: &TableSpec, current: Option<&str>) -> Result<(), Error> {
+    let name = spec.name.as_str();
+    let (enabled, attribute) = match (spec.ttl_attribute, current) {
+        (Some(wanted), _) => (true, wanted),
+        (None, Some(current)) => (false, current),
+        (None, None) => return Ok(()),
+    };
+    let ttl =
+        TimeToLiveSpecification::builder().enabled(enabled).attribute_name(attribute).build().expect("fields set");
+    let update = cx.aws.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(ttl);
+    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTimeToLive", name, e))?;
+    Ok(())
+}
+
+pub async fn status(cx: &Context<'_>, spec: &TableSpec) -> Result<ResourceReport, Error> {
+    let name = spec.name.as_str();
+    Ok(match observe(cx, spec).await? {
+        None => ResourceReport::new(KIND, name, Outcome::Missing),
+        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
+        Some(o) => {
+            let changes = drift(cx, spec, &o);
+            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
+            ResourceReport::new(KIND, name, outcome).id(o.arn).changes(changes)
+        }
+    })
+}
+
+pub async fn destroy(cx: &Context<'_>, spec: &TableSpec, keep_data: bool) -> Result<ResourceReport, Error> {
+    let name = spec.name.as_str();
+    let outcome = match observe(cx, spec).await? {
+        None => Outcome::Absent,
+        Some(o) if !o.ours => Outcome::Foreign,
+        Some(_) if keep_data => Outcome::Kept,
+        Some(_) => {
+            let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
+            absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name)?;
+            Outcome::Deleted
+        }
+    };
+    Ok(ResourceReport::new(KIND, name, outcome))
+}
