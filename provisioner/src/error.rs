@@ -1,8 +1,7 @@
 //! The provisioner's one error type: each variant is one clear sentence for the operator, never a
 //! debug dump of an SDK error.
 
-use std::fmt::Debug;
-
+use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +43,9 @@ pub enum Error {
 impl Error {
     /// Turns an SDK error into a sentence: access problems and unreachable endpoints get their
     /// own variants because the operator fixes them differently.
-    pub fn aws<E, R>(operation: &'static str, resource: impl Into<String>, error: SdkError<E, R>) -> Self
+    pub fn aws<E>(operation: &'static str, resource: impl Into<String>, error: SdkError<E, HttpResponse>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: Debug,
     {
         let resource = resource.into();
         if matches!(error, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
@@ -93,15 +91,14 @@ pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> 
 }
 
 /// `Ok(None)` when the call failed with one of the `absent` codes: the resource is not there.
-pub fn absent_as_none<T, E, R>(
-    result: Result<T, SdkError<E, R>>,
+pub fn absent_as_none<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
     absent: &[&str],
     operation: &'static str,
     resource: &str,
 ) -> Result<Option<T>, Error>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug,
 {
     match result {
         Ok(value) => Ok(Some(value)),

@@ -44,13 +44,14 @@ pub async fn run(cli: &Cli) -> Result<Report, Error> {
         None => settings.stack.parse::<StackName>().map_err(Error::Config)?,
     };
     let names = Names::new(&stack);
-    let aws = Aws::connect(&cli.aws).await?;
+    let aws = Box::pin(Aws::connect(&cli.aws)).await?;
     let dry_run = matches!(&cli.command, Command::Deploy(args) if args.dry_run);
     let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run };
+    // Boxed: the SDK's futures are large, and a debug build would copy them onto a thread's stack.
     match &cli.command {
-        Command::Deploy(args) => deploy::run(&cx, args).await,
-        Command::Status => status::run(&cx).await,
-        Command::Destroy(args) => destroy::run(&cx, args).await,
+        Command::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,
+        Command::Status => Box::pin(status::run(&cx)).await,
+        Command::Destroy(args) => Box::pin(destroy::run(&cx, args)).await,
     }
 }
 

@@ -132,7 +132,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        let result = work.await;
+        let result = Box::pin(work).await;
         if let Some(bar) = spinner {
             bar.finish_and_clear();
         }

@@ -7,69 +7,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
+use messaging_tests::lambda_events::{FUNCTION, call};
 use reqwest::Client;
 use runtime::domain::Keys;
 use serde_json::{Value, json};
 use tokio::process::Command;
-
-/// The emulator's invocation endpoint for the function it knows as `_`.
-const FUNCTION: &str = "_";
-
-struct Reply {
-    status: u16,
-    headers: Value,
-    body: Value,
-}
-
-/// An API Gateway HTTP API event, payload format 2.0, as the Lambda service delivers it.
-fn event(method: &str, path: &str, query: &str, token: Option<&str>, body: Option<Value>) -> Value {
-    let mut headers = json!({ "host": "abc123.execute-api.us-east-1.amazonaws.com", "user-agent": "lambda-test" });
-    if let Some(token) = token {
-        headers["authorization"] = json!(format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        headers["content-type"] = json!("application/json");
-    }
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "lambda-test" },
-            "requestId": uuid_like(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "23/Nov/2026:05:30:00 +0000",
-            "timeEpoch": 1_795_412_400_000u64
-        },
-        "body": body.map(|b| b.to_string()),
-        "isBase64Encoded": false
-    })
-}
-
-fn uuid_like() -> String {
-    Keys::generate().to_hex()[..32].to_owned()
-}
-
-async fn invoke(http: &Client, api: &str, event: Value) -> Reply {
-    let url = format!("{api}/2015-03-31/functions/{FUNCTION}/invocations");
-    let response: Value = http.post(url).json(&event).send().await.expect("invoke").json().await.expect("a JSON reply");
-    let body = match response["body"].as_str() {
-        Some(text) if !text.is_empty() => serde_json::from_str(text).expect("a JSON body"),
-        _ => Value::Null,
-    };
-    Reply {
-        status: response["statusCode"].as_u64().expect("a status code") as u16,
-        headers: response["headers"].clone(),
-        body,
-    }
-}
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -107,12 +49,8 @@ async fn the_api_served_through_the_lambda_runtime_api() {
         .spawn()
         .expect("start the function");
     let http = Client::new();
-    // Builds the event at once, so the returned future borrows nothing from the arguments.
     let call = |method: &str, path: &str, token: Option<&str>, body: Option<Value>| {
-        let (http, api) = (http.clone(), api.clone());
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let event = event(method, path, query, token, body);
-        async move { invoke(&http, &api, event).await }
+        call(&http, &api, method, path, token, body)
     };
 
     let health = call("GET", "/health", None, None).await;

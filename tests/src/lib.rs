@@ -13,6 +13,7 @@ pub mod backend;
 pub mod client;
 pub mod conformance;
 pub mod delivery;
+pub mod lambda_events;
 pub mod process;
 
 pub use backend::Backend;

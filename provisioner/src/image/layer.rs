@@ -19,6 +19,9 @@ pub const ENTRYPOINT: &str = "/runtime";
 /// Where the CA bundle sits: Debian's path, one that rustls-native-certs probes (and the image
 /// also names it in `SSL_CERT_FILE`).
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// Name lookups read `/etc/hosts` before asking DNS: glibc's built-in order without this file is
+/// DNS first, which makes a lookup wait for a resolver even for a name the hosts file answers.
+const NSSWITCH: (&str, &[u8]) = ("/etc/nsswitch.conf", b"hosts: files dns\n");
 /// Where hosts keep a CA bundle, for the default `--ca-bundle`.
 const SYSTEM_CA_BUNDLES: [&str; 3] =
     ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
@@ -36,7 +39,7 @@ pub struct Contents {
 
 impl Contents {
     /// The binary, every shared library `ldd` says it loads (none for a static binary), and the
-    /// CA bundle. Lambda mounts `/tmp` writable and injects `/etc/hosts` and `/etc/resolv.conf`
+    /// CA bundle, and the name service order. Lambda mounts `/tmp` writable and injects `/etc/hosts` and `/etc/resolv.conf`
     /// itself, as every container runtime does: the image carries neither.
     pub fn collect(binary: &Path, ca_bundle: Option<&Path>) -> Result<Self, Error> {
         let elf = std::fs::read(binary).map_err(|e| Error::Image(format!("cannot read {}: {e}", binary.display())))?;
@@ -59,6 +62,7 @@ impl Contents {
         let certificates = std::fs::read(&bundle)
             .map_err(|e| Error::Image(format!("cannot read the CA bundle {}: {e}", bundle.display())))?;
         files.insert(CA_BUNDLE.to_owned(), File { contents: certificates, mode: 0o644 });
+        files.insert(NSSWITCH.0.to_owned(), File { contents: NSSWITCH.1.to_vec(), mode: 0o644 });
         Ok(Self { files })
     }
 

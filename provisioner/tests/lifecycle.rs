@@ -1,0 +1,251 @@
+//! The whole life of a stack against moto: deploy, every resource checked through the SDK, a
+//! second deploy that changes nothing, one changed setting, destroy, and nothing left.
+
+mod support;
+
+use std::collections::HashMap;
+
+use provisioner::report::Outcome;
+use serde_json::{Value, json};
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_check_redeploy_change_and_destroy() {
+    let Some(moto) = emulator() else { return };
+    let proxy = Proxy::start(&moto).await;
+    let stack = fresh_stack();
+    let aws = clients(&moto).await;
+    let account = "123456789012";
+
+    let first = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+    assert!(first.resources.iter().all(|r| r.outcome == Outcome::Created), "{first}");
+    assert_eq!(first.resources.len(), 9, "{first}");
+    let endpoint = first.endpoint.clone().expect("deploy prints the endpoint");
+    assert!(endpoint.starts_with("https://") && endpoint.contains(".execute-api.us-east-1."), "{endpoint}");
+    let sent = proxy.take();
+
+    // The role: assumable by Lambda only; the store's actions on exactly the two tables, and
+    // writing to its own log group.
+    let role = format!("{stack}-api-role");
+    let trust =
+        aws.iam.get_role().role_name(&role).send().await.unwrap().role.unwrap().assume_role_policy_document.unwrap();
+    let trust: Value = serde_json::from_str(&percent_decode(&trust)).unwrap();
+    assert_eq!(trust["Statement"][0]["Principal"]["Service"], "lambda.amazonaws.com");
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name(format!("{stack}-api-data-and-logs"))
+        .send()
+        .await
+        .unwrap();
+    let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2);
+    assert_eq!(statements[0]["Action"], json!(runtime::store::dynamodb::schema::IAM_ACTIONS));
+    let tables = [format!("{stack}-entities"), format!("{stack}-feeds")];
+    let table_arns: Vec<String> =
+        tables.iter().map(|t| format!("arn:aws:dynamodb:us-east-1:{account}:table/{t}")).collect();
+    assert_eq!(statements[0]["Resource"], json!(table_arns));
+    assert_eq!(statements[1]["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+    assert_eq!(statements[1]["Resource"], format!("arn:aws:logs:us-east-1:{account}:log-group:{stack}-api-logs:*"));
+    assert!(!policy.to_string().contains("\"*\""), "no wildcard resource: {policy}");
+    assert_eq!(
+        tag_of(
+            aws.iam.list_role_tags().role_name(&role).send().await.unwrap().tags().iter().map(|t| (t.key(), t.value()))
+        ),
+        stack
+    );
+
+    // The tables: the runtime's keys, on demand, point-in-time recovery on, tagged.
+    for (table, keys) in tables.iter().zip([[("pk", "HASH"), ("sk", "RANGE")], [("user", "HASH"), ("seq", "RANGE")]]) {
+        let described = aws.dynamodb.describe_table().table_name(table).send().await.unwrap().table.unwrap();
+        let found: Vec<(&str, &str)> =
+            described.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
+        assert_eq!(found, keys);
+        assert_eq!(described.billing_mode_summary().unwrap().billing_mode().unwrap().as_str(), "PAY_PER_REQUEST");
+        let backups = aws.dynamodb.describe_continuous_backups().table_name(table).send().await.unwrap();
+        let recovery = backups.continuous_backups_description().unwrap().point_in_time_recovery_description().unwrap();
+        assert_eq!(recovery.point_in_time_recovery_status().unwrap().as_str(), "ENABLED");
+        let tags =
+            aws.dynamodb.list_tags_of_resource().resource_arn(described.table_arn().unwrap()).send().await.unwrap();
+        assert_eq!(tag_of(tags.tags().iter().map(|t| (t.key(), t.value()))), stack);
+    }
+
+    // The function: an x86_64 image function running the pushed image, with the runtime's
+    // environment; the token key is a fresh 256-bit key.
+    let function = aws.lambda.get_function().function_name(format!("{stack}-api")).send().await.unwrap();
+    let config = function.configuration().unwrap();
+    assert_eq!(config.package_type().unwrap().as_str(), "Image");
+    assert_eq!(config.architectures()[0].as_str(), "x86_64");
+    assert_eq!((config.memory_size(), config.timeout()), (Some(128), Some(10)));
+    assert_eq!(config.role(), Some(format!("arn:aws:iam::{account}:role/{role}").as_str()));
+    let image_uri = function.code().unwrap().image_uri().unwrap();
+    let (repository_uri, digest) = image_uri.split_once('@').unwrap();
+    assert_eq!(repository_uri, format!("{account}.dkr.ecr.us-east-1.amazonaws.com/{stack}-runtime"));
+    let env: HashMap<String, String> = config.environment().unwrap().variables().unwrap().clone();
+    assert_eq!(env["MESSAGING_STORE"], "dynamodb");
+    assert_eq!(
+        (env["MESSAGING_ENTITIES_TABLE"].as_str(), env["MESSAGING_FEEDS_TABLE"].as_str()),
+        (tables[0].as_str(), tables[1].as_str())
+    );
+    assert_eq!(env["MESSAGING_FEED_TTL_DAYS"], "0");
+    assert!(runtime::domain::Keys::from_hex(&env["MESSAGING_TOKEN_KEY"]).is_ok());
+    assert_eq!(tag_of(function.tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
+    // moto keeps no LoggingConfig: what the provisioner sent is checked instead.
+    let create =
+        sent.iter().find(|r| r.operation == "POST /2015-03-31/functions").expect("CreateFunction was sent").json();
+    assert_eq!(
+        create["LoggingConfig"],
+        json!({"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN", "LogGroup": format!("{stack}-api-logs")})
+    );
+
+    // The image in the repository is the one the function runs; the repository scans on push
+    // and keeps the last images.
+    let images = aws.ecr.describe_images().repository_name(format!("{stack}-runtime")).send().await.unwrap();
+    assert_eq!(images.image_details().iter().map(|i| i.image_digest().unwrap()).collect::<Vec<_>>(), [digest]);
+    let repository = aws.ecr.describe_repositories().repository_names(format!("{stack}-runtime")).send().await.unwrap();
+    assert!(repository.repositories()[0].image_scanning_configuration().unwrap().scan_on_push());
+    let lifecycle = aws.ecr.get_lifecycle_policy().repository_name(format!("{stack}-runtime")).send().await.unwrap();
+    let lifecycle: Value = serde_json::from_str(lifecycle.lifecycle_policy_text().unwrap()).unwrap();
+    assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 5);
+
+    // The log group, with its retention.
+    let groups =
+        aws.logs.describe_log_groups().log_group_name_prefix(format!("{stack}-api-logs")).send().await.unwrap();
+    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
+
+    // The HTTP API: one proxy integration to the function (payload 2.0), the $default route
+    // and stage with auto-deploy and throttling, and the permission scoped to this API.
+    let apis = aws.apigateway.get_apis().send().await.unwrap();
+    let ours: Vec<_> = apis.items().iter().filter(|a| a.name() == Some(&format!("{stack}-http"))).collect();
+    assert_eq!(ours.len(), 1);
+    let api_id = ours[0].api_id().unwrap();
+    assert_eq!(tag_of(ours[0].tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
+    let integrations = aws.apigateway.get_integrations().api_id(api_id).send().await.unwrap();
+    let integration = &integrations.items()[0];
+    assert_eq!(integrations.items().len(), 1);
+    assert_eq!(integration.integration_type().unwrap().as_str(), "AWS_PROXY");
+    assert_eq!(
+        integration.integration_uri(),
+        Some(format!("arn:aws:lambda:us-east-1:{account}:function:{stack}-api").as_str())
+    );
+    assert_eq!(integration.payload_format_version(), Some("2.0"));
+    let routes = aws.apigateway.get_routes().api_id(api_id).send().await.unwrap();
+    assert_eq!(routes.items().len(), 1);
+    assert_eq!(routes.items()[0].route_key(), Some("$default"));
+    assert_eq!(
+        routes.items()[0].target(),
+        Some(format!("integrations/{}", integration.integration_id().unwrap()).as_str())
+    );
+    let stage = aws.apigateway.get_stage().api_id(api_id).stage_name("$default").send().await.unwrap();
+    assert_eq!(stage.auto_deploy(), Some(true));
+    let throttling = stage.default_route_settings().unwrap();
+    assert_eq!((throttling.throttling_rate_limit(), throttling.throttling_burst_limit()), (Some(1000.0), Some(2000)));
+    let permission = aws.lambda.get_policy().function_name(format!("{stack}-api")).send().await.unwrap();
+    let permission: Value = serde_json::from_str(permission.policy().unwrap()).unwrap();
+    let statement = &permission["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "apigateway.amazonaws.com");
+    assert_eq!(
+        statement["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!("arn:aws:execute-api:us-east-1:{account}:{api_id}/*")
+    );
+
+    // A second deploy changes nothing, pushes nothing and creates nothing.
+    let second = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+    assert!(second.resources.iter().all(|r| r.outcome == Outcome::Unchanged), "{second}");
+    assert_eq!(second.endpoint.as_deref(), Some(endpoint.as_str()));
+    let writes: Vec<String> = proxy.take().into_iter().map(|r| r.operation).filter(|o| !is_read(o)).collect();
+    assert_eq!(writes, ["GetCallerIdentity"], "the second deploy only read");
+    let env_after: HashMap<String, String> = function_env(&aws, &stack).await;
+    assert_eq!(env_after["MESSAGING_TOKEN_KEY"], env["MESSAGING_TOKEN_KEY"], "the token key is kept");
+
+    // A dry run with a changed setting says what would change, and changes nothing.
+    let plan =
+        provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256", "--dry-run"])
+            .await
+            .unwrap();
+    assert_eq!(outcome_of(&plan, "lambda function"), [Outcome::WouldUpdate]);
+    assert_eq!(plan.resources.iter().filter(|r| r.outcome != Outcome::Unchanged).count(), 1, "{plan}");
+    assert!(proxy.take().iter().all(|r| is_read(&r.operation) || r.operation == "GetCallerIdentity"));
+
+    // One changed setting updates only the function's configuration.
+    let changed =
+        provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256"]).await.unwrap();
+    let updated: Vec<_> = changed.resources.iter().filter(|r| r.outcome != Outcome::Unchanged).collect();
+    assert_eq!(updated.len(), 1, "{changed}");
+    assert_eq!(
+        (updated[0].kind, updated[0].outcome, &updated[0].changes[..]),
+        ("lambda function", Outcome::Updated, &["memory 256 MB".to_owned()][..])
+    );
+    let writes: Vec<String> = proxy.take().into_iter().map(|r| r.operation).filter(|o| !is_read(o)).collect();
+    assert_eq!(
+        writes,
+        ["GetCallerIdentity".to_owned(), format!("PUT /2015-03-31/functions/{stack}-api/configuration")]
+    );
+    let memory = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(format!("{stack}-api"))
+        .send()
+        .await
+        .unwrap()
+        .memory_size();
+    assert_eq!(memory, Some(256));
+    assert_eq!(
+        function_env(&aws, &stack).await["MESSAGING_TOKEN_KEY"],
+        env["MESSAGING_TOKEN_KEY"],
+        "the token key is kept"
+    );
+
+    // Rotating the key is explicit.
+    provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256", "--rotate-token-key"])
+        .await
+        .unwrap();
+    assert_ne!(function_env(&aws, &stack).await["MESSAGING_TOKEN_KEY"], env["MESSAGING_TOKEN_KEY"]);
+
+    // Destroy leaves nothing of the stack.
+    let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+    assert!(destroyed.resources.iter().all(|r| r.outcome == Outcome::Deleted), "{destroyed}");
+    assert_nothing_left(&aws, &stack).await;
+    let status = provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
+    assert!(status.resources.iter().all(|r| r.outcome == Outcome::Missing), "{status}");
+    let again = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+    assert!(again.resources.iter().all(|r| r.outcome == Outcome::Absent), "{again}");
+}
+
+fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+fn tag_of<'a>(mut tags: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    tags.find(|(k, _)| *k == "messaging:stack").map(|(_, v)| v.to_owned()).unwrap_or_default()
+}
+
+/// Reads: `Get…`, `Describe…`, `List…`, `BatchGet…`/`BatchCheck…` and REST `GET`s.
+fn is_read(operation: &str) -> bool {
+    ["Get", "Describe", "List", "BatchGet", "BatchCheck", "GET "].iter().any(|p| operation.starts_with(p))
+        && operation != "GetCallerIdentity"
+}
+
+async fn function_env(aws: &provisioner::aws::Aws, stack: &str) -> HashMap<String, String> {
+    let config = aws.lambda.get_function_configuration().function_name(format!("{stack}-api")).send().await.unwrap();
+    config.environment().unwrap().variables().unwrap().clone()
+}
+
+/// Nothing whose name starts with the stack's is left in any service.
+pub async fn assert_nothing_left(aws: &provisioner::aws::Aws, stack: &str) {
+    let prefix = format!("{stack}-");
+    let repositories = aws.ecr.describe_repositories().send().await.unwrap();
+    assert!(!repositories.repositories().iter().any(|r| r.repository_name().unwrap().starts_with(&prefix)));
+    let roles = aws.iam.list_roles().send().await.unwrap();
+    assert!(!roles.roles().iter().any(|r| r.role_name().starts_with(&prefix)));
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    assert!(!tables.table_names().iter().any(|t| t.starts_with(&prefix)));
+    let groups = aws.logs.describe_log_groups().log_group_name_prefix(&prefix).send().await.unwrap();
+    assert!(groups.log_groups().is_empty());
+    let functions = aws.lambda.list_functions().send().await.unwrap();
+    assert!(!functions.functions().iter().any(|f| f.function_name().unwrap().starts_with(&prefix)));
+    let apis = aws.apigateway.get_apis().send().await.unwrap();
+    assert!(!apis.items().iter().any(|a| a.name().unwrap().starts_with(&prefix)));
+}
