@@ -51,20 +51,33 @@ impl Error {
         if matches!(error, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
             return Self::Unreachable { operation, resource, detail: DisplayErrorContext(&error).to_string() };
         }
-        let (code, message) = (error.code().map(str::to_owned), error.message().unwrap_or_default().to_owned());
-        match code {
-            Some(code) if is_access_denied(&code) => {
-                Self::AccessDenied { operation, resource, message: format!("{code}: {message}") }
+        let (code, message) = match (error.code(), error.raw_response()) {
+            (Some(code), _) => (code.to_owned(), error.message().unwrap_or_default().to_owned()),
+            // An error document in a shape the SDK did not expect (an emulator's, a proxy's): its
+            // code and message if it has them, else the status and first line.
+            (None, Some(raw)) => {
+                let body = raw.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+                match (between(&body, "<Code>", "</Code>"), between(&body, "<Message>", "</Message>")) {
+                    (Some(code), message) => (code.to_owned(), message.unwrap_or_default().to_owned()),
+                    (None, _) => {
+                        let line = body.lines().next().unwrap_or_default().chars().take(200).collect();
+                        (format!("HTTP {}", raw.status().as_u16()), line)
+                    }
+                }
             }
-            Some(code) => Self::Aws { operation, resource, code, message },
-            None => Self::Aws {
-                operation,
-                resource,
-                code: "error".into(),
-                message: DisplayErrorContext(&error).to_string(),
-            },
+            (None, None) => ("error".to_owned(), DisplayErrorContext(&error).to_string()),
+        };
+        if is_access_denied(&code) {
+            Self::AccessDenied { operation, resource, message: format!("{code}: {message}") }
+        } else {
+            Self::Aws { operation, resource, code, message }
         }
     }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    Some(&text[from..from + text[from..].find(end)?])
 }
 
 fn is_access_denied(code: &str) -> bool {

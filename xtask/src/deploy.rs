@@ -6,12 +6,16 @@ use crate::workspace_root;
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     let root = workspace_root();
-    let mut build = super::cargo();
-    build.current_dir(&root).args(["build", "--release", "-p", "runtime", "-p", "provisioner"]);
-    super::run(build)?;
-    let release = root.join("target/release");
+    let mut runtime = super::cargo();
+    runtime.current_dir(&root).args(["build", "--release", "-p", "runtime"]);
+    super::run(runtime)?;
+    // The provisioner in the dev profile: it only makes AWS calls, and the test suite has built
+    // it already (its hashing and compression crates are optimised even there, see Cargo.toml).
+    let mut provisioner = super::cargo();
+    provisioner.current_dir(&root).args(["build", "-p", "provisioner"]);
+    super::run(provisioner)?;
     let options = extra.strip_prefix(&["--".to_owned()]).unwrap_or(extra);
-    let mut deploy = std::process::Command::new(release.join("provisioner"));
-    deploy.current_dir(&root).arg("deploy").arg("--binary").arg(release.join("runtime")).args(options);
+    let mut deploy = std::process::Command::new(root.join("target/debug/provisioner"));
+    deploy.current_dir(&root).arg("deploy").arg("--binary").arg(root.join("target/release/runtime")).args(options);
     super::run(deploy)
 }

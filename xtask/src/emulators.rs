@@ -76,12 +76,25 @@ impl Venv {
         Ok(Self { bin })
     }
 
-    /// moto's server, one request at a time (see xtask/moto_serial.py): the DynamoDB emulator.
+    /// moto's server, one request at a time (see xtask/moto_serial.py): DynamoDB for the store,
+    /// and ECR, IAM, Lambda, API Gateway v2, CloudWatch Logs and STS for the provisioner. Lambda
+    /// checks that a function's image exists in ECR, as AWS does.
     pub fn moto(&self, root: &Path) -> Result<Emulator, String> {
+        self.moto_named("moto", root, &[("MOTO_LAMBDA_STUB_ECR", "false")])
+    }
+
+    /// A second moto that enforces IAM policies on every request after its first three (which
+    /// the access-denied test spends on making a restricted identity).
+    pub fn moto_enforcing_iam(&self, root: &Path) -> Result<Emulator, String> {
+        self.moto_named("moto-iam", root, &[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])
+    }
+
+    fn moto_named(&self, name: &str, root: &Path, env: &[(&str, &str)]) -> Result<Emulator, String> {
         let addr = free_loopback_port()?;
         let mut command = Command::new(self.bin.join("python"));
         command.arg(root.join("xtask/moto_serial.py")).arg(addr.ip().to_string()).arg(addr.port().to_string());
-        Emulator::start("moto", root, command, addr)
+        command.envs(env.iter().copied());
+        Emulator::start(name, root, command, addr)
     }
 
     /// `cargo lambda watch --only-lambda-apis`: the Lambda Runtime API emulator, without building

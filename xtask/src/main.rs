@@ -45,6 +45,19 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// Runs `command`, echoing it first, and returns its standard output; fails on a non-zero exit.
+fn output(mut command: Command) -> Result<String, String> {
+    let shown = format!("{command:?}").replace('"', "");
+    eprintln!("$ {shown}");
+    let output =
+        command.stderr(std::process::Stdio::inherit()).output().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!("{shown} failed: {}", output.status))
+    }
+}
+
 /// Runs `command`, echoing it first, and fails on a non-zero exit.
 fn run(mut command: Command) -> Result<(), String> {
     let shown = format!("{command:?}").replace('"', "");

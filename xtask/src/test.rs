@@ -1,35 +1,103 @@
-//! `cargo xtask test [extra cargo test args]`: the whole test suite, with the emulators it needs.
+//! `cargo xtask test [extra cargo test args]`: the whole test suite, with the emulators it needs,
+//! then `cargo xtask deploy` itself against the emulator.
+
+use std::process::Command;
 
 use crate::emulators::{Emulator, Venv};
 use crate::workspace_root;
 
-/// Read by the tests (tests/src/backend.rs) to find the emulators.
+/// Read by the tests (tests/src/backend.rs, provisioner/tests) to find the emulators.
 const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
 const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
+const MOTO_AUTH_ENDPOINT_VAR: &str = "MESSAGING_TEST_MOTO_AUTH_ENDPOINT";
+/// The release runtime the image test ships (a debug build is ten times larger).
+const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";
+
+struct Emulators {
+    moto: Emulator,
+    lambda: Emulator,
+    moto_iam: Emulator,
+}
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let started = Venv::ensure(&root).and_then(|venv| Ok((venv.moto(&root)?, venv.lambda_runtime_api(&root)?)));
-    let emulators: Option<(Emulator, Emulator)> = match started {
+    let started = Venv::ensure(&root).and_then(|venv| {
+        Ok(Emulators {
+            moto: venv.moto(&root)?,
+            lambda: venv.lambda_runtime_api(&root)?,
+            moto_iam: venv.moto_enforcing_iam(&root)?,
+        })
+    });
+    let emulators = match started {
         Ok(emulators) => Some(emulators),
         Err(error) if ci => return Err(format!("the emulators are required under CI=true: {error}")),
         Err(error) => {
-            eprintln!("xtask: warning: {error}\nxtask: the DynamoDB and Lambda tests will be skipped");
+            eprintln!("xtask: warning: {error}\nxtask: the DynamoDB, Lambda and provisioner tests will be skipped");
             None
         }
     };
     let mut command = super::cargo();
     command.current_dir(&root).args(["test", "--workspace", "--all-targets"]).args(extra);
-    if let Some((moto, lambda)) = &emulators {
-        // Fixed fake credentials: the emulators accept any, and nothing may reach AWS.
-        command
-            .env(DYNAMODB_ENDPOINT_VAR, moto.url())
-            .env(LAMBDA_RUNTIME_API_VAR, lambda.url())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some(emulators) = &emulators {
+        let mut release = super::cargo();
+        release.current_dir(&root).args(["build", "--release", "-p", "runtime"]);
+        super::run(release)?;
+        emulator_environment(&mut command, emulators.moto.url())
+            .env(LAMBDA_RUNTIME_API_VAR, emulators.lambda.url())
+            .env(MOTO_AUTH_ENDPOINT_VAR, emulators.moto_iam.url())
+            .env(RELEASE_RUNTIME_VAR, root.join("target/release/runtime"));
     }
-    super::run(command)
+    super::run(command)?;
+    match &emulators {
+        Some(emulators) => deploy_round_trip(&emulators.moto.url()),
+        None => Ok(()),
+    }
+}
+
+/// The emulators' addresses and fixed fake credentials: the emulators accept any, and nothing
+/// may reach AWS.
+fn emulator_environment(command: &mut Command, moto: String) -> &mut Command {
+    command
+        .env(DYNAMODB_ENDPOINT_VAR, moto)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+/// The README's deploy commands, exactly, against moto: `cargo xtask deploy` twice (the second
+/// must change nothing), `provisioner status`, `provisioner destroy --yes`, and `status` again,
+/// which must then find nothing.
+fn deploy_round_trip(moto: &str) -> Result<(), String> {
+    let root = workspace_root();
+    let stack = "xtask-round-trip";
+    let xtask = |args: &[&str]| {
+        let mut command = super::cargo();
+        command.current_dir(&root).args(["xtask", "deploy", "--", "--endpoint-url", moto, "--stack", stack]).args(args);
+        emulator_environment(&mut command, moto.to_owned());
+        command
+    };
+    let provisioner = |args: &[&str]| {
+        let mut command = Command::new(root.join("target/debug/provisioner"));
+        command.current_dir(&root).args(["--endpoint-url", moto, "--stack", stack]).args(args);
+        emulator_environment(&mut command, moto.to_owned());
+        command
+    };
+    super::run(xtask(&[]))?;
+    let again = super::output(xtask(&["--output", "json"]))?;
+    if ["\"created\"", "\"updated\""].iter().any(|o| again.contains(o)) || !again.contains("\"endpoint\"") {
+        return Err(format!("a second deploy changed something:\n{again}"));
+    }
+    super::run(provisioner(&["status"]))?;
+    super::run(provisioner(&["destroy", "--yes"]))?;
+    match provisioner(&["status"]).status() {
+        Ok(status) if status.code() == Some(1) => {
+            eprintln!(
+                "xtask: deploy round trip passed: deploy, deploy (unchanged), status, destroy, status (nothing left)"
+            );
+            Ok(())
+        }
+        other => Err(format!("status after destroy should report everything missing (exit 1), got {other:?}")),
+    }
 }

@@ -1,0 +1,78 @@
+//! Partial states: after a deploy, each resource in turn is removed behind the provisioner's back;
+//! `status` reports it missing, `destroy` succeeds, and so does a new `deploy`.
+
+mod support;
+
+use provisioner::aws::Aws;
+use provisioner::report::Outcome;
+use support::*;
+
+/// Removes one resource of `stack` the way an operator or another tool might.
+async fn remove(aws: &Aws, stack: &str, kind: &str) {
+    match kind {
+        "ecr repository" => {
+            aws.ecr.delete_repository().repository_name(format!("{stack}-runtime")).force(true).send().await.unwrap();
+        }
+        "iam role" => {
+            let role = format!("{stack}-api-role");
+            let policy = format!("{stack}-api-data-and-logs");
+            aws.iam.delete_role_policy().role_name(&role).policy_name(policy).send().await.unwrap();
+            aws.iam.delete_role().role_name(&role).send().await.unwrap();
+        }
+        "dynamodb table" => {
+            aws.dynamodb.delete_table().table_name(format!("{stack}-feeds")).send().await.unwrap();
+        }
+        "log group" => {
+            aws.logs.delete_log_group().log_group_name(format!("{stack}-api-logs")).send().await.unwrap();
+        }
+        "lambda function" => {
+            aws.lambda.delete_function().function_name(format!("{stack}-api")).send().await.unwrap();
+        }
+        "http api" => {
+            let apis = aws.apigateway.get_apis().send().await.unwrap();
+            let api = apis.items().iter().find(|a| a.name() == Some(&format!("{stack}-http"))).unwrap();
+            aws.apigateway.delete_api().api_id(api.api_id().unwrap()).send().await.unwrap();
+        }
+        other => unreachable!("{other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_resource_missing_is_reported_and_repaired() {
+    let Some(moto) = emulator() else { return };
+    let aws = clients(&moto).await;
+    let kinds = ["ecr repository", "iam role", "dynamodb table", "log group", "lambda function", "http api"];
+    for kind in kinds {
+        let stack = fresh_stack();
+        provisioner(&moto, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+        remove(&aws, &stack, kind).await;
+
+        let status = provisioner(&moto, &stack, &["status"]).await.unwrap();
+        assert!(outcome_of(&status, kind).contains(&Outcome::Missing), "{kind}: {status}");
+        assert!(status.has(Outcome::Missing), "status exits non-zero");
+
+        // A deploy repairs it; a destroy from the partial state removes everything.
+        let repaired = provisioner(&moto, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+        assert!(outcome_of(&repaired, kind).contains(&Outcome::Created), "{kind}: {repaired}");
+        let status = provisioner(&moto, &stack, &["status"]).await.unwrap();
+        assert!(!status.has(Outcome::Missing) && !status.has(Outcome::Drifted), "{kind}: {status}");
+        remove(&aws, &stack, kind).await;
+        let destroyed = provisioner(&moto, &stack, &["destroy", "--yes"]).await.unwrap();
+        assert!(outcome_of(&destroyed, kind).contains(&Outcome::Absent), "{kind}: {destroyed}");
+        let after = provisioner(&moto, &stack, &["status"]).await.unwrap();
+        assert!(after.resources.iter().all(|r| r.outcome == Outcome::Missing), "{kind}: {after}");
+    }
+}
+
+/// `destroy --keep-data` keeps the tables; a later deploy adopts them unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_can_keep_the_data() {
+    let Some(moto) = emulator() else { return };
+    let stack = fresh_stack();
+    provisioner(&moto, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+    let destroyed = provisioner(&moto, &stack, &["destroy", "--yes", "--keep-data"]).await.unwrap();
+    assert_eq!(outcome_of(&destroyed, "dynamodb table"), [Outcome::Kept, Outcome::Kept]);
+    let again = provisioner(&moto, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
+    assert_eq!(outcome_of(&again, "dynamodb table"), [Outcome::Unchanged, Outcome::Unchanged]);
+    provisioner(&moto, &stack, &["destroy", "--yes"]).await.unwrap();
+}
