@@ -198,6 +198,25 @@ async fn deploy_check_redeploy_change_and_destroy() {
         "the token key is kept"
     );
 
+    // Reserved concurrency is set, then removed again.
+    provisioner(
+        &proxy.url,
+        &stack,
+        &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256", "--reserved-concurrency", "5"],
+    )
+    .await
+    .unwrap();
+    let concurrency = aws.lambda.get_function_concurrency().function_name(format!("{stack}-api")).send().await.unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(5));
+    let removed =
+        provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256"]).await.unwrap();
+    assert_eq!(
+        removed.resources.iter().find(|r| r.kind == "lambda function").unwrap().changes,
+        ["no reserved concurrency"]
+    );
+    let concurrency = aws.lambda.get_function_concurrency().function_name(format!("{stack}-api")).send().await.unwrap();
+    assert_eq!(concurrency.reserved_concurrent_executions(), None);
+
     // Rotating the key is explicit.
     provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256", "--rotate-token-key"])
         .await
