@@ -7,6 +7,8 @@ use messaging_tests::client::TestApp;
 use runtime::domain::message::Outgoing;
 use runtime::domain::{ClientId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
 use runtime::store::dynamodb::DynamoStore;
+use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
+use runtime::store::dynamodb::items::group_item;
 use runtime::store::dynamodb::metrics::OperationCost;
 use runtime::store::{MembershipChange, Store};
 
@@ -20,12 +22,14 @@ fn spent(dynamo: &DynamoStore) -> BTreeMap<&'static str, OperationCost> {
     spent
 }
 
-/// Asserts that exactly one store call of `operation` happened, making `requests` requests.
+/// Asserts that exactly one store call of `operation` happened, making `requests` requests billed
+/// `units` (read, write request units) by DynamoDB's on-demand rules.
 #[track_caller]
-fn assert_budget(dynamo: &DynamoStore, operation: &str, requests: u64) {
+fn assert_budget(dynamo: &DynamoStore, operation: &str, requests: u64, units: (f64, f64)) {
     let spent = spent(dynamo);
     let cost = spent.get(operation).unwrap_or_else(|| panic!("no {operation} recorded: {spent:?}"));
     assert_eq!((spent.len(), cost.calls, cost.requests), (1, 1, requests), "{operation}: {spent:?}");
+    assert_eq!((cost.billed_read_units, cost.billed_write_units), units, "{operation} billed units");
 }
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
@@ -50,45 +54,56 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     let dynamo = backend.dynamo.clone().unwrap();
     let store = &*backend.store;
 
+    // Every item here is under 1 KB (writes) and every read under 4 KB: each item written is one
+    // write unit (two in a transaction, condition checks included), each read one read unit, and
+    // a read that finds nothing still one.
     let alice = user(store, "alice").await;
-    assert_budget(&dynamo, "create_user", 1);
+    assert_budget(&dynamo, "create_user", 1, (0.0, 1.0));
     let bob = user(store, "bob").await;
     spent(&dynamo);
     store.user(&bob).await.unwrap();
-    assert_budget(&dynamo, "get_user", 1);
+    assert_budget(&dynamo, "get_user", 1, (1.0, 0.0));
     store.block(&alice, &bob).await.unwrap();
-    assert_budget(&dynamo, "block", 2);
+    assert_budget(&dynamo, "block", 2, (1.0, 1.0)); // read the target's profile, put the block
     store.blocked(&alice).await.unwrap();
-    assert_budget(&dynamo, "list_blocks", 1);
+    assert_budget(&dynamo, "list_blocks", 1, (1.0, 0.0));
     store.unblock(&alice, &bob).await.unwrap();
-    assert_budget(&dynamo, "unblock", 1);
+    assert_budget(&dynamo, "unblock", 1, (0.0, 1.0));
 
+    // Two heads read (neither exists yet: 1 + 1); a transaction of 6 items × 2: the recipient's
+    // profile and block checks, and per feed a head update and an entry put.
     store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2);
+    assert_budget(&dynamo, "send_direct", 2, (2.0, 12.0));
+    // To oneself: one feed, so one head (1) and 4 items × 2.
     store.send(&outgoing(&alice, Recipient::Direct(alice.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2);
+    assert_budget(&dynamo, "send_direct", 2, (1.0, 8.0));
+    // With a client_id the transaction also puts the send record: 7 items × 2.
     let keyed = outgoing(&alice, Recipient::Direct(bob.clone()), Some("k1"));
     store.send(&keyed).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2);
+    assert_budget(&dynamo, "send_direct", 2, (2.0, 14.0));
+    // A replay: the heads (2), the transaction that the record's existence cancels (billed as if
+    // it committed, 14: an upper bound), and the record read (1).
     assert!(store.send(&keyed).await.unwrap().replayed);
-    assert_budget(&dynamo, "send_direct", 3);
+    assert_budget(&dynamo, "send_direct", 3, (3.0, 14.0));
 
     let group = Group::new(Name::parse("team").unwrap(), alice.clone());
     store.create_group(&group).await.unwrap();
-    assert_budget(&dynamo, "create_group", 1);
+    assert_budget(&dynamo, "create_group", 1, (0.0, 1.0));
     store.group(&group.id).await.unwrap();
-    assert_budget(&dynamo, "get_group", 1);
+    assert_budget(&dynamo, "get_group", 1, (1.0, 0.0));
     let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: bob.clone() };
     store.add_member(&change, 1000).await.unwrap();
-    assert_budget(&dynamo, "add_member", 3);
+    assert_budget(&dynamo, "add_member", 3, (2.0, 1.0)); // group and user read, group put
     store.add_member(&change, 1000).await.unwrap();
-    assert_budget(&dynamo, "add_member", 1);
+    assert_budget(&dynamo, "add_member", 1, (1.0, 0.0));
+    // The group read (1) and two heads (2); the group's version check and 2 × (head, entry): 5 × 2.
     store.send(&outgoing(&alice, Recipient::Group(group.id.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_group", 3);
+    assert_budget(&dynamo, "send_group", 3, (3.0, 10.0));
     store.remove_member(&change).await.unwrap();
-    assert_budget(&dynamo, "remove_member", 2);
+    assert_budget(&dynamo, "remove_member", 2, (1.0, 1.0));
 
     // Group sends scale linearly: one group read, then a head read and a transaction per 48.
+    // Large groups make large group items: their read and their version check cost more.
     let mut members = vec![alice.clone()];
     for i in 0..119 {
         members.push(user(store, &format!("member{i}")).await);
@@ -99,12 +114,42 @@ async fn every_operation_makes_its_documented_number_of_requests() {
         store.create_group(&big).await.unwrap();
         spent(&dynamo);
         store.send(&outgoing(&alice, Recipient::Group(big.id.clone()), Some(&format!("big{size}")))).await.unwrap();
-        assert_budget(&dynamo, "send_group", 1 + 2 * size.div_ceil(48) as u64);
+        let group_bytes = item_size(&group_item(&big, 1));
+        // The recipients record: pk, sk and the `recipients` list (3 bytes, 1 per element, the ids).
+        let ids: u64 = big.members.iter().map(|m| 1 + m.as_str().len() as u64).sum();
+        let record_key = (2 + format!("U#{alice}").len() + 2 + format!("sent#big{size}#to").len()) as u64;
+        let recipients_bytes = record_key + "recipients".len() as u64 + 3 + ids;
+        let chunks = size.div_ceil(48) as f64;
+        // Reads: the group item, and one head per member.
+        let reads = read_units(group_bytes, Read::Strong) + size as f64;
+        // Writes, at the transactional rate: the first chunk checks the group's version and puts
+        // the send record, each member costs a head update and an entry put, a multi-chunk send
+        // also records its recipients in the first chunk and advances its progress in each later one.
+        let mut writes = write_units(group_bytes, true) + 2.0 + 4.0 * size as f64;
+        if chunks > 1.0 {
+            writes += write_units(recipients_bytes, true) + 2.0 * (chunks - 1.0);
+        }
+        assert_budget(&dynamo, "send_group", 1 + 2 * chunks as u64, (reads, writes));
         let last = members[size - 1].clone();
         let page = store.feed(&last, Seq::START, 10).await.unwrap();
         assert_eq!(page.entries.len(), 1, "the last member of {size} got the message");
     }
 
+    // A poll reads up to `limit + 1` entries and is billed for all of them together, rounded up
+    // to 4 KB, at least one unit: the entries as stored, read here straight from the table.
+    let stored = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap())
+        .query()
+        .table_name(&dynamo.options().feeds_table)
+        .key_condition_expression("#u = :u AND #s > :zero")
+        .expression_attribute_names("#u", "user")
+        .expression_attribute_names("#s", "seq")
+        .expression_attribute_values(":u", aws_sdk_dynamodb::types::AttributeValue::S(alice.to_string()))
+        .expression_attribute_values(":zero", aws_sdk_dynamodb::types::AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let sizes: Vec<u64> = stored.items().iter().map(item_size).collect();
+    assert!(sizes.len() >= 5 && sizes.iter().all(|&s| s > 300), "entries carry a 200-byte text: {sizes:?}");
     spent(&dynamo);
     for limit in [1, 100] {
         let page = store.feed(&alice, Seq::START, limit).await.unwrap();
@@ -112,7 +157,13 @@ async fn every_operation_makes_its_documented_number_of_requests() {
         let spent = spent(&dynamo);
         assert_eq!((spent["poll"].calls, spent["poll"].requests), (1, 1));
         assert!(spent["poll"].read_units > 0.0, "the capacity DynamoDB reports is counted: {spent:?}");
+        let read: u64 = sizes.iter().take(limit + 1).sum();
+        assert_eq!(spent["poll"].billed_read_units, read_units(read, Read::Strong), "{limit}: {read} bytes");
     }
+    let nobody = user(store, "nobody").await;
+    spent(&dynamo);
+    assert!(store.feed(&nobody, Seq::START, 20).await.unwrap().entries.is_empty());
+    assert_eq!(spent(&dynamo)["poll"].billed_read_units, 1.0, "an empty poll still costs one read unit");
 }
 
 /// Through HTTP: authentication and the cursor cost no store read, so a poll is one request.

@@ -18,11 +18,13 @@ impl DynamoStore {
 
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
     async fn put_group(&self, group: &Group, version: u64, tally: &mut Tally) -> StoreResult<bool> {
+        let item = group_item(group, version + 1);
+        self.bill_put(&self.options.entities_table, &item, tally);
         let result = self
             .client
             .put_item()
             .table_name(&self.options.entities_table)
-            .set_item(Some(group_item(group, version + 1)))
+            .set_item(Some(item))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", n(version))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)

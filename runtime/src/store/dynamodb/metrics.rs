@@ -1,10 +1,12 @@
 //! Requests made and capacity consumed, per store operation: what the request budget tests assert
 //! and what the cost report prices.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::types::ConsumedCapacity;
+
+use super::capacity::Attributes;
 use serde::Serialize;
 
 /// Totals for one store operation (`"poll"`, `"send_direct"`, …) since start-up.
@@ -14,8 +16,14 @@ pub struct OperationCost {
     pub calls: u64,
     /// DynamoDB requests they made, retries by this store included.
     pub requests: u64,
+    /// Capacity DynamoDB reported (`ReturnConsumedCapacity`); the emulator reports none for
+    /// transactions.
     pub read_units: f64,
     pub write_units: f64,
+    /// Request units the requests are billed for on demand, computed from the sizes of the items
+    /// they read and wrote by DynamoDB's rules ([`super::capacity`]).
+    pub billed_read_units: f64,
+    pub billed_write_units: f64,
 }
 
 /// What one store call spent; added to the totals when the call ends.
@@ -24,6 +32,11 @@ pub struct Tally {
     requests: u64,
     read_units: f64,
     write_units: f64,
+    billed_read_units: f64,
+    billed_write_units: f64,
+    /// Sizes of the items this call has read or written, by table and key: a later write to the
+    /// same item is billed by the larger of its size before and after.
+    sizes: HashMap<String, u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -52,6 +65,33 @@ impl Tally {
     }
 }
 
+impl Tally {
+    pub fn bill_read(&mut self, units: f64) {
+        self.billed_read_units += units;
+    }
+
+    pub fn bill_write(&mut self, units: f64) {
+        self.billed_write_units += units;
+    }
+
+    /// Remembers the size of the item at `key` of `table`.
+    pub fn remember(&mut self, table: &str, key: &Attributes, size: u64) {
+        self.sizes.insert(key_id(table, key), size);
+    }
+
+    /// The size of the item at `key` of `table`, if this call has seen it.
+    pub fn known(&self, table: &str, key: &Attributes) -> Option<u64> {
+        self.sizes.get(&key_id(table, key)).copied()
+    }
+}
+
+/// A key as one string, whatever order its attributes are in.
+fn key_id(table: &str, key: &Attributes) -> String {
+    let mut parts: Vec<String> = key.iter().map(|(name, value)| format!("{name}={value:?}")).collect();
+    parts.sort_unstable();
+    format!("{table}\0{}", parts.join("\0"))
+}
+
 #[derive(Default)]
 pub struct Metrics {
     totals: Mutex<BTreeMap<&'static str, OperationCost>>,
@@ -65,6 +105,8 @@ impl Metrics {
         cost.requests += tally.requests;
         cost.read_units += tally.read_units;
         cost.write_units += tally.write_units;
+        cost.billed_read_units += tally.billed_read_units;
+        cost.billed_write_units += tally.billed_write_units;
     }
 
     pub fn snapshot(&self) -> BTreeMap<&'static str, OperationCost> {

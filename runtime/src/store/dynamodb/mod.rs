@@ -27,6 +27,7 @@
 //! that dies midway stays partial: clients that need all-or-nothing for large groups send a
 //! `client_id` and retry.
 
+pub mod capacity;
 mod groups;
 pub mod items;
 pub mod metrics;
@@ -43,9 +44,10 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem};
 
+use self::capacity::{Read, item_size, read_units, write_units};
 use self::items::*;
 use self::metrics::{Kind, Metrics, Tally};
-use self::schema::{SEQ, SK, USER};
+use self::schema::{PK, SEQ, SK, USER};
 use super::{MembershipChange, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection, Sent, Seq, User, UserId};
@@ -129,6 +131,7 @@ impl DynamoStore {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>, tally: &mut Tally) -> StoreResult<Outcome> {
+        self.bill_transaction(&items, tally);
         let result = self
             .client
             .transact_write_items()
@@ -154,17 +157,23 @@ impl DynamoStore {
     }
 
     async fn get_entity(&self, pk: String, sk: &str, tally: &mut Tally) -> StoreResult<Option<Item>> {
+        let key = entity_key(pk, sk);
         let output = self
             .client
             .get_item()
             .table_name(&self.options.entities_table)
-            .set_key(Some(entity_key(pk, sk)))
+            .set_key(Some(key.clone()))
             .consistent_read(true)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(sdk_error)?;
         tally.request(Kind::Read, output.consumed_capacity());
+        let size = output.item.as_ref().map_or(0, item_size);
+        tally.bill_read(read_units(size, Read::Strong));
+        if output.item.is_some() {
+            tally.remember(&self.options.entities_table, &key, size);
+        }
         Ok(output.item)
     }
 
@@ -175,6 +184,7 @@ impl DynamoStore {
             let mut keys: Vec<Item> = batch.iter().map(|u| feed_key(u, HEAD_SEQ)).collect();
             let mut attempt = 0;
             while !keys.is_empty() {
+                let asked = keys.len();
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
                     .consistent_read(true)
@@ -191,7 +201,19 @@ impl DynamoStore {
                     .await
                     .map_err(sdk_error)?;
                 tally.request(Kind::Read, output.consumed_capacity());
-                for item in output.responses().and_then(|r| r.get(&self.options.feeds_table)).into_iter().flatten() {
+                let found =
+                    output.responses().and_then(|r| r.get(&self.options.feeds_table)).map_or(&[][..], Vec::as_slice);
+                let unprocessed = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.options.feeds_table))
+                    .map_or(0, |k| k.keys().len());
+                // BatchGetItem rounds every item on its own; a key with no item still costs a block.
+                // The projection leaves out `seq`, a key attribute: its size is added back.
+                let seq_size = item_size(&HashMap::from([(SEQ.to_owned(), n(HEAD_SEQ))]));
+                let found_units: f64 = found.iter().map(|i| read_units(item_size(i) + seq_size, Read::Strong)).sum();
+                let missing = asked.saturating_sub(unprocessed + found.len()) as f64;
+                tally.bill_read(found_units + missing * read_units(0, Read::Strong));
+                for item in found {
                     let user = UserId::parse(get_s(item, USER)?).ok_or_else(|| StoreError::unavailable("bad head"))?;
                     heads.insert(user, get_n(item, "head")?);
                 }
@@ -211,6 +233,7 @@ impl DynamoStore {
 
     /// Puts an entity item, on `condition` when given.
     async fn put_entity(&self, item: Item, condition: Option<&str>, tally: &mut Tally) -> StoreResult<()> {
+        self.bill_put(&self.options.entities_table, &item, tally);
         let output = self
             .client
             .put_item()
@@ -223,6 +246,57 @@ impl DynamoStore {
             .map_err(sdk_error)?;
         tally.request(Kind::Write, output.consumed_capacity());
         Ok(())
+    }
+
+    /// The size of a feed entry as stored, from the projection a poll reads (which leaves out the
+    /// `user` key and the `ttl`): what the poll is billed for.
+    fn feed_entry_size(&self, user: &UserId, projected: &Item) -> u64 {
+        let mut stored = projected.clone();
+        stored.insert(USER.to_owned(), s(user.as_str()));
+        if self.options.feed_ttl_days > 0 {
+            let at = get_n(projected, "at").unwrap_or(0);
+            stored.insert(schema::TTL.to_owned(), n(at / 1000 + u64::from(self.options.feed_ttl_days) * 86_400));
+        }
+        item_size(&stored)
+    }
+
+    /// The key attributes of `item`, stored in `table`.
+    fn key_of(&self, table: &str, item: &Item) -> Item {
+        let names = if table == self.options.entities_table { [PK, SK] } else { [USER, SEQ] };
+        names.iter().filter_map(|name| item.get(*name).map(|v| ((*name).to_owned(), v.clone()))).collect()
+    }
+
+    /// A single-item put (a failed condition is billed too), by the larger of the item before and
+    /// after.
+    fn bill_put(&self, table: &str, item: &Item, tally: &mut Tally) {
+        let key = self.key_of(table, item);
+        let size = item_size(item).max(tally.known(table, &key).unwrap_or(0));
+        tally.bill_write(write_units(size, false));
+        tally.remember(table, &key, item_size(item));
+    }
+
+    /// A transaction, as if it commits: every item's write at the transactional rate, by the
+    /// larger of the item's size before (when this call read it) and after. A condition check is
+    /// billed by the size of the item it checks.
+    fn bill_transaction(&self, items: &[TransactWriteItem], tally: &mut Tally) {
+        for item in items {
+            let (table, key, after) = if let Some(put) = item.put() {
+                (put.table_name(), self.key_of(put.table_name(), put.item()), item_size(put.item()))
+            } else if let Some(update) = item.update() {
+                (update.table_name(), update.key().clone(), item_size(update.key()) + capacity::assigned_size(update))
+            } else if let Some(check) = item.condition_check() {
+                (check.table_name(), check.key().clone(), 0)
+            } else if let Some(delete) = item.delete() {
+                (delete.table_name(), delete.key().clone(), 0)
+            } else {
+                continue;
+            };
+            let before = tally.known(table, &key).unwrap_or(0);
+            tally.bill_write(write_units(after.max(before), true));
+            if after > before {
+                tally.remember(table, &key, after);
+            }
+        }
     }
 
     fn finish<T>(&self, operation: &'static str, tally: Tally, result: StoreResult<T>) -> StoreResult<T> {
@@ -270,11 +344,14 @@ impl Store for DynamoStore {
 
     async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
         let mut tally = Tally::default();
+        // A block item is its key alone: the delete is billed by that size.
+        let key = entity_key(user_pk(blocker), block_sk(target));
+        tally.bill_write(write_units(item_size(&key), false));
         let result = self
             .client
             .delete_item()
             .table_name(&self.options.entities_table)
-            .set_key(Some(entity_key(user_pk(blocker), block_sk(target))))
+            .set_key(Some(key))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
@@ -304,6 +381,9 @@ impl Store for DynamoStore {
                     .await
                     .map_err(sdk_error)?;
                 tally.request(Kind::Read, output.consumed_capacity());
+                // Billed by the whole items read; the projection leaves out the key's `pk`.
+                let pk_size = item_size(&HashMap::from([(PK.to_owned(), s(user_pk(blocker)))]));
+                tally.bill_read(read_units(output.items().iter().map(|i| item_size(i) + pk_size).sum(), Read::Strong));
                 for item in output.items() {
                     let target = get_s(item, SK)?.trim_start_matches("block#");
                     blocked.push(UserId::parse(target).ok_or_else(|| StoreError::unavailable("corrupt block"))?);
@@ -393,6 +473,10 @@ impl Store for DynamoStore {
                 .await
                 .map_err(sdk_error)?;
             tally.request(Kind::Read, output.consumed_capacity());
+            tally.bill_read(read_units(
+                output.items().iter().map(|i| self.feed_entry_size(user, i)).sum(),
+                Read::Strong,
+            ));
             let settled_before = now_millis().saturating_sub(GAP_GRACE.as_millis() as u64);
             let mut entries = Vec::with_capacity(limit.min(output.items().len()));
             let mut expected = after.next();
