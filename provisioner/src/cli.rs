@@ -33,7 +33,8 @@ pub struct AwsOptions {
     /// One endpoint for every AWS service, e.g. an emulator on http://127.0.0.1:5000.
     #[arg(long, global = true)]
     pub endpoint_url: Option<String>,
-    /// Text for people, JSON for scripts (on stdout; progress goes to stderr).
+    /// Text for people, JSON (or, for cost-report, CSV) for scripts, on stdout; progress goes to
+    /// stderr.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Deployment settings file.
@@ -45,6 +46,7 @@ pub struct AwsOptions {
 pub enum Output {
     Text,
     Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +58,9 @@ pub enum Command {
     Status,
     /// Deletes every resource of the stack in reverse order, from any partial state.
     Destroy(DestroyArgs),
+    /// The monthly AWS bill for 1K to 10M users, by component, with the alternatives that save
+    /// the most; needs no AWS access.
+    CostReport(Box<crate::cost::CostArgs>),
 }
 
 #[derive(Debug, Args)]

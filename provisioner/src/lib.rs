@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cli;
 pub mod context;
+pub mod cost;
 pub mod deploy;
 pub mod destroy;
 pub mod error;
@@ -45,6 +46,9 @@ pub async fn run(cli: &Cli) -> Result<Report, Error> {
     };
     let names = Names::new(&stack);
     let aws = Box::pin(Aws::connect(&cli.aws)).await?;
+    if cli.aws.output == crate::cli::Output::Csv {
+        return Err(Error::Config("--output csv is for cost-report; use text or json".into()));
+    }
     let dry_run = matches!(&cli.command, Command::Deploy(args) if args.dry_run);
     let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run };
     // Boxed: the SDK's futures are large, and a debug build would copy them onto a thread's stack.
@@ -52,6 +56,7 @@ pub async fn run(cli: &Cli) -> Result<Report, Error> {
         Command::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,
         Command::Status => Box::pin(status::run(&cx)).await,
         Command::Destroy(args) => Box::pin(destroy::run(&cx, args)).await,
+        Command::CostReport(_) => unreachable!("cost-report is not a stack command"),
     }
 }
 

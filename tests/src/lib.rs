@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod delivery;
 pub mod lambda_events;
 pub mod process;
+pub mod usage;
 
 pub use backend::Backend;
 

@@ -350,3 +350,30 @@ async fn a_send_interrupted_midway_completes_exactly_once_on_retry() {
     assert!(again.replayed);
     assert_eq!(delivered(&healthy).await, vec![1; 120]);
 }
+
+/// `config/usage.toml`, which the cost report prices, still describes the code: the same scenario
+/// run in-process gives the same DynamoDB requests, billed units, response sizes and entry size
+/// (only the CPU times, which need the release binary under the Lambda emulator, are not re-run:
+/// `cargo xtask measure-usage` refreshes the whole file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_usage_figures_are_the_codes() {
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let committed: runtime::store::dynamodb::metrics::MeasuredUsage =
+        toml::from_str(include_str!("../../config/usage.toml")).expect("config/usage.toml parses");
+    let measured = messaging_tests::usage::store_usage(&backend).await;
+    assert_eq!(committed.text_bytes, messaging_tests::usage::TEXT_BYTES);
+    assert_eq!(committed.feed_entry_bytes, messaging_tests::usage::feed_entry_bytes(&backend).await);
+    assert_eq!(committed.operations.keys().collect::<Vec<_>>(), measured.keys().collect::<Vec<_>>());
+    for (name, now) in &measured {
+        let then = &committed.operations[name];
+        assert!(then.lambda_cpu_ms > 0.0, "{name}: measured CPU time");
+        let strip_cpu = |u: &runtime::store::dynamodb::metrics::OperationUsage| {
+            (u.dynamodb_requests, u.read_units, u.write_units, u.response_bytes)
+        };
+        assert_eq!(
+            strip_cpu(then),
+            strip_cpu(now),
+            "{name}: run `cargo xtask measure-usage` after changing what it costs"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod deploy;
 mod emulators;
+mod measure;
 mod test;
 
 use std::process::{Command, ExitCode};
@@ -13,7 +14,8 @@ usage: cargo xtask <task>
 tasks:
   test    run every test of the workspace (what CI runs)
   bench   build the release runtime and run the benchmark scenarios (--help for options)
-  deploy  build the runtime for Lambda and deploy it to AWS (options after -- go to `provisioner deploy`)";
+  deploy  build the runtime for Lambda and deploy it to AWS (options after -- go to `provisioner deploy`)
+  measure-usage  measure what each API operation costs (DynamoDB, Lambda CPU, bytes) into config/usage.toml";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("deploy") => deploy::run(&args[1..]),
+        Some("measure-usage") => measure::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -57,7 +57,7 @@ pub fn run(extra: &[String]) -> Result<(), String> {
 
 /// The emulators' addresses and fixed fake credentials: the emulators accept any, and nothing
 /// may reach AWS.
-fn emulator_environment(command: &mut Command, moto: String) -> &mut Command {
+pub fn emulator_environment(command: &mut Command, moto: String) -> &mut Command {
     command
         .env(DYNAMODB_ENDPOINT_VAR, moto)
         .env("AWS_ACCESS_KEY_ID", "test")

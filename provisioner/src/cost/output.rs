@@ -1,0 +1,141 @@
+//! The report for people (tables), for scripts (JSON, CSV), and one tier explained line by line.
+
+use std::fmt::Write as _;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+
+use super::CostReport;
+use super::model::{Component, num};
+
+fn users_label(users: u64) -> String {
+    match users {
+        u if u >= 1_000_000 && u % 1_000_000 == 0 => format!("{}M users", u / 1_000_000),
+        u if u >= 1_000 && u % 1_000 == 0 => format!("{}K users", u / 1_000),
+        u => format!("{u} users"),
+    }
+}
+
+fn dollars(x: f64) -> String {
+    if x >= 100.0 { format!("${}", num(x.round())) } else { format!("${x:.2}") }
+}
+
+fn table(header: Vec<String>) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
+    table
+}
+
+fn right_align(table: &mut Table) {
+    for column in table.column_iter_mut().skip(1) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+}
+
+pub fn text(report: &CostReport) -> String {
+    let mut header = vec!["USD per month".to_owned()];
+    header.extend(report.tiers.iter().map(|t| users_label(t.users)));
+    let mut costs = table(header.clone());
+    costs.add_row(
+        std::iter::once("requests/s (average)".to_owned())
+            .chain(report.tiers.iter().map(|t| num((t.requests_per_second * 10.0).round() / 10.0))),
+    );
+    costs.add_row(
+        std::iter::once(format!("requests/s (peak ×{})", num(report.workload.peak_factor)))
+            .chain(report.tiers.iter().map(|t| num(t.peak_requests_per_second.round()))),
+    );
+    for component in Component::ALL {
+        costs.add_row(
+            std::iter::once(component.label().to_owned())
+                .chain(report.tiers.iter().map(|t| dollars(t.cost(component)))),
+        );
+    }
+    costs.add_row(std::iter::once("total".to_owned()).chain(report.tiers.iter().map(|t| dollars(t.total))));
+    costs.add_row(
+        std::iter::once("per user".to_owned()).chain(report.tiers.iter().map(|t| format!("${:.4}", t.per_user))),
+    );
+    right_align(&mut costs);
+
+    let mut alternatives =
+        table(std::iter::once("alternative: total (saving)".to_owned()).chain(header.into_iter().skip(1)).collect());
+    for alternative in &report.alternatives {
+        let cells = alternative.totals.iter().zip(&alternative.savings).map(|(total, saving)| {
+            let base = total + saving;
+            let share = if base > 0.0 { saving / base * 100.0 } else { 0.0 };
+            format!("{} ({}{:.0}%)", dollars(*total), if *saving >= 0.0 { "−" } else { "+" }, share.abs())
+        });
+        alternatives.add_row(std::iter::once(alternative.name.to_owned()).chain(cells));
+    }
+    right_align(&mut alternatives);
+
+    let mut out = String::new();
+    let w = &report.workload;
+    let d = &report.deployment;
+    let _ = writeln!(
+        out,
+        "Monthly AWS bill, us-east-1 list prices (730-hour month). Workload: {} poll/user/min, {} messages/user/day \
+         ({}% to groups of {}), {}-byte texts, {} days of retention. Deployment: {} MB x86_64 Lambda, PITR {}, \
+         logs kept {} days{}. Usage measured {}.\n",
+        num(w.polls_per_user_per_minute),
+        num(w.messages_per_user_per_day),
+        num(w.group_share * 100.0),
+        num(w.group_size),
+        num(w.text_bytes),
+        num(w.retention_days),
+        num(d.memory_mb),
+        if d.point_in_time_recovery { "on" } else { "off" },
+        num(d.log_retention_days),
+        if d.free_tier { ", free tier subtracted" } else { "" },
+        report.usage_measured_on,
+    );
+    let _ = writeln!(out, "{costs}\n\n{alternatives}");
+    for alternative in report.alternatives.iter().filter(|a| a.note.is_some()) {
+        let _ = writeln!(out, "{}: {}", alternative.name, alternative.note.unwrap_or_default());
+    }
+    for tier in &report.tiers {
+        for warning in &tier.warnings {
+            let _ = writeln!(out, "warning, {}: {warning}", users_label(tier.users));
+        }
+    }
+    out
+}
+
+pub fn csv(report: &CostReport) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["users", "item", "usd_per_month"]).expect("writing to memory");
+    for tier in &report.tiers {
+        let users = tier.users.to_string();
+        for (component, cost) in &tier.components {
+            let name =
+                serde_json::to_value(component).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            writer.write_record([users.as_str(), &name, &cost.to_string()]).expect("writing to memory");
+        }
+        writer.write_record([users.as_str(), "total", &tier.total.to_string()]).expect("writing to memory");
+        writer.write_record([users.as_str(), "per_user", &tier.per_user.to_string()]).expect("writing to memory");
+    }
+    for alternative in &report.alternatives {
+        for (tier, total) in report.tiers.iter().zip(&alternative.totals) {
+            writer
+                .write_record([
+                    &tier.users.to_string(),
+                    &format!("alternative: {}", alternative.name),
+                    &total.to_string(),
+                ])
+                .expect("writing to memory");
+        }
+    }
+    String::from_utf8(writer.into_inner().expect("flushed")).expect("UTF-8")
+}
+
+pub fn explain(report: &CostReport, users: u64) -> String {
+    let Some(tier) = report.tiers.iter().find(|t| t.users == users) else { return String::new() };
+    let mut lines = table(vec!["figure".into(), "value".into(), "unit".into(), "formula and inputs".into()]);
+    for line in &tier.explain {
+        lines.add_row(vec![line.name.clone(), num(line.value), line.unit.to_owned(), line.formula.clone()]);
+    }
+    format!(
+        "{} — every figure, with its formula (prices from config/pricing.toml, workload from config/workload.toml, \
+             per-operation usage from config/usage.toml)\n{lines}\n",
+        users_label(users)
+    )
+}

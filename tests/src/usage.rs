@@ -1,0 +1,184 @@
+//! The per-operation usage scenario behind `config/usage.toml`: the operations a chat client
+//! makes all day (polls with and without news, direct and group messages), each ready to be sent
+//! any number of times through any way of reaching the API. `cargo xtask measure-usage` runs it
+//! through the release binary under the Lambda Runtime API emulator (for the CPU time), and a
+//! test runs it in-process to check that the committed DynamoDB figures and response sizes are
+//! still the code's.
+
+use runtime::store::dynamodb::metrics::OperationUsage;
+use serde_json::{Value, json};
+
+/// The text of every message, as long as the cost report's default average text.
+pub const TEXT_BYTES: usize = 200;
+/// Group sizes measured: the report interpolates between them.
+pub const GROUP_SIZES: [usize; 2] = [10, 50];
+
+/// A way to call the API: in-process, or as API Gateway events through the Lambda emulator.
+pub trait Api {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> impl Future<Output = (u16, Value)>;
+}
+
+pub struct Request {
+    pub method: &'static str,
+    pub path: String,
+    pub token: String,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    pub async fn send(&self, api: &impl Api) -> (u16, Value) {
+        api.call(self.method, &self.path, Some(&self.token), self.body.clone()).await
+    }
+}
+
+/// One operation: the request of its repetition `i` (client ids differ between repetitions).
+pub struct Operation {
+    pub name: String,
+    pub expected_status: u16,
+    pub request: Box<dyn Fn(usize) -> Request>,
+}
+
+async fn register(api: &impl Api, name: &str) -> (String, String) {
+    let (status, body) = api.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
+    assert_eq!(status, 201, "{body}");
+    (body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+}
+
+/// Registers the users and groups, then returns the operations.
+pub async fn operations(api: &impl Api) -> Vec<Operation> {
+    let (_, alice) = register(api, "alice").await;
+    let (bob_id, bob) = register(api, "bob").await;
+    let mut members = Vec::new();
+    for i in 0..GROUP_SIZES[1] {
+        members.push(register(api, &format!("member{i}")).await.0);
+    }
+    let text = "x".repeat(TEXT_BYTES);
+    let mut operations = Vec::new();
+
+    // Bob's feed, drained: `poll_empty` polls from its end (it runs before any send).
+    let (_, page) = api.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
+    let cursor = page["next"].as_str().unwrap().to_owned();
+    let b = bob.clone();
+    operations.push(Operation {
+        name: "poll_empty".into(),
+        expected_status: 200,
+        request: Box::new(move |_| Request {
+            method: "GET",
+            path: format!("/v1/messages?after={cursor}"),
+            token: b.clone(),
+            body: None,
+        }),
+    });
+    let (a, t, to) = (alice.clone(), text.clone(), bob_id.clone());
+    operations.push(Operation {
+        name: "send_direct".into(),
+        expected_status: 201,
+        request: Box::new(move |i| Request {
+            method: "POST",
+            path: format!("/v1/users/{to}/messages"),
+            token: a.clone(),
+            body: Some(json!({ "text": t, "client_id": format!("direct-{i}") })),
+        }),
+    });
+    // A poll that returns one message (of the ones `send_direct` delivered): `limit=1` reads two
+    // entries, as a poll of one new message among more does at most.
+    let b = bob.clone();
+    operations.push(Operation {
+        name: "poll_one".into(),
+        expected_status: 200,
+        request: Box::new(move |_| Request {
+            method: "GET",
+            path: "/v1/messages?limit=1".into(),
+            token: b.clone(),
+            body: None,
+        }),
+    });
+    for size in GROUP_SIZES {
+        let (status, group) = api.call("POST", "/v1/groups", Some(&alice), Some(json!({ "name": "team" }))).await;
+        assert_eq!(status, 201, "{group}");
+        let group = group["id"].as_str().unwrap().to_owned();
+        for member in &members[..size - 1] {
+            let (status, body) =
+                api.call("PUT", &format!("/v1/groups/{group}/members/{member}"), Some(&alice), None).await;
+            assert_eq!(status, 204, "{body}");
+        }
+        let (a, t) = (alice.clone(), text.clone());
+        operations.push(Operation {
+            name: format!("send_group_{size}"),
+            expected_status: 201,
+            request: Box::new(move |i| Request {
+                method: "POST",
+                path: format!("/v1/groups/{group}/messages"),
+                token: a.clone(),
+                body: Some(json!({ "text": t, "client_id": format!("group{size}-{i}") })),
+            }),
+        });
+    }
+    operations
+}
+
+/// The body's size as the client receives it (the server writes compact JSON).
+pub fn response_bytes(body: &Value) -> u64 {
+    if body.is_null() { 0 } else { serde_json::to_string(body).map_or(0, |s| s.len() as u64) }
+}
+
+impl Api for crate::client::TestApp {
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let reply = crate::client::TestApp::call(self, method, path, token, body.as_deref()).await;
+        (reply.status.as_u16(), reply.body)
+    }
+}
+
+/// Each operation once, in-process over the DynamoDB store: its requests and billed units from
+/// the store's counters, and its response size. Everything but the CPU time of `usage.toml`.
+pub async fn store_usage(backend: &crate::Backend) -> std::collections::BTreeMap<String, OperationUsage> {
+    let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
+    let app = crate::client::TestApp::new(backend);
+    let mut usage = std::collections::BTreeMap::new();
+    for operation in operations(&app).await {
+        dynamo.metrics().reset();
+        let (status, body) = (operation.request)(0).send(&app).await;
+        assert_eq!(status, operation.expected_status, "{}: {body}", operation.name);
+        let spent = dynamo.metrics().snapshot();
+        usage.insert(
+            operation.name.clone(),
+            OperationUsage {
+                dynamodb_requests: spent.values().map(|c| c.requests).sum(),
+                read_units: spent.values().map(|c| c.billed_read_units).sum(),
+                write_units: spent.values().map(|c| c.billed_write_units).sum(),
+                response_bytes: response_bytes(&body),
+                lambda_cpu_ms: 0.0,
+            },
+        );
+    }
+    usage
+}
+
+/// The size of a stored feed entry of a direct message with a [`TEXT_BYTES`] text, read from the
+/// table `store_usage` wrote. DynamoDB sizes a number by its significant digits, so the delivery
+/// time (`at`, in ms) counts as a full 13-digit one: the largest an entry can be, the same every run.
+pub async fn feed_entry_bytes(backend: &crate::Backend) -> u64 {
+    let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
+    let client = crate::backend::emulator_client(&crate::backend::emulator_endpoint().expect("the emulator"));
+    let items = client.scan().table_name(&dynamo.options().feeds_table).send().await.expect("scan the feeds");
+    items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("message").and_then(|m| m.as_s().ok()).is_some_and(|m| m.contains("\"kind\":\"direct\""))
+        })
+        .map(|item| {
+            let mut item = item.clone();
+            item.insert("at".to_owned(), aws_sdk_dynamodb::types::AttributeValue::N("1".repeat(13)));
+            runtime::store::dynamodb::capacity::item_size(&item)
+        })
+        .max()
+        .expect("a direct message was delivered")
+}
