@@ -12,7 +12,7 @@ use runtime::domain::Keys;
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none, code};
-use crate::report::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "lambda function";
@@ -276,32 +276,22 @@ async fn wait_ready(cx: &Context<'_>) -> Result<(), Error> {
 }
 
 pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<Observed>), Error> {
-    let name = &cx.names.function;
     let observed = observe(cx).await?;
-    let report = match &observed {
-        None => ResourceReport::new(KIND, name, Outcome::Missing),
-        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
-        Some(o) => {
-            let mut changes: Vec<String> = incompatible(cx, o).into_iter().collect();
-            changes.extend(config_drift(cx, o));
-            changes.extend(concurrency_drift(cx, o));
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(KIND, name, outcome).id(o.arn.clone()).changes(changes)
-        }
-    };
-    Ok((report, observed))
+    let summary = observed.as_ref().map(|o| {
+        let mut changes: Vec<String> = incompatible(cx, o).into_iter().collect();
+        changes.extend(config_drift(cx, o));
+        changes.extend(concurrency_drift(cx, o));
+        (o.ours, changes, o.arn.clone())
+    });
+    Ok((status_report(KIND, &cx.names.function, summary), observed))
 }
 
 pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
     let name = &cx.names.function;
-    let outcome = match observe(cx).await? {
-        None => Outcome::Absent,
-        Some(o) if !o.ours => Outcome::Foreign,
-        Some(_) => {
-            let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
-            absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name)?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+    let ours = observe(cx).await?.map(|o| o.ours);
+    destroy_report(KIND, name, ours, async {
+        let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
+        absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name).map(drop)
+    })
+    .await
 }

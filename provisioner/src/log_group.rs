@@ -3,7 +3,7 @@
 
 use crate::context::Context;
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "log group";
@@ -68,28 +68,16 @@ async fn put_retention(cx: &Context<'_>) -> Result<(), Error> {
 }
 
 pub async fn status(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let name = &cx.names.log_group;
-    Ok(match observe(cx).await? {
-        None => ResourceReport::new(KIND, name, Outcome::Missing),
-        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
-        Some(o) => {
-            let changes = drift(cx, &o);
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(KIND, name, outcome).id(cx.log_group_arn()).changes(changes)
-        }
-    })
+    let observed = observe(cx).await?.map(|o| (o.ours, drift(cx, &o), cx.log_group_arn()));
+    Ok(status_report(KIND, &cx.names.log_group, observed))
 }
 
 pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
     let name = &cx.names.log_group;
-    let outcome = match observe(cx).await? {
-        None => Outcome::Absent,
-        Some(o) if !o.ours => Outcome::Foreign,
-        Some(_) => {
-            let deleted = cx.aws.logs.delete_log_group().log_group_name(name).send().await;
-            absent_as_none(deleted, NOT_FOUND, "logs:DeleteLogGroup", name)?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+    let ours = observe(cx).await?.map(|o| o.ours);
+    destroy_report(KIND, name, ours, async {
+        let deleted = cx.aws.logs.delete_log_group().log_group_name(name).send().await;
+        absent_as_none(deleted, NOT_FOUND, "logs:DeleteLogGroup", name).map(drop)
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::context::{Context, same_json};
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "ecr repository";
@@ -146,29 +146,17 @@ async fn apply(cx: &Context<'_>, changes: &[String]) -> Result<(), Error> {
 }
 
 pub async fn status(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let name = &cx.names.repository;
-    Ok(match observe(cx).await? {
-        None => ResourceReport::new(KIND, name, Outcome::Missing),
-        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
-        Some(o) => {
-            let changes = drift(cx, &o);
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(KIND, name, outcome).id(o.arn).changes(changes)
-        }
-    })
+    let observed = observe(cx).await?.map(|o| (o.ours, drift(cx, &o), o.arn));
+    Ok(status_report(KIND, &cx.names.repository, observed))
 }
 
 /// Deletes the repository with every image in it.
 pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
     let name = &cx.names.repository;
-    let outcome = match observe(cx).await? {
-        None => Outcome::Absent,
-        Some(o) if !o.ours => Outcome::Foreign,
-        Some(_) => {
-            let deleted = cx.aws.ecr.delete_repository().repository_name(name).force(true).send().await;
-            absent_as_none(deleted, &["RepositoryNotFoundException"], "ecr:DeleteRepository", name)?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+    let ours = observe(cx).await?.map(|o| o.ours);
+    destroy_report(KIND, name, ours, async {
+        let deleted = cx.aws.ecr.delete_repository().repository_name(name).force(true).send().await;
+        absent_as_none(deleted, &["RepositoryNotFoundException"], "ecr:DeleteRepository", name).map(drop)
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::context::{Context, same_json};
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "iam role";
@@ -127,40 +127,28 @@ async fn put_policy(cx: &Context<'_>) -> Result<(), Error> {
 }
 
 pub async fn status(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let name = &cx.names.role;
-    Ok(match observe(cx).await? {
-        None => ResourceReport::new(KIND, name, Outcome::Missing),
-        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
-        Some(o) => {
-            let changes = drift(cx, &o);
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(KIND, name, outcome).id(o.arn).changes(changes)
-        }
-    })
+    let observed = observe(cx).await?.map(|o| (o.ours, drift(cx, &o), o.arn));
+    Ok(status_report(KIND, &cx.names.role, observed))
 }
 
 /// IAM refuses to delete a role that still has policies: inline ones are deleted and attached
 /// ones detached first.
 pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
     let (iam, name) = (&cx.aws.iam, &cx.names.role);
-    let outcome = match observe(cx).await? {
-        None => Outcome::Absent,
-        Some(o) if !o.ours => Outcome::Foreign,
-        Some(_) => {
-            let inline = iam.list_role_policies().role_name(name).send().await;
-            for policy in inline.map_err(|e| Error::aws("iam:ListRolePolicies", name, e))?.policy_names() {
-                let deleted = iam.delete_role_policy().role_name(name).policy_name(policy).send().await;
-                absent_as_none(deleted, NO_SUCH_ENTITY, "iam:DeleteRolePolicy", name)?;
-            }
-            let attached = iam.list_attached_role_policies().role_name(name).send().await;
-            let attached = attached.map_err(|e| Error::aws("iam:ListAttachedRolePolicies", name, e))?;
-            for policy in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
-                let detached = iam.detach_role_policy().role_name(name).policy_arn(policy).send().await;
-                absent_as_none(detached, NO_SUCH_ENTITY, "iam:DetachRolePolicy", name)?;
-            }
-            absent_as_none(iam.delete_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:DeleteRole", name)?;
-            Outcome::Deleted
+    let ours = observe(cx).await?.map(|o| o.ours);
+    destroy_report(KIND, name, ours, async {
+        let inline = iam.list_role_policies().role_name(name).send().await;
+        for policy in inline.map_err(|e| Error::aws("iam:ListRolePolicies", name, e))?.policy_names() {
+            let deleted = iam.delete_role_policy().role_name(name).policy_name(policy).send().await;
+            absent_as_none(deleted, NO_SUCH_ENTITY, "iam:DeleteRolePolicy", name)?;
         }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+        let attached = iam.list_attached_role_policies().role_name(name).send().await;
+        let attached = attached.map_err(|e| Error::aws("iam:ListAttachedRolePolicies", name, e))?;
+        for policy in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+            let detached = iam.detach_role_policy().role_name(name).policy_arn(policy).send().await;
+            absent_as_none(detached, NO_SUCH_ENTITY, "iam:DetachRolePolicy", name)?;
+        }
+        absent_as_none(iam.delete_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:DeleteRole", name).map(drop)
+    })
+    .await
 }

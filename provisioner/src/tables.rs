@@ -14,7 +14,7 @@ use runtime::store::dynamodb::schema::{self, TableSpec};
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport};
+use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "dynamodb table";
@@ -188,29 +188,19 @@ async fn set_ttl(cx: &Context<'_>, spec: &TableSpec, current: Option<&str>) -> R
 }
 
 pub async fn status(cx: &Context<'_>, spec: &TableSpec) -> Result<ResourceReport, Error> {
-    let name = spec.name.as_str();
-    Ok(match observe(cx, spec).await? {
-        None => ResourceReport::new(KIND, name, Outcome::Missing),
-        Some(o) if !o.ours => ResourceReport::new(KIND, name, Outcome::Foreign),
-        Some(o) => {
-            let changes = drift(cx, spec, &o);
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(KIND, name, outcome).id(o.arn).changes(changes)
-        }
-    })
+    let observed = observe(cx, spec).await?.map(|o| (o.ours, drift(cx, spec, &o), o.arn.clone()));
+    Ok(status_report(KIND, &spec.name, observed))
 }
 
 pub async fn destroy(cx: &Context<'_>, spec: &TableSpec, keep_data: bool) -> Result<ResourceReport, Error> {
     let name = spec.name.as_str();
-    let outcome = match observe(cx, spec).await? {
-        None => Outcome::Absent,
-        Some(o) if !o.ours => Outcome::Foreign,
-        Some(_) if keep_data => Outcome::Kept,
-        Some(_) => {
-            let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
-            absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name)?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+    let ours = observe(cx, spec).await?.map(|o| o.ours);
+    if keep_data && ours == Some(true) {
+        return Ok(ResourceReport::new(KIND, name, Outcome::Kept));
+    }
+    destroy_report(KIND, name, ours, async {
+        let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
+        absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name).map(drop)
+    })
+    .await
 }
