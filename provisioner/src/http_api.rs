@@ -269,14 +269,10 @@ pub async fn status(
     let changes = drift(&parts(cx, api_id).await?);
     let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
     let report = ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes);
-    let permission = match function_exists.then_some(()).map(|_| permission_state(cx, api_id)) {
-        Some(state) => match state.await? {
-            Some(true) => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Present),
-            Some(false) => {
-                ResourceReport::new(PERMISSION_KIND, sid, Outcome::Drifted).changes(vec!["source arn".into()])
-            }
-            None => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing),
-        },
+    let state = if function_exists { permission_state(cx, api_id).await? } else { None };
+    let permission = match state {
+        Some(true) => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Present),
+        Some(false) => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Drifted).changes(vec!["source arn".into()]),
         None => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing),
     };
     Ok((report, api.api_endpoint().map(str::to_owned), permission.id(source_arn(cx, api_id))))

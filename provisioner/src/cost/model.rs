@@ -155,15 +155,11 @@ fn group_send(usage: &MeasuredUsage, size: f64) -> Result<OperationUsage, Error>
     let t = (size - 10.0) / 40.0;
     let mix = |a: f64, b: f64| a + (b - a) * t;
     Ok(OperationUsage {
-        dynamodb_requests: 0,
+        dynamodb_requests: mix(small.dynamodb_requests as f64, large.dynamodb_requests as f64).round() as u64,
         read_units: mix(small.read_units, large.read_units),
         write_units: mix(small.write_units, large.write_units),
         response_bytes: mix(small.response_bytes as f64, large.response_bytes as f64).round() as u64,
         lambda_cpu_ms: mix(small.lambda_cpu_ms, large.lambda_cpu_ms),
-    })
-    .map(|mut u| {
-        u.dynamodb_requests = mix(small.dynamodb_requests as f64, large.dynamodb_requests as f64).round() as u64;
-        u
     })
 }
 
