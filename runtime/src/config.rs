@@ -50,6 +50,18 @@ pub struct ServeArgs {
     /// Requests a user may make in a burst.
     #[arg(long, env = "MESSAGING_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "MESSAGING_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "MESSAGING_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, env = "MESSAGING_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once (lowered to fit the open-file limit).
+    #[arg(long, env = "MESSAGING_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Log format.
     #[arg(long, env = "MESSAGING_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -94,6 +106,10 @@ pub struct Settings {
     pub cache_mb: usize,
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    pub header_read_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
     pub log_format: LogFormat,
     pub store: StoreKind,
     pub dynamodb_endpoint: String,
@@ -127,6 +143,10 @@ impl Settings {
             cache_mb,
             rate_limit_per_second,
             rate_limit_burst,
+            header_read_timeout_secs,
+            body_read_timeout_secs,
+            idle_timeout_secs,
+            max_connections,
             log_format,
             store,
             dynamodb_endpoint,
@@ -136,6 +156,14 @@ impl Settings {
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
+        anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
+        for (name, secs) in [
+            ("header_read_timeout_secs", settings.header_read_timeout_secs),
+            ("body_read_timeout_secs", settings.body_read_timeout_secs),
+            ("idle_timeout_secs", settings.idle_timeout_secs),
+        ] {
+            anyhow::ensure!(secs >= 1, "{name} must be at least 1");
+        }
         Ok(settings)
     }
 

@@ -8,6 +8,7 @@ use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 /// Where `cargo xtask test` tells the tests its DynamoDB emulator listens.
 pub const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
+pub const SCHEMATHESIS_VAR: &str = "MESSAGING_TEST_SCHEMATHESIS";
 /// Where it tells them the Lambda Runtime API emulator listens.
 pub const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
 
@@ -52,6 +53,11 @@ pub fn emulator_endpoint() -> Option<String> {
 /// The Lambda Runtime API emulator (`cargo lambda watch`), as for [`emulator_endpoint`].
 pub fn lambda_runtime_api() -> Option<String> {
     emulator(LAMBDA_RUNTIME_API_VAR)
+}
+
+/// schemathesis' `st` command, as for [`emulator_endpoint`].
+pub fn schemathesis() -> Option<String> {
+    emulator(SCHEMATHESIS_VAR)
 }
 
 fn emulator(var: &str) -> Option<String> {

@@ -68,7 +68,10 @@ impl TestApp {
         let state = AppState {
             store: backend.store.clone(),
             keys: Arc::new(Keys::generate()),
-            limits: Limits { max_group_size },
+            limits: Limits {
+                max_group_size,
+                body_read_timeout: std::time::Duration::from_secs(Settings::defaults().body_read_timeout_secs),
+            },
             rate_limiter: rate_limiter.map(Arc::new),
         };
         Self { router: app(state) }

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Pinned, so every machine tests against the same emulators. cargo-lambda brings zig.
-const PACKAGES: [&str; 2] = ["moto[server]==5.2.5", "cargo-lambda==1.9.2"];
+pub const EMULATOR_PACKAGES: &[&str] = &["moto[server]==5.2.5", "cargo-lambda==1.9.2"];
+/// In a venv of its own: its dependencies must not move moto's.
+pub const SCHEMATHESIS_PACKAGES: &[&str] = &["schemathesis==4.32.5"];
 
 /// A running emulator; stopped when dropped.
 pub struct Emulator {
@@ -50,14 +52,14 @@ impl Drop for Emulator {
     }
 }
 
-/// The venv holding the pinned emulators, created and filled on first use.
+/// A venv under `target/emulators` holding pinned tools, created and filled on first use.
 pub struct Venv {
-    bin: PathBuf,
+    pub bin: PathBuf,
 }
 
 impl Venv {
-    pub fn ensure(root: &Path) -> Result<Self, String> {
-        let dir = root.join("target/emulators/venv");
+    pub fn ensure(root: &Path, name: &str, packages: &[&str]) -> Result<Self, String> {
+        let dir = root.join("target/emulators").join(name);
         let bin = dir.join("bin");
         if !bin.join("python").exists() {
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -66,10 +68,10 @@ impl Venv {
             super::run(create)?;
         }
         let marker = dir.join(".installed");
-        let wanted = PACKAGES.join(" ");
+        let wanted = packages.join(" ");
         if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
             let mut pip = Command::new(bin.join("python"));
-            pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(PACKAGES);
+            pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(packages);
             super::run(pip)?;
             std::fs::write(&marker, wanted).map_err(|e| e.to_string())?;
         }

@@ -2,12 +2,12 @@
 //! writes `config/usage.toml` for the cost report (see tests/src/bin/measure-usage.rs). Starts
 //! the emulators and builds the release runtime first.
 
-use crate::emulators::Venv;
+use crate::emulators::{EMULATOR_PACKAGES, Venv};
 use crate::workspace_root;
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     let root = workspace_root();
-    let venv = Venv::ensure(&root)?;
+    let venv = Venv::ensure(&root, "venv", EMULATOR_PACKAGES)?;
     let (moto, lambda) = (venv.moto(&root)?, venv.lambda_runtime_api(&root)?);
     let mut release = super::cargo();
     release.current_dir(&root).args(["build", "--release", "-p", "runtime"]);

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::emulators::{Emulator, Venv};
+use crate::emulators::{EMULATOR_PACKAGES, Emulator, SCHEMATHESIS_PACKAGES, Venv};
 use crate::workspace_root;
 
 /// Read by the tests (tests/src/backend.rs, provisioner/tests) to find the emulators.
@@ -12,21 +12,25 @@ const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
 const MOTO_AUTH_ENDPOINT_VAR: &str = "MESSAGING_TEST_MOTO_AUTH_ENDPOINT";
 /// The release runtime the image test ships (a debug build is ten times larger).
 const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";
+/// schemathesis' `st`, for the generated-input test.
+const SCHEMATHESIS_VAR: &str = "MESSAGING_TEST_SCHEMATHESIS";
 
 struct Emulators {
     moto: Emulator,
     lambda: Emulator,
     moto_iam: Emulator,
+    schemathesis: std::path::PathBuf,
 }
 
 pub fn run(extra: &[String]) -> Result<(), String> {
     let root = workspace_root();
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let started = Venv::ensure(&root).and_then(|venv| {
+    let started = Venv::ensure(&root, "venv", EMULATOR_PACKAGES).and_then(|venv| {
         Ok(Emulators {
             moto: venv.moto(&root)?,
             lambda: venv.lambda_runtime_api(&root)?,
             moto_iam: venv.moto_enforcing_iam(&root)?,
+            schemathesis: Venv::ensure(&root, "schemathesis", SCHEMATHESIS_PACKAGES)?.bin.join("st"),
         })
     });
     let emulators = match started {
@@ -46,7 +50,8 @@ pub fn run(extra: &[String]) -> Result<(), String> {
         emulator_environment(&mut command, emulators.moto.url())
             .env(LAMBDA_RUNTIME_API_VAR, emulators.lambda.url())
             .env(MOTO_AUTH_ENDPOINT_VAR, emulators.moto_iam.url())
-            .env(RELEASE_RUNTIME_VAR, root.join("target/release/runtime"));
+            .env(RELEASE_RUNTIME_VAR, root.join("target/release/runtime"))
+            .env(SCHEMATHESIS_VAR, &emulators.schemathesis);
     }
     super::run(command)?;
     match &emulators {

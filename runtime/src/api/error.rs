@@ -15,16 +15,20 @@ pub enum ApiError {
     Invalid(#[from] Invalid),
     #[error("{0}")]
     Rejected(#[from] Rejection),
-    #[error("request body is not valid JSON: {0}")]
-    MalformedJson(String),
+    #[error("request body is not valid JSON (line {line}, column {column})")]
+    MalformedJson { line: usize, column: usize },
     #[error("request body does not match the expected shape: {0}")]
     InvalidBody(String),
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
-    #[error("query string cannot be parsed: {0}")]
-    InvalidQuery(String),
-    #[error("path cannot be parsed: {0}")]
-    InvalidPath(String),
+    #[error("request body ended before its declared length, or the connection failed while sending it")]
+    IncompleteBody,
+    #[error("request body was not received in time")]
+    BodyTimeout,
+    #[error("query string is not valid: it takes 'after' (a cursor) and 'limit' (an integer), each at most once")]
+    InvalidQuery,
+    #[error("a path segment is not valid percent-encoded UTF-8")]
+    InvalidPath,
     #[error("this route needs an 'Authorization: Bearer <token>' header")]
     MissingToken,
     #[error("the bearer token is not valid")]
@@ -68,11 +72,13 @@ impl ApiError {
             Self::Rejected(Rejection::GroupFull) => (S::CONFLICT, "group_full"),
             Self::Rejected(Rejection::ClientIdConflict) => (S::CONFLICT, "client_id_conflict"),
             Self::Rejected(Rejection::SelfBlock) => (S::UNPROCESSABLE_ENTITY, "cannot_block_self"),
-            Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed_json"),
+            Self::MalformedJson { .. } => (S::BAD_REQUEST, "malformed_json"),
             Self::InvalidBody(_) => (S::UNPROCESSABLE_ENTITY, "invalid_body"),
             Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::InvalidQuery(_) => (S::BAD_REQUEST, "invalid_query"),
-            Self::InvalidPath(_) => (S::BAD_REQUEST, "invalid_path"),
+            Self::IncompleteBody => (S::BAD_REQUEST, "incomplete_body"),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body_timeout"),
+            Self::InvalidQuery => (S::BAD_REQUEST, "invalid_query"),
+            Self::InvalidPath => (S::BAD_REQUEST, "invalid_path"),
             Self::MissingToken => (S::UNAUTHORIZED, "missing_token"),
             Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),

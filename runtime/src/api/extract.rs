@@ -4,13 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, MAX_BODY_BYTES};
 use crate::domain::{GroupId, Rejection, UserId};
 
 /// A JSON object request body. The content type is not checked (curl's default is form-encoded,
@@ -18,17 +20,24 @@ use crate::domain::{GroupId, Rejection, UserId};
 /// object is accepted: serde would otherwise read `["alice"]` as `{"name": "alice"}`.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => ApiError::PayloadTooLarge,
-            other => ApiError::MalformedJson(other.body_text()),
-        })?;
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let read = Bytes::from_request(request, state);
+        let bytes = tokio::time::timeout(state.limits.body_read_timeout, read)
+            .await
+            .map_err(|_| ApiError::BodyTimeout)?
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+                    ApiError::PayloadTooLarge
+                }
+                // The connection closed or failed before the body's declared end.
+                _ => ApiError::IncompleteBody,
+            })?;
         let classify = |error: serde_json::Error| match error.classify() {
             serde_json::error::Category::Data => ApiError::InvalidBody(error.to_string()),
-            _ => ApiError::MalformedJson(error.to_string()),
+            _ => ApiError::MalformedJson { line: error.line(), column: error.column() },
         };
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(classify)?;
@@ -69,7 +78,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| PathParams(value))
-            .map_err(|rejection| ApiError::InvalidPath(rejection.body_text()))
+            .map_err(|_| ApiError::InvalidPath)
     }
 }
 
@@ -83,7 +92,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| QueryParams(value))
-            .map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))
+            .map_err(|_| ApiError::InvalidQuery)
     }
 }
 
@@ -101,4 +110,14 @@ pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
 pub struct FeedQuery {
     pub after: Option<String>,
     pub limit: Option<String>,
+}
+
+/// A body declared larger than the limit is refused before any of it is read: waiting for it
+/// would hold the connection for a request that cannot succeed.
+pub async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
 }

@@ -16,10 +16,17 @@ use serde_json::value::RawValue;
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
     /// 1–4000 characters, at least one not whitespace; stored exactly as sent.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        example = "hello"
+    )]
     pub text: String,
-    /// Optional idempotency key (1–64 characters), scoped to the sender: resending with the same
-    /// key returns the original message instead of sending it twice.
+    /// Optional idempotency key (1–64 characters, no control characters), scoped to the sender:
+    /// resending with the same key returns the original message instead of sending it twice.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$", example = "msg-1")]
     pub client_id: Option<String>,
 }
 
@@ -108,14 +115,19 @@ pub async fn send_group(
 fn parse_limit(raw: Option<&str>) -> Result<usize, Invalid> {
     match raw {
         None => Ok(DEFAULT_LIMIT),
-        Some(raw) => raw.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(Invalid::Limit),
+        // Digits only: `+5` would parse, but it is not how the document says to write an integer.
+        Some(raw) if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) => {
+            raw.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or(Invalid::Limit)
+        }
+        Some(_) => Err(Invalid::Limit),
     }
 }
 
 /// Poll the caller's feed: every message they sent or received, in delivery order.
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
-    params(("after" = Option<String>, Query, description = "the `next` of the previous poll; omit to start at the beginning"),
-        ("limit" = Option<u32>, Query, description = "1–500, default 100")),
+    params(("after" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-]{27}$",
+            description = "the `next` of the previous poll, exactly as received; omit to start at the beginning"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "messages per page, default 100")),
     responses((status = 200, body = FeedView), (status = 400, description = "bad cursor or limit", body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 pub async fn poll(
@@ -147,7 +159,7 @@ mod tests {
         assert_eq!(parse_limit(None), Ok(DEFAULT_LIMIT));
         assert_eq!(parse_limit(Some("1")), Ok(1));
         assert_eq!(parse_limit(Some("500")), Ok(500));
-        for bad in ["0", "501", "-1", "", "ten", "1.5", "99999999999999999999999"] {
+        for bad in ["0", "501", "-1", "+5", " 5", "", "ten", "1.5", "99999999999999999999999"] {
             assert_eq!(parse_limit(Some(bad)), Err(Invalid::Limit), "{bad}");
         }
     }

@@ -11,9 +11,11 @@ mod system;
 mod users;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -31,6 +33,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_group_size: usize,
+    /// From the handler asking for the body to its last byte.
+    pub body_read_timeout: Duration,
 }
 
 /// Everything a handler needs, built once at start-up and shared by every request.
@@ -62,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(extract::refuse_declared_oversize))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
         .with_state(state)

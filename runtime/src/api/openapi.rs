@@ -1,4 +1,5 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{blocks, groups, messages, system, users};
@@ -13,9 +14,57 @@ use super::{blocks, groups, messages, system, users};
         groups::create, groups::show, groups::add_member, groups::remove_member,
         messages::send_direct, messages::send_group, messages::poll,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonErrors)
 )]
 struct ApiDoc;
+
+/// The errors any operation of a kind can answer, added to every such operation so the
+/// document lists each status a client can really see (schemathesis checks that it does).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_params = path.contains('{');
+            for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
+                let mut common = Vec::new();
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    common.push(("401", "missing or invalid bearer token"));
+                    common.push(("429", "rate limited: retry after the Retry-After header's seconds"));
+                }
+                if operation.request_body.is_some() {
+                    common.extend([
+                        ("400", "malformed JSON, or a body that ended early"),
+                        ("408", "the body was not received in time"),
+                        ("413", "body larger than 64 KiB"),
+                        ("422", "JSON of the wrong shape, or a field out of bounds"),
+                    ]);
+                }
+                if has_path_params {
+                    common.push(("400", "a path segment that is not valid percent-encoded UTF-8"));
+                }
+                if path.starts_with("/v1/") {
+                    common.push(("503", "the store is unavailable: retry after the Retry-After header's seconds"));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", Content::new(Some(Ref::from_schema_name("ErrorBody"))))
+        .build()
+        .into()
+}
 
 struct BearerAuth;
 

@@ -1,13 +1,19 @@
 //! Runs the API locally: embedded store, server key, listener, graceful shutdown.
 
+mod activity;
+mod connections;
+mod file_limit;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use self::connections::ConnectionLimits;
 use crate::api::rate_limit::RateLimiter;
 use crate::api::{AppState, Limits, app};
 use crate::config::{Settings, StoreKind};
@@ -23,9 +29,10 @@ pub const KEY_FILE: &str = "server.key";
 pub async fn run(
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    connections::serve(listener, router, limits, shutdown).await
 }
 
 /// The configured key, or the one kept in the data directory (created on first start).
@@ -91,7 +98,10 @@ pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(AppState {
         store,
         keys: Arc::new(keys),
-        limits: Limits { max_group_size: settings.max_group_size },
+        limits: Limits {
+            max_group_size: settings.max_group_size,
+            body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
+        },
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
     })
 }
@@ -113,7 +123,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%address, data_dir = %settings.data_dir.display(), "serving");
     // On stdout, unadorned, so scripts and tests can read the port when listening on port 0.
     println!("listening on http://{address}");
-    run(listener, app(state), shutdown_signal()).await?;
+    let limits = ConnectionLimits {
+        header_read: Duration::from_secs(settings.header_read_timeout_secs),
+        idle: Duration::from_secs(settings.idle_timeout_secs),
+        max_connections: file_limit::connection_cap(settings.max_connections),
+    };
+    run(listener, app(state), limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
