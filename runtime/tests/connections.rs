@@ -27,7 +27,7 @@ async fn start(data_dir: &Path, extra: &[&str]) -> Server {
         "--idle-timeout-secs".to_owned(),
         secs(IDLE_TIMEOUT),
     ];
-    args.extend(timeouts.iter().map(|a| std::ffi::OsStr::new(a)));
+    args.extend(timeouts.iter().map(std::ffi::OsStr::new));
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &args).await
 }

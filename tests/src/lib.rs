@@ -3,15 +3,18 @@
 //! * [`conformance`]: the [`Store`](runtime::store::Store) contract, including the attack on the
 //!   cursor invariant with concurrent senders and interleaved pollers.
 //! * [`api`]: every route and every error of the HTTP contract, in-process through `oneshot`.
+//! * [`authorization`]: every authenticated route × every wrong credential.
 //!
 //! A backend's test file provides an async constructor returning `Option<Backend>` (`None`: the
 //! backend is not available here, so the test is skipped) and expands
 //! [`store_conformance_tests!`] and [`api_tests!`] with it, which gives one `#[test]` per case.
 
 pub mod api;
+pub mod authorization;
 pub mod backend;
 pub mod client;
 pub mod conformance;
+pub mod crash;
 pub mod delivery;
 pub mod lambda_events;
 pub mod process;
@@ -73,5 +76,6 @@ macro_rules! api_tests {
             rate_limit_answers_429_with_retry_after,
             ordinary_bursts_are_not_rate_limited,
         );
+        $crate::__suite_tests!($backend, authorization: every_route_refuses_every_wrong_credential);
     };
 }

@@ -17,11 +17,28 @@ pub struct Server {
 impl Server {
     /// Starts `binary serve --listen 127.0.0.1:0 <args>` and waits for its "listening on" line.
     pub async fn start(binary: &Path, args: &[&OsStr]) -> Self {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command.env("RUST_LOG", "warn");
+        Self::start_command(command, args).await
+    }
+
+    /// As [`Server::start`], with the log filter given (`None`: the binary's default) and the log
+    /// written to `log`.
+    pub async fn start_logging(binary: &Path, args: &[&OsStr], filter: Option<&str>, log: std::fs::File) -> Self {
+        let mut command = Command::new(binary);
+        match filter {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        command.stderr(log);
+        Self::start_command(command, args).await
+    }
+
+    async fn start_command(mut command: Command, args: &[&OsStr]) -> Self {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("MESSAGING_TOKEN_KEY")
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

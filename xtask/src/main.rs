@@ -4,6 +4,7 @@ mod bench;
 mod deploy;
 mod emulators;
 mod measure;
+mod soak;
 mod test;
 
 use std::process::{Command, ExitCode};
@@ -15,7 +16,8 @@ tasks:
   test    run every test of the workspace (what CI runs)
   bench   build the release runtime and run the benchmark scenarios (--help for options)
   deploy  build the runtime for Lambda and deploy it to AWS (options after -- go to `provisioner deploy`)
-  measure-usage  measure what each API operation costs (DynamoDB, Lambda CPU, bytes) into config/usage.toml";
+  measure-usage  measure what each API operation costs (DynamoDB, Lambda CPU, bytes) into config/usage.toml
+  soak    kill -9 the runtime at random moments of concurrent sends, --cycles N times (default 200)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("deploy") => deploy::run(&args[1..]),
         Some("measure-usage") => measure::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
