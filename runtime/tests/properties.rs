@@ -10,6 +10,12 @@ use regex::Regex;
 use runtime::domain::{ClientId, Cursor, GroupId, Keys, Name, Seq, Text, UserId};
 use serde_json::Value;
 
+/// Cases per property: `default` in the test suite, `PROPTEST_CASES` when `cargo xtask fuzz`
+/// sets it for a long run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
 /// The `pattern` the served OpenAPI document gives a request-body field.
 fn documented_pattern(schema: &str, field: &str) -> Regex {
     static DOCUMENT: std::sync::LazyLock<Value> =
@@ -58,7 +64,7 @@ fn mutations(valid: String) -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(512)))]
 
     #[test]
     fn ids_exist_exactly_from_1_to_128_bytes_and_round_trip(raw in edgy_string(140)) {
@@ -180,7 +186,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
 
     #[test]
     fn limits_are_accepted_exactly_from_1_to_500_in_digits(raw in prop_oneof!["[0-9]{1,4}", "[+-]?[0-9 .e]{0,5}", "\\PC{0,4}"]) {

@@ -3,6 +3,7 @@
 mod bench;
 mod deploy;
 mod emulators;
+mod fuzz;
 mod measure;
 mod soak;
 mod test;
@@ -17,6 +18,7 @@ tasks:
   bench   build the release runtime and run the benchmark scenarios (--help for options)
   deploy  build the runtime for Lambda and deploy it to AWS (options after -- go to `provisioner deploy`)
   measure-usage  measure what each API operation costs (DynamoDB, Lambda CPU, bytes) into config/usage.toml
+  fuzz    the property tests of the parsers and encoders with --cases N each (default 100000)
   soak    kill -9 the runtime at random moments of concurrent sends, --cycles N times (default 200)";
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some("deploy") => deploy::run(&args[1..]),
         Some("measure-usage") => measure::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
