@@ -22,11 +22,11 @@ const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// Both tables as the runtime defines them, under the stack's names.
 pub fn specs(cx: &Context<'_>) -> [TableSpec; 2] {
-    schema::tables(&DynamoOptions {
-        entities_table: cx.names.entities_table.clone(),
-        feeds_table: cx.names.feeds_table.clone(),
-        feed_ttl_days: cx.settings.feed_ttl_days,
-    })
+    schema::tables(&DynamoOptions::new(
+        cx.names.entities_table.clone(),
+        cx.names.feeds_table.clone(),
+        cx.settings.feed_ttl_days,
+    ))
 }
 
 struct Observed {

@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// Days before a feed entry expires on DynamoDB (0: never).
     #[arg(long, env = "MESSAGING_FEED_TTL_DAYS")]
     pub feed_ttl_days: Option<u32>,
+    /// Seconds one DynamoDB store operation may take, retries included.
+    #[arg(long, env = "MESSAGING_DYNAMODB_BUDGET_SECS")]
+    pub dynamodb_budget_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
@@ -116,6 +119,7 @@ pub struct Settings {
     pub entities_table: String,
     pub feeds_table: String,
     pub feed_ttl_days: u32,
+    pub dynamodb_budget_secs: u64,
 }
 
 impl Settings {
@@ -152,11 +156,19 @@ impl Settings {
             dynamodb_endpoint,
             entities_table,
             feeds_table,
-            feed_ttl_days
+            feed_ttl_days,
+            dynamodb_budget_secs
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
+        anyhow::ensure!(
+            settings.max_group_size <= crate::store::dynamodb::MAX_GROUP_SIZE,
+            "max_group_size must be at most {}: on DynamoDB a group's member list lives in one item, whose size \
+             DynamoDB limits to 400 KB",
+            crate::store::dynamodb::MAX_GROUP_SIZE
+        );
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
         anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
+        anyhow::ensure!(settings.dynamodb_budget_secs >= 1, "dynamodb_budget_secs must be at least 1");
         for (name, secs) in [
             ("header_read_timeout_secs", settings.header_read_timeout_secs),
             ("body_read_timeout_secs", settings.body_read_timeout_secs),
@@ -178,9 +190,12 @@ impl Settings {
 
     pub fn dynamo_options(&self) -> crate::store::dynamodb::DynamoOptions {
         crate::store::dynamodb::DynamoOptions {
-            entities_table: self.entities_table.clone(),
-            feeds_table: self.feeds_table.clone(),
-            feed_ttl_days: self.feed_ttl_days,
+            operation_budget: std::time::Duration::from_secs(self.dynamodb_budget_secs),
+            ..crate::store::dynamodb::DynamoOptions::new(
+                self.entities_table.clone(),
+                self.feeds_table.clone(),
+                self.feed_ttl_days,
+            )
         }
     }
 
@@ -201,6 +216,8 @@ mod tests {
         assert_eq!(settings.max_group_size, 3);
         assert_eq!(settings.listen, defaults.listen);
         assert!(Settings::resolve(ServeArgs { max_group_size: Some(0), ..Default::default() }).is_err());
+        assert!(Settings::resolve(ServeArgs { max_group_size: Some(5_000), ..Default::default() }).is_ok());
+        assert!(Settings::resolve(ServeArgs { max_group_size: Some(5_001), ..Default::default() }).is_err());
     }
 
     #[test]

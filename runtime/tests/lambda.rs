@@ -33,6 +33,7 @@ async fn the_api_served_through_the_lambda_runtime_api() {
         ("MESSAGING_ENTITIES_TABLE", tables.entities_table.clone()),
         ("MESSAGING_FEEDS_TABLE", tables.feeds_table.clone()),
         ("MESSAGING_TOKEN_KEY", Keys::generate().to_hex()),
+        ("MESSAGING_DYNAMODB_BUDGET_SECS", tables.operation_budget.as_secs().to_string()),
     ];
     let created = Command::new(binary).arg("create-tables").envs(settings.clone()).status().await.unwrap();
     assert!(created.success());

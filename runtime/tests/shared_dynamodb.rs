@@ -31,6 +31,7 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
     let tables = fresh_tables();
     let dir = tempfile::tempdir().unwrap();
     let key = Keys::generate().to_hex();
+    let budget = tables.operation_budget.as_secs().to_string();
     let settings = [
         "--store",
         "dynamodb",
@@ -42,6 +43,9 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
         &tables.feeds_table,
         "--token-key",
         &key,
+        // One serialised emulator for every test at once: slower than DynamoDB by far.
+        "--dynamodb-budget-secs",
+        &budget,
     ];
     let args: Vec<&OsStr> =
         settings.iter().map(OsStr::new).chain([OsStr::new("--data-dir"), dir.path().as_os_str()]).collect();

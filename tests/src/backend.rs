@@ -43,6 +43,16 @@ impl Backend {
         let store = Arc::new(DynamoStore::new(client, options));
         Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(()) })
     }
+
+    /// A DynamoDB store on fresh tables, reached through `chaos` (created directly on the
+    /// emulator), with the store's own client settings and `budget` per operation.
+    pub async fn dynamodb_through(chaos: crate::chaos::Chaos, budget: std::time::Duration) -> Option<Self> {
+        let endpoint = emulator_endpoint()?;
+        let options = DynamoOptions { operation_budget: budget, ..fresh_tables() };
+        schema::create_tables(&emulator_client(&endpoint), &options).await.expect("create tables on the emulator");
+        let store = Arc::new(DynamoStore::new(production_client(&chaos.url), options));
+        Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(chaos) })
+    }
 }
 
 /// The DynamoDB emulator's endpoint, or `None` (with a note) when there is none outside CI.
@@ -73,19 +83,45 @@ fn emulator(var: &str) -> Option<String> {
     }
 }
 
+pub const EMULATOR_OPERATION_BUDGET: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Table names no other test uses, so tests share one emulator without seeing each other.
 pub fn fresh_tables() -> DynamoOptions {
     let run = uuid::Uuid::new_v4().simple().to_string();
-    DynamoOptions { entities_table: format!("entities-{run}"), feeds_table: format!("feeds-{run}"), feed_ttl_days: 0 }
+    DynamoOptions {
+        // The emulator answers one request at a time for every test running at once: far slower
+        // under the suite's concurrency than DynamoDB. The budget itself is tested through the
+        // chaos layer with the real value.
+        operation_budget: EMULATOR_OPERATION_BUDGET,
+        ..DynamoOptions::new(format!("entities-{run}"), format!("feeds-{run}"), 0)
+    }
 }
 
 /// A client for the emulator with fixed test credentials: no AWS account, no environment needed.
+/// The store's retry settings, but a long attempt timeout: the emulator serialises every test's
+/// requests, and it ignores `ClientRequestToken`, so an attempt abandoned while it waits in line
+/// would be applied twice.
 pub fn emulator_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(std::time::Duration::from_secs(120))
+        .build();
+    client_with(endpoint, timeouts)
+}
+
+/// A client with the store's own retry and timeout settings, for the chaos layer (which answers
+/// a repeated `ClientRequestToken` as DynamoDB does).
+pub fn production_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    client_with(endpoint, DynamoStore::timeout_config())
+}
+
+fn client_with(endpoint: &str, timeouts: aws_config::timeout::TimeoutConfig) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
         .endpoint_url(endpoint)
+        .retry_config(DynamoStore::retry_config())
+        .timeout_config(timeouts)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

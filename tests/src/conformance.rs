@@ -299,7 +299,12 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
                 loop {
                     // Read "done" before polling, so the last poll starts after every send ended.
                     let finished = done.load(Ordering::SeqCst);
-                    let page = store.feed(&user, after, 7).await.unwrap();
+                    let page = match store.feed(&user, after, 7).await {
+                        Ok(page) => page,
+                        // A store that gave up within its time budget: poll again, as clients do.
+                        Err(StoreError::Unavailable(_)) => continue,
+                        Err(other) => panic!("poll: {other:?}"),
+                    };
                     for (seq, message) in &page.entries {
                         assert_eq!(*seq, after.next(), "a poller skipped or repeated a position");
                         after = *seq;
@@ -326,7 +331,17 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
                     } else {
                         Recipient::Direct(users[(s + i) % USERS].clone())
                     };
-                    let result = send(&*store, &from, to.clone(), &format!("s{s}-{i}"), None).await.unwrap();
+                    // As a client does: a send that failed with 503 is sent again with its
+                    // client_id, and completes exactly once.
+                    let key = format!("s{s}-{i}");
+                    let mut attempts = 0;
+                    let result = loop {
+                        match send(&*store, &from, to.clone(), &key, Some(&key)).await {
+                            Ok(sent) => break sent,
+                            Err(StoreError::Unavailable(_)) if attempts < 20 => attempts += 1,
+                            Err(other) => panic!("send {key}: {other:?}"),
+                        }
+                    };
                     sent.push(result.message);
                 }
                 sent

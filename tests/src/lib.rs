@@ -12,6 +12,7 @@
 pub mod api;
 pub mod authorization;
 pub mod backend;
+pub mod chaos;
 pub mod client;
 pub mod conformance;
 pub mod crash;

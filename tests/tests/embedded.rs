@@ -44,3 +44,43 @@ async fn everything_persists_across_reopening_the_file() {
     assert_eq!(positions, [1, 2]);
     assert_eq!(page.entries[0].1.decode().unwrap(), first.message);
 }
+
+/// The embedded store's ordering across members (see `runtime/src/store/mod.rs`): concurrent
+/// group sends appear in the same relative order in every member's feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_member_sees_a_groups_messages_in_the_same_order() {
+    use runtime::domain::message::Outgoing;
+    use runtime::domain::{Group, Message, Name, Recipient, Seq, Text, User, UserId};
+
+    let backend = Backend::embedded();
+    let store = backend.store.clone();
+    let mut members = Vec::new();
+    for _ in 0..6 {
+        let user = User { id: UserId::generate(), name: Name::parse("m").unwrap() };
+        store.create_user(&user).await.unwrap();
+        members.push(user.id);
+    }
+    let mut group = Group::new(Name::parse("g").unwrap(), members[0].clone());
+    group.members = members.clone();
+    store.create_group(&group).await.unwrap();
+    let mut senders = Vec::new();
+    for member in members.clone() {
+        let (store, to) = (store.clone(), Recipient::Group(group.id.clone()));
+        senders.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let message = Message::new(member.clone(), to.clone(), Text::parse(format!("{i}")).unwrap());
+                store.send(&Outgoing { message, client_id: None }).await.unwrap();
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut orders = Vec::new();
+    for member in &members {
+        let page = store.feed(member, Seq::START, 500).await.unwrap();
+        orders.push(page.entries.iter().map(|(_, m)| m.decode().unwrap().id).collect::<Vec<_>>());
+    }
+    assert_eq!(orders[0].len(), 120);
+    assert!(orders.iter().all(|order| order == &orders[0]), "members saw different orders");
+}

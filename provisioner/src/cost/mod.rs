@@ -18,13 +18,13 @@ use self::model::{Arch, Deployment, TierCost, price_tier};
 use crate::error::Error;
 use crate::settings::DeploySettings;
 
-/// Why eventually consistent polls are not offered as safe, from the store's code: a poll stops at
-/// the first gap in positions unless the entry after it is older than the gap grace; DynamoDB does
-/// not promise that an eventually consistent `Query` sees a partition's writes as a prefix, so a
-/// lagging replica could show entry N+1 without N for longer than that, and the poll would skip N.
+/// Why eventually consistent polls are not offered as safe, from the store's code: with retention
+/// on, a poll skips a gap once the entries around it are old enough for it to be expired entries;
+/// DynamoDB does not bound how long a lagging replica can show entry N+1 without N, so such a
+/// poll could skip N for good (without retention it would only stall).
 pub const EVENTUAL_POLLS_NOTE: &str = "not safe with the current store: the cursor invariant relies on strongly consistent \
-     polls (runtime/src/store/dynamodb/mod.rs: a poll skips a gap whose next entry is older than GAP_GRACE, and an \
-     eventually consistent read may lag behind by more than that)";
+     polls (runtime/src/store/dynamodb/mod.rs: with retention a poll skips a gap whose neighbours are old enough to \
+     have expired, and DynamoDB does not bound how long an eventually consistent read can miss an entry)";
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct CostArgs {

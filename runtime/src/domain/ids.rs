@@ -90,6 +90,18 @@ impl ClientId {
         }
     }
 
+    /// The key under which a store tracks a send the client gave no `client_id` (to finish it
+    /// if it dies midway). It starts with a control character, which no client id contains, so
+    /// it can never be one of the client's.
+    pub fn server_side(message: &MessageId) -> Self {
+        Self(format!("\u{1}{message}"))
+    }
+
+    /// A key a store wrote itself, read back: client ids and server-side keys alike.
+    pub fn from_stored(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

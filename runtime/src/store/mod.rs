@@ -9,9 +9,24 @@
 //!   group size, `client_id` reuse) and then writes does both against the same state: no other
 //!   write can slip in between.
 //! * **Writes are all-or-nothing.** A send either reaches every feed it is due in or none; a
-//!   rejected or failed operation leaves no partial effects. A send that failed with
-//!   [`StoreError::Unavailable`] may be retried with the same `client_id` and then completes
-//!   exactly once.
+//!   rejected operation leaves no effects. A send that failed with [`StoreError::Unavailable`]
+//!   may be retried with the same `client_id` and then completes exactly once. On DynamoDB a
+//!   group send to more than one transaction's worth of members is all-or-nothing *eventually*:
+//!   if its caller dies between transactions, the rest is delivered exactly once by the client's
+//!   retry with its `client_id`, or — with or without one — by the next send to the group or the
+//!   next removal of a member, whichever comes first.
+//!
+//! # Ordering across members
+//!
+//! Every backend: each feed is dense, holds each message once, and holds one sender's
+//! messages in the order that sender sent them (one after another).
+//!
+//! * **Embedded:** every write goes through one serialised writer, so all members of a group
+//!   see its messages in the same relative order (`tests/tests/embedded.rs`).
+//! * **DynamoDB:** feeds are appended independently, so two group sends in flight at once — and
+//!   a large send, whose chunks land one after another — can appear in a different relative
+//!   order in different members' feeds. Clients that need one order for a conversation sort by
+//!   `sent_at` (per-sender order is kept, `tests/src/conformance.rs`).
 //!
 //! # The cursor invariant
 //!

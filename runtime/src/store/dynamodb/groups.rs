@@ -1,36 +1,85 @@
-//! Groups: one item each, written only on an unchanged `version` (optimistic concurrency).
+//! Groups: one item each, written only on an unchanged `version` (optimistic concurrency), and
+//! beside it the markers of multi-chunk sends to the group still being delivered.
 
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
+use super::capacity::{Read, item_size, read_units};
 use super::items::*;
 use super::metrics::{Kind, Tally};
-use super::{DynamoStore, MAX_ATTEMPTS, back_off, sdk_error};
-use crate::domain::{Group, GroupId, Rejection};
+use super::retry::Contention;
+use super::schema::SK;
+use super::{DynamoStore, sdk_error};
+use crate::domain::{ClientId, Group, GroupId, MessageId, Rejection, UserId};
 use crate::store::{StoreError, StoreResult};
+
+/// A multi-chunk send to a group that has not reached every member yet.
+pub(super) struct PendingSend {
+    pub message: MessageId,
+    pub sender: UserId,
+    pub key: ClientId,
+}
+
+/// A group as loaded: the group, its version, and its sends still being delivered.
+pub(super) struct LoadedGroup {
+    pub group: Group,
+    pub version: u64,
+    pub pending: Vec<PendingSend>,
+}
 
 impl DynamoStore {
     pub(super) async fn load_group(&self, id: &GroupId, tally: &mut Tally) -> StoreResult<Option<(Group, u64)>> {
-        match self.get_entity(group_pk(id), GROUP, tally).await? {
-            Some(item) => group_from_item(id, &item).map(Some),
-            None => Ok(None),
+        Ok(self.load_group_and_pending(id, tally).await?.map(|loaded| (loaded.group, loaded.version)))
+    }
+
+    /// The group item and its pending-send markers, in one consistent `Query` of the group's
+    /// partition: billed like reading the group item alone while no send is pending.
+    pub(super) async fn load_group_and_pending(
+        &self,
+        id: &GroupId,
+        tally: &mut Tally,
+    ) -> StoreResult<Option<LoadedGroup>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.options.entities_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(group_pk(id)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Read, output.consumed_capacity());
+        tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
+        let mut loaded = None;
+        let mut pending = Vec::new();
+        for item in output.items() {
+            let sk = get_s(item, SK)?;
+            if sk == GROUP {
+                tally.remember(&self.options.entities_table, &entity_key(group_pk(id), GROUP), item_size(item));
+                loaded = Some(group_from_item(id, item)?);
+            } else if let Some(message) = sk.strip_prefix(PENDING) {
+                let message =
+                    MessageId::parse(message).ok_or_else(|| StoreError::unavailable("corrupt pending send"))?;
+                let sender =
+                    UserId::parse(get_s(item, "sender")?).ok_or_else(|| StoreError::unavailable("corrupt sender"))?;
+                pending.push(PendingSend { message, sender, key: ClientId::from_stored(get_s(item, "key")?) });
+            }
         }
+        Ok(loaded.map(|(group, version)| LoadedGroup { group, version, pending }))
     }
 
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
     async fn put_group(&self, group: &Group, version: u64, tally: &mut Tally) -> StoreResult<bool> {
         let item = group_item(group, version + 1);
         self.bill_put(&self.options.entities_table, &item, tally);
-        let result = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.options.entities_table)
             .set_item(Some(item))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", n(version))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match Self::call(tally, Kind::Write, || put.clone().send()).await? {
             Ok(output) => {
                 tally.request(Kind::Write, output.consumed_capacity());
                 Ok(true)
@@ -45,6 +94,8 @@ impl DynamoStore {
 
     /// Applies `change` to the group (starting from `loaded` if the caller already read it) until
     /// the write lands on an unchanged version; `change` returns whether there is anything to write.
+    /// Sends to the group left unfinished by a caller that died are finished first, so that a
+    /// member removed now still receives what was sent to them before.
     pub(super) async fn update_group(
         &self,
         id: &GroupId,
@@ -52,16 +103,21 @@ impl DynamoStore {
         tally: &mut Tally,
         mut change: impl FnMut(&mut Group) -> StoreResult<bool>,
     ) -> StoreResult<()> {
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempt = 0;
+        loop {
             let (mut group, version) = match loaded.take() {
                 Some(loaded) => loaded,
-                None => self.load_group(id, tally).await?.ok_or(Rejection::UnknownGroup)?,
+                None => {
+                    let found = self.load_group_and_pending(id, tally).await?.ok_or(Rejection::UnknownGroup)?;
+                    self.finish_pending(id, &found.pending, tally).await?;
+                    (found.group, found.version)
+                }
             };
             if !change(&mut group)? || self.put_group(&group, version, tally).await? {
                 return Ok(());
             }
-            back_off(attempt).await;
+            tally.deadline.back_off(attempt, Contention::Conflict).await?;
+            attempt += 1;
         }
-        Err(StoreError::unavailable("group contention: retry"))
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{PK, SEQ, SK, USER};
-use crate::domain::{ClientId, Group, GroupId, Name, UserId};
+use crate::domain::{ClientId, Group, GroupId, MessageId, Name, UserId};
 use crate::store::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -40,9 +40,19 @@ pub fn sent_sk(client_id: &ClientId) -> String {
     format!("sent#{}", client_id.as_str())
 }
 
+/// Its own prefix, not a suffix of the send record's key: a client id may contain any
+/// character, so `sent#{id}#to` would be the send record of the client id `{id}#to`.
 pub fn recipients_sk(client_id: &ClientId) -> String {
-    format!("sent#{}#to", client_id.as_str())
+    format!("recipients#{}", client_id.as_str())
 }
+
+/// The marker, under the group, of a multi-chunk send still being delivered: whoever next loads
+/// the group finishes it.
+pub fn pending_sk(message: &MessageId) -> String {
+    format!("{PENDING}{message}")
+}
+
+pub const PENDING: &str = "pending#";
 
 pub fn entity_key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
@@ -92,4 +102,33 @@ pub fn group_from_item(id: &GroupId, item: &Item) -> Result<(Group, u64), StoreE
     let group =
         Group { id: id.clone(), name, owner: user_id(get_s(item, "owner")?)?, members: user_list(item, "members")? };
     Ok((group, get_n(item, "version")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dynamodb::MAX_GROUP_SIZE;
+    use crate::store::dynamodb::capacity::item_size;
+
+    #[test]
+    fn the_largest_group_fits_in_one_item_with_room_to_spare() {
+        let owner = UserId::generate();
+        let mut group = Group::new(Name::parse(&"n".repeat(64)).unwrap(), owner);
+        group.members.extend((1..MAX_GROUP_SIZE).map(|_| UserId::generate()));
+        let size = item_size(&group_item(&group, u64::MAX));
+        assert!(size < 400 * 1024 / 2, "{size} bytes: under half of DynamoDB's 400 KB item limit");
+    }
+
+    #[test]
+    fn no_client_id_shares_a_key_with_another_record() {
+        for raw in ["x", "x#to", "to", "recipients#x", "sent#x"] {
+            let id = ClientId::parse(raw).unwrap();
+            for other in ["x", "x#to", "to", "recipients#x", "sent#x"] {
+                let other = ClientId::parse(other).unwrap();
+                assert_ne!(sent_sk(&id), recipients_sk(&other), "{raw:?} / {other:?}");
+            }
+        }
+        let server = ClientId::server_side(&MessageId::generate());
+        assert!(ClientId::parse(server.as_str()).is_err(), "a server-side key is never a client's");
+    }
 }

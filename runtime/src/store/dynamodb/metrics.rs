@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 
 use super::capacity::Attributes;
+use super::retry::Deadline;
 use serde::Serialize;
 
 /// Totals for one store operation (`"poll"`, `"send_direct"`, …) since start-up.
@@ -26,9 +27,11 @@ pub struct OperationCost {
     pub billed_write_units: f64,
 }
 
-/// What one store call spent; added to the totals when the call ends.
+/// What one store call spent, added to the totals when the call ends, and until when it may
+/// still run.
 #[derive(Debug, Default)]
 pub struct Tally {
+    pub deadline: Deadline,
     requests: u64,
     read_units: f64,
     write_units: f64,
@@ -66,6 +69,10 @@ impl Tally {
 }
 
 impl Tally {
+    pub fn until(deadline: Deadline) -> Self {
+        Self { deadline, ..Self::default() }
+    }
+
     pub fn bill_read(&mut self, units: f64) {
         self.billed_read_units += units;
     }

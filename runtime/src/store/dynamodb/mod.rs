@@ -9,14 +9,22 @@
 //! senders race for the same position, one transaction is cancelled and retries with fresh heads.
 //!
 //! A poll is one strongly consistent `Query` for positions after the cursor. DynamoDB promises a
-//! `Query` only read-committed isolation, not a snapshot: in theory it could read position N just
-//! before N's transaction commits and N+1 just after N+1's commits. A poll therefore stops at the
-//! first gap in the positions it got back, unless the entry after the gap was written more than
-//! [`GAP_GRACE`] ago — then the missing entries were committed long before the poll started, so
-//! they are not in flight but gone (expired by the optional TTL).
+//! `Query` only read-committed isolation, not a snapshot: a transaction's items become visible
+//! one by one, so a `Query` can return position N+1 while N (committed by an earlier transaction)
+//! is not visible to it yet. A poll therefore stops at the first gap in the positions it got back
+//! and says `has_more`: the reader comes straight back and finds N. Without retention (the
+//! default) that is the only way a gap can arise, so a gap is never skipped.
+//!
+//! With retention, a gap can also be entries that the TTL deleted — and those never come back,
+//! so stopping there would stall the feed for good. Such a gap is skipped only when it **can**
+//! be expired entries: the entry before it is within [`EXPIRY_MARGIN`] (hours) of its own expiry,
+//! or gone too, judged by the entries' own timestamps against the retention of days — a write in
+//! flight is milliseconds old, hours away from that — and, as a second guard, the entry after the
+//! gap is over [`GAP_SETTLE`] old by the reader's clock. The one poll that finds a gap at the
+//! start of its page reads the entry before it (one `GetItem`); every other poll is one request.
 //!
 //! # Request budget
-//! A poll is exactly one request. The other operations' counts are fixed and documented in the
+//! A poll is one request (two when it meets a gap with retention on, above). The other operations' counts are fixed and documented in the
 //! README; [`metrics::Metrics`] counts requests and consumed capacity per operation.
 //!
 //! # Atomicity of large group sends
@@ -31,6 +39,7 @@ pub mod capacity;
 mod groups;
 pub mod items;
 pub mod metrics;
+pub mod retry;
 pub mod schema;
 mod send;
 
@@ -40,13 +49,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem};
 
 use self::capacity::{Read, item_size, read_units, write_units};
 use self::items::*;
 use self::metrics::{Kind, Metrics, Tally};
+use self::retry::Contention;
 use self::schema::{PK, SEQ, SK, USER};
 use super::{MembershipChange, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
@@ -55,14 +66,19 @@ use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection,
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
 /// the group check, the send record and the recipients record within DynamoDB's 100 items.
 pub const CHUNK: usize = 48;
-/// See the module docs: a gap in positions older than this is expiry, not a write in flight.
-pub const GAP_GRACE: Duration = Duration::from_secs(30);
+/// A gap in a feed is skipped only when the entry before it is within this of its own expiry
+/// (see the module docs): hours, against transactions that become visible in milliseconds and
+/// clocks that differ by seconds.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(6 * 3600);
+/// And only when the entry after the gap is older than this by the reader's clock, as a second
+/// guard: a transaction's items become visible within milliseconds.
+pub const GAP_SETTLE: Duration = Duration::from_secs(60);
 /// The condition of a new user or group: ids are random, so it only guards against a bug
 /// overwriting one.
 const NEW: Option<&str> = Some("attribute_not_exists(pk)");
-/// Attempts of one operation against conditional-write conflicts (not SDK retries, which the
-/// SDK's standard retry mode does underneath for throttling and transient errors).
-const MAX_ATTEMPTS: u32 = 60;
+/// Largest group on this backend: the group item lists its members and must stay under
+/// DynamoDB's 400 KB item limit (about 11,000 ids of 34 characters), with room to spare.
+pub const MAX_GROUP_SIZE: usize = 5_000;
 
 #[derive(Clone, Debug)]
 pub struct DynamoOptions {
@@ -70,6 +86,15 @@ pub struct DynamoOptions {
     pub feeds_table: String,
     /// Feed entries expire this many days after delivery; 0 keeps them forever.
     pub feed_ttl_days: u32,
+    /// The time one store operation may take, retries included ([`retry::OPERATION_BUDGET`]
+    /// unless a test against a serialised emulator needs longer).
+    pub operation_budget: Duration,
+}
+
+impl DynamoOptions {
+    pub fn new(entities_table: String, feeds_table: String, feed_ttl_days: u32) -> Self {
+        Self { entities_table, feeds_table, feed_ttl_days, operation_budget: retry::OPERATION_BUDGET }
+    }
 }
 
 pub struct DynamoStore {
@@ -86,22 +111,23 @@ fn failed(reasons: &[CancellationReason], index: usize) -> bool {
     reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
 }
 
+/// Whether the cancellation says, item by item, what happened. DynamoDB documents that it does:
+/// "Cancellation reasons will be ordered in the same order of resources in the request. If no
+/// error occurred for the associated item an error with a Null code and Null message will be
+/// present" (TransactWriteItems, TransactionCanceledException, in the DynamoDB API Reference).
+/// Where a list is shorter than the request anyway, the callers read the send record instead
+/// of trusting it.
+fn itemised(reasons: &[CancellationReason], items: usize) -> bool {
+    reasons.len() == items
+}
+
 fn now_millis() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
-/// Exponential back-off with full jitter before retrying a conflicting write: writers racing for
-/// the same feed head spread out instead of colliding again in lockstep.
-async fn back_off(attempt: u32) {
-    let ceiling = (1_000u64 << attempt.min(7)).min(100_000); // µs: 1 ms doubling up to 100 ms
-    let mut random = [0u8; 4];
-    let _ = getrandom::fill(&mut random);
-    let micros = u64::from(u32::from_le_bytes(random)) % ceiling;
-    tokio::time::sleep(Duration::from_micros(micros)).await;
-}
-
 enum Outcome {
     Committed,
+    /// With DynamoDB's reasons, one per item of the request.
     Cancelled(Vec<CancellationReason>),
 }
 
@@ -111,11 +137,29 @@ impl DynamoStore {
         Self { client, options, metrics: Arc::default() }
     }
 
-    /// A client from the environment (credentials, region), with the standard retry mode, and
-    /// `endpoint` instead of AWS when given (an emulator).
+    /// The SDK's retries and timeouts for this store: the standard retry mode, which retries
+    /// throttling and transient errors, with back-off short enough to fit the operation budget,
+    /// and an attempt timeout so a lost answer is retried rather than waited for.
+    pub fn retry_config() -> aws_config::retry::RetryConfig {
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(4)
+            .with_initial_backoff(Duration::from_millis(20))
+            .with_max_backoff(Duration::from_secs(1))
+    }
+
+    pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(retry::ATTEMPT_TIMEOUT)
+            .build()
+    }
+
+    /// A client from the environment (credentials, region), with [`Self::retry_config`] and
+    /// [`Self::timeout_config`], and `endpoint` instead of AWS when given (an emulator).
     pub async fn client(endpoint: Option<&str>) -> Client {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
+            .retry_config(Self::retry_config())
+            .timeout_config(Self::timeout_config());
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
         }
@@ -130,27 +174,48 @@ impl DynamoStore {
         &self.options
     }
 
+    /// One transaction. Its `ClientRequestToken` is new for every call and the same for the SDK's
+    /// retries of it, so an attempt that was applied but whose answer was lost is not applied
+    /// again: DynamoDB answers the retry as a success.
     async fn transact(&self, items: Vec<TransactWriteItem>, tally: &mut Tally) -> StoreResult<Outcome> {
         self.bill_transaction(&items, tally);
-        let result = self
+        let request = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                tally.request(Kind::Write, output.consumed_capacity());
-                Ok(Outcome::Committed)
-            }
-            Err(error) => {
-                tally.request(Kind::Write, None);
-                match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                        Ok(Outcome::Cancelled(cancelled.cancellation_reasons().to_vec()))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let mut attempt = 0;
+        loop {
+            let result = tally.deadline.bound(request.clone().send()).await?;
+            match result {
+                Ok(output) => {
+                    tally.request(Kind::Write, output.consumed_capacity());
+                    return Ok(Outcome::Committed);
+                }
+                Err(error) => {
+                    tally.request(Kind::Write, None);
+                    match error.as_service_error() {
+                        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                            return Ok(Outcome::Cancelled(cancelled.cancellation_reasons().to_vec()));
+                        }
+                        // An earlier attempt with this token (one the SDK gave up waiting for) is
+                        // still being applied: asking again with the same token, once it is done,
+                        // answers with its outcome instead of applying it twice.
+                        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                            tally.deadline.back_off(attempt, Contention::Conflict).await?;
+                            attempt += 1;
+                        }
+                        // Throttled or failed as a whole, beyond the SDK's retries: again, with
+                        // the same token (if it was applied after all, DynamoDB says so).
+                        _ => match retry::contention(&error) {
+                            Some(why) => {
+                                tally.deadline.back_off(attempt, why).await?;
+                                attempt += 1;
+                            }
+                            None => return Err(sdk_error(error)),
+                        },
                     }
-                    _ => Err(sdk_error(error)),
                 }
             }
         }
@@ -158,16 +223,14 @@ impl DynamoStore {
 
     async fn get_entity(&self, pk: String, sk: &str, tally: &mut Tally) -> StoreResult<Option<Item>> {
         let key = entity_key(pk, sk);
-        let output = self
+        let request = self
             .client
             .get_item()
             .table_name(&self.options.entities_table)
             .set_key(Some(key.clone()))
             .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Read, || request.clone().send()).await?.map_err(sdk_error)?;
         tally.request(Kind::Read, output.consumed_capacity());
         let size = output.item.as_ref().map_or(0, item_size);
         tally.bill_read(read_units(size, Read::Strong));
@@ -192,14 +255,12 @@ impl DynamoStore {
                     .expression_attribute_names("#u", USER)
                     .build()
                     .map_err(StoreError::unavailable)?;
-                let output = self
+                let call = self
                     .client
                     .batch_get_item()
                     .request_items(&self.options.feeds_table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                let output = Self::call(tally, Kind::Read, || call.clone().send()).await?.map_err(sdk_error)?;
                 tally.request(Kind::Read, output.consumed_capacity());
                 let found =
                     output.responses().and_then(|r| r.get(&self.options.feeds_table)).map_or(&[][..], Vec::as_slice);
@@ -223,7 +284,8 @@ impl DynamoStore {
                     .map(|k| k.keys().to_vec())
                     .unwrap_or_default();
                 if !keys.is_empty() {
-                    back_off(attempt).await;
+                    // Unprocessed keys are DynamoDB shedding load: throttling.
+                    tally.deadline.back_off(attempt, Contention::Throttled).await?;
                     attempt += 1;
                 }
             }
@@ -234,18 +296,80 @@ impl DynamoStore {
     /// Puts an entity item, on `condition` when given.
     async fn put_entity(&self, item: Item, condition: Option<&str>, tally: &mut Tally) -> StoreResult<()> {
         self.bill_put(&self.options.entities_table, &item, tally);
-        let output = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.options.entities_table)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(sdk_error)?;
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Write, || put.clone().send()).await?.map_err(sdk_error)?;
         tally.request(Kind::Write, output.consumed_capacity());
         Ok(())
+    }
+
+    /// One request (not a transaction), retried while it meets contention within the deadline:
+    /// throttling and 5xx beyond what the SDK retried, and for single-item writes
+    /// `TransactionConflictException` — DynamoDB's answer to a write on an item that a
+    /// transaction in progress holds (the SDK does not retry it), and a send's transaction
+    /// condition-checks the group and block items that membership changes and blocks write.
+    /// Returns the last answer, which is not contention.
+    async fn call<T, E, F>(
+        tally: &mut Tally,
+        kind: Kind,
+        mut send: impl FnMut() -> F,
+    ) -> StoreResult<Result<T, SdkError<E, HttpResponse>>>
+    where
+        F: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = tally.deadline.bound(send()).await?;
+            match result.as_ref().err().and_then(retry::contention) {
+                Some(why) => {
+                    tally.request(kind, None);
+                    tally.deadline.back_off(attempt, why).await?;
+                    attempt += 1;
+                }
+                None => return Ok(result),
+            }
+        }
+    }
+
+    /// Whether the positions missing before an entry written at `after_gap` can only be entries
+    /// that expired (see the module docs): retention is on, the entry before the gap (written at
+    /// `before_gap`; `None` when it is gone too or there is none) is within [`EXPIRY_MARGIN`] of
+    /// its own expiry, and the entry after the gap is over [`GAP_SETTLE`] old.
+    fn gap_is_expired(&self, before_gap: Option<u64>, after_gap: u64) -> bool {
+        if self.options.feed_ttl_days == 0 {
+            return false;
+        }
+        let now = now_millis();
+        let retention = u64::from(self.options.feed_ttl_days) * 86_400_000;
+        let near_expiry = before_gap.is_none_or(|at| at + retention <= now + EXPIRY_MARGIN.as_millis() as u64);
+        near_expiry && after_gap + (GAP_SETTLE.as_millis() as u64) < now
+    }
+
+    /// When the feed entry at `seq` was written, or `None` if there is none (position 0, or an
+    /// entry that expired).
+    async fn entry_written_at(&self, user: &UserId, seq: Seq, tally: &mut Tally) -> StoreResult<Option<u64>> {
+        if seq == Seq::START {
+            return Ok(None);
+        }
+        let request = self
+            .client
+            .get_item()
+            .table_name(&self.options.feeds_table)
+            .set_key(Some(feed_key(user, seq.0)))
+            .projection_expression("#at")
+            .expression_attribute_names("#at", "at")
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Read, || request.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Read, output.consumed_capacity());
+        tally.bill_read(read_units(output.item().map_or(0, |i| self.feed_entry_size(user, i)), Read::Strong));
+        output.item().map(|item| get_n(item, "at")).transpose()
     }
 
     /// The size of a feed entry as stored, from the projection a poll reads (which leaves out the
@@ -299,6 +423,11 @@ impl DynamoStore {
         }
     }
 
+    /// The accounts of one operation, which must end within the operation budget.
+    fn tally(&self) -> Tally {
+        Tally::until(retry::Deadline::after(self.options.operation_budget))
+    }
+
     fn finish<T>(&self, operation: &'static str, tally: Tally, result: StoreResult<T>) -> StoreResult<T> {
         self.metrics.add(operation, tally);
         result
@@ -308,7 +437,7 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let mut item = entity_key(user_pk(&user.id), PROFILE);
         item.insert("name".into(), s(user.name.as_str()));
         let result = self.put_entity(item, NEW, &mut tally).await;
@@ -316,7 +445,7 @@ impl Store for DynamoStore {
     }
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = async {
             let Some(item) = self.get_entity(user_pk(id), PROFILE, &mut tally).await? else {
                 return Ok(None);
@@ -330,7 +459,7 @@ impl Store for DynamoStore {
     }
 
     async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = async {
             // Users are never deleted, so checking first and writing after cannot race.
             if self.get_entity(user_pk(target), PROFILE, &mut tally).await?.is_none() {
@@ -343,30 +472,34 @@ impl Store for DynamoStore {
     }
 
     async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         // A block item is its key alone: the delete is billed by that size.
         let key = entity_key(user_pk(blocker), block_sk(target));
         tally.bill_write(write_units(item_size(&key), false));
-        let result = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.options.entities_table)
             .set_key(Some(key))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map(|output| tally.request(Kind::Write, output.consumed_capacity()))
-            .map_err(sdk_error);
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let result = match Self::call(&mut tally, Kind::Write, || delete.clone().send()).await {
+            Ok(Ok(output)) => {
+                tally.request(Kind::Write, output.consumed_capacity());
+                Ok(())
+            }
+            Ok(Err(error)) => Err(sdk_error(error)),
+            Err(error) => Err(error),
+        };
         self.finish("unblock", tally, result)
     }
 
     async fn blocked(&self, blocker: &UserId) -> StoreResult<Vec<UserId>> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = async {
             let mut blocked = Vec::new();
             let mut start = None;
             loop {
-                let output = self
+                let query = self
                     .client
                     .query()
                     .table_name(&self.options.entities_table)
@@ -376,10 +509,8 @@ impl Store for DynamoStore {
                     .projection_expression(SK)
                     .consistent_read(true)
                     .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                let output = Self::call(&mut tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
                 tally.request(Kind::Read, output.consumed_capacity());
                 // Billed by the whole items read; the projection leaves out the key's `pk`.
                 let pk_size = item_size(&HashMap::from([(PK.to_owned(), s(user_pk(blocker)))]));
@@ -399,19 +530,19 @@ impl Store for DynamoStore {
     }
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = self.put_entity(group_item(group, 1), NEW, &mut tally).await;
         self.finish("create_group", tally, result)
     }
 
     async fn group(&self, id: &GroupId) -> StoreResult<Option<Group>> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = self.load_group(id, &mut tally).await.map(|found| found.map(|(group, _)| group));
         self.finish("get_group", tally, result)
     }
 
     async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = async {
             let (group, version) = self.load_group(&change.group, &mut tally).await?.ok_or(Rejection::UnknownGroup)?;
             group.require_member(&change.caller)?;
@@ -433,7 +564,7 @@ impl Store for DynamoStore {
     }
 
     async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = self
             .update_group(&change.group, None, &mut tally, |group| {
                 group.remove(&change.caller, &change.user)?;
@@ -444,7 +575,7 @@ impl Store for DynamoStore {
     }
 
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let (operation, result) = match &outgoing.message.to {
             Recipient::Direct(to) => ("send_direct", self.send_direct(outgoing, to, &mut tally).await),
             Recipient::Group(group) => ("send_group", self.send_group(outgoing, group, &mut tally).await),
@@ -453,9 +584,9 @@ impl Store for DynamoStore {
     }
 
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage> {
-        let mut tally = Tally::default();
+        let mut tally = self.tally();
         let result = async {
-            let output = self
+            let query = self
                 .client
                 .query()
                 .table_name(&self.options.feeds_table)
@@ -468,17 +599,16 @@ impl Store for DynamoStore {
                 .projection_expression("#s, message, #at")
                 .consistent_read(true)
                 .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(sdk_error)?;
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let output = Self::call(&mut tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
             tally.request(Kind::Read, output.consumed_capacity());
             tally.bill_read(read_units(
                 output.items().iter().map(|i| self.feed_entry_size(user, i)).sum(),
                 Read::Strong,
             ));
-            let settled_before = now_millis().saturating_sub(GAP_GRACE.as_millis() as u64);
-            let mut entries = Vec::with_capacity(limit.min(output.items().len()));
+            let mut entries: Vec<(Seq, MessageJson)> = Vec::with_capacity(limit.min(output.items().len()));
+            // When the entry before the next one was written, if known (`None`: not read yet).
+            let mut previous_at: Option<Option<u64>> = None;
             let mut expected = after.next();
             // DynamoDB stopped early at 1 MB, or there were more than `limit` entries.
             let mut has_more = output.last_evaluated_key().is_some() || output.items().len() > limit;
@@ -487,14 +617,22 @@ impl Store for DynamoStore {
                 if entries.len() == limit {
                     break;
                 }
-                if seq != expected && get_n(item, "at")? > settled_before {
-                    has_more = true; // an earlier position may still be committing: stop before it
-                    break;
+                let at = get_n(item, "at")?;
+                if seq != expected {
+                    let before = match previous_at {
+                        Some(known) => known,
+                        None => self.entry_written_at(user, Seq(expected.0 - 1), &mut tally).await?,
+                    };
+                    if !self.gap_is_expired(before, at) {
+                        has_more = true; // an earlier position may still be committing: stop before it
+                        break;
+                    }
                 }
                 let json = MessageJson::from_stored(get_s(item, "message")?.as_bytes())
                     .map_err(|e| StoreError::unavailable(format!("corrupt feed entry: {e}")))?;
                 entries.push((seq, json));
                 expected = seq.next();
+                previous_at = Some(Some(at));
             }
             Ok(FeedPage { entries, has_more })
         }

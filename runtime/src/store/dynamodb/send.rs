@@ -1,16 +1,18 @@
-//! Sending: appending to feeds under the head condition, send records for `client_id`s, and
-//! resuming a group send that died between its transactions.
+//! Sending: appending to feeds under the head condition, send records, and finishing a group
+//! send that died between its transactions.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 
+use super::groups::PendingSend;
 use super::items::*;
 use super::metrics::Tally;
+use super::retry;
 use super::schema::TTL;
-use super::{CHUNK, DynamoStore, MAX_ATTEMPTS, Outcome, back_off, failed, now_millis};
+use super::{CHUNK, DynamoStore, Outcome, failed, itemised, now_millis};
 use crate::domain::message::Outgoing;
-use crate::domain::{ClientId, GroupId, Message, MessageJson, Rejection, Sent, UserId};
+use crate::domain::{ClientId, GroupId, Message, MessageJson, Recipient, Rejection, Sent, UserId};
 use crate::store::{StoreError, StoreResult};
 
 impl DynamoStore {
@@ -52,26 +54,30 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    /// The record of a send with a `client_id`: the message, and how many of its transactions
-    /// (`chunks`) have committed (`done`).
-    fn send_record(&self, message: &Message, client_id: &ClientId, chunks: usize) -> StoreResult<TransactWriteItem> {
-        let mut item = entity_key(user_pk(&message.from), sent_sk(client_id));
-        item.insert("message".into(), s(String::from_utf8_lossy(MessageJson::encode(message).as_bytes())));
-        item.insert("chunks".into(), n(chunks));
-        item.insert("done".into(), n(1));
+    fn entity_put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.options.entities_table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_condition_expression(condition.map(str::to_owned))
             .build()
             .map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn progress(&self, message: &Message, client_id: &ClientId, done: usize) -> StoreResult<TransactWriteItem> {
+    /// The record of a send under its key: the message, and how many of its transactions
+    /// (`chunks`) have committed (`done`).
+    fn send_record(&self, message: &Message, key: &ClientId, chunks: usize) -> StoreResult<TransactWriteItem> {
+        let mut item = entity_key(user_pk(&message.from), sent_sk(key));
+        item.insert("message".into(), s(String::from_utf8_lossy(MessageJson::encode(message).as_bytes())));
+        item.insert("chunks".into(), n(chunks));
+        item.insert("done".into(), n(1));
+        self.entity_put(item, Some("attribute_not_exists(pk)"))
+    }
+
+    fn progress(&self, message: &Message, key: &ClientId, done: usize) -> StoreResult<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.options.entities_table)
-            .set_key(Some(entity_key(user_pk(&message.from), sent_sk(client_id))))
+            .set_key(Some(entity_key(user_pk(&message.from), sent_sk(key))))
             .update_expression("SET done = :next")
             .condition_expression("done = :done")
             .expression_attribute_values(":done", n(done))
@@ -81,70 +87,140 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The send record's message, transactions in all, and transactions committed.
+    async fn send_progress(
+        &self,
+        sender: &UserId,
+        key: &ClientId,
+        tally: &mut Tally,
+    ) -> StoreResult<Option<(Message, usize, usize)>> {
+        let Some(record) = self.get_entity(user_pk(sender), &sent_sk(key), tally).await? else {
+            return Ok(None);
+        };
+        let message = MessageJson::from_stored(get_s(&record, "message")?.as_bytes())
+            .and_then(|json| json.decode())
+            .map_err(|e| StoreError::unavailable(format!("corrupt send record: {e}")))?;
+        Ok(Some((message, get_n(&record, "chunks")? as usize, get_n(&record, "done")? as usize)))
+    }
+
+    /// Delivers what is left of a recorded send, from its recorded progress `done`.
+    async fn resume(&self, message: &Message, key: &ClientId, done: usize, tally: &mut Tally) -> StoreResult<()> {
+        let recipients = self
+            .get_entity(user_pk(&message.from), &recipients_sk(key), tally)
+            .await?
+            .ok_or_else(|| StoreError::unavailable("send record without recipients"))?;
+        let recipients = user_list(&recipients, "recipients")?;
+        let json = MessageJson::encode(message);
+        self.deliver_chunks(message, &json, key, &recipients, done, tally).await
+    }
+
     /// An earlier send with this `client_id`: the original message if it is the same request
     /// (completing its delivery first if it died midway), a conflict otherwise, `None` if there
     /// was none.
     async fn replay(&self, outgoing: &Outgoing, client_id: &ClientId, tally: &mut Tally) -> StoreResult<Option<Sent>> {
         let message = &outgoing.message;
-        let Some(record) = self.get_entity(user_pk(&message.from), &sent_sk(client_id), tally).await? else {
+        let Some((original, chunks, done)) = self.send_progress(&message.from, client_id, tally).await? else {
             return Ok(None);
         };
-        let original = MessageJson::from_stored(get_s(&record, "message")?.as_bytes())
-            .and_then(|json| json.decode())
-            .map_err(|e| StoreError::unavailable(format!("corrupt send record: {e}")))?;
         if !original.same_request(&message.to, &message.text) {
             return Err(Rejection::ClientIdConflict.into());
         }
-        let (chunks, done) = (get_n(&record, "chunks")? as usize, get_n(&record, "done")? as usize);
         if done < chunks {
-            let recipients = self
-                .get_entity(user_pk(&message.from), &recipients_sk(client_id), tally)
-                .await?
-                .ok_or_else(|| StoreError::unavailable("send record without recipients"))?;
-            let recipients = user_list(&recipients, "recipients")?;
-            let json = MessageJson::encode(&original);
-            self.deliver_chunks(&original, &json, Some(client_id), &recipients, done, tally).await?;
+            self.resume(&original, client_id, done, tally).await?;
         }
         Ok(Some(Sent { message: original, replayed: true }))
     }
 
-    /// Delivers chunks `from..` of `recipients` (chunk 0 is always delivered by the caller),
-    /// advancing the send record with each when there is a `client_id`.
+    /// Finishes sends to the group whose callers died midway (see the module docs).
+    pub(super) async fn finish_pending(
+        &self,
+        group: &GroupId,
+        pending: &[PendingSend],
+        tally: &mut Tally,
+    ) -> StoreResult<()> {
+        for send in pending {
+            match self.send_progress(&send.sender, &send.key, tally).await? {
+                Some((message, chunks, done)) if done < chunks => self.resume(&message, &send.key, done, tally).await?,
+                // Finished, but its last transaction did not carry the marker away: a leftover.
+                _ => self.delete_marker(group, &send.message, tally).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_marker(
+        &self,
+        group: &GroupId,
+        message: &crate::domain::MessageId,
+        tally: &mut Tally,
+    ) -> StoreResult<()> {
+        let key = entity_key(group_pk(group), pending_sk(message));
+        let delete = self.client.delete_item().table_name(&self.options.entities_table).set_key(Some(key));
+        Self::call(tally, super::metrics::Kind::Write, || delete.clone().send()).await?.map_err(super::sdk_error)?;
+        tally.request(super::metrics::Kind::Write, None);
+        Ok(())
+    }
+
+    /// Delivers the chunks of `recipients` from `from` (what the send record of `key` counted as
+    /// done when last read), each transaction advancing the record, until every chunk is delivered — whoever delivers
+    /// them: when a concurrent call with the same key (a client's retry racing the original, or
+    /// a completer) has moved the record on, this call carries on from where the record is now,
+    /// and it returns only when the record says every chunk is done. The last transaction also
+    /// removes the group's pending marker.
     async fn deliver_chunks(
         &self,
         message: &Message,
         json: &MessageJson,
-        client_id: Option<&ClientId>,
+        key: &ClientId,
         recipients: &[UserId],
         from: usize,
         tally: &mut Tally,
     ) -> StoreResult<()> {
-        for (index, chunk) in recipients.chunks(CHUNK).enumerate().skip(from) {
-            let mut attempt = 0;
-            loop {
-                let heads = self.heads(chunk, tally).await?;
-                let at = now_millis();
-                let mut items = Vec::with_capacity(chunk.len() * 2 + 1);
-                for user in chunk {
-                    items.extend(self.append(user, heads[user], json, at)?);
+        let chunks: Vec<&[UserId]> = recipients.chunks(CHUNK).collect();
+        let mut index = from;
+        let mut attempt = 0;
+        while index < chunks.len() {
+            let chunk = chunks[index];
+            let heads = self.heads(chunk, tally).await?;
+            let at = now_millis();
+            let mut items = Vec::with_capacity(chunk.len() * 2 + 2);
+            for user in chunk {
+                items.extend(self.append(user, heads[user], json, at)?);
+            }
+            let progress = items.len();
+            items.push(self.progress(message, key, index)?);
+            if index + 1 == chunks.len()
+                && let Recipient::Group(group) = &message.to
+            {
+                let marker = entity_key(group_pk(group), pending_sk(&message.id));
+                let delete = Delete::builder()
+                    .table_name(&self.options.entities_table)
+                    .set_key(Some(marker))
+                    .build()
+                    .map_err(StoreError::unavailable)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            let count = items.len();
+            match self.transact(items, tally).await? {
+                Outcome::Committed => {
+                    index += 1;
+                    attempt = 0;
                 }
-                if let Some(client_id) = client_id {
-                    items.push(self.progress(message, client_id, index)?);
-                }
-                match self.transact(items, tally).await? {
-                    Outcome::Committed => break,
-                    Outcome::Cancelled(reasons) => {
-                        // Someone else (a concurrent retry) advanced this send: it is theirs now.
-                        if client_id.is_some() && failed(&reasons, chunk.len() * 2) {
-                            return Ok(());
+                Outcome::Cancelled(reasons) => {
+                    if failed(&reasons, progress) || !itemised(&reasons, count) {
+                        // Another call moved this send on: continue from where it is now.
+                        let (_, _, done) = self
+                            .send_progress(&message.from, key, tally)
+                            .await?
+                            .ok_or_else(|| StoreError::unavailable("send record vanished"))?;
+                        if done != index {
+                            index = done;
+                            continue;
                         }
                     }
+                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
+                    attempt += 1;
                 }
-                attempt += 1;
-                if attempt == MAX_ATTEMPTS {
-                    return Err(StoreError::unavailable("feed contention: retry the send with its client_id"));
-                }
-                back_off(attempt).await;
             }
         }
         Ok(())
@@ -155,7 +231,8 @@ impl DynamoStore {
         let json = MessageJson::encode(message);
         let feeds: Vec<UserId> =
             if to == &message.from { vec![to.clone()] } else { vec![message.from.clone(), to.clone()] };
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempt = 0;
+        loop {
             let heads = self.heads(&feeds, tally).await?;
             let at = now_millis();
             let mut items = Vec::with_capacity(7);
@@ -169,11 +246,14 @@ impl DynamoStore {
             if let Some(client_id) = &outgoing.client_id {
                 items.push(self.send_record(message, client_id, 1)?);
             }
+            let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => return Ok(Sent { message: message.clone(), replayed: false }),
                 Outcome::Cancelled(reasons) => {
+                    // A replay wins over a block that came after the original send, so the
+                    // record is looked at first — and whenever the reasons do not say.
                     if let Some(client_id) = &outgoing.client_id
-                        && failed(&reasons, checks + 2)
+                        && (failed(&reasons, checks + 2) || !itemised(&reasons, count))
                         && let Some(sent) = self.replay(outgoing, client_id, tally).await?
                     {
                         return Ok(sent);
@@ -184,11 +264,11 @@ impl DynamoStore {
                     if failed(&reasons, checks + 1) {
                         return Err(Rejection::Blocked.into());
                     }
+                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
+                    attempt += 1;
                 }
             }
-            back_off(attempt).await;
         }
-        Err(StoreError::unavailable("feed contention: retry the send with its client_id"))
     }
 
     pub(super) async fn send_group(
@@ -199,9 +279,10 @@ impl DynamoStore {
     ) -> StoreResult<Sent> {
         let message = &outgoing.message;
         let json = MessageJson::encode(message);
-        for attempt in 0..MAX_ATTEMPTS {
-            let (group, version) = self.load_group(group_id, tally).await?.ok_or(Rejection::UnknownGroup)?;
-            if !group.is_member(&message.from) {
+        let mut attempt = 0;
+        loop {
+            let loaded = self.load_group_and_pending(group_id, tally).await?.ok_or(Rejection::UnknownGroup)?;
+            if !loaded.group.is_member(&message.from) {
                 // A replay wins over a removal that happened after the original send.
                 if let Some(client_id) = &outgoing.client_id
                     && let Some(sent) = self.replay(outgoing, client_id, tally).await?
@@ -210,48 +291,55 @@ impl DynamoStore {
                 }
                 return Err(Rejection::NotMember.into());
             }
-            let recipients = group.members;
+            // Earlier sends to this group that stopped midway reach everyone before this one.
+            self.finish_pending(group_id, &loaded.pending, tally).await?;
+            let recipients = loaded.group.members;
             let chunks = recipients.len().div_ceil(CHUNK);
+            // A send of several transactions is always recorded, under the client's key or one
+            // of the server's, so that it can be finished if its caller dies midway.
+            let key = outgoing.client_id.clone().or_else(|| (chunks > 1).then(|| ClientId::server_side(&message.id)));
             let first = &recipients[..recipients.len().min(CHUNK)];
             let heads = self.heads(first, tally).await?;
             let at = now_millis();
-            let mut items = Vec::with_capacity(first.len() * 2 + 3);
+            let mut items = Vec::with_capacity(first.len() * 2 + 4);
             for user in first {
                 items.extend(self.append(user, heads[user], &json, at)?);
             }
             let group_check = items.len();
-            let unchanged = HashMap::from([(":v".to_owned(), n(version))]);
+            let unchanged = HashMap::from([(":v".to_owned(), n(loaded.version))]);
             items.push(self.condition_check(entity_key(group_pk(group_id), GROUP), "version = :v", Some(unchanged))?);
-            if let Some(client_id) = &outgoing.client_id {
-                items.push(self.send_record(message, client_id, chunks)?);
+            if let Some(key) = &key {
+                items.push(self.send_record(message, key, chunks)?);
                 if chunks > 1 {
-                    let mut record = entity_key(user_pk(&message.from), recipients_sk(client_id));
+                    let mut record = entity_key(user_pk(&message.from), recipients_sk(key));
                     record.insert("recipients".into(), users_attribute(&recipients));
-                    let put = Put::builder()
-                        .table_name(&self.options.entities_table)
-                        .set_item(Some(record))
-                        .build()
-                        .map_err(StoreError::unavailable)?;
-                    items.push(TransactWriteItem::builder().put(put).build());
+                    items.push(self.entity_put(record, None)?);
+                    let mut marker = entity_key(group_pk(group_id), pending_sk(&message.id));
+                    marker.insert("sender".into(), s(message.from.as_str()));
+                    marker.insert("key".into(), s(key.as_str()));
+                    items.push(self.entity_put(marker, None)?);
                 }
             }
+            let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
-                    self.deliver_chunks(message, &json, outgoing.client_id.as_ref(), &recipients, 1, tally).await?;
+                    if let Some(key) = key.as_ref().filter(|_| chunks > 1) {
+                        self.deliver_chunks(message, &json, key, &recipients, 1, tally).await?;
+                    }
                     return Ok(Sent { message: message.clone(), replayed: false });
                 }
                 Outcome::Cancelled(reasons) => {
                     if let Some(client_id) = &outgoing.client_id
-                        && failed(&reasons, group_check + 1)
+                        && (failed(&reasons, group_check + 1) || !itemised(&reasons, count))
                         && let Some(sent) = self.replay(outgoing, client_id, tally).await?
                     {
                         return Ok(sent);
                     }
                     // Otherwise a head moved or the membership changed: read both again.
+                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
+                    attempt += 1;
                 }
             }
-            back_off(attempt).await;
         }
-        Err(StoreError::unavailable("feed contention: retry the send with its client_id"))
     }
 }
