@@ -9,6 +9,7 @@ use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
 /// Where `cargo xtask test` tells the tests its DynamoDB emulator listens.
 pub const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
 pub const SCHEMATHESIS_VAR: &str = "MESSAGING_TEST_SCHEMATHESIS";
+pub const CHAOS_DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_CHAOS_DYNAMODB_ENDPOINT";
 /// Where it tells them the Lambda Runtime API emulator listens.
 pub const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
 
@@ -44,12 +45,15 @@ impl Backend {
         Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(()) })
     }
 
-    /// A DynamoDB store on fresh tables, reached through `chaos` (created directly on the
-    /// emulator), with the store's own client settings and `budget` per operation.
-    pub async fn dynamodb_through(chaos: crate::chaos::Chaos, budget: std::time::Duration) -> Option<Self> {
-        let endpoint = emulator_endpoint()?;
+    /// A DynamoDB store on fresh tables of the emulator at `endpoint`, reached through `chaos`
+    /// (the tables are created directly), with the store's own client settings and `budget`.
+    pub async fn dynamodb_through(
+        endpoint: &str,
+        chaos: crate::chaos::Chaos,
+        budget: std::time::Duration,
+    ) -> Option<Self> {
         let options = DynamoOptions { operation_budget: budget, ..fresh_tables() };
-        schema::create_tables(&emulator_client(&endpoint), &options).await.expect("create tables on the emulator");
+        schema::create_tables(&emulator_client(endpoint), &options).await.expect("create tables on the emulator");
         let store = Arc::new(DynamoStore::new(production_client(&chaos.url), options));
         Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(chaos) })
     }
@@ -63,6 +67,12 @@ pub fn emulator_endpoint() -> Option<String> {
 /// The Lambda Runtime API emulator (`cargo lambda watch`), as for [`emulator_endpoint`].
 pub fn lambda_runtime_api() -> Option<String> {
     emulator(LAMBDA_RUNTIME_API_VAR)
+}
+
+/// The emulator the chaos tests put their proxy in front of (one of their own), as for
+/// [`emulator_endpoint`].
+pub fn chaos_emulator_endpoint() -> Option<String> {
+    emulator(CHAOS_DYNAMODB_ENDPOINT_VAR)
 }
 
 /// schemathesis' `st` command, as for [`emulator_endpoint`].

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use messaging_tests::Backend;
 use messaging_tests::backend::{
-    EMULATOR_OPERATION_BUDGET, emulator_client, emulator_endpoint, fresh_tables, production_client,
+    EMULATOR_OPERATION_BUDGET, chaos_emulator_endpoint, emulator_client, fresh_tables, production_client,
 };
 use messaging_tests::chaos::{Chaos, Effect, Rule};
 use runtime::domain::message::Outgoing;
@@ -24,7 +24,7 @@ const HANG: Duration = Duration::from_secs(3600);
 /// client settings and `budget`), plus one straight to the emulator for checking. Tests that are
 /// not about the budget give the emulator's: it serialises every test's requests.
 async fn stores(paths: &[&Chaos], budget: Duration) -> Option<(DynamoStore, Vec<DynamoStore>)> {
-    let endpoint = emulator_endpoint()?;
+    let endpoint = chaos_emulator_endpoint()?;
     let tables = DynamoOptions { operation_budget: budget, ..fresh_tables() };
     schema::create_tables(&emulator_client(&endpoint), &tables).await.unwrap();
     let through = paths.iter().map(|chaos| DynamoStore::new(production_client(&chaos.url), tables.clone())).collect();
@@ -91,7 +91,7 @@ fn assert_everyone_once(feeds: &[HashMap<MessageId, usize>], message: &MessageId
 /// someone else moved the send on: it carries on until every chunk is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retry_racing_a_live_original_answers_only_once_every_member_has_the_message() {
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(endpoint) = chaos_emulator_endpoint() else { return };
     let (original_path, retry_path) = (Chaos::start(&endpoint, 1).await, Chaos::start(&endpoint, 2).await);
     let (check, through) = stores(&[&original_path, &retry_path], EMULATOR_OPERATION_BUDGET).await.unwrap();
     let [original, retry] = <[DynamoStore; 2]>::try_from(through).ok().unwrap();
@@ -124,7 +124,7 @@ async fn a_retry_racing_a_live_original_answers_only_once_every_member_has_the_m
 /// `TransactionConflictException` while such a transaction holds the item. They retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_item_writes_ride_out_transaction_conflicts() {
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(endpoint) = chaos_emulator_endpoint() else { return };
     let chaos = Chaos::start(&endpoint, 3).await;
     let (check, through) = stores(&[&chaos], EMULATOR_OPERATION_BUDGET).await.unwrap();
     let store = &through[0];
@@ -168,7 +168,7 @@ async fn client_ids_never_share_a_record_key() {
 /// by the client's retry with its `client_id`, and without one by the next send to the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once() {
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(endpoint) = chaos_emulator_endpoint() else { return };
     let chaos = Chaos::start(&endpoint, 4).await;
     let (check, through) = stores(&[&chaos], Duration::from_secs(3)).await.unwrap();
     let store = &through[0];
@@ -207,7 +207,7 @@ async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_sustained_contention_everything_ends_within_its_budget_and_nothing_is_half_delivered() {
     const BUDGET: Duration = Duration::from_secs(5);
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(endpoint) = chaos_emulator_endpoint() else { return };
     let chaos = Chaos::start(&endpoint, 5).await;
     let (check, through) = stores(&[&chaos], BUDGET).await.unwrap();
     let store = Arc::new(through.into_iter().next().unwrap());
@@ -299,7 +299,7 @@ async fn under_sustained_contention_everything_ends_within_its_budget_and_nothin
 /// that miss an item, and transactions applied while their answer is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cursor_invariant_holds_through_every_fault() {
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(endpoint) = chaos_emulator_endpoint() else { return };
     let chaos = Chaos::start(&endpoint, 6).await;
     chaos.add(Rule::sometimes(Some(TRANSACT), 0.2, Effect::CancelTransaction("TransactionConflict")));
     chaos.add(Rule::sometimes(Some(TRANSACT), 0.05, Effect::CancelTransaction("ThrottlingError")));
@@ -309,7 +309,7 @@ async fn the_cursor_invariant_holds_through_every_fault() {
     chaos.add(Rule::sometimes(None, 0.02, Effect::ServerError));
     chaos.add(Rule::sometimes(None, 0.2, Effect::Delay(Duration::from_millis(20))));
     let watch = chaos.clone();
-    let backend = Backend::dynamodb_through(chaos, EMULATOR_OPERATION_BUDGET).await.unwrap();
+    let backend = Backend::dynamodb_through(&endpoint, chaos, EMULATOR_OPERATION_BUDGET).await.unwrap();
     messaging_tests::conformance::cursor_invariant_holds_under_concurrent_senders_and_pollers(&backend).await;
     let injected = watch.injected();
     eprintln!("injected: {injected:?}");

@@ -85,6 +85,13 @@ impl Venv {
         self.moto_named("moto", root, &[("MOTO_LAMBDA_STUB_ECR", "false")])
     }
 
+    /// A moto of its own for the DynamoDB chaos tests: they make far more requests than the rest,
+    /// and moto copies the tables it holds on every transaction, so they would slow every other
+    /// test down sharing one.
+    pub fn moto_for_chaos(&self, root: &Path) -> Result<Emulator, String> {
+        self.moto_named("moto-chaos", root, &[])
+    }
+
     /// A second moto that enforces IAM policies on every request after its first three (which
     /// the access-denied test spends on making a restricted identity).
     pub fn moto_enforcing_iam(&self, root: &Path) -> Result<Emulator, String> {

@@ -8,6 +8,7 @@ use crate::workspace_root;
 
 /// Read by the tests (tests/src/backend.rs, provisioner/tests) to find the emulators.
 const DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_DYNAMODB_ENDPOINT";
+const CHAOS_DYNAMODB_ENDPOINT_VAR: &str = "MESSAGING_TEST_CHAOS_DYNAMODB_ENDPOINT";
 const LAMBDA_RUNTIME_API_VAR: &str = "MESSAGING_TEST_LAMBDA_RUNTIME_API";
 const MOTO_AUTH_ENDPOINT_VAR: &str = "MESSAGING_TEST_MOTO_AUTH_ENDPOINT";
 /// The release runtime the image test ships (a debug build is ten times larger).
@@ -19,6 +20,7 @@ struct Emulators {
     moto: Emulator,
     lambda: Emulator,
     moto_iam: Emulator,
+    moto_chaos: Emulator,
     schemathesis: std::path::PathBuf,
 }
 
@@ -30,6 +32,7 @@ pub fn run(extra: &[String]) -> Result<(), String> {
             moto: venv.moto(&root)?,
             lambda: venv.lambda_runtime_api(&root)?,
             moto_iam: venv.moto_enforcing_iam(&root)?,
+            moto_chaos: venv.moto_for_chaos(&root)?,
             schemathesis: Venv::ensure(&root, "schemathesis", SCHEMATHESIS_PACKAGES)?.bin.join("st"),
         })
     });
@@ -50,6 +53,7 @@ pub fn run(extra: &[String]) -> Result<(), String> {
         emulator_environment(&mut command, emulators.moto.url())
             .env(LAMBDA_RUNTIME_API_VAR, emulators.lambda.url())
             .env(MOTO_AUTH_ENDPOINT_VAR, emulators.moto_iam.url())
+            .env(CHAOS_DYNAMODB_ENDPOINT_VAR, emulators.moto_chaos.url())
             .env(RELEASE_RUNTIME_VAR, root.join("target/release/runtime"))
             .env(SCHEMATHESIS_VAR, &emulators.schemathesis);
     }
