@@ -121,7 +121,7 @@ pub fn emulator_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// A client with the store's own retry and timeout settings, for the chaos layer (which answers
 /// a repeated `ClientRequestToken` as DynamoDB does).
 pub fn production_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    client_with(endpoint, DynamoStore::timeout_config())
+    client_with(endpoint, DynamoStore::timeout_config(runtime::store::dynamodb::retry::OPERATION_BUDGET))
 }
 
 fn client_with(endpoint: &str, timeouts: aws_config::timeout::TimeoutConfig) -> aws_sdk_dynamodb::Client {

@@ -85,8 +85,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             Arc::new(store)
         }
         StoreKind::Dynamodb => {
-            let client = DynamoStore::client(settings.dynamodb_endpoint()).await;
-            Arc::new(DynamoStore::new(client, settings.dynamo_options()))
+            let options = settings.dynamo_options();
+            let client = DynamoStore::client(settings.dynamodb_endpoint(), options.operation_budget).await;
+            Arc::new(DynamoStore::new(client, options))
         }
     })
 }
@@ -157,7 +158,7 @@ async fn shutdown_signal() {
 
 /// `runtime create-tables`: the DynamoDB tables of the settings, on-demand, with TTL if configured.
 pub async fn create_tables(settings: &Settings) -> anyhow::Result<()> {
-    let client = DynamoStore::client(settings.dynamodb_endpoint()).await;
+    let client = DynamoStore::client(settings.dynamodb_endpoint(), settings.dynamo_options().operation_budget).await;
     schema::create_tables(&client, &settings.dynamo_options()).await?;
     println!("tables ready: {}, {}", settings.entities_table, settings.feeds_table);
     Ok(())

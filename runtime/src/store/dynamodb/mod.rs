@@ -147,19 +147,22 @@ impl DynamoStore {
             .with_max_backoff(Duration::from_secs(1))
     }
 
-    pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    /// Each attempt gets a sixth of the operation budget (2 s of the default 12 s), so that a
+    /// lost answer leaves time to ask again; a longer budget (an emulator that serialises
+    /// requests) gives attempts proportionally longer.
+    pub fn timeout_config(budget: Duration) -> aws_config::timeout::TimeoutConfig {
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(retry::ATTEMPT_TIMEOUT)
+            .operation_attempt_timeout(budget / 6)
             .build()
     }
 
     /// A client from the environment (credentials, region), with [`Self::retry_config`] and
-    /// [`Self::timeout_config`], and `endpoint` instead of AWS when given (an emulator).
-    pub async fn client(endpoint: Option<&str>) -> Client {
+    /// [`Self::timeout_config`] for `budget`, and `endpoint` instead of AWS when given.
+    pub async fn client(endpoint: Option<&str>, budget: Duration) -> Client {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(Self::retry_config())
-            .timeout_config(Self::timeout_config());
+            .timeout_config(Self::timeout_config(budget));
         if let Some(endpoint) = endpoint {
             loader = loader.endpoint_url(endpoint);
         }

@@ -26,9 +26,9 @@ use crate::store::{StoreError, StoreResult};
 /// under API Gateway's 30 s integration timeout, after which the client has its 504 and the
 /// work would go on unseen.
 pub const OPERATION_BUDGET: Duration = Duration::from_secs(12);
-/// One attempt of one DynamoDB request; the SDK retries a timed-out attempt (the retry of a
-/// transaction carries the same `ClientRequestToken`, so an attempt that was applied but whose
-/// answer was lost is not applied twice).
+/// One attempt of one DynamoDB request under the default budget (a sixth of it); the SDK retries a
+/// timed-out attempt (the retry of a transaction carries the same `ClientRequestToken`, so an
+/// attempt that was applied but whose answer was lost is not applied twice).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a write did not go through this time.
