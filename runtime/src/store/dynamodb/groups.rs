@@ -68,28 +68,14 @@ impl DynamoStore {
     }
 
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
+    /// Each write carries a token of its own: a retry finding its own earlier write stored (see
+    /// `put_if`) must not take a competitor's identical write for it.
     async fn put_group(&self, group: &Group, version: u64, tally: &mut Tally) -> StoreResult<bool> {
-        let item = group_item(group, version + 1);
-        self.bill_put(&self.options.entities_table, &item, tally);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.options.entities_table)
-            .set_item(Some(item))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", n(version))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match Self::call(tally, Kind::Write, || put.clone().send()).await? {
-            Ok(output) => {
-                tally.request(Kind::Write, output.consumed_capacity());
-                Ok(true)
-            }
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                tally.request(Kind::Write, None);
-                Ok(false)
-            }
-            Err(error) => Err(sdk_error(error)),
-        }
+        let mut item = group_item(group, version + 1);
+        item.insert(WRITER.into(), s(uuid::Uuid::new_v4().simple().to_string()));
+        let put =
+            self.client.put_item().condition_expression("version = :v").expression_attribute_values(":v", n(version));
+        self.put_if(put, &self.options.entities_table, item, tally).await
     }
 
     /// Applies `change` to the group (starting from `loaded` if the caller already read it) until

@@ -13,6 +13,8 @@ pub type Item = HashMap<String, AttributeValue>;
 
 pub const PROFILE: &str = "profile";
 pub const GROUP: &str = "group";
+/// The group item's token of the write that stored it.
+pub const WRITER: &str = "writer";
 /// Sort key of a feed's head item, which holds the feed's newest position.
 pub const HEAD_SEQ: u64 = 0;
 

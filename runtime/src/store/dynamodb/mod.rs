@@ -51,8 +51,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, KeysAndAttributes, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
 
 use self::capacity::{Read, item_size, read_units, write_units};
 use self::items::*;
@@ -153,7 +158,7 @@ impl DynamoStore {
     pub fn timeout_config(budget: Duration) -> aws_config::timeout::TimeoutConfig {
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(2))
-            .operation_attempt_timeout(budget / 6)
+            .operation_attempt_timeout(retry::attempt_timeout(budget))
             .build()
     }
 
@@ -296,19 +301,43 @@ impl DynamoStore {
         Ok(heads)
     }
 
-    /// Puts an entity item, on `condition` when given.
+    /// Puts an entity item, on `condition` when given. Only freshly generated ids are put on a
+    /// condition, so a failed one is a lost answer of our own or a collision that cannot happen.
     async fn put_entity(&self, item: Item, condition: Option<&str>, tally: &mut Tally) -> StoreResult<()> {
-        self.bill_put(&self.options.entities_table, &item, tally);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.options.entities_table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
+        let put = self.client.put_item().set_condition_expression(condition.map(str::to_owned));
+        if self.put_if(put, &self.options.entities_table, item, tally).await? {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable("an entity with a newly generated id exists"))
+        }
+    }
+
+    /// Puts `item` into `table` with `put`'s condition; `false` if the condition failed.
+    ///
+    /// A retried put whose first attempt was applied but whose answer was lost (a timeout, a 500)
+    /// fails its condition on the item it wrote itself. The failure returns the stored item, and
+    /// finding ours there means the put is done, not refused — otherwise a removal would be
+    /// re-applied to a group the member has already left, and answer `member_not_found`.
+    async fn put_if(&self, put: PutItemFluentBuilder, table: &str, item: Item, tally: &mut Tally) -> StoreResult<bool> {
+        self.bill_put(table, &item, tally);
+        let put = put
+            .table_name(table)
+            .set_item(Some(item.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let output = Self::call(tally, Kind::Write, || put.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Write, output.consumed_capacity());
-        Ok(())
+        match Self::call(tally, Kind::Write, || put.clone().send()).await? {
+            Ok(output) => {
+                tally.request(Kind::Write, output.consumed_capacity());
+                Ok(true)
+            }
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    tally.request(Kind::Write, None);
+                    Ok(failed.item() == Some(&item))
+                }
+                _ => Err(sdk_error(error)),
+            },
+        }
     }
 
     /// One request (not a transaction), retried while it meets contention within the deadline:

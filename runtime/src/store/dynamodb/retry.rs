@@ -26,10 +26,15 @@ use crate::store::{StoreError, StoreResult};
 /// under API Gateway's 30 s integration timeout, after which the client has its 504 and the
 /// work would go on unseen.
 pub const OPERATION_BUDGET: Duration = Duration::from_secs(12);
-/// One attempt of one DynamoDB request under the default budget (a sixth of it); the SDK retries a
-/// timed-out attempt (the retry of a transaction carries the same `ClientRequestToken`, so an
-/// attempt that was applied but whose answer was lost is not applied twice).
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One attempt of one DynamoDB request within `budget`: a sixth of it, so that a request whose
+/// attempt hangs is retried in time. The SDK retries a timed-out attempt (the retry of a
+/// transaction carries the same `ClientRequestToken`, so an attempt that was applied but whose
+/// answer was lost is not applied twice).
+pub const fn attempt_timeout(budget: Duration) -> Duration {
+    Duration::from_millis((budget.as_millis() / 6) as u64)
+}
+/// One attempt under the default budget.
+pub const ATTEMPT_TIMEOUT: Duration = attempt_timeout(OPERATION_BUDGET);
 
 /// Why a write did not go through this time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
