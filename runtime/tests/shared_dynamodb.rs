@@ -1,5 +1,7 @@
-//! Two runtime processes sharing one DynamoDB (the emulator): concurrent senders and pollers,
-//! each alternating between the processes, lose nothing and see nothing twice.
+//! Two runtime processes sharing one DynamoDB (the emulator, behind the chaos layer injecting
+//! DynamoDB's conflicts, throttling, 500s, lost answers and late-visible items): concurrent
+//! senders and pollers, each alternating between the processes and retrying 503s as clients do,
+//! lose nothing and see nothing twice.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -7,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use messaging_tests::backend::{emulator_endpoint, fresh_tables};
+use messaging_tests::backend::{chaos_emulator_endpoint, fresh_tables};
+use messaging_tests::chaos::{Chaos, Effect, Rule};
 use messaging_tests::delivery::assert_exactly_once_in_order;
 use messaging_tests::process::Server;
 use reqwest::{Client, StatusCode};
@@ -27,11 +30,15 @@ async fn post(http: &Client, url: String, token: &str, body: Value) -> (StatusCo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
-    let Some(endpoint) = emulator_endpoint() else { return };
+    let Some(emulator) = chaos_emulator_endpoint() else { return };
+    let chaos = Chaos::start(&emulator, 7).await;
+    let endpoint = chaos.url.clone();
     let tables = fresh_tables();
     let dir = tempfile::tempdir().unwrap();
     let key = Keys::generate().to_hex();
-    let budget = tables.operation_budget.as_secs().to_string();
+    // The emulator serves this test alone, but slower than DynamoDB; a lost answer costs an
+    // attempt timeout, a sixth of the budget.
+    let budget = "30";
     let settings = [
         "--store",
         "dynamodb",
@@ -43,9 +50,8 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
         &tables.feeds_table,
         "--token-key",
         &key,
-        // One serialised emulator for every test at once: slower than DynamoDB by far.
         "--dynamodb-budget-secs",
-        &budget,
+        budget,
     ];
     let args: Vec<&OsStr> =
         settings.iter().map(OsStr::new).chain([OsStr::new("--data-dir"), dir.path().as_os_str()]).collect();
@@ -53,6 +59,12 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
     let created = tokio::process::Command::new(binary).arg("create-tables").args(&args).status().await.unwrap();
     assert!(created.success(), "runtime create-tables: {created}");
     let servers = [Server::start(binary, &args).await, Server::start(binary, &args).await];
+    chaos.add(Rule::sometimes(Some("TransactWriteItems"), 0.2, Effect::CancelTransaction("TransactionConflict")));
+    chaos.add(Rule::sometimes(Some("TransactWriteItems"), 0.005, Effect::AppliedButLost));
+    chaos.add(Rule::sometimes(Some("PutItem"), 0.2, Effect::WriteConflict));
+    chaos.add(Rule::sometimes(Some("Query"), 0.3, Effect::HideQueryItem));
+    chaos.add(Rule::sometimes(None, 0.03, Effect::Throttle));
+    chaos.add(Rule::sometimes(None, 0.02, Effect::ServerError));
     let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
     let http = Client::new();
 
@@ -84,8 +96,11 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
                     let query = after.as_ref().map_or("limit=7".to_owned(), |a| format!("limit=7&after={a}"));
                     let url = format!("{}/v1/messages?{query}", bases[turn % 2]);
                     turn += 1;
-                    let page: Value =
-                        http.get(url).bearer_auth(&users[u].1).send().await.unwrap().json().await.unwrap();
+                    let response = http.get(url).bearer_auth(&users[u].1).send().await.unwrap();
+                    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                        continue; // the store gave up within its budget: poll again
+                    }
+                    let page: Value = response.json().await.unwrap();
                     for message in page["messages"].as_array().expect("a feed page") {
                         seen.push(message["id"].as_str().unwrap().to_owned());
                     }
@@ -112,9 +127,18 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
                     } else {
                         format!("/v1/users/{}/messages", users[to].0)
                     };
-                    let url = format!("{}{path}", bases[(s + i) % 2]);
-                    let (status, message) = post(&http, url, &users[from].1, json!({"text": format!("{s}-{i}")})).await;
-                    assert_eq!(status, StatusCode::CREATED, "{message}");
+                    // A 503 is retried with the same client_id, on either process, as a client would.
+                    let body = json!({"text": format!("{s}-{i}"), "client_id": format!("{s}-{i}")});
+                    let mut attempt = 0;
+                    let message = loop {
+                        let url = format!("{}{path}", bases[(s + i + attempt) % 2]);
+                        let (status, message) = post(&http, url, &users[from].1, body.clone()).await;
+                        match status {
+                            StatusCode::CREATED | StatusCode::OK => break message,
+                            StatusCode::SERVICE_UNAVAILABLE if attempt < 20 => attempt += 1,
+                            other => panic!("{other}: {message}"),
+                        }
+                    };
                     let feeds: Vec<usize> = if to_group { (0..GROUP).collect() } else { vec![from, to] };
                     sent.push((message["id"].as_str().unwrap().to_owned(), feeds));
                 }
@@ -140,6 +164,13 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
         let seen = poller.await.unwrap();
         let expected = expected.get(&u).cloned().unwrap_or_default();
         assert_exactly_once_in_order(&format!("user {u}"), &seen, &expected, &sent_in_order);
+    }
+    let injected = chaos.injected();
+    eprintln!("through the chaos layer: {injected:?}");
+    for effect in
+        ["CancelTransaction(\"TransactionConflict\")", "WriteConflict", "HideQueryItem", "Throttle", "ServerError"]
+    {
+        assert!(injected.get(effect).is_some_and(|&n| n > 0), "{effect} was never injected: {injected:?}");
     }
     for server in servers {
         server.kill_hard().await;

@@ -34,6 +34,9 @@ pub enum Effect {
     Throttle,
     /// 500 `InternalServerError`. Not applied.
     ServerError,
+    /// 400 `ValidationException`, at once and for good: no retry gets past it, so the caller
+    /// stops there as one killed at that point would. Not applied.
+    Refuse,
     /// Applied by the emulator, but the answer never comes: the client times out.
     AppliedButLost,
     /// A `Query` answer without one of its items, not the first (a transaction's item not visible
@@ -148,7 +151,14 @@ impl Chaos {
             let (state, endpoint) = (state.clone(), endpoint.to_owned());
             axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
                 let (state, endpoint, http) = (state.clone(), endpoint.clone(), http.clone());
-                async move { handle(&state, &endpoint, &http, headers, body).await }
+                // A request runs to its end even when the client hangs up (an attempt timeout),
+                // as on DynamoDB: it may still be applied, and its token stops being in progress.
+                let request = tokio::spawn(async move { handle(&state, &endpoint, &http, headers, body).await });
+                async move {
+                    request.await.unwrap_or_else(|e| {
+                        error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("proxy: {e}"), None)
+                    })
+                }
             })
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the chaos proxy");
@@ -277,6 +287,9 @@ async fn respond(
         ),
         Some(Effect::ServerError) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error", None)
+        }
+        Some(Effect::Refuse) => {
+            error(StatusCode::BAD_REQUEST, "ValidationException", "refused by the chaos layer", None)
         }
         Some(Effect::AppliedButLost) => {
             let answer = forward(endpoint, http, &headers, body).await;
