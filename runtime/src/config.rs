@@ -83,6 +83,15 @@ pub struct ServeArgs {
     /// Seconds one DynamoDB store operation may take, retries included.
     #[arg(long, env = "MESSAGING_DYNAMODB_BUDGET_SECS")]
     pub dynamodb_budget_secs: Option<u64>,
+    /// Messages a stream may have waiting in the server before it is closed as fallen behind.
+    #[arg(long, env = "MESSAGING_STREAM_BUFFER")]
+    pub stream_buffer: Option<usize>,
+    /// Seconds between a stream's pings; a peer silent for two of them is gone.
+    #[arg(long, env = "MESSAGING_STREAM_PING_SECS")]
+    pub stream_ping_secs: Option<u64>,
+    /// Seconds a stream's client has to take one frame before it is closed as too slow.
+    #[arg(long, env = "MESSAGING_STREAM_WRITE_TIMEOUT_SECS")]
+    pub stream_write_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
@@ -120,6 +129,9 @@ pub struct Settings {
     pub feeds_table: String,
     pub feed_ttl_days: u32,
     pub dynamodb_budget_secs: u64,
+    pub stream_buffer: usize,
+    pub stream_ping_secs: u64,
+    pub stream_write_timeout_secs: u64,
 }
 
 impl Settings {
@@ -157,7 +169,10 @@ impl Settings {
             entities_table,
             feeds_table,
             feed_ttl_days,
-            dynamodb_budget_secs
+            dynamodb_budget_secs,
+            stream_buffer,
+            stream_ping_secs,
+            stream_write_timeout_secs
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(
@@ -169,10 +184,13 @@ impl Settings {
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
         anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
         anyhow::ensure!(settings.dynamodb_budget_secs >= 1, "dynamodb_budget_secs must be at least 1");
+        anyhow::ensure!(settings.stream_buffer >= 1, "stream_buffer must be at least 1");
         for (name, secs) in [
             ("header_read_timeout_secs", settings.header_read_timeout_secs),
             ("body_read_timeout_secs", settings.body_read_timeout_secs),
             ("idle_timeout_secs", settings.idle_timeout_secs),
+            ("stream_ping_secs", settings.stream_ping_secs),
+            ("stream_write_timeout_secs", settings.stream_write_timeout_secs),
         ] {
             anyhow::ensure!(secs >= 1, "{name} must be at least 1");
         }

@@ -11,4 +11,4 @@ pub mod lambda;
 pub mod server;
 pub mod store;
 
-pub use api::{AppState, Limits, app};
+pub use api::{AppState, Limits, StreamLimits, app};

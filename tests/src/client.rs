@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use runtime::api::rate_limit::RateLimiter;
 use runtime::config::Settings;
 use runtime::domain::Keys;
-use runtime::{AppState, Limits, app};
+use runtime::{AppState, Limits, StreamLimits, app};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -71,6 +71,10 @@ impl TestApp {
             limits: Limits {
                 max_group_size,
                 body_read_timeout: std::time::Duration::from_secs(Settings::defaults().body_read_timeout_secs),
+                stream: StreamLimits {
+                    ping: std::time::Duration::from_secs(Settings::defaults().stream_ping_secs),
+                    write_timeout: std::time::Duration::from_secs(Settings::defaults().stream_write_timeout_secs),
+                },
             },
             rate_limiter: rate_limiter.map(Arc::new),
         };

@@ -35,6 +35,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("no route for this path")]
     RouteNotFound,
+    #[error(
+        "this route is a WebSocket: open it with an upgrade request (GET, 'Connection: Upgrade', 'Upgrade: websocket')"
+    )]
+    WebSocketRequired,
     #[error("this route does not take that method")]
     MethodNotAllowed,
     #[error("too many requests; retry after {retry_after_secs} s")]
@@ -82,6 +86,7 @@ impl ApiError {
             Self::MissingToken => (S::UNAUTHORIZED, "missing_token"),
             Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
+            Self::WebSocketRequired => (S::UPGRADE_REQUIRED, "websocket_required"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable"),
@@ -120,6 +125,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::MissingToken | Self::InvalidToken => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::WebSocketRequired => {
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             }
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

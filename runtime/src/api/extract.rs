@@ -60,11 +60,18 @@ impl FromRequestParts<AppState> for Caller {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::InvalidToken);
         }
+        Self::authenticate(token, state).map(Caller)
+    }
+}
+
+impl Caller {
+    /// The user `token` was issued to, once the rate limit lets them through.
+    pub fn authenticate(token: &str, state: &AppState) -> Result<UserId, ApiError> {
         let user = state.keys.verify_token(token.trim()).ok_or(ApiError::InvalidToken)?;
         if let Some(limiter) = &state.rate_limiter {
             limiter.check(&user)?;
         }
-        Ok(Caller(user))
+        Ok(user)
     }
 }
 

@@ -7,6 +7,7 @@ mod groups;
 mod messages;
 mod openapi;
 pub mod rate_limit;
+pub mod stream;
 mod system;
 mod users;
 
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 pub use self::error::ApiError;
 pub use self::openapi::openapi;
 use self::rate_limit::RateLimiter;
+pub use self::stream::{ConnectionContext, StreamLimits};
 use crate::domain::Keys;
 use crate::store::Store;
 
@@ -35,6 +37,7 @@ pub struct Limits {
     pub max_group_size: usize,
     /// From the handler asking for the body to its last byte.
     pub body_read_timeout: Duration,
+    pub stream: StreamLimits,
 }
 
 /// Everything a handler needs, built once at start-up and shared by every request.
@@ -59,6 +62,8 @@ pub fn app(state: AppState) -> Router {
         .route("/groups/{group_id}/members/{user_id}", put(groups::add_member).delete(groups::remove_member))
         .route("/groups/{group_id}/messages", post(messages::send_group))
         .route("/messages", get(messages::poll));
+    // Only a store that sees every commit can tell a stream about each new entry.
+    let v1 = if state.store.feed_events().is_some() { v1.route("/stream", get(stream::open)) } else { v1 };
     Router::new()
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi_json))

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
 use super::activity::{Activity, TrackedIo};
+use crate::api::ConnectionContext;
 
 /// How long each phase of a connection may take when the client is the slow side.
 #[derive(Clone, Copy, Debug)]
@@ -80,17 +81,22 @@ async fn serve_connection(
     router: Router,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let tracker = activity.clone();
+    // A connection upgraded to a WebSocket leaves this function's loop; the stream keeps the
+    // slot until it closes, so open streams count against the connection cap too.
+    let context = ConnectionContext { slot: Arc::new(slot), stopping: stopping.clone() };
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let in_flight = tracker.request_started();
         let router = router.clone();
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(context.clone());
         async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
+            let response = router.oneshot(request).await?;
             // The request counts as in flight until hyper has written and dropped the response.
             Ok::<_, std::convert::Infallible>(response.map(|body| {
                 Body::new(body.map_frame(move |frame| {

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 
 pub use self::connections::ConnectionLimits;
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{AppState, Limits, app};
+use crate::api::{AppState, Limits, StreamLimits, app};
 use crate::config::{Settings, StoreKind};
 use crate::domain::Keys;
 use crate::store::Store;
@@ -78,7 +78,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&settings.data_dir)
                 .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            let options = EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024 };
+            let options =
+                EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024, stream_buffer: settings.stream_buffer };
             let database = settings.data_dir.join(DATABASE_FILE);
             let store =
                 EmbeddedStore::open(&database, &options).with_context(|| format!("opening {}", database.display()))?;
@@ -102,6 +103,10 @@ pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
         limits: Limits {
             max_group_size: settings.max_group_size,
             body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
+            stream: StreamLimits {
+                ping: Duration::from_secs(settings.stream_ping_secs),
+                write_timeout: Duration::from_secs(settings.stream_write_timeout_secs),
+            },
         },
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
     })

@@ -46,9 +46,14 @@
 
 pub mod dynamodb;
 pub mod embedded;
+pub mod events;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use thiserror::Error;
+
+use self::events::FeedEvents;
 
 use crate::domain::message::Outgoing;
 use crate::domain::{FeedPage, Group, GroupId, Rejection, Sent, Seq, User, UserId};
@@ -125,4 +130,11 @@ pub trait Store: Send + Sync + 'static {
     /// `has_more` is true exactly when more entries existed past the page at the time of the
     /// read. Readers never see an entry before every earlier entry (see the module docs).
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage>;
+
+    /// Where this store publishes every feed entry after it commits, in commit order — when it
+    /// sees every commit. `None` for a store that other processes write too (DynamoDB): this
+    /// process cannot tell its streams about their writes.
+    fn feed_events(&self) -> Option<Arc<FeedEvents>> {
+        None
+    }
 }

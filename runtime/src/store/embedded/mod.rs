@@ -25,19 +25,22 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use self::tables::*;
 use self::writer::Writer;
+use super::events::{Delivery, FeedEvents};
 use super::{MembershipChange, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
-use crate::domain::{FeedPage, Group, GroupId, Recipient, Rejection, Sent, Seq, User, UserId};
+use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection, Sent, Seq, User, UserId};
 
 #[derive(Clone, Debug)]
 pub struct EmbeddedOptions {
     /// redb's page cache. Bounded so the server's memory stays flat as data grows.
     pub cache_bytes: usize,
+    /// Deliveries a stream may have waiting in this process before it counts as fallen behind.
+    pub stream_buffer: usize,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_bytes: 64 * 1024 * 1024 }
+        Self { cache_bytes: 64 * 1024 * 1024, stream_buffer: 256 }
     }
 }
 
@@ -45,6 +48,7 @@ pub struct EmbeddedStore {
     // Declared first so it is dropped first: the writer thread stops before the file closes.
     writer: Writer,
     db: Arc<Database>,
+    events: Arc<FeedEvents>,
 }
 
 impl EmbeddedStore {
@@ -57,7 +61,7 @@ impl EmbeddedStore {
         txn.commit()?;
         let db = Arc::new(db);
         let writer = Writer::start(db.clone())?;
-        Ok(Self { db, writer })
+        Ok(Self { db, writer, events: FeedEvents::new(options.stream_buffer) })
     }
 
     fn read(&self) -> StoreResult<redb::ReadTransaction> {
@@ -117,21 +121,24 @@ fn recipients(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Vec<
     }
 }
 
-fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: &[UserId]) -> StoreResult<()> {
+/// Appends the message to `feeds`; returns each feed with the message's position in it.
+fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>) -> StoreResult<Vec<(UserId, Seq)>> {
     let message = &outgoing.message;
     let key = match tables.messages.last().map_err(storage)? {
         Some((newest, _)) => newest.value() + 1,
         None => 1,
     };
     tables.messages.insert(key, encode(message)?.as_slice()).map_err(storage)?;
+    let mut positions = Vec::with_capacity(feeds.len());
     for user in feeds {
         let position = feed_head(&tables.feed, user.as_str())?.next();
         tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+        positions.push((user, position));
     }
     if let Some(client_id) = &outgoing.client_id {
         tables.sent_by_client_id.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
     }
-    Ok(())
+    Ok(positions)
 }
 
 #[async_trait]
@@ -233,16 +240,34 @@ impl Store for EmbeddedStore {
 
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
         let outgoing = outgoing.clone();
-        self.writer
-            .write(move |tables| {
-                if let Some(replayed) = replay(tables, &outgoing)? {
-                    return Ok(replayed);
-                }
-                let feeds = recipients(tables, &outgoing)?;
-                deliver(tables, &outgoing, &feeds)?;
-                Ok(Sent { message: outgoing.message, replayed: false })
-            })
-            .await
+        let events = self.events.clone();
+        let (sent, _) = self
+            .writer
+            .write_then(
+                move |tables| {
+                    if let Some(replayed) = replay(tables, &outgoing)? {
+                        return Ok((replayed, Vec::new()));
+                    }
+                    let feeds = recipients(tables, &outgoing)?;
+                    let positions = deliver(tables, &outgoing, feeds)?;
+                    Ok((Sent { message: outgoing.message, replayed: false }, positions))
+                },
+                move |(sent, positions)| {
+                    if positions.is_empty() || events.subscriptions() == 0 {
+                        return;
+                    }
+                    let message = Arc::new(MessageJson::encode(&sent.message));
+                    for (user, seq) in positions {
+                        events.publish(user, &Delivery { seq: *seq, message: message.clone() });
+                    }
+                },
+            )
+            .await?;
+        Ok(sent)
+    }
+
+    fn feed_events(&self) -> Option<Arc<FeedEvents>> {
+        Some(self.events.clone())
     }
 
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage> {

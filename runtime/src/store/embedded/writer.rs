@@ -67,6 +67,17 @@ impl Writer {
         T: Send + 'static,
         F: for<'txn> FnOnce(&mut WriteTables<'txn>) -> StoreResult<T> + Send + 'static,
     {
+        self.write_then(op, |_| {}).await
+    }
+
+    /// As [`Writer::write`], and once the transaction is committed, runs `committed` with the
+    /// result on the writer thread — in commit order across every write.
+    pub async fn write_then<T, F, C>(&self, op: F, committed: C) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'txn> FnOnce(&mut WriteTables<'txn>) -> StoreResult<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |tables| {
             let outcome = catch_unwind(AssertUnwindSafe(|| op(tables)))
@@ -76,7 +87,12 @@ impl Writer {
                 deliver: Box::new(move |batch_failure| {
                     let _ = reply.send(match batch_failure {
                         Some(failure) => Err(failure.clone()),
-                        None => outcome,
+                        None => {
+                            if let Ok(result) = &outcome {
+                                committed(result);
+                            }
+                            outcome
+                        }
                     });
                 }),
             }

@@ -1,0 +1,263 @@
+//! `GET /v1/stream`: the caller's feed over a WebSocket — first every entry after the cursor, as
+//! a poll would read it, then each new entry as it commits.
+//!
+//! Every frame carries the cursor just past its message, so a client that reconnects (or polls)
+//! with the last cursor it received gets every message exactly once, in order, whether it read
+//! them from a stream, a poll, or both. The feed is the truth: live entries come from the
+//! store's commit events ([`FeedEvents`](crate::store::events::FeedEvents)), and whenever those cannot be trusted to be complete —
+//! a gap in positions — the stream reads the feed instead.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::{
+    CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
+use axum::http::request::Parts;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Caller, QueryParams};
+use crate::domain::{Cursor, Seq, UserId};
+use crate::store::events::Subscription;
+
+/// The subprotocol the server speaks, and answers with when a client offers it.
+pub const PROTOCOL: &str = "messaging.v1";
+/// Browsers cannot set headers on a WebSocket; they offer the token as a subprotocol instead,
+/// `bearer.<token>`, beside [`PROTOCOL`]. Unlike a query parameter, it never lands in access logs.
+pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
+
+/// Close codes, beside the standard 1001 (server shutting down) and 1013 (store unavailable).
+pub const CLOSE_BEHIND: u16 = 4000;
+pub const CLOSE_TOO_SLOW: u16 = 4001;
+
+/// Entries per feed read while catching up.
+const CATCH_UP_PAGE: usize = 100;
+/// The client sends nothing but control frames; anything larger is a protocol error.
+const MAX_CLIENT_FRAME: usize = 4096;
+
+/// How a stream paces itself.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Between pings; a client silent for two of them is gone.
+    pub ping: Duration,
+    /// For the client to take one frame.
+    pub write_timeout: Duration,
+}
+
+/// What the accept loop lends each request, for a stream to keep while it is open: the
+/// connection's slot (so open streams count against the connection cap) and the shutdown signal.
+#[derive(Clone)]
+pub struct ConnectionContext {
+    pub slot: Arc<dyn Any + Send + Sync>,
+    pub stopping: watch::Receiver<bool>,
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Outgoing<'a> {
+    /// One feed entry, and the cursor just past it.
+    Message { message: &'a RawValue, cursor: String },
+    /// Everything stored when the stream opened has been sent; what follows is live.
+    CaughtUp { cursor: String },
+}
+
+/// The caller, from `Authorization: Bearer` or, for browsers, the `bearer.<token>` subprotocol.
+pub struct StreamCaller(UserId);
+
+impl FromRequestParts<AppState> for StreamCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            return Caller::from_request_parts(parts, state).await.map(|Caller(user)| StreamCaller(user));
+        }
+        let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
+        let token = offered
+            .flat_map(|value| value.split(','))
+            .find_map(|protocol| protocol.trim().strip_prefix(BEARER_PROTOCOL_PREFIX))
+            .ok_or(ApiError::MissingToken)?;
+        Caller::authenticate(token, state).map(StreamCaller)
+    }
+}
+
+/// Opens a stream (the route exists only on a store that publishes its commits).
+pub async fn open(
+    State(state): State<AppState>,
+    StreamCaller(caller): StreamCaller,
+    QueryParams(query): QueryParams<StreamQuery>,
+    context: Option<Extension<ConnectionContext>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let after = match query.after.as_deref() {
+        None => Cursor(Seq::START),
+        Some(encoded) => state.keys.decode_cursor(&caller, encoded)?,
+    };
+    let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
+    let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
+    let context = context.map(|Extension(context)| context);
+    Ok(upgrade.protocols([PROTOCOL]).max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(
+        move |socket| async move {
+            // Subscribed before the first read of the feed: an entry committed in between is in
+            // the read or in the subscription, never in neither.
+            let subscription = events.subscribe(&caller);
+            let stream = Stream { socket, state, user: caller, last: after.0, heard: Instant::now() };
+            stream.run(subscription, context).await;
+        },
+    ))
+}
+
+/// Why a stream ended.
+#[derive(Debug)]
+enum End {
+    /// The client closed it or the connection failed.
+    Gone,
+    /// More than the buffer of deliveries waited for it.
+    Behind,
+    /// It did not take a frame within the write timeout.
+    TooSlow,
+    /// It answered no ping for two intervals.
+    Silent,
+    ShuttingDown,
+    StoreUnavailable,
+}
+
+struct Stream {
+    socket: WebSocket,
+    state: AppState,
+    user: UserId,
+    /// Position of the last entry sent.
+    last: Seq,
+    /// When the client last sent anything.
+    heard: Instant,
+}
+
+impl Stream {
+    async fn run(mut self, mut subscription: Subscription, context: Option<ConnectionContext>) {
+        let (_slot, mut stopping) = match context {
+            Some(ConnectionContext { slot, stopping }) => (Some(slot), Some(stopping)),
+            None => (None, None),
+        };
+        let end = match self.catch_up().await {
+            Ok(()) => self.live(&mut subscription, stopping.as_mut()).await,
+            Err(end) => end,
+        };
+        drop(subscription);
+        tracing::debug!(user = %self.user, ?end, "stream ended");
+        let close = match end {
+            End::Gone | End::Silent => return,
+            End::Behind => (CLOSE_BEHIND, "fell behind: reconnect with the last cursor"),
+            End::TooSlow => (CLOSE_TOO_SLOW, "too slow to take frames: reconnect with the last cursor"),
+            End::ShuttingDown => (1001, "server shutting down: reconnect with the last cursor"),
+            End::StoreUnavailable => (1013, "store unavailable: reconnect with the last cursor"),
+        };
+        let frame = Frame::Close(Some(CloseFrame { code: close.0, reason: close.1.into() }));
+        // A client too slow for frames may be too slow for this one as well.
+        let _ = tokio::time::timeout(self.state.limits.stream.write_timeout, self.socket.send(frame)).await;
+    }
+
+    /// Sends every entry after `last` that the feed holds, then `caught_up`.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        self.read_feed().await?;
+        let cursor = self.state.keys.encode_cursor(&self.user, Cursor(self.last));
+        self.send(&Outgoing::CaughtUp { cursor }).await
+    }
+
+    async fn read_feed(&mut self) -> Result<(), End> {
+        loop {
+            let page = self.state.store.feed(&self.user, self.last, CATCH_UP_PAGE).await.map_err(|error| {
+                tracing::warn!(%error, "a stream could not read its feed");
+                End::StoreUnavailable
+            })?;
+            for (seq, message) in &page.entries {
+                self.send_entry(*seq, message.raw()).await?;
+            }
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends each new entry as it commits, until the stream ends.
+    async fn live(&mut self, subscription: &mut Subscription, mut stopping: Option<&mut watch::Receiver<bool>>) -> End {
+        let ping_every = self.state.limits.stream.ping;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        loop {
+            tokio::select! {
+                delivery = subscription.next() => {
+                    let sent = match delivery {
+                        None => Err(End::Behind),
+                        Some(delivery) if delivery.seq <= self.last => Ok(()),
+                        Some(delivery) if delivery.seq == self.last.next() => {
+                            self.send_entry(delivery.seq, delivery.message.raw()).await
+                        }
+                        // Positions are published in commit order, so this cannot happen; if it
+                        // did, the feed has what was missed.
+                        Some(_) => self.read_feed().await,
+                    };
+                    if let Err(end) = sent {
+                        return end;
+                    }
+                }
+                received = self.socket.recv() => match received {
+                    Some(Ok(Frame::Close(_)) | Err(_)) | None => return End::Gone,
+                    // Pongs, and anything else the client says: it is alive.
+                    Some(Ok(_)) => self.heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if self.heard.elapsed() > 2 * ping_every {
+                        return End::Silent;
+                    }
+                    if let Err(end) = self.write(Frame::Ping(Default::default())).await {
+                        return end;
+                    }
+                }
+                () = changed(stopping.as_deref_mut()) => return End::ShuttingDown,
+            }
+        }
+    }
+
+    async fn send_entry(&mut self, seq: Seq, message: &RawValue) -> Result<(), End> {
+        let cursor = self.state.keys.encode_cursor(&self.user, Cursor(seq));
+        self.send(&Outgoing::Message { message, cursor }).await?;
+        self.last = seq;
+        Ok(())
+    }
+
+    async fn send(&mut self, frame: &Outgoing<'_>) -> Result<(), End> {
+        let text = serde_json::to_string(frame).expect("a frame always serialises");
+        self.write(Frame::Text(text.into())).await
+    }
+
+    async fn write(&mut self, frame: Frame) -> Result<(), End> {
+        match tokio::time::timeout(self.state.limits.stream.write_timeout, self.socket.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::TooSlow),
+        }
+    }
+}
+
+/// Completes once the server starts shutting down; never without a shutdown signal.
+async fn changed(stopping: Option<&mut watch::Receiver<bool>>) {
+    match stopping {
+        Some(stopping) => {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,336 @@
+//! `GET /v1/stream` on the real binary over the embedded store: every stream sees exactly its
+//! feed, in order, across reconnects at random moments and polls mixed in; a stream that falls
+//! behind is closed and catches up on reconnect; shutdown closes streams with "going away".
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use messaging_tests::process::Server;
+use messaging_tests::stream::{Auth, Event, StreamClient};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+    let mut args: Vec<&OsStr> = vec!["--data-dir".as_ref(), data_dir.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &args).await
+}
+
+/// A registered user: id and token.
+async fn register(http: &Client, server: &Server, name: &str) -> (String, String) {
+    let reply: Value =
+        http.post(server.url("/v1/users")).json(&json!({ "name": name })).send().await.unwrap().json().await.unwrap();
+    (reply["id"].as_str().unwrap().to_owned(), reply["token"].as_str().unwrap().to_owned())
+}
+
+async fn send(http: &Client, url: String, token: &str, text: &str) -> Value {
+    let response = http.post(url).bearer_auth(token).json(&json!({ "text": text })).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+/// One poll page: message ids and the next cursor.
+async fn poll(http: &Client, server: &Server, token: &str, after: Option<&str>) -> (Vec<String>, String, bool) {
+    let query = after.map_or("?limit=50".to_owned(), |a| format!("?limit=50&after={a}"));
+    let page: Value = http
+        .get(server.url(&format!("/v1/messages{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids = page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    (ids, page["next"].as_str().unwrap().to_owned(), page["has_more"] == true)
+}
+
+/// The whole feed, by polling: the truth a stream is compared with.
+async fn whole_feed(http: &Client, server: &Server, token: &str) -> Vec<String> {
+    let (mut all, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let (ids, next, more) = poll(http, server, token, cursor.as_deref()).await;
+        all.extend(ids);
+        cursor = Some(next);
+        if !more {
+            return all;
+        }
+    }
+}
+
+/// xorshift: reproducible "random moments" without a dependency.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, sides: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % sides
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_stream_sees_exactly_its_feed_in_order_across_reconnects_and_polls() {
+    const USERS: usize = 8;
+    const MEMBERS: usize = 5;
+    const SENDERS: usize = 6;
+    const SENDS_EACH: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Arc::new(start(dir.path(), &[]).await);
+    let http = Client::new();
+    let mut users = Vec::new();
+    for i in 0..USERS {
+        users.push(register(&http, &server, &format!("u{i}")).await);
+    }
+    let group: Value = http
+        .post(server.url("/v1/groups"))
+        .bearer_auth(&users[0].1)
+        .json(&json!({"name": "g"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = group["id"].as_str().unwrap().to_owned();
+    for (member, _) in &users[1..MEMBERS] {
+        let url = server.url(&format!("/v1/groups/{group}/members/{member}"));
+        assert!(http.put(url).bearer_auth(&users[0].1).send().await.unwrap().status().is_success());
+    }
+    let users = Arc::new(users);
+
+    // Each reader streams, drops its connection at a random moment, sometimes polls a page with
+    // the cursor it holds, and streams on from wherever it got to, until it has `expected`.
+    let (expected_tx, expected) = watch::channel(None::<Arc<Vec<Vec<String>>>>);
+    let readers: Vec<_> = (0..USERS)
+        .map(|u| {
+            let (server, users, mut expected) = (server.clone(), users.clone(), expected.clone());
+            tokio::spawn(async move {
+                let http = Client::new();
+                let token = users[u].1.clone();
+                let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ (u as u64 + 1));
+                let (mut seen, mut cursor, mut reconnects) = (Vec::<String>::new(), None::<String>, 0);
+                loop {
+                    let target = expected.borrow().as_ref().map(|all| all[u].len());
+                    if target.is_some_and(|n| seen.len() >= n) {
+                        return (seen, reconnects);
+                    }
+                    if dice.roll(4) == 0 {
+                        let (ids, next, _) = poll(&http, &server, &token, cursor.as_deref()).await;
+                        seen.extend(ids);
+                        cursor = Some(next);
+                        continue;
+                    }
+                    let auth = if u % 2 == 0 { Auth::Header(&token) } else { Auth::Subprotocol(&token) };
+                    let mut stream = StreamClient::connect(&server.base, auth, cursor.as_deref()).await.unwrap();
+                    reconnects += 1;
+                    let mut budget = 1 + dice.roll(12);
+                    loop {
+                        let event = tokio::select! {
+                            event = stream.next(WAIT) => event.expect("the stream went quiet"),
+                            // Woken when the senders are done, to check the target.
+                            _ = expected.changed() => break,
+                        };
+                        match event {
+                            Event::Message { id, cursor: next, .. } => {
+                                seen.push(id);
+                                cursor = Some(next);
+                                budget -= 1;
+                            }
+                            Event::CaughtUp { cursor: next } => cursor = Some(next),
+                            Event::Ping => {}
+                            Event::Closed(code) => panic!("the server closed a stream: {code:?}"),
+                        }
+                        let target = expected.borrow().as_ref().map(|all| all[u].len());
+                        if budget == 0 || target.is_some_and(|n| seen.len() >= n) {
+                            break;
+                        }
+                    }
+                    if dice.roll(2) == 0 {
+                        stream.close().await;
+                    } // else dropped without a close frame, like a client that lost its network
+                }
+            })
+        })
+        .collect();
+
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (server, users, group) = (server.clone(), users.clone(), group.clone());
+            tokio::spawn(async move {
+                let http = Client::new();
+                let from = s % USERS;
+                for i in 0..SENDS_EACH {
+                    // The member whose membership flips does not send to the group.
+                    let url = if from < MEMBERS - 1 && i % 4 == 0 {
+                        server.url(&format!("/v1/groups/{group}/messages"))
+                    } else {
+                        let to = (from + 1 + i % (USERS - 1)) % USERS;
+                        server.url(&format!("/v1/users/{}/messages", users[to].0))
+                    };
+                    send(&http, url, &users[from].1, &format!("{s}-{i}")).await;
+                    if i % 10 == 9 && from == 0 {
+                        // Membership changes do not close streams: the member's stream goes on.
+                        let member = &users[MEMBERS - 1].0;
+                        let url = server.url(&format!("/v1/groups/{group}/members/{member}"));
+                        assert!(http.delete(&url).bearer_auth(&users[0].1).send().await.unwrap().status().is_success());
+                        assert!(http.put(&url).bearer_auth(&users[0].1).send().await.unwrap().status().is_success());
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let mut truth = Vec::new();
+    for (_, token) in users.iter() {
+        truth.push(whole_feed(&http, &server, token).await);
+    }
+    let truth = Arc::new(truth);
+    expected_tx.send(Some(truth.clone())).unwrap();
+    let mut total_reconnects = 0;
+    for (u, reader) in readers.into_iter().enumerate() {
+        let (seen, reconnects) = tokio::time::timeout(Duration::from_secs(60), reader).await.unwrap().unwrap();
+        assert_eq!(seen, truth[u], "user {u}: what the streams and polls gave, against the feed");
+        assert!(reconnects >= 2, "user {u} reconnected {reconnects} times");
+        total_reconnects += reconnects;
+    }
+    eprintln!(
+        "{} messages in {USERS} feeds, read over {total_reconnects} stream connections with polls between",
+        truth.iter().map(Vec::len).sum::<usize>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_that_falls_behind_is_closed_and_a_reconnect_catches_up() {
+    const SENDS: usize = 1600;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = ["--stream-buffer", "8", "--stream-write-timeout-secs", "120", "--rate-limit-per-second", "0"];
+    let server = Arc::new(start(dir.path(), &settings).await);
+    let http = Client::new();
+    let (alice, bob) = (register(&http, &server, "alice").await, register(&http, &server, "bob").await);
+    let mut stream = StreamClient::connect(&server.base, Auth::Header(&bob.1), None).await.unwrap();
+    let (backlog, _) = stream.until_caught_up(WAIT).await.unwrap();
+    assert!(backlog.is_empty());
+
+    // Bob stops reading while 1,600 messages of 4,000 characters (6.4 MB) arrive: more than the
+    // sockets hold and the server's buffer of 8.
+    let text = "x".repeat(4000);
+    let url = server.url(&format!("/v1/users/{}/messages", bob.0));
+    let sends: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, token, text) = (http.clone(), url.clone(), alice.1.clone(), text.clone());
+            tokio::spawn(async move {
+                for _ in 0..SENDS / 8 {
+                    send(&http, url.clone(), &token, &text).await;
+                }
+            })
+        })
+        .collect();
+    for sending in sends {
+        sending.await.unwrap();
+    }
+
+    let (mut seen, mut cursor) = (Vec::new(), None);
+    let closed = loop {
+        match stream.next(WAIT).await.expect("frames, then a close") {
+            Event::Message { id, cursor: next, .. } => {
+                seen.push(id);
+                cursor = Some(next);
+            }
+            Event::Closed(code) => break code,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(4000), "closed as fallen behind");
+    assert!(seen.len() < SENDS, "closed before everything was sent: {} of {SENDS}", seen.len());
+
+    let mut again = StreamClient::connect(&server.base, Auth::Header(&bob.1), cursor.as_deref()).await.unwrap();
+    let (rest, _) = again.until_caught_up(WAIT).await.expect("the reconnect catches up");
+    seen.extend(rest.into_iter().map(|(id, _)| id));
+    assert_eq!(seen, whole_feed(&http, &server, &bob.1).await, "nothing lost, nothing twice, in order");
+    assert_eq!(seen.len(), SENDS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_stream_checks_the_token_the_cursor_and_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]).await;
+    let http = Client::new();
+    let (alice, bob) = (register(&http, &server, "alice").await, register(&http, &server, "bob").await);
+    let bobs_cursor = poll(&http, &server, &bob.1, None).await.1;
+
+    let refused = |result: Result<StreamClient, _>| match result {
+        Err(messaging_tests::stream::Error::Http(response)) => {
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            (response.status().as_u16(), body["error"]["code"].as_str().unwrap().to_owned())
+        }
+        Err(other) => panic!("not an HTTP refusal: {other}"),
+        Ok(_) => panic!("the stream opened"),
+    };
+    let url = |query: &str| server.url(&format!("/v1/stream{query}"));
+    let cases = [
+        (StreamClient::connect(&server.base, Auth::Header("nope"), None).await, 401, "invalid_token"),
+        (StreamClient::connect(&server.base, Auth::Subprotocol("nope"), None).await, 401, "invalid_token"),
+        (StreamClient::connect(&server.base, Auth::Header(&alice.1), Some("garbage")).await, 400, "invalid_cursor"),
+        (StreamClient::connect(&server.base, Auth::Header(&alice.1), Some(&bobs_cursor)).await, 400, "invalid_cursor"),
+    ];
+    for (result, status, code) in cases {
+        assert_eq!(refused(result), (status, code.to_owned()));
+    }
+    let plain = http.get(url("")).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(plain.json::<Value>().await.unwrap()["error"]["code"], "missing_token");
+    let plain = http.get(url("")).bearer_auth(&alice.1).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(plain.headers()["upgrade"], "websocket");
+    assert_eq!(plain.json::<Value>().await.unwrap()["error"]["code"], "websocket_required");
+
+    // A browser offers the token as a subprotocol; the server answers with its own protocol,
+    // never echoing the token back.
+    let sent = send(&http, server.url(&format!("/v1/users/{}/messages", bob.0)), &alice.1, "hi").await;
+    let mut browser = StreamClient::connect(&server.base, Auth::Subprotocol(&alice.1), None).await.unwrap();
+    assert_eq!(browser.protocol.as_deref(), Some("messaging.v1"));
+    let (messages, _) = browser.until_caught_up(WAIT).await.unwrap();
+    let ids: Vec<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, [sent["id"].as_str().unwrap()]);
+    // What a client says is ignored; the stream stays open.
+    browser.say("hello?").await;
+    send(&http, server.url(&format!("/v1/users/{}/messages", bob.0)), &alice.1, "again").await;
+    assert!(matches!(browser.next(WAIT).await, Some(Event::Message { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_pinged_and_closed_going_away_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), &["--stream-ping-secs", "1"]).await;
+    let http = Client::new();
+    let alice = register(&http, &server, "alice").await;
+    let mut stream = StreamClient::connect(&server.base, Auth::Header(&alice.1), None).await.unwrap();
+    stream.until_caught_up(WAIT).await.unwrap();
+    assert_eq!(stream.next(Duration::from_secs(3)).await, Some(Event::Ping));
+    // Answered by the client library: the stream stays open through several intervals.
+    for _ in 0..3 {
+        assert_eq!(stream.next(Duration::from_secs(3)).await, Some(Event::Ping));
+    }
+
+    let pid = server.child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let closed = loop {
+        match stream.next(WAIT).await.expect("a close frame") {
+            Event::Ping => {}
+            Event::Closed(code) => break code,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(1001), "going away");
+    let status = tokio::time::timeout(WAIT, server.child.wait()).await.expect("the server stops").unwrap();
+    assert!(status.success(), "{status}");
+}
