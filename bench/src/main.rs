@@ -10,6 +10,7 @@ mod report;
 mod scenarios;
 mod server;
 mod stats;
+mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,7 +59,16 @@ struct Args {
     /// Registered users of the growth scenario.
     #[arg(long, default_value_t = 100_000)]
     growth_users: usize,
-    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, growth).
+    /// Open streams during the stream scenario's deliveries.
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+    /// Messages sent to the streams' users.
+    #[arg(long, default_value_t = 5000)]
+    stream_sends: usize,
+    /// Streams held open at the end, to measure memory per stream.
+    #[arg(long, default_value_t = 10_000)]
+    stream_hold: usize,
+    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, stream, growth).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// How this run was invoked, for the report.
@@ -75,6 +85,9 @@ impl Args {
         self.realistic_seconds = 2.0;
         self.growth = vec![6_000, 8_000];
         self.growth_users = 1_000;
+        self.streams = 50;
+        self.stream_sends = 200;
+        self.stream_hold = 200;
         self
     }
 
@@ -185,6 +198,28 @@ async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path
             note,
         });
     }
+    if args.wants("stream") {
+        // Last: it writes to the users that the poll-empty scenario keeps empty.
+        let plan = stream::Plan { streams: args.streams, sends: args.stream_sends, hold: args.stream_hold };
+        let result = stream::run(&server, data.clone(), POLL_EMPTY_USERS, SENDING_USERS, &plan).await?;
+        let note = format!(
+            "{} open streams; latency from the send's 201 to the frame (from the send's start: p50 {:.3} ms, \
+             p99 {:.3} ms); then {} streams held at {:.1} MiB, {:.1} KiB each",
+            plan.streams,
+            result.end_to_end.p50_ms,
+            result.end_to_end.p99_ms,
+            result.held,
+            result.held_rss_mib,
+            result.kib_per_stream
+        );
+        eprintln!("stream: done");
+        report.scenarios.push(Scenario {
+            name: "stream".into(),
+            summary: result.delivery,
+            rss_mib: result.rss_mib,
+            note,
+        });
+    }
     server.stop().await
 }
 
@@ -198,7 +233,10 @@ async fn run(args: Args) -> Result<Report, String> {
         growth: Vec::new(),
         targets: Vec::new(),
     };
-    if ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic"].iter().any(|s| args.wants(s)) {
+    if ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic", "stream"]
+        .iter()
+        .any(|s| args.wants(s))
+    {
         closed_loop_scenarios(&args, &mut report, &scratch.path().join("scenarios")).await?;
     }
     if args.wants("growth") {

@@ -88,6 +88,15 @@ impl Report {
                 met: s.p99_ms < 10.0 && s.errors == 0,
             });
         }
+        if let Some(stream) = self.scenario("stream") {
+            let s = &stream.summary;
+            targets.push(Target {
+                name: "stream delivery p99 (201 → frame), frames lost".into(),
+                measured: format!("{:.2} ms, {} lost", s.p99_ms, s.errors),
+                required: "< 10 ms, 0 lost".into(),
+                met: s.p99_ms < 10.0 && s.errors == 0,
+            });
+        }
         if let (Some(first), Some(last)) = (self.growth.first(), self.growth.last())
             && self.growth.len() > 1
         {

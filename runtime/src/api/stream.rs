@@ -110,15 +110,21 @@ pub async fn open(
     let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
     let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
     let context = context.map(|Extension(context)| context);
-    Ok(upgrade.protocols([PROTOCOL]).max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME).on_upgrade(
-        move |socket| async move {
-            // Subscribed before the first read of the feed: an entry committed in between is in
-            // the read or in the subscription, never in neither.
-            let subscription = events.subscribe(&caller);
-            let stream = Stream { socket, state, user: caller, last: after.0, heard: Instant::now() };
-            stream.run(subscription, context).await;
-        },
-    ))
+    let upgrade = upgrade
+        .protocols([PROTOCOL])
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        // The defaults reserve 128 KiB per connection for reading; clients send only control
+        // frames, and every frame we write is flushed at once, so small buffers hold either.
+        .read_buffer_size(MAX_CLIENT_FRAME)
+        .write_buffer_size(0);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        // Subscribed before the first read of the feed: an entry committed in between is in
+        // the read or in the subscription, never in neither.
+        let subscription = events.subscribe(&caller);
+        let stream = Stream { socket, state, user: caller, last: after.0, heard: Instant::now() };
+        stream.run(subscription, context).await;
+    }))
 }
 
 /// Why a stream ended.
