@@ -119,16 +119,7 @@ async fn slow_connections_are_closed_in_time_and_do_not_lock_anyone_out() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let http = reqwest::Client::new();
-    let user: Value = http
-        .post(server.url("/v1/users"))
-        .json(&serde_json::json!({"name": "patient"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = user["token"].as_str().unwrap().to_owned();
+    let (_, token) = server.register(&http, "patient").await;
 
     let mut slow = Vec::new();
     for kind in Slow::ALL {

@@ -3,13 +3,11 @@
 //! Lambda service starts it, and the API is driven with API Gateway HTTP API (payload 2.0) events.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
-use messaging_tests::lambda_events::{FUNCTION, call};
+use messaging_tests::lambda_events::{call, function_command, function_settings};
 use reqwest::Client;
-use runtime::domain::Keys;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -27,28 +25,12 @@ async fn the_api_served_through_the_lambda_runtime_api() {
     let (Some(dynamodb), Some(api)) = (emulator_endpoint(), lambda_runtime_api()) else { return };
     let tables = fresh_tables();
     let binary = Path::new(env!("CARGO_BIN_EXE_runtime"));
-    let settings = [
-        ("MESSAGING_STORE", "dynamodb".to_owned()),
-        ("MESSAGING_DYNAMODB_ENDPOINT", dynamodb),
-        ("MESSAGING_ENTITIES_TABLE", tables.entities_table.clone()),
-        ("MESSAGING_FEEDS_TABLE", tables.feeds_table.clone()),
-        ("MESSAGING_TOKEN_KEY", Keys::generate().to_hex()),
-        ("MESSAGING_DYNAMODB_BUDGET_SECS", tables.operation_budget.as_secs().to_string()),
-    ];
+    let settings = function_settings(&dynamodb, &tables);
     let created = Command::new(binary).arg("create-tables").envs(settings.clone()).status().await.unwrap();
     assert!(created.success());
 
     let started = Instant::now();
-    let mut function = Command::new(binary)
-        .envs(settings)
-        .env("AWS_LAMBDA_RUNTIME_API", format!("{api}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the function");
+    let mut function = function_command(binary, &api, 512, &settings).spawn().expect("start the function");
     let http = Client::new();
     let call = |method: &str, path: &str, token: Option<&str>, body: Option<Value>| {
         call(&http, &api, method, path, token, body)

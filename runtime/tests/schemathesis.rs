@@ -8,7 +8,6 @@ use std::process::Stdio;
 
 use messaging_tests::backend::schemathesis;
 use messaging_tests::process::Server;
-use serde_json::Value;
 use tokio::process::Command;
 
 /// Fixed, so a failure reproduces; `cargo xtask test` is not the place to explore new seeds.
@@ -55,16 +54,8 @@ async fn generated_requests_find_no_failure() {
     let dir = tempfile::tempdir().unwrap();
     let server =
         Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &["--data-dir".as_ref(), dir.path().as_os_str()]).await;
-    let user: Value = reqwest::Client::new()
-        .post(server.url("/v1/users"))
-        .json(&serde_json::json!({"name": "fuzzed"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let with = run(&st, &server, user["token"].as_str()).await;
+    let (_, token) = server.register(&reqwest::Client::new(), "fuzzed").await;
+    let with = run(&st, &server, Some(&token)).await;
     let without = run(&st, &server, None).await;
     eprintln!("schemathesis: {} cases in all", with + without);
     server.kill_hard().await;

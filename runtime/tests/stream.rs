@@ -21,31 +21,22 @@ async fn start(data_dir: &Path, extra: &[&str]) -> Server {
     Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &args).await
 }
 
-/// A registered user: id and token.
-async fn register(http: &Client, server: &Server, name: &str) -> (String, String) {
-    let reply: Value =
-        http.post(server.url("/v1/users")).json(&json!({ "name": name })).send().await.unwrap().json().await.unwrap();
-    (reply["id"].as_str().unwrap().to_owned(), reply["token"].as_str().unwrap().to_owned())
+/// A response's JSON body.
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
 }
 
 async fn send(http: &Client, url: String, token: &str, text: &str) -> Value {
     let response = http.post(url).bearer_auth(token).json(&json!({ "text": text })).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    json_of(response).await
 }
 
 /// One poll page: message ids and the next cursor.
 async fn poll(http: &Client, server: &Server, token: &str, after: Option<&str>) -> (Vec<String>, String, bool) {
     let query = after.map_or("?limit=50".to_owned(), |a| format!("?limit=50&after={a}"));
-    let page: Value = http
-        .get(server.url(&format!("/v1/messages{query}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page =
+        json_of(http.get(server.url(&format!("/v1/messages{query}"))).bearer_auth(token).send().await.unwrap()).await;
     let ids = page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
     (ids, page["next"].as_str().unwrap().to_owned(), page["has_more"] == true)
 }
@@ -86,18 +77,10 @@ async fn every_stream_sees_exactly_its_feed_in_order_across_reconnects_and_polls
     let http = Client::new();
     let mut users = Vec::new();
     for i in 0..USERS {
-        users.push(register(&http, &server, &format!("u{i}")).await);
+        users.push(server.register(&http, &format!("u{i}")).await);
     }
-    let group: Value = http
-        .post(server.url("/v1/groups"))
-        .bearer_auth(&users[0].1)
-        .json(&json!({"name": "g"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = http.post(server.url("/v1/groups")).bearer_auth(&users[0].1).json(&json!({"name": "g"})).send().await;
+    let group = json_of(created.unwrap()).await;
     let group = group["id"].as_str().unwrap().to_owned();
     for (member, _) in &users[1..MEMBERS] {
         let url = server.url(&format!("/v1/groups/{group}/members/{member}"));
@@ -215,7 +198,7 @@ async fn a_stream_that_falls_behind_is_closed_and_a_reconnect_catches_up() {
     let settings = ["--stream-buffer", "8", "--stream-write-timeout-secs", "120", "--rate-limit-per-second", "0"];
     let server = Arc::new(start(dir.path(), &settings).await);
     let http = Client::new();
-    let (alice, bob) = (register(&http, &server, "alice").await, register(&http, &server, "bob").await);
+    let (alice, bob) = (server.register(&http, "alice").await, server.register(&http, "bob").await);
     let mut stream = StreamClient::connect(&server.base, Auth::Header(&bob.1), None).await.unwrap();
     let (backlog, _) = stream.until_caught_up(WAIT).await.unwrap();
     assert!(backlog.is_empty());
@@ -264,7 +247,7 @@ async fn opening_a_stream_checks_the_token_the_cursor_and_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let http = Client::new();
-    let (alice, bob) = (register(&http, &server, "alice").await, register(&http, &server, "bob").await);
+    let (alice, bob) = (server.register(&http, "alice").await, server.register(&http, "bob").await);
     let bobs_cursor = poll(&http, &server, &bob.1, None).await.1;
 
     let refused = |result: Result<StreamClient, _>| match result {
@@ -312,7 +295,7 @@ async fn streams_are_pinged_and_closed_going_away_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path(), &["--stream-ping-secs", "1"]).await;
     let http = Client::new();
-    let alice = register(&http, &server, "alice").await;
+    let alice = server.register(&http, "alice").await;
     let mut stream = StreamClient::connect(&server.base, Auth::Header(&alice.1), None).await.unwrap();
     stream.until_caught_up(WAIT).await.unwrap();
     assert_eq!(stream.next(Duration::from_secs(3)).await, Some(Event::Ping));

@@ -1,11 +1,46 @@
 //! API Gateway HTTP API (payload format 2.0) events, sent to a function through a Lambda Runtime
 //! API emulator's invoke endpoint (`cargo lambda watch`), and the function's replies.
 
+use std::path::Path;
+use std::process::Stdio;
+
 use reqwest::Client;
+use runtime::domain::Keys;
+use runtime::store::dynamodb::DynamoOptions;
 use serde_json::{Value, json};
+use tokio::process::Command;
 
 /// The emulator's invocation endpoint for the function it knows as `_`.
 pub const FUNCTION: &str = "_";
+
+/// The settings a deployed function gets from its environment, for fresh `tables` on the
+/// DynamoDB emulator at `dynamodb`, with a key of its own.
+pub fn function_settings(dynamodb: &str, tables: &DynamoOptions) -> Vec<(&'static str, String)> {
+    vec![
+        ("MESSAGING_STORE", "dynamodb".to_owned()),
+        ("MESSAGING_DYNAMODB_ENDPOINT", dynamodb.to_owned()),
+        ("MESSAGING_ENTITIES_TABLE", tables.entities_table.clone()),
+        ("MESSAGING_FEEDS_TABLE", tables.feeds_table.clone()),
+        ("MESSAGING_TOKEN_KEY", Keys::generate().to_hex()),
+        ("MESSAGING_DYNAMODB_BUDGET_SECS", tables.operation_budget.as_secs().to_string()),
+    ]
+}
+
+/// `binary` as the Lambda service starts it — no arguments, the Runtime API and the function's
+/// identity in the environment — with `settings`, serving invocations of [`FUNCTION`] from the
+/// emulator at `api`.
+pub fn function_command(binary: &Path, api: &str, memory_mb: u32, settings: &[(&str, String)]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .env("AWS_LAMBDA_RUNTIME_API", format!("{api}/.rt"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
 
 pub struct Reply {
     pub status: u16,

@@ -57,6 +57,14 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Registers a user called `name`: its id and token.
+    pub async fn register(&self, http: &reqwest::Client, name: &str) -> (String, String) {
+        let response = http.post(self.url("/v1/users")).json(&serde_json::json!({ "name": name })).send().await;
+        let user: serde_json::Value = response.expect("register").json().await.expect("a JSON user");
+        let field = |key: &str| user[key].as_str().unwrap_or_else(|| panic!("no {key} in {user}")).to_owned();
+        (field("id"), field("token"))
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill_hard(mut self) {
         self.child.start_kill().unwrap();

@@ -4,13 +4,11 @@ mod activity;
 mod connections;
 mod file_limit;
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use tokio::net::TcpListener;
 
 pub use self::connections::ConnectionLimits;
@@ -24,16 +22,6 @@ use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 pub const DATABASE_FILE: &str = "messages.redb";
 pub const KEY_FILE: &str = "server.key";
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
-pub async fn run(
-    listener: TcpListener,
-    router: Router,
-    limits: ConnectionLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    connections::serve(listener, router, limits, shutdown).await
-}
 
 /// The configured key, or the one kept in the data directory (created on first start).
 pub fn load_keys(settings: &Settings) -> anyhow::Result<Keys> {
@@ -134,7 +122,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         idle: Duration::from_secs(settings.idle_timeout_secs),
         max_connections: file_limit::connection_cap(settings.max_connections),
     };
-    run(listener, app(state), limits, shutdown_signal()).await?;
+    connections::serve(listener, app(state), limits, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

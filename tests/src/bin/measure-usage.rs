@@ -6,15 +6,13 @@
 //! on each invocation (`/proc/<pid>/task/*/schedstat`), the median over many invocations.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use clap::Parser;
 use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
-use messaging_tests::lambda_events::{self, FUNCTION};
+use messaging_tests::lambda_events;
 use messaging_tests::usage::{self, Api};
-use runtime::domain::Keys;
 use runtime::store::dynamodb::metrics::MeasuredUsage;
 use serde_json::Value;
 
@@ -71,25 +69,12 @@ async fn main() {
     let feed_entry_bytes = usage::feed_entry_bytes(&backend).await;
 
     let tables = fresh_tables();
-    let settings = [
-        ("MESSAGING_STORE", "dynamodb".to_owned()),
-        ("MESSAGING_DYNAMODB_ENDPOINT", dynamodb),
-        ("MESSAGING_ENTITIES_TABLE", tables.entities_table.clone()),
-        ("MESSAGING_FEEDS_TABLE", tables.feeds_table.clone()),
-        ("MESSAGING_TOKEN_KEY", Keys::generate().to_hex()),
-    ];
+    let settings = lambda_events::function_settings(&dynamodb, &tables);
     let created =
         tokio::process::Command::new(&args.runtime).arg("create-tables").envs(settings.clone()).status().await;
     assert!(created.expect("run create-tables").success());
-    let function = tokio::process::Command::new(&args.runtime)
-        .envs(settings)
-        .env("AWS_LAMBDA_RUNTIME_API", format!("{api}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    let function = lambda_events::function_command(&args.runtime, &api, 128, &settings)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("start the function");
     let pid = function.id().expect("running");
