@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use messaging_tests::process::Server;
+use messaging_tests::stream::{Auth, StreamClient};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -170,6 +171,10 @@ async fn secrets_stay_out_of_the_log() {
         // A refused token is still a secret (a mistyped one is usually nearly right).
         let (status, _) = call(&http, "GET", server.url("/v1/me/blocks"), Some(&format!("{token}x")), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // A stream opened the browser's way, with the token as a subprotocol.
+        let mut stream = StreamClient::connect(&server.base, Auth::Subprotocol(token), None).await.unwrap();
+        stream.until_caught_up(Duration::from_secs(10)).await.expect("the stream opens");
+        stream.close().await;
         server.kill_hard().await;
 
         let logged = std::fs::read_to_string(&log_path).unwrap();
