@@ -57,6 +57,16 @@ pub struct Report {
     pub targets: Vec<Target>,
 }
 
+/// A latency target: p99 under 10 ms, with no failures (`failures` says what they are).
+fn p99_under_10_ms(name: &str, summary: &Summary, failures: &str) -> Target {
+    Target {
+        name: name.into(),
+        measured: format!("{:.2} ms, {} {failures}", summary.p99_ms, summary.errors),
+        required: format!("< 10 ms, 0 {failures}"),
+        met: summary.p99_ms < 10.0 && summary.errors == 0,
+    }
+}
+
 impl Report {
     pub fn scenario(&self, name: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.name == name)
@@ -80,22 +90,10 @@ impl Report {
             }
         }
         if let Some(realistic) = self.scenario("realistic") {
-            let s = &realistic.summary;
-            targets.push(Target {
-                name: "realistic p99, errors".into(),
-                measured: format!("{:.2} ms, {} errors", s.p99_ms, s.errors),
-                required: "< 10 ms, 0 errors".into(),
-                met: s.p99_ms < 10.0 && s.errors == 0,
-            });
+            targets.push(p99_under_10_ms("realistic p99, errors", &realistic.summary, "errors"));
         }
         if let Some(stream) = self.scenario("stream") {
-            let s = &stream.summary;
-            targets.push(Target {
-                name: "stream delivery p99 (201 → frame), frames lost".into(),
-                measured: format!("{:.2} ms, {} lost", s.p99_ms, s.errors),
-                required: "< 10 ms, 0 lost".into(),
-                met: s.p99_ms < 10.0 && s.errors == 0,
-            });
+            targets.push(p99_under_10_ms("stream delivery p99 (201 → frame), frames lost", &stream.summary, "lost"));
         }
         if let (Some(first), Some(last)) = (self.growth.first(), self.growth.last())
             && self.growth.len() > 1
