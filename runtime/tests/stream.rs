@@ -68,9 +68,9 @@ impl Dice {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_stream_sees_exactly_its_feed_in_order_across_reconnects_and_polls() {
-    const USERS: usize = 8;
-    const MEMBERS: usize = 5;
-    const SENDERS: usize = 6;
+    const USERS: usize = 48;
+    const MEMBERS: usize = 10;
+    const SENDERS: usize = 24;
     const SENDS_EACH: usize = 40;
     let dir = tempfile::tempdir().unwrap();
     let server = Arc::new(start(dir.path(), &[]).await);

@@ -58,7 +58,7 @@ impl FeedEvents {
         }
     }
 
-    /// Open subscriptions, for the metrics and the tests.
+    /// Open subscriptions: with none, a store need not build the deliveries at all.
     pub fn subscriptions(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }
