@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::domain::{MessageJson, Seq, UserId};
+use crate::domain::{Message, MessageJson, Seq, UserId};
 
 /// One feed entry, as committed.
 #[derive(Clone, Debug)]
@@ -47,19 +47,28 @@ impl FeedEvents {
         Subscription { events: self.clone(), user: user.clone(), id, receiver }
     }
 
-    /// Hands `delivery` to `user`'s subscribers without ever waiting: one whose buffer is full
-    /// is dropped, and sees its subscription end.
-    pub fn publish(&self, user: &UserId, delivery: &Delivery) {
+    /// Hands `message`, committed at these positions, to the subscribers of each feed without ever
+    /// waiting: one whose buffer is full is dropped, and sees its subscription end. One lock for
+    /// the whole send, and the message is encoded only if someone is listening.
+    pub fn publish(&self, message: &Message, positions: &[(UserId, Seq)]) {
         let mut subscribers = self.lock();
-        let Some(list) = subscribers.get_mut(user) else { return };
-        list.retain(|(_, sender)| sender.try_send(delivery.clone()).is_ok());
-        if list.is_empty() {
-            subscribers.remove(user);
+        if subscribers.is_empty() {
+            return;
+        }
+        let mut encoded = None;
+        for (user, seq) in positions {
+            let Some(list) = subscribers.get_mut(user) else { continue };
+            let message = encoded.get_or_insert_with(|| Arc::new(MessageJson::encode(message)));
+            let delivery = Delivery { seq: *seq, message: message.clone() };
+            list.retain(|(_, sender)| sender.try_send(delivery.clone()).is_ok());
+            if list.is_empty() {
+                subscribers.remove(user);
+            }
         }
     }
 
-    /// Open subscriptions: with none, a store need not build the deliveries at all.
-    pub fn subscriptions(&self) -> usize {
+    #[cfg(test)]
+    fn subscriptions(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
     }
 
@@ -101,12 +110,10 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Message, Recipient, Text};
+    use crate::domain::{Recipient, Text};
 
-    fn delivery(seq: u64) -> Delivery {
-        let message =
-            Message::new(UserId::generate(), Recipient::Direct(UserId::generate()), Text::parse("hi".into()).unwrap());
-        Delivery { seq: Seq(seq), message: Arc::new(MessageJson::encode(&message)) }
+    fn message() -> Message {
+        Message::new(UserId::generate(), Recipient::Direct(UserId::generate()), Text::parse("hi".into()).unwrap())
     }
 
     #[tokio::test]
@@ -116,11 +123,11 @@ mod tests {
         let mut first = events.subscribe(&alice);
         let mut second = events.subscribe(&alice);
         let other = events.subscribe(&bob);
-        events.publish(&alice, &delivery(1));
-        events.publish(&alice, &delivery(2));
+        events.publish(&message(), &[(alice.clone(), Seq(1))]);
+        events.publish(&message(), &[(alice.clone(), Seq(2))]);
         assert_eq!(first.next().await.unwrap().seq, Seq(1));
         // `second` has two waiting: the third overflows it, not `first`.
-        events.publish(&alice, &delivery(3));
+        events.publish(&message(), &[(alice.clone(), Seq(3))]);
         assert_eq!(first.next().await.unwrap().seq, Seq(2));
         assert_eq!(first.next().await.unwrap().seq, Seq(3));
         assert_eq!(second.next().await.unwrap().seq, Seq(1));

@@ -25,10 +25,10 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use self::tables::*;
 use self::writer::Writer;
-use super::events::{Delivery, FeedEvents};
+use super::events::FeedEvents;
 use super::{MembershipChange, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
-use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection, Sent, Seq, User, UserId};
+use crate::domain::{FeedPage, Group, GroupId, Recipient, Rejection, Sent, Seq, User, UserId};
 
 #[derive(Clone, Debug)]
 pub struct EmbeddedOptions {
@@ -252,15 +252,7 @@ impl Store for EmbeddedStore {
                     let positions = deliver(tables, &outgoing, feeds)?;
                     Ok((Sent { message: outgoing.message, replayed: false }, positions))
                 },
-                move |(sent, positions)| {
-                    if positions.is_empty() || events.subscriptions() == 0 {
-                        return;
-                    }
-                    let message = Arc::new(MessageJson::encode(&sent.message));
-                    for (user, seq) in positions {
-                        events.publish(user, &Delivery { seq: *seq, message: message.clone() });
-                    }
-                },
+                move |(sent, positions)| events.publish(&sent.message, positions),
             )
             .await?;
         Ok(sent)
