@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::{AppState, MAX_BODY_BYTES};
-use crate::domain::{GroupId, Rejection, UserId};
+use crate::domain::{Cursor, GroupId, Rejection, Seq, UserId};
 
 /// A JSON object request body. The content type is not checked (curl's default is form-encoded,
 /// and the body is parsed as JSON either way); syntax errors are 400, shape errors 422. Only an
@@ -110,6 +110,14 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
 
 pub fn group_id(raw: &str) -> Result<GroupId, ApiError> {
     GroupId::parse(raw).ok_or(ApiError::Rejected(Rejection::UnknownGroup))
+}
+
+/// The position after which `caller` asked to read: the start without a cursor.
+pub fn cursor_after(state: &AppState, caller: &UserId, encoded: Option<&str>) -> Result<Cursor, ApiError> {
+    match encoded {
+        None => Ok(Cursor(Seq::START)),
+        Some(encoded) => Ok(state.keys.decode_cursor(caller, encoded)?),
+    }
 }
 
 /// `GET /v1/messages` parameters, kept as strings so each gets its own precise error.

@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Caller, FeedQuery, JsonBody, PathParams, QueryParams, group_id, user_id};
+use super::extract::{Caller, FeedQuery, JsonBody, PathParams, QueryParams, cursor_after, group_id, user_id};
 use crate::domain::message::Outgoing;
-use crate::domain::{ClientId, Cursor, Invalid, Message, Recipient, Seq, Text, UserId};
+use crate::domain::{ClientId, Cursor, Invalid, Message, Recipient, Text, UserId};
 use serde_json::value::RawValue;
 
 #[derive(Deserialize, ToSchema)]
@@ -135,10 +135,7 @@ pub async fn poll(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<FeedQuery>,
 ) -> Result<Response, ApiError> {
-    let after = match query.after.as_deref() {
-        None => Cursor(Seq::START),
-        Some(encoded) => state.keys.decode_cursor(&caller, encoded)?,
-    };
+    let after = cursor_after(&state, &caller, query.after.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
     let page = state.store.feed(&caller, after.0, limit).await?;
     let last = page.entries.last().map_or(after, |(seq, _)| Cursor(*seq));

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, QueryParams};
+use super::extract::{Caller, QueryParams, cursor_after};
 use crate::domain::{Cursor, Seq, UserId};
 use crate::store::events::Subscription;
 
@@ -103,10 +103,7 @@ pub async fn open(
     context: Option<Extension<ConnectionContext>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let after = match query.after.as_deref() {
-        None => Cursor(Seq::START),
-        Some(encoded) => state.keys.decode_cursor(&caller, encoded)?,
-    };
+    let after = cursor_after(&state, &caller, query.after.as_deref())?;
     let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
     let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
     let context = context.map(|Extension(context)| context);
