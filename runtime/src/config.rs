@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// Seconds a stream's client has to take one frame before it is closed as too slow.
     #[arg(long, env = "MESSAGING_STREAM_WRITE_TIMEOUT_SECS")]
     pub stream_write_timeout_secs: Option<u64>,
+    /// On Lambda: the WebSocket API stage's management endpoint, where sends push (empty: no push).
+    #[arg(long, env = "MESSAGING_PUSH_ENDPOINT")]
+    pub push_endpoint: Option<String>,
+    /// On Lambda: milliseconds a send waits at most for its pushes.
+    #[arg(long, env = "MESSAGING_PUSH_BUDGET_MS")]
+    pub push_budget_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
@@ -132,6 +138,8 @@ pub struct Settings {
     pub stream_buffer: usize,
     pub stream_ping_secs: u64,
     pub stream_write_timeout_secs: u64,
+    pub push_endpoint: String,
+    pub push_budget_ms: u64,
 }
 
 impl Settings {
@@ -172,7 +180,9 @@ impl Settings {
             dynamodb_budget_secs,
             stream_buffer,
             stream_ping_secs,
-            stream_write_timeout_secs
+            stream_write_timeout_secs,
+            push_endpoint,
+            push_budget_ms
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(
@@ -185,6 +195,7 @@ impl Settings {
         anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
         anyhow::ensure!(settings.dynamodb_budget_secs >= 1, "dynamodb_budget_secs must be at least 1");
         anyhow::ensure!(settings.stream_buffer >= 1, "stream_buffer must be at least 1");
+        anyhow::ensure!(settings.push_budget_ms >= 1, "push_budget_ms must be at least 1");
         for (name, secs) in [
             ("header_read_timeout_secs", settings.header_read_timeout_secs),
             ("body_read_timeout_secs", settings.body_read_timeout_secs),

@@ -1,11 +1,21 @@
 //! The Lambda entry point: the same router, over DynamoDB, fed by the Lambda Runtime API with
-//! API Gateway HTTP API (payload 2.0) events.
+//! API Gateway HTTP API (payload 2.0) events — and, with a WebSocket API in front as well, its
+//! `$connect`, `$disconnect` and message events, which never reach the router.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use lambda_http::request::RequestContext;
+use lambda_http::{RequestExt, service_fn};
+use tower::ServiceExt;
 
 use crate::app;
 use crate::config::{Settings, StoreKind};
-use crate::server::open_state;
+use crate::push::gateway::Gateway;
+use crate::push::{Push, websocket};
+use crate::server::state_over;
+use crate::store::dynamodb::DynamoStore;
 
 /// Set by the Lambda service (and by emulators of its Runtime API) in the function's process.
 pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -14,13 +24,38 @@ pub fn is_lambda() -> bool {
     std::env::var_os(RUNTIME_API_VAR).is_some()
 }
 
-/// Builds everything once, before the first event (the store's SDK client included), so only the
-/// cold start pays for it; then serves events until the Lambda service stops the process.
+/// Builds everything once, before the first event (the SDK clients included), so only the cold
+/// start pays for it; then serves events until the Lambda service stops the process.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     anyhow::ensure!(settings.store == StoreKind::Dynamodb, "on Lambda, MESSAGING_STORE must be dynamodb");
     // Instances come and go with no shared disk: a generated key would differ between them.
     anyhow::ensure!(!settings.token_key.is_empty(), "on Lambda, MESSAGING_TOKEN_KEY must be set");
-    let state = open_state(&settings).await.context("opening the store")?;
+    let options = settings.dynamo_options();
+    let client = DynamoStore::client(settings.dynamodb_endpoint(), options.operation_budget).await;
+    let store = Arc::new(DynamoStore::new(client, options));
+    let mut state = state_over(&settings, store.clone()).context("opening the store")?;
     tracing::info!(entities = %settings.entities_table, feeds = %settings.feeds_table, "ready for events");
-    lambda_http::run(app(state)).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+    if settings.push_endpoint.is_empty() {
+        return lambda_http::run(app(state)).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+    }
+
+    let budget = Duration::from_millis(settings.push_budget_ms);
+    let gateway = Gateway::new(&settings.push_endpoint, budget).await;
+    let push = Arc::new(Push::new(store, gateway, state.keys.clone(), budget));
+    state.push = Some(push.clone());
+    let router = app(state.clone());
+    let handler = service_fn(move |request: lambda_http::Request| {
+        let (router, state, push) = (router.clone(), state.clone(), push.clone());
+        async move {
+            match request.request_context_ref() {
+                Some(RequestContext::WebSocket(context)) => {
+                    let context = context.clone();
+                    Ok(websocket::handle(&state, &push, &context, request).await)
+                }
+                _ => router.oneshot(request).await,
+            }
+        }
+    });
+    tracing::info!(endpoint = %settings.push_endpoint, "pushing to WebSocket connections");
+    lambda_http::run(handler).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
 }

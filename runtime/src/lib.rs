@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod lambda;
+pub mod push;
 pub mod server;
 pub mod store;
 

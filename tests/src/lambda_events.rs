@@ -110,3 +110,61 @@ pub fn call(
     let (http, api) = (http.clone(), api.to_owned());
     async move { invoke(&http, &api, event).await }
 }
+
+/// An API Gateway WebSocket API event (`CONNECT`, `DISCONNECT` or `MESSAGE`) for `connection`,
+/// as the Lambda service delivers it: only `$connect` carries the client's headers, only
+/// messages a body.
+pub fn websocket_event(event_type: &str, connection: &str, headers: &[(&str, &str)], body: Option<&str>) -> Value {
+    let route = match event_type {
+        "CONNECT" => "$connect",
+        "DISCONNECT" => "$disconnect",
+        _ => "$default",
+    };
+    let headers: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+    let multi: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
+    let mut event = json!({
+        "requestContext": {
+            "routeKey": route,
+            "eventType": event_type,
+            "extendedRequestId": uuid::Uuid::new_v4().simple().to_string(),
+            "requestTime": "24/Nov/2026:05:30:00 +0000",
+            "messageDirection": "IN",
+            "stage": crate::push_recorder::STAGE,
+            "connectedAt": 1_795_498_800_000u64,
+            "requestTimeEpoch": 1_795_498_800_000u64,
+            "identity": { "sourceIp": "127.0.0.1" },
+            "requestId": uuid::Uuid::new_v4().simple().to_string(),
+            "domainName": "ws123.execute-api.us-east-1.amazonaws.com",
+            "connectionId": connection,
+            "apiId": "ws123"
+        },
+        "isBase64Encoded": false
+    });
+    if event_type == "CONNECT" {
+        event["headers"] = Value::Object(headers);
+        event["multiValueHeaders"] = Value::Object(multi);
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// The function's answer to a WebSocket event (API Gateway's REST-style response).
+pub struct WebSocketReply {
+    pub status: u16,
+    /// `multiValueHeaders`, where `lambda_http` puts a WebSocket answer's headers.
+    pub headers: Value,
+    pub body: String,
+}
+
+/// Sends a WebSocket event to the function through the emulator at `api`.
+pub async fn invoke_websocket(http: &Client, api: &str, event: Value) -> WebSocketReply {
+    let url = format!("{api}/2015-03-31/functions/{FUNCTION}/invocations");
+    let response: Value = http.post(url).json(&event).send().await.expect("invoke").json().await.expect("a JSON reply");
+    WebSocketReply {
+        status: response["statusCode"].as_u64().expect("a status code") as u16,
+        headers: response["multiValueHeaders"].clone(),
+        body: response["body"].as_str().unwrap_or_default().to_owned(),
+    }
+}

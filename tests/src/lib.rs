@@ -19,6 +19,7 @@ pub mod crash;
 pub mod delivery;
 pub mod lambda_events;
 pub mod process;
+pub mod push_recorder;
 pub mod stream;
 pub mod usage;
 

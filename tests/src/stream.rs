@@ -36,6 +36,9 @@ pub struct StreamClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The subprotocol the server chose, if any.
     pub protocol: Option<String>,
+    /// The cursor of the last message frame (or the one the stream was opened after): the next
+    /// message frame's `after` must be it.
+    last: Option<String>,
 }
 
 /// How the client presents its token.
@@ -60,7 +63,7 @@ impl StreamClient {
         let (socket, response) = tokio_tungstenite::connect_async(request).await?;
         let protocol =
             response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Self { socket, protocol })
+        Ok(Self { socket, protocol, last: cursor.map(str::to_owned) })
     }
 
     /// The next event, or `None` if none came within `wait`.
@@ -76,11 +79,18 @@ impl StreamClient {
                     let frame: Value = serde_json::from_str(&text).expect("a JSON frame");
                     let cursor = frame["cursor"].as_str().expect("every frame has a cursor").to_owned();
                     match frame["type"].as_str() {
-                        Some("message") => Event::Message {
-                            id: frame["message"]["id"].as_str().expect("a message id").to_owned(),
-                            message: frame["message"].clone(),
-                            cursor,
-                        },
+                        Some("message") => {
+                            let after = frame["after"].as_str().expect("a message frame has `after`");
+                            if let Some(last) = &self.last {
+                                assert_eq!(after, last, "a frame's `after` is the cursor of the frame before it");
+                            }
+                            self.last = Some(cursor.clone());
+                            Event::Message {
+                                id: frame["message"]["id"].as_str().expect("a message id").to_owned(),
+                                message: frame["message"].clone(),
+                                cursor,
+                            }
+                        }
                         Some("caught_up") => Event::CaughtUp { cursor },
                         other => panic!("unknown frame type {other:?}: {text}"),
                     }

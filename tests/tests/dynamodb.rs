@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use runtime::domain::message::Outgoing;
-use runtime::domain::{ClientId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
+use runtime::domain::{ClientId, ConnectionId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
 use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;
@@ -165,6 +166,69 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     spent(&dynamo);
     assert!(store.feed(&nobody, Seq::START, 20).await.unwrap().entries.is_empty());
     assert_eq!(spent(&dynamo)["poll"].billed_read_units, 1.0, "an empty poll still costs one read unit");
+}
+
+/// The connection records of push on AWS, and what a send's push reads: the README's request
+/// budget, "with push" column. Every item is under 1 KB and 4 KB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_records_make_their_documented_requests() {
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let store = &*backend.store;
+    let (alice, bob) = (user(store, "alice").await, user(store, "bob").await);
+    let (first, second) = (ConnectionId::parse("bob-1=").unwrap(), ConnectionId::parse("bob-2=").unwrap());
+    spent(&dynamo);
+
+    // The connection's own item, and the user's set: two writes.
+    dynamo.open_connection(&bob, &first).await.unwrap();
+    assert_budget(&dynamo, "connect", 2, (0.0, 2.0));
+    dynamo.open_connection(&bob, &second).await.unwrap();
+    spent(&dynamo);
+    // A send's lookup: one BatchGetItem per 100 recipients, a read unit per recipient, found or not.
+    let mut open = dynamo.open_connections(&[alice.clone(), bob.clone()]).await.unwrap();
+    open.sort();
+    assert_eq!(open, [(bob.clone(), first.clone()), (bob.clone(), second.clone())]);
+    assert_budget(&dynamo, "push_lookup", 1, (2.0, 0.0));
+    let mut many = vec![bob.clone()];
+    for _ in 0..149 {
+        many.push(UserId::generate());
+    }
+    assert_eq!(dynamo.open_connections(&many).await.unwrap().len(), 2);
+    assert_budget(&dynamo, "push_lookup", 2, (150.0, 0.0));
+
+    // A message on the connection (`$default`): whose it is, one read.
+    assert_eq!(dynamo.connection_owner(&first).await.unwrap(), Some(bob.clone()));
+    assert_budget(&dynamo, "connection_owner", 1, (1.0, 0.0));
+    // `$disconnect`: that read, then the set and the connection's item written.
+    assert_eq!(dynamo.close_connection(&first).await.unwrap(), Some(bob.clone()));
+    assert_budget(&dynamo, "disconnect", 3, (1.0, 2.0));
+    assert_eq!(dynamo.connection_owner(&first).await.unwrap(), None);
+    spent(&dynamo);
+    // A push answered 410: the same two writes, the user known already.
+    dynamo.forget_connection(&bob, &second).await.unwrap();
+    assert_budget(&dynamo, "forget_connection", 2, (0.0, 2.0));
+    assert!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().is_empty());
+
+    // Past its `ttl` (which DynamoDB deletes only eventually) a set lists only dead connections:
+    // it reads as empty, and the next connection replaces it instead of joining it.
+    let expired = (chrono::Utc::now().timestamp() - 60).to_string();
+    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    client
+        .put_item()
+        .table_name(&dynamo.options().entities_table)
+        .item("pk", AttributeValue::S(format!("U#{alice}")))
+        .item("sk", AttributeValue::S("connections".into()))
+        .item("ids", AttributeValue::Ss(vec!["dead=".into()]))
+        .item("ttl", AttributeValue::N(expired))
+        .send()
+        .await
+        .unwrap();
+    assert!(dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap().is_empty());
+    spent(&dynamo);
+    let fresh = ConnectionId::parse("alice-1=").unwrap();
+    dynamo.open_connection(&alice, &fresh).await.unwrap();
+    assert_budget(&dynamo, "connect", 3, (0.0, 3.0)); // the refused update, then a put
+    assert_eq!(dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap(), [(alice.clone(), fresh)]);
 }
 
 /// Through HTTP: authentication and the cursor cost no store read, so a poll is one request.

@@ -2,7 +2,7 @@
 
 mod blocks;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 mod groups;
 mod messages;
 mod openapi;
@@ -27,6 +27,7 @@ pub use self::openapi::openapi;
 use self::rate_limit::RateLimiter;
 pub use self::stream::{ConnectionContext, StreamLimits};
 use crate::domain::Keys;
+use crate::push::Push;
 use crate::store::Store;
 
 /// Request bodies above this are refused with 413 before they are parsed.
@@ -47,6 +48,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub limits: Limits,
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// On Lambda with a WebSocket API: where sends push their messages.
+    pub push: Option<Arc<Push>>,
 }
 
 /// The whole API as one router, whatever serves it.

@@ -67,17 +67,25 @@ pub struct StreamQuery {
     after: Option<String>,
 }
 
+/// What a stream sends, as JSON text frames with a `type` — locally and on AWS alike.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Outgoing<'a> {
-    /// One feed entry, and the cursor just past it.
-    Message { message: &'a RawValue, cursor: String },
-    /// Everything stored when the stream opened has been sent; what follows is live.
+pub enum StreamFrame<'a> {
+    /// One feed entry, the cursor just past it, and the cursor just before it: a client whose
+    /// cursor is not `after` has missed something (on AWS, where pushes are best effort and may
+    /// arrive out of order) and polls from its own cursor instead.
+    Message { message: &'a RawValue, cursor: String, after: String },
+    /// Everything stored when the stream opened (or a resume asked) has been sent; what follows
+    /// is live.
     CaughtUp { cursor: String },
+    /// On AWS: a resume sent as much as one invocation may; more waits after `cursor`.
+    Behind { cursor: String },
+    /// On AWS: a message from the client the server could not act on.
+    Error { code: &'static str, message: String },
 }
 
 /// The caller, from `Authorization: Bearer` or, for browsers, the `bearer.<token>` subprotocol.
-pub struct StreamCaller(UserId);
+pub struct StreamCaller(pub UserId);
 
 impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;
@@ -177,7 +185,7 @@ impl Stream {
     async fn catch_up(&mut self) -> Result<(), End> {
         self.read_feed().await?;
         let cursor = self.state.keys.encode_cursor(&self.user, Cursor(self.last));
-        self.send(&Outgoing::CaughtUp { cursor }).await
+        self.send(&StreamFrame::CaughtUp { cursor }).await
     }
 
     async fn read_feed(&mut self) -> Result<(), End> {
@@ -236,12 +244,13 @@ impl Stream {
 
     async fn send_entry(&mut self, seq: Seq, message: &RawValue) -> Result<(), End> {
         let cursor = self.state.keys.encode_cursor(&self.user, Cursor(seq));
-        self.send(&Outgoing::Message { message, cursor }).await?;
+        let after = self.state.keys.encode_cursor(&self.user, Cursor(self.last));
+        self.send(&StreamFrame::Message { message, cursor, after }).await?;
         self.last = seq;
         Ok(())
     }
 
-    async fn send(&mut self, frame: &Outgoing<'_>) -> Result<(), End> {
+    async fn send(&mut self, frame: &StreamFrame<'_>) -> Result<(), End> {
         let text = serde_json::to_string(frame).expect("a frame always serialises");
         self.write(Frame::Text(text.into())).await
     }

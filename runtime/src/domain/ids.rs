@@ -107,6 +107,29 @@ impl ClientId {
     }
 }
 
+/// An API Gateway WebSocket connection, as API Gateway names it in each event (`connectionId`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// `None` unless 1–128 printable ASCII characters: API Gateway's ids are short base64, and
+    /// the id becomes a path segment of `PostToConnection` and a store key.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let printable = raw.bytes().all(|b| b.is_ascii_graphic());
+        (!raw.is_empty() && raw.len() <= MAX_ID_BYTES && printable).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +158,14 @@ mod tests {
         assert_eq!(ClientId::parse(""), Err(Invalid::ClientId));
         assert_eq!(ClientId::parse(&"a".repeat(65)), Err(Invalid::ClientId));
         assert_eq!(ClientId::parse("a\nb"), Err(Invalid::ClientId));
+    }
+
+    #[test]
+    fn connection_ids_are_short_printable_ascii() {
+        assert!(ConnectionId::parse("JC1dgf9yoAMCK-g=").is_some());
+        for bad in ["", "a b", "a/\n", "é"] {
+            assert_eq!(ConnectionId::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(ConnectionId::parse(&"x".repeat(MAX_ID_BYTES + 1)), None);
     }
 }

@@ -171,6 +171,10 @@ pub struct Outgoing {
 pub struct Sent {
     pub message: Message,
     pub replayed: bool,
+    /// The feed positions this call wrote the message at. Empty for a replay; on DynamoDB it
+    /// leaves out the chunks of a large group send that a concurrent call with the same
+    /// `client_id` delivered. For telling live listeners (best effort), never for correctness.
+    pub deliveries: Vec<(UserId, Seq)>,
 }
 
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ pub mod text;
 
 pub use error::{Invalid, Rejection};
 pub use group::Group;
-pub use ids::{ClientId, GroupId, MessageId, UserId};
+pub use ids::{ClientId, ConnectionId, GroupId, MessageId, UserId};
 pub use keys::{Cursor, Keys, Seq};
 pub use message::{FeedPage, Message, MessageJson, Outgoing, Recipient, Sent, User};
 pub use text::{Name, Text};

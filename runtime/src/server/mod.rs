@@ -83,7 +83,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Everything the router needs, opened from the settings.
 pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
-    let store = open_store(settings).await?;
+    state_over(settings, open_store(settings).await?)
+}
+
+/// Everything the router needs, over a store already open.
+pub fn state_over(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
     let keys = load_keys(settings)?;
     Ok(AppState {
         store,
@@ -97,6 +101,7 @@ pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
             },
         },
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
+        push: None,
     })
 }
 

@@ -36,12 +36,15 @@
 //! `client_id` and retry.
 
 pub mod capacity;
+mod connections;
 mod groups;
 pub mod items;
 pub mod metrics;
 pub mod retry;
 pub mod schema;
 mod send;
+
+pub use self::connections::CONNECTION_LIFETIME;
 
 use std::collections::HashMap;
 use std::sync::Arc;

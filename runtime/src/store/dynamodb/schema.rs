@@ -6,7 +6,11 @@
 //! | entities | `pk` (S) | `sk` (S) | `U#<user>`/`profile`: name · `U#<user>`/`block#<target>` · `G#<group>`/`group`: name, owner, members (L), version · `U#<sender>`/`sent#<client_id>`: message, chunks, done · `U#<sender>`/`sent#<client_id>#to`: recipients (L) |
 //! | feeds | `user` (S) | `seq` (N) | `seq = 0`: head (N) · `seq ≥ 1`: message (S, API JSON), at (N, ms), ttl (N, optional) |
 //!
-//! Both on-demand; TTL on `ttl` of the feeds table when retention is configured.
+//! The entities table also holds WebSocket connection records (`C#<connection>`/`connection`,
+//! `U#<user>`/`connections`; see `connections.rs`), the only entities that expire.
+//!
+//! Both on-demand; TTL on `ttl` of the entities table always (connection records), and of the
+//! feeds table when retention is configured.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -60,7 +64,7 @@ impl TableSpec {
     }
 }
 
-/// Both tables, named by `options`. Only the feeds table expires items (entities never do).
+/// Both tables, named by `options`. Of the entities, only connection records carry a `ttl`.
 pub fn tables(options: &DynamoOptions) -> [TableSpec; 2] {
     let retention = (options.feed_ttl_days > 0).then_some(TTL);
     [
@@ -69,7 +73,7 @@ pub fn tables(options: &DynamoOptions) -> [TableSpec; 2] {
             name: options.entities_table.clone(),
             partition_key: (PK, ScalarAttributeType::S),
             sort_key: (SK, ScalarAttributeType::S),
-            ttl_attribute: None,
+            ttl_attribute: Some(TTL),
         },
         TableSpec {
             role: "feeds",

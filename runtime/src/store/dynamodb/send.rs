@@ -12,8 +12,14 @@ use super::retry;
 use super::schema::TTL;
 use super::{CHUNK, DynamoStore, Outcome, failed, itemised, now_millis};
 use crate::domain::message::Outgoing;
-use crate::domain::{ClientId, GroupId, Message, MessageJson, Recipient, Rejection, Sent, UserId};
+use crate::domain::{ClientId, GroupId, Message, MessageJson, Recipient, Rejection, Sent, Seq, UserId};
 use crate::store::{StoreError, StoreResult};
+
+/// Where a committed append put the message in each of `users`' feeds: just past the head it
+/// was conditioned on.
+fn positions(users: &[UserId], heads: &HashMap<UserId, u64>) -> Vec<(UserId, Seq)> {
+    users.iter().map(|user| (user.clone(), Seq(heads[user] + 1))).collect()
+}
 
 impl DynamoStore {
     /// The two items that append `message` to `user`'s feed at `head + 1`, conditioned on the
@@ -111,7 +117,7 @@ impl DynamoStore {
             .ok_or_else(|| StoreError::unavailable("send record without recipients"))?;
         let recipients = user_list(&recipients, "recipients")?;
         let json = MessageJson::encode(message);
-        self.deliver_chunks(message, &json, key, &recipients, done, tally).await
+        self.deliver_chunks(message, &json, key, &recipients, done, tally).await.map(drop)
     }
 
     /// An earlier send with this `client_id`: the original message if it is the same request
@@ -128,7 +134,7 @@ impl DynamoStore {
         if done < chunks {
             self.resume(&original, client_id, done, tally).await?;
         }
-        Ok(Some(Sent { message: original, replayed: true }))
+        Ok(Some(Sent { message: original, replayed: true, deliveries: Vec::new() }))
     }
 
     /// Finishes sends to the group whose callers died midway (see the module docs).
@@ -166,7 +172,7 @@ impl DynamoStore {
     /// them: when a concurrent call with the same key (a client's retry racing the original, or
     /// a completer) has moved the record on, this call carries on from where the record is now,
     /// and it returns only when the record says every chunk is done. The last transaction also
-    /// removes the group's pending marker.
+    /// removes the group's pending marker. Returns the feed positions this call wrote.
     async fn deliver_chunks(
         &self,
         message: &Message,
@@ -175,10 +181,11 @@ impl DynamoStore {
         recipients: &[UserId],
         from: usize,
         tally: &mut Tally,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<(UserId, Seq)>> {
         let chunks: Vec<&[UserId]> = recipients.chunks(CHUNK).collect();
         let mut index = from;
         let mut attempt = 0;
+        let mut deliveries = Vec::new();
         while index < chunks.len() {
             let chunk = chunks[index];
             let heads = self.heads(chunk, tally).await?;
@@ -203,6 +210,7 @@ impl DynamoStore {
             let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
+                    deliveries.extend(positions(chunk, &heads));
                     index += 1;
                     attempt = 0;
                 }
@@ -223,7 +231,7 @@ impl DynamoStore {
                 }
             }
         }
-        Ok(())
+        Ok(deliveries)
     }
 
     pub(super) async fn send_direct(&self, outgoing: &Outgoing, to: &UserId, tally: &mut Tally) -> StoreResult<Sent> {
@@ -248,7 +256,10 @@ impl DynamoStore {
             }
             let count = items.len();
             match self.transact(items, tally).await? {
-                Outcome::Committed => return Ok(Sent { message: message.clone(), replayed: false }),
+                Outcome::Committed => {
+                    let deliveries = positions(&feeds, &heads);
+                    return Ok(Sent { message: message.clone(), replayed: false, deliveries });
+                }
                 Outcome::Cancelled(reasons) => {
                     // A replay wins over a block that came after the original send, so the
                     // record is looked at first — and whenever the reasons do not say.
@@ -323,10 +334,11 @@ impl DynamoStore {
             let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
+                    let mut deliveries = positions(first, &heads);
                     if let Some(key) = key.as_ref().filter(|_| chunks > 1) {
-                        self.deliver_chunks(message, &json, key, &recipients, 1, tally).await?;
+                        deliveries.extend(self.deliver_chunks(message, &json, key, &recipients, 1, tally).await?);
                     }
-                    return Ok(Sent { message: message.clone(), replayed: false });
+                    return Ok(Sent { message: message.clone(), replayed: false, deliveries });
                 }
                 Outcome::Cancelled(reasons) => {
                     if let Some(client_id) = &outgoing.client_id

@@ -94,7 +94,7 @@ fn replay(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Option<S
     };
     let original = read_message(&tables.messages, key.value())?;
     if original.same_request(&message.to, &message.text) {
-        Ok(Some(Sent { message: original, replayed: true }))
+        Ok(Some(Sent { message: original, replayed: true, deliveries: Vec::new() }))
     } else {
         Err(Rejection::ClientIdConflict.into())
     }
@@ -241,21 +241,19 @@ impl Store for EmbeddedStore {
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
         let outgoing = outgoing.clone();
         let events = self.events.clone();
-        let (sent, _) = self
-            .writer
+        self.writer
             .write_then(
                 move |tables| {
                     if let Some(replayed) = replay(tables, &outgoing)? {
-                        return Ok((replayed, Vec::new()));
+                        return Ok(replayed);
                     }
                     let feeds = recipients(tables, &outgoing)?;
-                    let positions = deliver(tables, &outgoing, feeds)?;
-                    Ok((Sent { message: outgoing.message, replayed: false }, positions))
+                    let deliveries = deliver(tables, &outgoing, feeds)?;
+                    Ok(Sent { message: outgoing.message, replayed: false, deliveries })
                 },
-                move |(sent, positions)| events.publish(&sent.message, positions),
+                move |sent| events.publish(&sent.message, &sent.deliveries),
             )
-            .await?;
-        Ok(sent)
+            .await
     }
 
     fn feed_events(&self) -> Option<Arc<FeedEvents>> {

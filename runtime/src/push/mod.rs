@@ -1,0 +1,107 @@
+//! Push on AWS: after a send commits, its message goes to the open API Gateway WebSocket
+//! connections of everyone whose feed it reached, with `PostToConnection`.
+//!
+//! Best effort, and bounded: the feed stays the truth. A send waits for its pushes at most
+//! `push_budget_ms` (then answers anyway); a post that fails loses that frame for that connection
+//! only, and every frame carries the cursors just before and just past its entry, so a client
+//! that finds a frame not following its own cursor polls from its cursor. Connections API
+//! Gateway reports gone (410) are forgotten on the spot.
+
+pub mod gateway;
+pub mod websocket;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::value::RawValue;
+
+use self::gateway::{Gateway, PostError};
+use crate::api::stream::StreamFrame;
+use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, UserId};
+use crate::store::dynamodb::DynamoStore;
+
+/// Posts in flight at once for one send (each to a different connection).
+const CONCURRENT_POSTS: usize = 32;
+
+pub struct Push {
+    store: Arc<DynamoStore>,
+    gateway: Gateway,
+    keys: Arc<Keys>,
+    /// The most a send waits for its pushes.
+    budget: Duration,
+}
+
+impl Push {
+    pub fn new(store: Arc<DynamoStore>, gateway: Gateway, keys: Arc<Keys>, budget: Duration) -> Self {
+        Self { store, gateway, keys, budget }
+    }
+
+    pub fn store(&self) -> &DynamoStore {
+        &self.store
+    }
+
+    /// Pushes a committed send to its recipients' connections, for at most the push budget.
+    pub async fn deliver(&self, sent: &Sent) {
+        if sent.deliveries.is_empty() {
+            return;
+        }
+        if tokio::time::timeout(self.budget, self.deliver_all(sent)).await.is_err() {
+            tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
+        }
+    }
+
+    async fn deliver_all(&self, sent: &Sent) {
+        let users: Vec<UserId> = sent.deliveries.iter().map(|(user, _)| user.clone()).collect();
+        let connections = match self.store.open_connections(&users).await {
+            Ok(connections) => connections,
+            Err(error) => {
+                tracing::warn!(%error, "push could not read the recipients' connections");
+                return;
+            }
+        };
+        if connections.is_empty() {
+            return;
+        }
+        let positions: HashMap<&UserId, Seq> = sent.deliveries.iter().map(|(user, seq)| (user, *seq)).collect();
+        let message = MessageJson::encode(&sent.message);
+        futures::stream::iter(connections)
+            .for_each_concurrent(CONCURRENT_POSTS, |(user, connection)| {
+                let frame = self.message_frame(&user, positions[&user], message.raw());
+                async move {
+                    self.post(&user, &connection, frame).await;
+                }
+            })
+            .await;
+    }
+
+    /// The frame of `user`'s feed entry at `seq`.
+    pub fn message_frame(&self, user: &UserId, seq: Seq, message: &RawValue) -> Vec<u8> {
+        let cursor = self.keys.encode_cursor(user, Cursor(seq));
+        let after = self.keys.encode_cursor(user, Cursor(Seq(seq.0 - 1)));
+        frame_bytes(&StreamFrame::Message { message, cursor, after })
+    }
+
+    /// Posts one frame; forgets the connection if API Gateway says it is gone. Whether it was
+    /// delivered.
+    pub async fn post(&self, user: &UserId, connection: &ConnectionId, frame: Vec<u8>) -> bool {
+        match self.gateway.post(connection, frame).await {
+            Ok(()) => true,
+            Err(PostError::Gone) => {
+                if let Err(error) = self.store.forget_connection(user, connection).await {
+                    tracing::warn!(%error, %connection, "could not forget a connection that is gone");
+                }
+                false
+            }
+            Err(PostError::Failed(error)) => {
+                tracing::warn!(%error, %connection, "a push failed");
+                false
+            }
+        }
+    }
+}
+
+pub fn frame_bytes(frame: &StreamFrame<'_>) -> Vec<u8> {
+    serde_json::to_vec(frame).expect("a frame always serialises")
+}

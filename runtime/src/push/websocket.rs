@@ -1,0 +1,156 @@
+//! API Gateway WebSocket API events, on Lambda:
+//!
+//! * `$connect` authenticates the caller exactly as `GET /v1/stream` does (`Authorization:
+//!   Bearer`, or the `bearer.<token>` subprotocol beside `messaging.v1`) and records the
+//!   connection; 401 refuses it.
+//! * `$disconnect` forgets it.
+//! * Messages (route `$default`): `{"action":"resume","after":"<cursor>"}` sends the feed's
+//!   entries after the cursor to this connection, oldest first, then `caught_up` — or, past
+//!   [`RESUME_LIMIT`] entries, `behind` with the cursor to resume from. API Gateway accepts no
+//!   post before `$connect` has returned, so catching up is a message of the client's, sent once
+//!   it is connected. `{"action":"ping"}` only keeps the connection alive (API Gateway closes one
+//!   idle for 10 minutes). Anything else is answered with an `error` frame.
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
+use serde::Deserialize;
+
+use super::{Push, frame_bytes};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::extract::cursor_after;
+use crate::api::stream::{PROTOCOL, StreamCaller, StreamFrame};
+use crate::domain::{ConnectionId, Cursor, UserId};
+
+/// Entries one resume sends; more wait for the next resume (or a poll).
+pub const RESUME_LIMIT: usize = 500;
+const RESUME_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Resume {
+        #[serde(default)]
+        after: Option<String>,
+    },
+    Ping,
+}
+
+/// One WebSocket event, by its type.
+pub async fn handle(
+    state: &AppState,
+    push: &Push,
+    context: &ApiGatewayWebsocketProxyRequestContext,
+    request: lambda_http::Request,
+) -> Response {
+    let Some(connection) = context.connection_id.as_deref().and_then(ConnectionId::parse) else {
+        return ApiError::BadWebSocketEvent.into_response();
+    };
+    let outcome = match context.event_type.as_deref() {
+        Some("CONNECT") => connect(state, push, &connection, request).await,
+        Some("DISCONNECT") => push.store().close_connection(&connection).await.map(|_| empty()).map_err(ApiError::from),
+        Some("MESSAGE") => {
+            message(state, push, &connection, request.body().as_ref()).await;
+            Ok(empty())
+        }
+        _ => Err(ApiError::BadWebSocketEvent),
+    };
+    outcome.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn empty() -> Response {
+    (StatusCode::OK, Body::empty()).into_response()
+}
+
+async fn connect(
+    state: &AppState,
+    push: &Push,
+    connection: &ConnectionId,
+    request: lambda_http::Request,
+) -> Result<Response, ApiError> {
+    let (mut parts, _) = request.into_parts();
+    let StreamCaller(user) = StreamCaller::from_request_parts(&mut parts, state).await?;
+    push.store().open_connection(&user, connection).await?;
+    let mut response = empty();
+    // A browser that offered subprotocols drops a connection whose answer names none of them.
+    let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
+    if offered.flat_map(|value| value.split(',')).any(|protocol| protocol.trim() == PROTOCOL) {
+        response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(PROTOCOL));
+    }
+    Ok(response)
+}
+
+async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body: &[u8]) {
+    let reply = |code, message: String| frame_bytes(&StreamFrame::Error { code, message });
+    let user = match push.store().connection_owner(connection).await {
+        Ok(Some(user)) => user,
+        // Not recorded (its `$connect` failed, or it outlived its record): it should reconnect.
+        Ok(None) => {
+            let text = "this connection is not recorded: reconnect".to_owned();
+            let _ = push.gateway.post(connection, reply("unknown_connection", text)).await;
+            return;
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            let _ = push.gateway.post(connection, reply(error.status_and_code().1, error.to_string())).await;
+            return;
+        }
+    };
+    match serde_json::from_slice::<ClientMessage>(body) {
+        Ok(ClientMessage::Ping) => {}
+        Ok(ClientMessage::Resume { after }) => resume(state, push, &user, connection, after.as_deref()).await,
+        Err(error) => {
+            let text = format!(
+                "expected {{\"action\":\"resume\",\"after\":\"<cursor>\"}} or {{\"action\":\"ping\"}}: {error}"
+            );
+            push.post(&user, connection, reply("invalid_message", text)).await;
+        }
+    }
+}
+
+/// Sends the entries after `after`, in order, one post at a time (posts to one connection in
+/// flight together could arrive out of order).
+async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &ConnectionId, after: Option<&str>) {
+    let mut last = match cursor_after(state, user, after) {
+        Ok(Cursor(seq)) => seq,
+        Err(error) => {
+            let frame =
+                frame_bytes(&StreamFrame::Error { code: error.status_and_code().1, message: error.to_string() });
+            push.post(user, connection, frame).await;
+            return;
+        }
+    };
+    let mut sent = 0;
+    loop {
+        let page = match state.store.feed(user, last, RESUME_PAGE.min(RESUME_LIMIT - sent)).await {
+            Ok(page) => page,
+            Err(error) => {
+                let error = ApiError::from(error);
+                let frame =
+                    frame_bytes(&StreamFrame::Error { code: error.status_and_code().1, message: error.to_string() });
+                push.post(user, connection, frame).await;
+                return;
+            }
+        };
+        for (seq, message) in &page.entries {
+            if !push.post(user, connection, push.message_frame(user, *seq, message.raw())).await {
+                return;
+            }
+            last = *seq;
+            sent += 1;
+        }
+        let cursor = state.keys.encode_cursor(user, Cursor(last));
+        if !page.has_more {
+            push.post(user, connection, frame_bytes(&StreamFrame::CaughtUp { cursor })).await;
+            return;
+        }
+        if sent >= RESUME_LIMIT {
+            push.post(user, connection, frame_bytes(&StreamFrame::Behind { cursor })).await;
+            return;
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Records of open WebSocket connections (API Gateway's, on Lambda), so that a send can push its
+//! message to its recipients' connections. In the entities table:
+//!
+//! | pk | sk | attributes |
+//! |---|---|---|
+//! | `C#<connection>` | `connection` | `user`, `ttl` |
+//! | `U#<user>` | `connections` | `ids` (string set), `ttl` |
+//!
+//! A send reads the per-user item of every recipient, 100 to a `BatchGetItem`; `$disconnect` and
+//! `$default` events name only the connection, so its own item says whose it is.
+//!
+//! API Gateway ends every connection after two hours, and its `$disconnect` is best effort: each
+//! item's `ttl` is [`CONNECTION_LIFETIME`] after the newest connection it lists, so once it passes
+//! every connection it lists is gone. DynamoDB deletes expired items only eventually (within days),
+//! so readers treat an item past its `ttl` as absent, and a new connection replaces such an item
+//! instead of adding to it. Connections that died unannounced are dropped when a push to them
+//! answers 410.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+
+use super::capacity::{Read, item_size, read_units, write_units};
+use super::items::*;
+use super::metrics::{Kind, Tally};
+use super::schema::TTL;
+use super::{DynamoStore, sdk_error};
+use crate::domain::{ConnectionId, UserId};
+use crate::store::{StoreError, StoreResult};
+
+/// API Gateway's limit on a WebSocket connection's life, and a margin for clocks and for two
+/// connections of one user recorded in the opposite order.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 3600 + 300);
+
+const CONNECTION: &str = "connection";
+const CONNECTIONS: &str = "connections";
+
+fn connection_pk(connection: &ConnectionId) -> String {
+    format!("C#{connection}")
+}
+
+fn now_secs() -> u64 {
+    super::now_millis() / 1000
+}
+
+impl DynamoStore {
+    /// Records that `connection` belongs to `user` (API Gateway's `$connect`).
+    pub async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
+        let mut tally = self.tally();
+        let result = self.record_connection(user, connection, &mut tally).await;
+        self.finish("connect", tally, result)
+    }
+
+    async fn record_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
+        let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
+        let mut owner = entity_key(connection_pk(connection), CONNECTION);
+        owner.insert("user".into(), s(user.as_str()));
+        owner.insert(TTL.into(), n(expires));
+        self.bill_put(&self.options.entities_table, &owner, tally);
+        let put = self.client.put_item().table_name(&self.options.entities_table).set_item(Some(owner));
+        Self::call(tally, Kind::Write, || put.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Write, None);
+
+        // Added to the user's live set; a set past its `ttl` lists only dead connections and is
+        // replaced instead.
+        let key = entity_key(user_pk(user), CONNECTIONS);
+        let id = AttributeValue::Ss(vec![connection.as_str().to_owned()]);
+        let mut written = key.clone();
+        written.insert("ids".into(), id.clone());
+        written.insert(TTL.into(), n(expires));
+        self.bill_put(&self.options.entities_table, &written, tally);
+        let add = self
+            .client
+            .update_item()
+            .table_name(&self.options.entities_table)
+            .set_key(Some(key))
+            .update_expression("ADD ids :id SET #t = :expires")
+            .condition_expression("attribute_not_exists(#t) OR #t > :now")
+            .expression_attribute_names("#t", TTL)
+            .expression_attribute_values(":id", id)
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":now", n(now));
+        match Self::call(tally, Kind::Write, || add.clone().send()).await? {
+            Ok(_) => tally.request(Kind::Write, None),
+            Err(error)
+                if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
+            {
+                tally.request(Kind::Write, None);
+                self.bill_put(&self.options.entities_table, &written, tally);
+                let replace = self.client.put_item().table_name(&self.options.entities_table).set_item(Some(written));
+                Self::call(tally, Kind::Write, || replace.clone().send()).await?.map_err(sdk_error)?;
+                tally.request(Kind::Write, None);
+            }
+            Err(error) => return Err(sdk_error(error)),
+        }
+        Ok(())
+    }
+
+    /// Whose `connection` is, if it is recorded and not past its lifetime.
+    pub async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
+        let mut tally = self.tally();
+        let result = self.owner(connection, &mut tally).await;
+        self.finish("connection_owner", tally, result)
+    }
+
+    async fn owner(&self, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<Option<UserId>> {
+        let Some(item) = self.get_entity(connection_pk(connection), CONNECTION, tally).await? else {
+            return Ok(None);
+        };
+        if get_n(&item, TTL)? <= now_secs() {
+            return Ok(None);
+        }
+        let user =
+            UserId::parse(get_s(&item, "user")?).ok_or_else(|| StoreError::unavailable("bad connection item"))?;
+        Ok(Some(user))
+    }
+
+    /// Forgets `connection` (API Gateway's `$disconnect`); whose it was, if it was recorded.
+    pub async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
+        let mut tally = self.tally();
+        let result = async {
+            let owner = self.owner(connection, &mut tally).await?;
+            if let Some(user) = &owner {
+                self.remove_connection(user, connection, &mut tally).await?;
+            }
+            Ok(owner)
+        }
+        .await;
+        self.finish("disconnect", tally, result)
+    }
+
+    /// Forgets a connection API Gateway says is gone (a push answered 410).
+    pub async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
+        let mut tally = self.tally();
+        let result = self.remove_connection(user, connection, &mut tally).await;
+        self.finish("forget_connection", tally, result)
+    }
+
+    async fn remove_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
+        let key = entity_key(user_pk(user), CONNECTIONS);
+        tally.bill_write(write_units(item_size(&key), false));
+        let remove = self
+            .client
+            .update_item()
+            .table_name(&self.options.entities_table)
+            .set_key(Some(key))
+            .update_expression("DELETE ids :id")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![connection.as_str().to_owned()]));
+        Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Write, None);
+
+        let key = entity_key(connection_pk(connection), CONNECTION);
+        tally.bill_write(write_units(item_size(&key), false));
+        let delete = self.client.delete_item().table_name(&self.options.entities_table).set_key(Some(key));
+        Self::call(tally, Kind::Write, || delete.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Write, None);
+        Ok(())
+    }
+
+    /// The open connections of `users`, by strongly consistent reads: a connection whose
+    /// `$connect` has returned is seen by every send that commits afterwards.
+    pub async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>> {
+        let mut tally = self.tally();
+        let result = self.read_connections(users, &mut tally).await;
+        self.finish("push_lookup", tally, result)
+    }
+
+    async fn read_connections(&self, users: &[UserId], tally: &mut Tally) -> StoreResult<Vec<(UserId, ConnectionId)>> {
+        let table = &self.options.entities_table;
+        let now = now_secs();
+        let mut open = Vec::new();
+        let mut distinct: Vec<&UserId> = users.iter().collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for batch in distinct.chunks(100) {
+            let mut keys: Vec<Item> = batch.iter().map(|user| entity_key(user_pk(user), CONNECTIONS)).collect();
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let asked = keys.len();
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(StoreError::unavailable)?;
+                let call = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                let output = Self::call(tally, Kind::Read, || call.clone().send()).await?.map_err(sdk_error)?;
+                tally.request(Kind::Read, output.consumed_capacity());
+                let found = output.responses().and_then(|r| r.get(table)).map_or(&[][..], Vec::as_slice);
+                let unprocessed: Vec<Item> =
+                    output.unprocessed_keys().and_then(|u| u.get(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+                // Every key is billed a block of its own, found or not.
+                let found_units: f64 = found.iter().map(|item| read_units(item_size(item), Read::Strong)).sum();
+                let missing = asked.saturating_sub(unprocessed.len() + found.len()) as f64;
+                tally.bill_read(found_units + missing * read_units(0, Read::Strong));
+                for item in found {
+                    if get_n(item, TTL)? <= now {
+                        continue;
+                    }
+                    let pk = get_s(item, super::schema::PK)?;
+                    let user = pk
+                        .strip_prefix("U#")
+                        .and_then(UserId::parse)
+                        .ok_or_else(|| StoreError::unavailable("bad connections item"))?;
+                    let ids = match item.get("ids") {
+                        Some(AttributeValue::Ss(ids)) => ids.as_slice(),
+                        // The set's last connection was removed: DynamoDB drops an empty set.
+                        _ => &[],
+                    };
+                    open.extend(ids.iter().filter_map(|id| ConnectionId::parse(id)).map(|id| (user.clone(), id)));
+                }
+                keys = unprocessed;
+                if !keys.is_empty() {
+                    tally.deadline.back_off(attempt, super::retry::Contention::Throttled).await?;
+                    attempt += 1;
+                }
+            }
+        }
+        Ok(open)
+    }
+}
