@@ -17,6 +17,9 @@ pub struct Context<'a> {
     pub settings: &'a DeploySettings,
     /// Observe and report, change nothing.
     pub dry_run: bool,
+    /// The WebSocket API's id, once known: the function pushes to it, and the role may post to
+    /// its connections and no others'.
+    pub websocket_api: Option<String>,
 }
 
 impl Context<'_> {
@@ -35,6 +38,30 @@ impl Context<'_> {
     /// IAM is global: its ARNs have no region.
     pub fn role_arn(&self) -> String {
         self.aws.account.arn("iam", "", &format!("role/{}", self.names.role))
+    }
+
+    /// This context with the WebSocket API's id known.
+    pub fn with_websocket_api(&self, api_id: Option<String>) -> Self {
+        Context {
+            aws: self.aws,
+            names: self.names,
+            settings: self.settings,
+            dry_run: self.dry_run,
+            websocket_api: api_id,
+        }
+    }
+
+    /// The stage's management endpoint, where the function posts to connections.
+    pub fn push_endpoint(&self) -> Option<String> {
+        let api = self.websocket_api.as_ref()?;
+        let suffix = if self.aws.account.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+        Some(format!("https://{api}.execute-api.{}.{suffix}/{}", self.aws.region, crate::websocket_api::STAGE))
+    }
+
+    /// Posting to the connections of the stage, and nothing else.
+    pub fn manage_connections_arn(&self) -> Option<String> {
+        let api = self.websocket_api.as_ref()?;
+        Some(self.aws.arn("execute-api", &format!("{api}/{}/POST/@connections/*", crate::websocket_api::STAGE)))
     }
 
     pub fn foreign(&self, kind: &'static str, name: &str) -> Error {

@@ -7,12 +7,13 @@ use crate::cli::DestroyArgs;
 use crate::context::Context;
 use crate::error::Error;
 use crate::report::{Progress, Report};
-use crate::{function, http_api, log_group, repository, role, tables};
+use crate::{function, http_api, log_group, repository, role, tables, websocket_api};
 
 pub async fn run(cx: &Context<'_>, args: &DestroyArgs) -> Result<Report, Error> {
     confirm(cx, args)?;
     let names = cx.names;
     let progress = Progress::default();
+    progress.report(websocket_api::KIND, &names.websocket_api, websocket_api::destroy(cx)).await?;
     progress.report(http_api::KIND, &names.http_api, http_api::destroy(cx)).await?;
     progress.report(function::KIND, &names.function, function::destroy(cx)).await?;
     progress.report(log_group::KIND, &names.log_group, log_group::destroy(cx)).await?;

@@ -72,13 +72,17 @@ pub fn logging_config(cx: &Context<'_>) -> LoggingConfig {
 /// The environment the runtime's Lambda entry reads; the token key is passed in because it is
 /// kept from the deployed function (see [`token_key`]).
 fn environment(cx: &Context<'_>, token_key: &str) -> HashMap<String, String> {
-    HashMap::from([
+    let mut environment = HashMap::from([
         ("MESSAGING_STORE".to_owned(), "dynamodb".to_owned()),
         ("MESSAGING_ENTITIES_TABLE".to_owned(), cx.names.entities_table.clone()),
         ("MESSAGING_FEEDS_TABLE".to_owned(), cx.names.feeds_table.clone()),
         ("MESSAGING_FEED_TTL_DAYS".to_owned(), cx.settings.feed_ttl_days.to_string()),
         (TOKEN_KEY_VAR.to_owned(), token_key.to_owned()),
-    ])
+    ]);
+    if let Some(endpoint) = cx.push_endpoint() {
+        environment.insert("MESSAGING_PUSH_ENDPOINT".to_owned(), endpoint);
+    }
+    environment
 }
 
 /// The deployed key, kept on every deploy: a new one would log every user out. Generated at the

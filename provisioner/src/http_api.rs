@@ -3,41 +3,17 @@
 //! that lets this API, and only it, invoke the function.
 
 use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
-use serde_json::Value;
 
+use crate::apigateway::{self, InvokePermission, NOT_FOUND};
 use crate::context::Context;
 use crate::error::{Error, absent_as_none};
 use crate::report::{Outcome, ResourceReport};
-use crate::stack::{TAG_KEY, is_ours};
+use crate::stack::TAG_KEY;
 
 pub const KIND: &str = "http api";
 pub const PERMISSION_KIND: &str = "invoke permission";
 const DEFAULT: &str = "$default";
 const PAYLOAD_FORMAT: &str = "2.0";
-const NOT_FOUND: &[&str] = &["NotFoundException", "ResourceNotFoundException"];
-
-/// The stack's API among those with its name (API names are not unique): the one with its tag.
-async fn find(cx: &Context<'_>) -> Result<Option<Api>, Error> {
-    let name = &cx.names.http_api;
-    let mut token = None;
-    let mut same_name = Vec::new();
-    loop {
-        let page = cx.aws.apigateway.get_apis().set_next_token(token).send().await;
-        let page = page.map_err(|e| Error::aws("apigateway:GetApis", name, e))?;
-        same_name.extend(page.items().iter().filter(|a| a.name() == Some(name.as_str())).cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    let ours =
-        |api: &Api| is_ours(&cx.names.stack, api.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())));
-    match same_name.iter().find(|a| ours(a)) {
-        Some(api) => Ok(Some(api.clone())),
-        None if !same_name.is_empty() => Err(cx.foreign(KIND, name)),
-        None => Ok(None),
-    }
-}
 
 struct Parts {
     integration: Option<(String, bool)>,
@@ -105,7 +81,7 @@ fn throttling(cx: &Context<'_>) -> RouteSettings {
 /// Creates or repairs the API; returns its report and endpoint (empty in a dry run of a new one).
 pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error> {
     let (gw, name) = (&cx.aws.apigateway, &cx.names.http_api);
-    let (api, outcome) = match find(cx).await? {
+    let (api, outcome) = match apigateway::find(cx, KIND, name).await? {
         Some(api) => (api, None),
         None if cx.dry_run => return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), String::new())),
         None => {
@@ -198,51 +174,13 @@ async fn repair(cx: &Context<'_>, api_id: &str, parts: &Parts) -> Result<(), Err
     Ok(())
 }
 
-/// Every route and stage of this API, and nothing else.
-fn source_arn(cx: &Context<'_>, api_id: &str) -> String {
-    cx.aws.arn("execute-api", &format!("{api_id}/*"))
-}
-
-/// Whether the function's policy has our statement, scoped to `api_id`.
-async fn permission_state(cx: &Context<'_>, api_id: &str) -> Result<Option<bool>, Error> {
-    let name = &cx.names.function;
-    let policy = cx.aws.lambda.get_policy().function_name(name).send().await;
-    let Some(policy) = absent_as_none(policy, NOT_FOUND, "lambda:GetPolicy", name)? else { return Ok(None) };
-    let document: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).unwrap_or_default();
-    let statements = document["Statement"].as_array().cloned().unwrap_or_default();
-    let Some(statement) = statements.iter().find(|s| s["Sid"] == cx.names.invoke_permission.as_str()) else {
-        return Ok(None);
-    };
-    let source = &statement["Condition"]["ArnLike"]["AWS:SourceArn"];
-    Ok(Some(source == source_arn(cx, api_id).as_str()))
+/// The permission that lets this API invoke the function.
+fn permission<'a>(cx: &'a Context<'_>, api_id: &'a str) -> InvokePermission<'a> {
+    InvokePermission { kind: PERMISSION_KIND, sid: &cx.names.invoke_permission, api_id }
 }
 
 pub async fn deploy_permission(cx: &Context<'_>, api_id: &str) -> Result<ResourceReport, Error> {
-    let (lambda, function, sid) = (&cx.aws.lambda, &cx.names.function, &cx.names.invoke_permission);
-    let state = if api_id.is_empty() { None } else { permission_state(cx, api_id).await? };
-    let outcome = match (state, cx.dry_run) {
-        (Some(true), _) => Outcome::Unchanged,
-        (Some(false), true) => Outcome::WouldUpdate,
-        (None, true) => Outcome::WouldCreate,
-        (existing, false) => {
-            if existing.is_some() {
-                let removed = lambda.remove_permission().function_name(function).statement_id(sid).send().await;
-                absent_as_none(removed, NOT_FOUND, "lambda:RemovePermission", function)?;
-            }
-            lambda
-                .add_permission()
-                .function_name(function)
-                .statement_id(sid)
-                .action("lambda:InvokeFunction")
-                .principal("apigateway.amazonaws.com")
-                .source_arn(source_arn(cx, api_id))
-                .send()
-                .await
-                .map_err(|e| Error::aws("lambda:AddPermission", function, e))?;
-            if existing.is_some() { Outcome::Updated } else { Outcome::Created }
-        }
-    };
-    Ok(ResourceReport::new(PERMISSION_KIND, sid, outcome).id(source_arn(cx, api_id)))
+    permission(cx, api_id).deploy(cx).await
 }
 
 /// The API's report, its endpoint, and the permission's report.
@@ -251,7 +189,7 @@ pub async fn status(
     function_exists: bool,
 ) -> Result<(ResourceReport, Option<String>, ResourceReport), Error> {
     let (name, sid) = (&cx.names.http_api, &cx.names.invoke_permission);
-    let api = match find(cx).await {
+    let api = match apigateway::find(cx, KIND, name).await {
         Err(Error::Foreign { .. }) => {
             let missing = ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing);
             return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None, missing));
@@ -269,29 +207,12 @@ pub async fn status(
     let changes = drift(&parts(cx, api_id).await?);
     let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
     let report = ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes);
-    let state = if function_exists { permission_state(cx, api_id).await? } else { None };
-    let permission = match state {
-        Some(true) => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Present),
-        Some(false) => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Drifted).changes(vec!["source arn".into()]),
-        None => ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing),
-    };
-    Ok((report, api.api_endpoint().map(str::to_owned), permission.id(source_arn(cx, api_id))))
+    let permission = permission(cx, api_id).status(cx, function_exists).await?;
+    Ok((report, api.api_endpoint().map(str::to_owned), permission))
 }
 
 /// Deletes the API (its integration, route and stage go with it). The permission lives in the
 /// function's policy and goes with the function.
 pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let name = &cx.names.http_api;
-    let outcome = match find(cx).await {
-        Err(Error::Foreign { .. }) => Outcome::Foreign,
-        Err(error) => return Err(error),
-        Ok(None) => Outcome::Absent,
-        Ok(Some(api)) => {
-            let api_id = api.api_id().unwrap_or_default();
-            let deleted = cx.aws.apigateway.delete_api().api_id(api_id).send().await;
-            absent_as_none(deleted, NOT_FOUND, "apigateway:DeleteApi", api_id)?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome))
+    apigateway::destroy(cx, KIND, &cx.names.http_api).await
 }

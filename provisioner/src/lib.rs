@@ -1,10 +1,11 @@
 //! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role, DynamoDB tables,
-//! log group, Lambda function, HTTP API), reports on it and destroys it, with the AWS SDK.
+//! log group, Lambda function, HTTP API, WebSocket API), reports on it and destroys it, with the AWS SDK.
 //!
 //! One module per AWS resource, each with `deploy` (observe → create when absent → update what
 //! differs → report), `status` and `destroy`; [`deploy`], [`status`] and [`destroy`] run them in
 //! dependency order.
 
+pub mod apigateway;
 pub mod aws;
 pub mod cli;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod stack;
 pub mod status;
 pub mod tables;
+pub mod websocket_api;
 
 pub use error::Error;
 
@@ -50,7 +52,7 @@ pub async fn run(cli: &Cli) -> Result<Report, Error> {
         return Err(Error::Config("--output csv is for cost-report; use text or json".into()));
     }
     let dry_run = matches!(&cli.command, Command::Deploy(args) if args.dry_run);
-    let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run };
+    let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run, websocket_api: None };
     // Boxed: the SDK's futures are large, and a debug build would copy them onto a thread's stack.
     match &cli.command {
         Command::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,

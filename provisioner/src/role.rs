@@ -1,5 +1,6 @@
 //! The function's IAM role, least privilege: the store's DynamoDB actions on the stack's two
-//! tables, and writing to the stack's own log group. Nothing else, and no `*` resource.
+//! tables, writing to the stack's own log group, and posting to the connections of the stack's
+//! own WebSocket API stage. Nothing else, and no `*` in place of a resource's name.
 
 use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ pub fn trust_policy() -> Value {
 
 pub fn permissions_policy(cx: &Context<'_>) -> Value {
     let tables = [cx.table_arn(&cx.names.entities_table), cx.table_arn(&cx.names.feeds_table)];
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -41,7 +42,17 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
                 "Resource": format!("{}:*", cx.log_group_arn())
             }
         ]
-    })
+    });
+    if let Some(connections) = cx.manage_connections_arn() {
+        let push = json!({
+            "Sid": "PushToItsOwnWebSocketApi",
+            "Effect": "Allow",
+            "Action": "execute-api:ManageConnections",
+            "Resource": connections
+        });
+        policy["Statement"].as_array_mut().expect("a list of statements").push(push);
+    }
+    policy
 }
 
 struct Observed {

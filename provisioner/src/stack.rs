@@ -64,6 +64,9 @@ pub struct Names {
     pub http_api: String,
     /// The statement id of the permission that lets the HTTP API invoke the function.
     pub invoke_permission: String,
+    pub websocket_api: String,
+    /// The statement id of the permission that lets the WebSocket API invoke the function.
+    pub websocket_permission: String,
 }
 
 impl Names {
@@ -80,6 +83,8 @@ impl Names {
             function: format!("{s}-api"),
             http_api: format!("{s}-http"),
             invoke_permission: format!("{s}-http-invoke"),
+            websocket_api: format!("{s}-ws"),
+            websocket_permission: format!("{s}-ws-invoke"),
         }
     }
 }

@@ -6,12 +6,15 @@ use crate::context::Context;
 use crate::error::{Error, absent_as_none};
 use crate::image::push;
 use crate::report::{Outcome, Progress, Report, ResourceReport};
-use crate::{function, http_api, log_group, repository, role, tables};
+use crate::{function, http_api, log_group, repository, role, tables, websocket_api};
 
 pub async fn run(cx: &Context<'_>) -> Result<Report, Error> {
     let names = cx.names;
     let progress = Progress::default();
     progress.report(repository::KIND, &names.repository, repository::status(cx)).await?;
+    // First among the rest: the role's policy and the function's environment name its id.
+    let websocket_api = progress.step(websocket_api::KIND, &names.websocket_api, websocket_api::status(cx)).await?;
+    let cx = &cx.with_websocket_api(websocket_api.clone());
     let function = progress
         .step(function::KIND, &names.function, async {
             let (report, observed) = function::status(cx).await?;
@@ -32,6 +35,8 @@ pub async fn run(cx: &Context<'_>) -> Result<Report, Error> {
         })
         .await?;
     progress.report(http_api::PERMISSION_KIND, &names.invoke_permission, async { Ok(permission) }).await?;
+    let permission = websocket_api::permission_status(cx, websocket_api.as_deref(), function.is_some());
+    progress.report(websocket_api::PERMISSION_KIND, &names.websocket_permission, permission).await?;
     Ok(progress.finish(names.stack.as_str(), endpoint))
 }
 

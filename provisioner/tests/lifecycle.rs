@@ -19,13 +19,19 @@ async fn deploy_check_redeploy_change_and_destroy() {
 
     let first = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
     assert!(first.resources.iter().all(|r| r.outcome == Outcome::Created), "{first}");
-    assert_eq!(first.resources.len(), 9, "{first}");
+    assert_eq!(first.resources.len(), 11, "{first}");
     let endpoint = first.endpoint.clone().expect("deploy prints the endpoint");
     assert!(endpoint.starts_with("https://") && endpoint.contains(".execute-api.us-east-1."), "{endpoint}");
     let sent = proxy.take();
 
-    // The role: assumable by Lambda only; the store's actions on exactly the two tables, and
-    // writing to its own log group.
+    // The WebSocket API, first: its id is in the role's policy and the function's environment.
+    let apis = aws.apigateway.get_apis().send().await.unwrap();
+    let ws: Vec<_> = apis.items().iter().filter(|a| a.name() == Some(&format!("{stack}-ws"))).collect();
+    assert_eq!(ws.len(), 1);
+    let ws_id = ws[0].api_id().unwrap().to_owned();
+
+    // The role: assumable by Lambda only; the store's actions on exactly the two tables,
+    // writing to its own log group, and posting to its own WebSocket API's connections.
     let role = format!("{stack}-api-role");
     let trust =
         aws.iam.get_role().role_name(&role).send().await.unwrap().role.unwrap().assume_role_policy_document.unwrap();
@@ -41,7 +47,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
         .unwrap();
     let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 2);
+    assert_eq!(statements.len(), 3);
     assert_eq!(statements[0]["Action"], json!(runtime::store::dynamodb::schema::IAM_ACTIONS));
     let tables = [format!("{stack}-entities"), format!("{stack}-feeds")];
     let table_arns: Vec<String> =
@@ -49,6 +55,11 @@ async fn deploy_check_redeploy_change_and_destroy() {
     assert_eq!(statements[0]["Resource"], json!(table_arns));
     assert_eq!(statements[1]["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
     assert_eq!(statements[1]["Resource"], format!("arn:aws:logs:us-east-1:{account}:log-group:{stack}-api-logs:*"));
+    assert_eq!(statements[2]["Action"], "execute-api:ManageConnections");
+    assert_eq!(
+        statements[2]["Resource"],
+        format!("arn:aws:execute-api:us-east-1:{account}:{ws_id}/live/POST/@connections/*")
+    );
     assert!(!policy.to_string().contains("\"*\""), "no wildcard resource: {policy}");
     assert_eq!(
         tag_of(
@@ -71,6 +82,12 @@ async fn deploy_check_redeploy_change_and_destroy() {
             aws.dynamodb.list_tags_of_resource().resource_arn(described.table_arn().unwrap()).send().await.unwrap();
         assert_eq!(tag_of(tags.tags().iter().map(|t| (t.key(), t.value()))), stack);
     }
+    // Connection records expire from the entities table by TTL; feed entries only with retention.
+    let ttl = aws.dynamodb.describe_time_to_live().table_name(&tables[0]).send().await.unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!((ttl.attribute_name(), ttl.time_to_live_status().unwrap().as_str()), (Some("ttl"), "ENABLED"));
+    let ttl = aws.dynamodb.describe_time_to_live().table_name(&tables[1]).send().await.unwrap();
+    assert_ne!(ttl.time_to_live_description().unwrap().time_to_live_status().unwrap().as_str(), "ENABLED");
 
     // The function: an x86_64 image function running the pushed image, with the runtime's
     // environment; the token key is a fresh 256-bit key.
@@ -90,6 +107,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
         (tables[0].as_str(), tables[1].as_str())
     );
     assert_eq!(env["MESSAGING_FEED_TTL_DAYS"], "0");
+    assert_eq!(env["MESSAGING_PUSH_ENDPOINT"], format!("https://{ws_id}.execute-api.us-east-1.amazonaws.com/live"));
     assert!(runtime::domain::Keys::from_hex(&env["MESSAGING_TOKEN_KEY"]).is_ok());
     assert_eq!(tag_of(function.tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
     // moto keeps no LoggingConfig: what the provisioner sent is checked instead.
@@ -144,12 +162,40 @@ async fn deploy_check_redeploy_change_and_destroy() {
     assert_eq!((throttling.throttling_rate_limit(), throttling.throttling_burst_limit()), (Some(1000.0), Some(2000)));
     let permission = aws.lambda.get_policy().function_name(format!("{stack}-api")).send().await.unwrap();
     let permission: Value = serde_json::from_str(permission.policy().unwrap()).unwrap();
-    let statement = &permission["Statement"][0];
-    assert_eq!(statement["Principal"]["Service"], "apigateway.amazonaws.com");
-    assert_eq!(
-        statement["Condition"]["ArnLike"]["AWS:SourceArn"],
-        format!("arn:aws:execute-api:us-east-1:{account}:{api_id}/*")
-    );
+    let statements = permission["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2);
+    for (sid, api) in [(format!("{stack}-http-invoke"), api_id), (format!("{stack}-ws-invoke"), ws_id.as_str())] {
+        let statement = statements.iter().find(|s| s["Sid"] == sid.as_str()).expect("one statement per API");
+        assert_eq!(statement["Principal"]["Service"], "apigateway.amazonaws.com");
+        assert_eq!(
+            statement["Condition"]["ArnLike"]["AWS:SourceArn"],
+            format!("arn:aws:execute-api:us-east-1:{account}:{api}/*")
+        );
+    }
+
+    // The WebSocket API: every message to `$default`, one proxy integration to the same
+    // function, the three routes on it, the `live` stage with auto-deploy and throttling.
+    assert_eq!(ws[0].protocol_type().unwrap().as_str(), "WEBSOCKET");
+    assert_eq!(ws[0].route_selection_expression(), Some("$request.body.action"));
+    assert_eq!(tag_of(ws[0].tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
+    let integrations = aws.apigateway.get_integrations().api_id(&ws_id).send().await.unwrap();
+    assert_eq!(integrations.items().len(), 1);
+    let integration = &integrations.items()[0];
+    assert_eq!(integration.integration_type().unwrap().as_str(), "AWS_PROXY");
+    let function_arn = format!("arn:aws:lambda:us-east-1:{account}:function:{stack}-api");
+    let invocation =
+        format!("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function_arn}/invocations");
+    assert_eq!(integration.integration_uri(), Some(invocation.as_str()));
+    let routes = aws.apigateway.get_routes().api_id(&ws_id).send().await.unwrap();
+    let mut keys: Vec<&str> = routes.items().iter().map(|r| r.route_key().unwrap()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
+    let target = format!("integrations/{}", integration.integration_id().unwrap());
+    assert!(routes.items().iter().all(|r| r.target() == Some(target.as_str())));
+    let stage = aws.apigateway.get_stage().api_id(&ws_id).stage_name("live").send().await.unwrap();
+    assert_eq!(stage.auto_deploy(), Some(true));
+    let throttling = stage.default_route_settings().unwrap();
+    assert_eq!((throttling.throttling_rate_limit(), throttling.throttling_burst_limit()), (Some(1000.0), Some(2000)));
 
     // A second deploy changes nothing, pushes nothing and creates nothing.
     let second = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();

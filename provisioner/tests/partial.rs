@@ -28,9 +28,10 @@ async fn remove(aws: &Aws, stack: &str, kind: &str) {
         "lambda function" => {
             aws.lambda.delete_function().function_name(format!("{stack}-api")).send().await.unwrap();
         }
-        "http api" => {
+        "http api" | "websocket api" => {
+            let name = if kind == "http api" { format!("{stack}-http") } else { format!("{stack}-ws") };
             let apis = aws.apigateway.get_apis().send().await.unwrap();
-            let api = apis.items().iter().find(|a| a.name() == Some(&format!("{stack}-http"))).unwrap();
+            let api = apis.items().iter().find(|a| a.name() == Some(&name)).unwrap();
             aws.apigateway.delete_api().api_id(api.api_id().unwrap()).send().await.unwrap();
         }
         other => unreachable!("{other}"),
@@ -41,7 +42,8 @@ async fn remove(aws: &Aws, stack: &str, kind: &str) {
 async fn any_resource_missing_is_reported_and_repaired() {
     let Some(moto) = emulator() else { return };
     let aws = clients(&moto).await;
-    let kinds = ["ecr repository", "iam role", "dynamodb table", "log group", "lambda function", "http api"];
+    let kinds =
+        ["ecr repository", "iam role", "dynamodb table", "log group", "lambda function", "http api", "websocket api"];
     for kind in kinds {
         let stack = fresh_stack();
         provisioner(&moto, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
