@@ -69,10 +69,44 @@ fn the_table_json_and_csv_carry_the_same_numbers() {
         };
         assert!(table.contains(&shown), "the table shows the JSON total {shown}:\n{table}");
     }
-    for alternative in ["Lambda function URL", "arm64", "every 5 minutes", "eventually consistent", "default logging"] {
+    for alternative in
+        ["Lambda function URL", "arm64", "every 5 minutes", "eventually consistent", "default logging", "push over"]
+    {
         assert!(table.contains(alternative), "{alternative} in\n{table}");
     }
     assert!(table.contains("warning, 1M users: peak"), "the 1M tier crosses API Gateway's throttle:\n{table}");
+}
+
+/// Push against polling: at the reported break-even online share, push costs what polling does.
+#[test]
+fn push_costs_what_polling_does_at_the_break_even_share() {
+    let json: Value = serde_json::from_str(&stdout(&cost_report(&["--output", "json"]))).unwrap();
+    let push = &json["push"];
+    let tier = 3; // 1M users
+    assert_eq!(json["tiers"][tier]["users"], 1_000_000);
+    let polling = push["polling_function_url"][tier].as_f64().unwrap();
+    let share = push["break_even_function_url"][tier].as_f64().expect("push reaches the function URL's cost");
+    assert!(push["push"][tier].as_f64().unwrap() < polling, "at the default 10 % online push costs less");
+    assert!((0.1..1.0).contains(&share), "{share}");
+    let at_share: Value =
+        serde_json::from_str(&stdout(&cost_report(&["--output", "json", "--online-share", &share.to_string()])))
+            .unwrap();
+    let pushed = at_share["push"]["push"][tier].as_f64().unwrap();
+    assert!((pushed - polling).abs() / polling < 1e-3, "push {pushed} vs polling {polling} at {share}");
+    // Above it, push costs more.
+    let above: Value = serde_json::from_str(&stdout(&cost_report(&[
+        "--output",
+        "json",
+        "--online-share",
+        &(share + 0.05).to_string(),
+    ])))
+    .unwrap();
+    assert!(above["push"]["push"][tier].as_f64().unwrap() > polling);
+
+    let table = stdout(&cost_report(&["--push", "--explain", "1000000"]));
+    for figure in ["connection minutes", "keep-alive pings", "frames posted", "billed duration, resume", "polls"] {
+        assert!(table.contains(figure), "{figure} in\n{table}");
+    }
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The per-operation usage scenario behind `config/usage.toml`: the operations a chat client
 //! makes all day (polls with and without news, direct and group messages), each ready to be sent
-//! any number of times through any way of reaching the API. `cargo xtask measure-usage` runs it
-//! through the release binary under the Lambda Runtime API emulator (for the CPU time), and a
-//! test runs it in-process to check that the committed DynamoDB figures and response sizes are
-//! still the code's.
+//! any number of times through any way of reaching the API — and, for push on AWS, the WebSocket
+//! events (`ws_*`) and the sends with every recipient connected (`*_push`). `cargo xtask
+//! measure-usage` runs it through the release binary under the Lambda Runtime API emulator (for
+//! the CPU time), and a test runs it in-process to check that the committed DynamoDB figures and
+//! response sizes are still the code's.
 
 use runtime::store::dynamodb::metrics::OperationUsage;
 use serde_json::{Value, json};
@@ -151,14 +152,92 @@ pub async fn store_usage(backend: &crate::Backend) -> std::collections::BTreeMap
             operation.name.clone(),
             OperationUsage {
                 dynamodb_requests: spent.values().map(|c| c.requests).sum(),
-                read_units: spent.values().map(|c| c.billed_read_units).sum(),
-                write_units: spent.values().map(|c| c.billed_write_units).sum(),
+                // Plus 0: an empty float sum is −0.
+                read_units: spent.values().map(|c| c.billed_read_units).sum::<f64>() + 0.0,
+                write_units: spent.values().map(|c| c.billed_write_units).sum::<f64>() + 0.0,
                 response_bytes: response_bytes(&body),
                 lambda_cpu_ms: 0.0,
             },
         );
     }
     usage
+}
+
+/// The push operations: their names, what the Lambda handler does for each in DynamoDB, in
+/// process. `ws_connect` records a connection, `ws_resume` looks it up and reads one new entry,
+/// `ws_disconnect` forgets it, `ws_ping` reads nothing, and `send_*_push` is the send plus the
+/// lookup of every recipient's connections. Response bytes: what the client receives — the
+/// frames for a resume (the entry and `caught_up`), the send's answer for a send.
+pub async fn store_push_usage(
+    backend: &crate::Backend,
+    sends: &std::collections::BTreeMap<String, OperationUsage>,
+) -> std::collections::BTreeMap<String, OperationUsage> {
+    use runtime::domain::{ConnectionId, Seq, UserId};
+    let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
+    let store = &backend.store;
+    let app = crate::client::TestApp::new(backend);
+    let (alice_id, alice) = register(&app, "alice").await;
+    let (bob_id, _) = register(&app, "bob").await;
+    let (alice_id, bob_id) = (UserId::parse(&alice_id).unwrap(), UserId::parse(&bob_id).unwrap());
+    let text = json!({ "text": "x".repeat(TEXT_BYTES) });
+    let (status, sent) =
+        Api::call(&app, "POST", &format!("/v1/users/{bob_id}/messages"), Some(&alice), Some(text)).await;
+    assert_eq!(status, 201, "{sent}");
+    let connection = ConnectionId::parse("measured=").unwrap();
+    let mut usage = std::collections::BTreeMap::new();
+    let mut measure = |name: &str, response_bytes: u64| {
+        let spent = dynamo.metrics().snapshot();
+        dynamo.metrics().reset();
+        usage.insert(
+            name.to_owned(),
+            OperationUsage {
+                dynamodb_requests: spent.values().map(|c| c.requests).sum(),
+                // Plus 0: an empty float sum is −0.
+                read_units: spent.values().map(|c| c.billed_read_units).sum::<f64>() + 0.0,
+                write_units: spent.values().map(|c| c.billed_write_units).sum::<f64>() + 0.0,
+                response_bytes,
+                lambda_cpu_ms: 0.0,
+            },
+        );
+    };
+    dynamo.metrics().reset();
+    dynamo.open_connection(&bob_id, &connection).await.unwrap();
+    measure("ws_connect", 0);
+    dynamo.connection_owner(&connection).await.unwrap();
+    let page = store.feed(&bob_id, Seq::START, 100).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    measure("ws_resume", resume_frame_bytes(&sent));
+    measure("ws_ping", 0);
+    dynamo.close_connection(&connection).await.unwrap();
+    measure("ws_disconnect", 0);
+    for (send, recipients) in [("send_direct", 2), ("send_group_10", 10), ("send_group_50", 50)] {
+        let mut users = vec![alice_id.clone()];
+        users.extend((1..recipients).map(|_| UserId::generate()));
+        dynamo.open_connections(&users).await.unwrap();
+        let spent = dynamo.metrics().snapshot();
+        dynamo.metrics().reset();
+        let lookup = spent.values().fold((0, 0.0), |(r, u), c| (r + c.requests, u + c.billed_read_units));
+        let plain = &sends[send];
+        usage.insert(
+            format!("{send}_push"),
+            OperationUsage {
+                dynamodb_requests: plain.dynamodb_requests + lookup.0,
+                read_units: plain.read_units + lookup.1,
+                write_units: plain.write_units,
+                response_bytes: plain.response_bytes,
+                lambda_cpu_ms: 0.0,
+            },
+        );
+    }
+    usage
+}
+
+/// A resume of one entry: its message frame and `caught_up`, with cursors of their real length.
+fn resume_frame_bytes(message: &Value) -> u64 {
+    let cursor = "A".repeat(27);
+    let frame = json!({ "type": "message", "message": message, "cursor": cursor, "after": cursor });
+    let caught_up = json!({ "type": "caught_up", "cursor": cursor });
+    response_bytes(&frame) + response_bytes(&caught_up)
 }
 
 /// The size of a stored feed entry of a direct message with a [`TEXT_BYTES`] text, read from the

@@ -388,7 +388,9 @@ async fn the_committed_usage_figures_are_the_codes() {
     let Some(backend) = Backend::dynamodb().await else { return };
     let committed: runtime::store::dynamodb::metrics::MeasuredUsage =
         toml::from_str(include_str!("../../config/usage.toml")).expect("config/usage.toml parses");
-    let measured = messaging_tests::usage::store_usage(&backend).await;
+    let mut measured = messaging_tests::usage::store_usage(&backend).await;
+    let push = messaging_tests::usage::store_push_usage(&backend, &measured).await;
+    measured.extend(push);
     assert_eq!(committed.text_bytes, messaging_tests::usage::TEXT_BYTES);
     assert_eq!(committed.feed_entry_bytes, messaging_tests::usage::feed_entry_bytes(&backend).await);
     assert_eq!(committed.operations.keys().collect::<Vec<_>>(), measured.keys().collect::<Vec<_>>());

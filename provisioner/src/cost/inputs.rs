@@ -52,6 +52,7 @@ section!(Dynamodb {
     point_in_time_recovery_per_gb_month: f64,
     item_overhead_bytes: f64,
 });
+section!(WebSocketApi { per_million_messages: Vec<Tier>, per_million_connection_minutes: f64, metered_kb: f64 });
 section!(Logs { ingestion_per_gb: f64, storage_per_gb_month: f64 });
 section!(Transfer { per_gb: Vec<Tier> });
 section!(Ecr { storage_per_gb_month: f64 });
@@ -63,12 +64,15 @@ section!(FreeTier {
     logs_ingestion_gb: f64,
     data_transfer_gb: f64,
     ecr_storage_gb: f64,
+    websocket_messages: f64,
+    websocket_connection_minutes: f64,
 });
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Pricing {
     pub api_gateway_http: ApiGateway,
+    pub api_gateway_websocket: WebSocketApi,
     pub lambda: Lambda,
     pub dynamodb: Dynamodb,
     pub cloudwatch_logs: Logs,
@@ -94,6 +98,9 @@ pub struct Workload {
     pub peak_factor: f64,
     pub image_bytes: f64,
     pub images_kept: f64,
+    pub online_share: f64,
+    pub connections_per_user_per_day: f64,
+    pub keepalive_minutes: f64,
 }
 
 /// Reads a TOML file into `T`; any error names the file, and the key (a missing one by name, a

@@ -16,6 +16,7 @@ const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// The default quotas the warnings name.
 pub const API_GATEWAY_ACCOUNT_RPS: f64 = 10_000.0;
 pub const LAMBDA_CONCURRENCY: f64 = 1_000.0;
+pub const WEBSOCKET_NEW_CONNECTIONS: f64 = 500.0;
 pub const PARTITION_RCU: f64 = 3_000.0;
 pub const PARTITION_WCU: f64 = 1_000.0;
 
@@ -23,6 +24,7 @@ pub const PARTITION_WCU: f64 = 1_000.0;
 #[serde(rename_all = "snake_case")]
 pub enum Component {
     HttpApi,
+    WebsocketApi,
     LambdaRequests,
     LambdaDuration,
     DynamodbReads,
@@ -35,8 +37,9 @@ pub enum Component {
 }
 
 impl Component {
-    pub const ALL: [Component; 10] = [
+    pub const ALL: [Component; 11] = [
         Self::HttpApi,
+        Self::WebsocketApi,
         Self::LambdaRequests,
         Self::LambdaDuration,
         Self::DynamodbReads,
@@ -51,6 +54,7 @@ impl Component {
     pub fn label(self) -> &'static str {
         match self {
             Self::HttpApi => "API Gateway HTTP API",
+            Self::WebsocketApi => "API Gateway WebSocket API",
             Self::LambdaRequests => "Lambda requests",
             Self::LambdaDuration => "Lambda duration",
             Self::DynamodbReads => "DynamoDB reads",
@@ -85,6 +89,20 @@ pub struct Deployment {
     /// Lambda's default logging instead of the deployed configuration.
     pub default_logging: bool,
     pub free_tier: bool,
+    /// Clients hold a WebSocket connection while online and get messages pushed, instead of
+    /// polling.
+    pub push: bool,
+}
+
+/// One kind of invocation of the function, for the duration and DynamoDB sums.
+struct Invocations<'a> {
+    name: &'static str,
+    count: f64,
+    usage: &'a OperationUsage,
+    /// Round trips beyond DynamoDB's: posts to WebSocket connections.
+    post_round_trips: f64,
+    /// A poll's reads (which eventually consistent polls would halve).
+    poll: bool,
 }
 
 /// One figure of a tier: its value, unit and how it was computed.
@@ -148,10 +166,11 @@ impl Ledger {
     }
 }
 
-/// A group send of `size` members, interpolated linearly between the two measured sizes (exact
-/// at each of them).
-fn group_send(usage: &MeasuredUsage, size: f64) -> Result<OperationUsage, Error> {
-    let (small, large) = (operation(usage, "send_group_10")?, operation(usage, "send_group_50")?);
+/// A group send of `size` members (`suffix` "" or "_push"), interpolated linearly between the two
+/// measured sizes (exact at each of them).
+fn group_send(usage: &MeasuredUsage, size: f64, suffix: &str) -> Result<OperationUsage, Error> {
+    let small = operation(usage, &format!("send_group_10{suffix}"))?;
+    let large = operation(usage, &format!("send_group_50{suffix}"))?;
     let t = (size - 10.0) / 40.0;
     let mix = |a: f64, b: f64| a + (b - a) * t;
     Ok(OperationUsage {
@@ -175,17 +194,21 @@ pub fn price_tier(
     let text_delta = w.text_bytes - usage.text_bytes as f64;
 
     // Requests.
-    let polls = l.put(
-        "polls",
-        u * w.polls_per_user_per_minute * MINUTES_PER_MONTH,
-        "requests",
-        format!(
-            "{} users × {} polls/min × {} min (730 h)",
-            num(u),
-            num(w.polls_per_user_per_minute),
-            num(MINUTES_PER_MONTH)
-        ),
-    );
+    let polls = if d.push {
+        l.put("polls", 0.0, "requests", "push: clients do not poll; each new connection resumes from its cursor".into())
+    } else {
+        l.put(
+            "polls",
+            u * w.polls_per_user_per_minute * MINUTES_PER_MONTH,
+            "requests",
+            format!(
+                "{} users × {} polls/min × {} min (730 h)",
+                num(u),
+                num(w.polls_per_user_per_minute),
+                num(MINUTES_PER_MONTH)
+            ),
+        )
+    };
     let sent = u * w.messages_per_user_per_day * DAYS_PER_MONTH;
     let directs = l.put(
         "direct messages",
@@ -244,15 +267,136 @@ pub fn price_tier(
         format!("{} × {} peak factor", num(rps), num(w.peak_factor)),
     );
 
-    let (empty, one, direct) =
-        (operation(usage, "poll_empty")?, operation(usage, "poll_one")?, operation(usage, "send_direct")?);
-    let group = group_send(usage, w.group_size)?;
-    let ops: [(&str, f64, &OperationUsage); 4] = [
-        ("empty poll", polls_empty, empty),
-        ("poll with messages", polls_news, one),
-        ("direct message", directs, direct),
-        ("group message", groups, &group),
-    ];
+    let (empty, one) = (operation(usage, "poll_empty")?, operation(usage, "poll_one")?);
+    let suffix = if d.push { "_push" } else { "" };
+    let direct = operation(usage, &format!("send_direct{suffix}"))?;
+    let group = group_send(usage, w.group_size, suffix)?;
+    // Push: connections, their resumes and pings, and the posts of every send.
+    let online = if d.push { w.online_share } else { 0.0 };
+    let connection_minutes = l.put(
+        "connection minutes",
+        u * online * MINUTES_PER_MONTH,
+        "minutes",
+        format!("{} users × {} online × {} min", num(u), num(online), num(MINUTES_PER_MONTH)),
+    );
+    let connections = l.put(
+        "connections",
+        if d.push { u * w.connections_per_user_per_day.max(online * 12.0) * DAYS_PER_MONTH } else { 0.0 },
+        "connections",
+        format!(
+            "{} users × max({} per day, {} online × 12: one per 2 h online) × {} days",
+            num(u),
+            num(w.connections_per_user_per_day),
+            num(online),
+            num(DAYS_PER_MONTH)
+        ),
+    );
+    let pings = l.put(
+        "keep-alive pings",
+        connection_minutes / w.keepalive_minutes,
+        "messages",
+        format!(
+            "{} connection minutes / {} min (an upper bound: any message resets the idle timer)",
+            num(connection_minutes),
+            num(w.keepalive_minutes)
+        ),
+    );
+    let posts = l.put(
+        "frames posted",
+        if d.push { entries + connections } else { 0.0 },
+        "messages",
+        format!(
+            "{} feed entries (pushed live, or sent by the resume of the next connection) + {} caught_up",
+            num(entries),
+            num(connections)
+        ),
+    );
+    let ws_messages = l.put(
+        "WebSocket messages",
+        posts + connections + pings,
+        "messages",
+        format!(
+            "{} frames + {} resumes + {} pings received (each under {} KB: one metered message)",
+            num(posts),
+            num(connections),
+            num(pings),
+            num(p.api_gateway_websocket.metered_kb)
+        ),
+    );
+    let (connect, resume, disconnect, ping) = if d.push {
+        (
+            operation(usage, "ws_connect")?,
+            operation(usage, "ws_resume")?,
+            operation(usage, "ws_disconnect")?,
+            operation(usage, "ws_ping")?,
+        )
+    } else {
+        (empty, empty, empty, empty)
+    };
+    // A send posts to its recipients' connections 32 at a time; a resume posts one frame after another.
+    let pushed_per_resume = if connections > 0.0 { entries * (1.0 - online) / connections } else { 0.0 };
+    let invocations: Vec<Invocations<'_>> = if d.push {
+        vec![
+            Invocations {
+                name: "direct message",
+                count: directs,
+                usage: direct,
+                post_round_trips: (2.0 * online / 32.0).ceil(),
+                poll: false,
+            },
+            Invocations {
+                name: "group message",
+                count: groups,
+                usage: &group,
+                post_round_trips: (w.group_size * online / 32.0).ceil(),
+                poll: false,
+            },
+            Invocations { name: "$connect", count: connections, usage: connect, post_round_trips: 0.0, poll: false },
+            Invocations {
+                name: "resume",
+                count: connections,
+                usage: resume,
+                post_round_trips: pushed_per_resume + 1.0,
+                poll: false,
+            },
+            Invocations {
+                name: "$disconnect",
+                count: connections,
+                usage: disconnect,
+                post_round_trips: 0.0,
+                poll: false,
+            },
+            Invocations { name: "ping", count: pings, usage: ping, post_round_trips: 0.0, poll: false },
+        ]
+    } else {
+        vec![
+            Invocations { name: "empty poll", count: polls_empty, usage: empty, post_round_trips: 0.0, poll: true },
+            Invocations {
+                name: "poll with messages",
+                count: polls_news,
+                usage: one,
+                post_round_trips: 0.0,
+                poll: true,
+            },
+            Invocations { name: "direct message", count: directs, usage: direct, post_round_trips: 0.0, poll: false },
+            Invocations { name: "group message", count: groups, usage: &group, post_round_trips: 0.0, poll: false },
+        ]
+    };
+    let invocation_count = l.put(
+        "function invocations",
+        invocations.iter().map(|i| i.count).sum(),
+        "invocations",
+        if d.push {
+            format!(
+                "{} requests + 3 × {} connections ($connect, resume, $disconnect) + {} pings",
+                num(requests),
+                num(connections),
+                num(pings)
+            )
+        } else {
+            format!("{} requests", num(requests))
+        },
+    );
 
     // API Gateway.
     let free = |amount: f64| if d.free_tier { amount } else { 0.0 };
@@ -273,8 +417,26 @@ pub fn price_tier(
         )
     };
 
+    let websocket = {
+        let ws = &p.api_gateway_websocket;
+        let minutes = (connection_minutes - free(p.free_tier.websocket_connection_minutes)).max(0.0);
+        let messages = (ws_messages - free(p.free_tier.websocket_messages)).max(0.0);
+        l.put(
+            "API Gateway WebSocket API",
+            minutes / 1e6 * ws.per_million_connection_minutes + tiered(messages / 1e6, &ws.per_million_messages),
+            "USD",
+            format!(
+                "{} million connection minutes × ${} + {} million messages at {}",
+                num(minutes / 1e6),
+                num(ws.per_million_connection_minutes),
+                num(messages / 1e6),
+                tiers_text(&ws.per_million_messages, "per million")
+            ),
+        )
+    };
+
     // Lambda.
-    let billable_invocations = (requests - free(p.free_tier.lambda_requests)).max(0.0);
+    let billable_invocations = (invocation_count - free(p.free_tier.lambda_requests)).max(0.0);
     let lambda_requests = l.put(
         "Lambda requests",
         billable_invocations / 1e6 * p.lambda.per_million_requests,
@@ -290,23 +452,24 @@ pub fn price_tier(
     );
     let mut gb_seconds = 0.0;
     let mut busy_ms = 0.0;
-    for (name, count, op) in ops {
-        let requests = op.dynamodb_requests as f64;
-        let billed = (op.lambda_cpu_ms * cpu_scale + requests * w.dynamodb_round_trip_ms).ceil().max(1.0);
+    for i in &invocations {
+        let round_trips = i.usage.dynamodb_requests as f64 + i.post_round_trips;
+        let billed = (i.usage.lambda_cpu_ms * cpu_scale + round_trips * w.dynamodb_round_trip_ms).ceil().max(1.0);
         l.put(
-            &format!("billed duration, {name}"),
+            &format!("billed duration, {}", i.name),
             billed,
             "ms",
             format!(
-                "⌈{} ms CPU × {} + {} DynamoDB requests × {} ms⌉",
-                num(op.lambda_cpu_ms),
+                "⌈{} ms CPU × {} + ({} DynamoDB requests + {} rounds of posts) × {} ms⌉",
+                num(i.usage.lambda_cpu_ms),
                 num(cpu_scale),
-                num(requests),
+                i.usage.dynamodb_requests,
+                num(i.post_round_trips),
                 num(w.dynamodb_round_trip_ms)
             ),
         );
-        gb_seconds += count * billed / 1000.0 * d.memory_mb / 1024.0;
-        busy_ms += count * billed;
+        gb_seconds += i.count * billed / 1000.0 * d.memory_mb / 1024.0;
+        busy_ms += i.count * billed;
     }
     let gb_seconds = l.put(
         "GB-seconds",
@@ -330,22 +493,37 @@ pub fn price_tier(
     let poll_read_scale = if d.eventual_polls { 0.5 } else { 1.0 };
     let mut read_units = 0.0;
     let mut write_units = 0.0;
-    for (name, count, op) in ops {
-        let scale = if name.contains("poll") { poll_read_scale } else { 1.0 };
-        read_units += count * op.read_units * scale;
-        write_units += count * op.write_units;
+    for i in &invocations {
+        let scale = if i.poll { poll_read_scale } else { 1.0 };
+        read_units += i.count * i.usage.read_units * scale;
+        write_units += i.count * i.usage.write_units;
     }
-    let read_units = l.put("read request units", read_units, "RRU",
-        format!("Σ requests × measured units ({} per empty poll, {} per poll with messages, {} per direct, {} per group message){}", num(empty.read_units), num(one.read_units), num(direct.read_units), num(group.read_units), if d.eventual_polls { "; polls eventually consistent: × 0.5" } else { "" }));
+    let measured_reads: Vec<String> =
+        invocations.iter().map(|i| format!("{} per {}", num(i.usage.read_units), i.name)).collect();
+    let read_units = l.put(
+        "read request units",
+        read_units,
+        "RRU",
+        format!(
+            "Σ invocations × measured units ({}){}",
+            measured_reads.join(", "),
+            if d.eventual_polls { "; polls eventually consistent: × 0.5" } else { "" }
+        ),
+    );
     let write_units = l.put(
         "write request units",
         write_units,
         "WRU",
         format!(
-            "Σ requests × measured units ({} per direct, {} per group message of {} members)",
+            "Σ invocations × measured units ({} per direct, {} per group message of {} members{})",
             num(direct.write_units),
             num(group.write_units),
-            num(w.group_size)
+            num(w.group_size),
+            if d.push {
+                format!(", {} per $connect, {} per $disconnect", num(connect.write_units), num(disconnect.write_units))
+            } else {
+                String::new()
+            }
         ),
     );
     let reads = l.put(
@@ -395,9 +573,9 @@ pub fn price_tier(
     let log_bytes = if d.default_logging { w.default_log_bytes_per_request } else { w.log_bytes_per_request };
     let ingested_gb = l.put(
         "logs ingested",
-        requests * log_bytes / GB,
+        invocation_count * log_bytes / GB,
         "GB",
-        format!("{} requests × {} B / 2^30", num(requests), num(log_bytes)),
+        format!("{} invocations × {} B / 2^30", num(invocation_count), num(log_bytes)),
     );
     let kept_gb = ingested_gb / DAYS_PER_MONTH * d.log_retention_days;
     let logs = l.put(
@@ -417,12 +595,16 @@ pub fn price_tier(
 
     // Data transfer out: each response's body (measured, text-adjusted) and headers.
     let mut out_bytes = 0.0;
-    for (name, count, op) in ops {
-        let text = if name == "empty poll" { 0.0 } else { text_delta };
-        out_bytes += count * (op.response_bytes as f64 + text + w.response_header_bytes);
+    for i in invocations.iter().filter(|i| i.usage.response_bytes > 0 && i.name != "resume") {
+        let text = if i.name == "empty poll" { 0.0 } else { text_delta };
+        out_bytes += i.count * (i.usage.response_bytes as f64 + text + w.response_header_bytes);
     }
+    // Every frame of an entry, pushed or resumed: the measured resume of one entry (its frame and
+    // `caught_up`) per entry, an upper bound.
+    out_bytes += if d.push { entries * (resume.response_bytes as f64 + text_delta) } else { 0.0 };
     let out_gb = l.put("data out", out_bytes / GB, "GB",
-        format!("Σ requests × (measured body: {} B empty poll, {} B poll with a message, {} B direct, {} B group; + {} B headers) / 2^30", empty.response_bytes, one.response_bytes, direct.response_bytes, group.response_bytes, num(w.response_header_bytes)));
+        format!("Σ responses × (measured body: {} B empty poll, {} B poll with a message, {} B direct, {} B group; + {} B headers){} / 2^30", empty.response_bytes, one.response_bytes, direct.response_bytes, group.response_bytes, num(w.response_header_bytes),
+            if d.push { format!(" + {} entries × {} B frames", num(entries), resume.response_bytes) } else { String::new() }));
     let transfer = l.put(
         "Data transfer out",
         tiered((out_gb - free(p.free_tier.data_transfer_gb)).max(0.0), &p.data_transfer_out.per_gb),
@@ -447,6 +629,7 @@ pub fn price_tier(
 
     let components = vec![
         (Component::HttpApi, api),
+        (Component::WebsocketApi, websocket),
         (Component::LambdaRequests, lambda_requests),
         (Component::LambdaDuration, duration),
         (Component::DynamodbReads, reads),
@@ -467,6 +650,14 @@ pub fn price_tier(
             "peak {} req/s exceeds API Gateway's default account throttle of {} req/s per region",
             num(peak.round()),
             num(API_GATEWAY_ACCOUNT_RPS)
+        ));
+    }
+    let new_connections = connections / SECONDS_PER_MONTH * w.peak_factor;
+    if new_connections > WEBSOCKET_NEW_CONNECTIONS {
+        warnings.push(format!(
+            "peak {} new WebSocket connections/s exceeds API Gateway's default {} per second per account",
+            num(new_connections.round()),
+            num(WEBSOCKET_NEW_CONNECTIONS)
         ));
     }
     let concurrency = l.put(
@@ -573,6 +764,13 @@ mod tests {
                 ("send_direct".to_owned(), op(2, 2.0, 14.0, 392, 1.0)),
                 ("send_group_10".to_owned(), op(3, 11.0, 44.0, 400, 2.0)),
                 ("send_group_50".to_owned(), op(5, 52.0, 206.0, 400, 5.0)),
+                ("send_direct_push".to_owned(), op(3, 4.0, 14.0, 392, 1.5)),
+                ("send_group_10_push".to_owned(), op(4, 21.0, 44.0, 400, 3.0)),
+                ("send_group_50_push".to_owned(), op(6, 102.0, 206.0, 400, 7.0)),
+                ("ws_connect".to_owned(), op(2, 0.0, 2.0, 0, 0.5)),
+                ("ws_resume".to_owned(), op(2, 2.0, 0.0, 1000, 0.5)),
+                ("ws_disconnect".to_owned(), op(3, 1.0, 2.0, 0, 0.5)),
+                ("ws_ping".to_owned(), op(0, 0.0, 0.0, 0, 0.25)),
             ]),
             ..MeasuredUsage::default()
         }
@@ -592,6 +790,7 @@ mod tests {
             eventual_polls: false,
             default_logging: false,
             free_tier: false,
+            push: false,
         }
     }
 
@@ -644,6 +843,44 @@ mod tests {
         close(tier.per_user, total / 1000.0);
         assert!((65.0..66.0).contains(&tier.total), "about $65.33 a month for 1,000 users: {}", tier.total);
         assert!(tier.warnings.is_empty(), "{:?}", tier.warnings);
+    }
+
+    #[test]
+    fn one_push_tier_by_hand() {
+        let pricing = parse_pricing_for_tests();
+        let push = Deployment { push: true, ..deployment() };
+        let tier = price_tier(1000, &workload(), &usage(), &pricing, &push).unwrap();
+        let days = 730.0 / 24.0;
+        let (directs, groups) = (1000.0 * 10.0 * days * 0.7, 1000.0 * 10.0 * days * 0.3);
+        let entries = directs * 2.0 + groups * 10.0;
+        // 10 % of users online at any moment, 6 connections a user a day (over the 1.2 that the
+        // 2-hour limit forces at 10 %), a ping every 9 minutes of connection.
+        let minutes = 1000.0 * 0.1 * 43_800.0;
+        let connections = 1000.0 * 6.0 * days;
+        let pings = minutes / 9.0;
+        // Every entry is one frame (pushed, or sent by the next resume), every resume ends with
+        // `caught_up`; received: a resume per connection, and the pings.
+        let messages = entries + connections + connections + pings;
+        close(tier.cost(Component::WebsocketApi), minutes / 1e6 * 0.25 + messages / 1e6 * 1.00);
+        // No polls: the HTTP API carries only the sends.
+        close(tier.cost(Component::HttpApi), (directs + groups) / 1e6 * 1.00);
+        let invocations = directs + groups + 3.0 * connections + pings;
+        close(tier.cost(Component::LambdaRequests), invocations / 1e6 * 0.20);
+        // At 13.8203125× CPU and 4 ms a round trip: direct ⌈1.5 × 13.82 + (3 + 1 round of posts) × 4⌉
+        // = 37, group ⌈3 × 13.82 + (4 + 1) × 4⌉ = 62, $connect ⌈0.5 × 13.82 + 2 × 4⌉ = 15, resume
+        // ⌈0.5 × 13.82 + (2 + 44 × 0.9 / 6 entries + 1 caught_up) × 4⌉ = ⌈45.31⌉ = 46, $disconnect
+        // ⌈0.5 × 13.82 + 3 × 4⌉ = 19, ping ⌈0.25 × 13.82⌉ = 4.
+        let milliseconds = directs * 37.0 + groups * 62.0 + connections * (15.0 + 46.0 + 19.0) + pings * 4.0;
+        close(tier.cost(Component::LambdaDuration), milliseconds / 1000.0 * 0.125 * 0.0000166667);
+        let reads = directs * 4.0 + groups * 21.0 + connections * (0.0 + 2.0 + 1.0);
+        close(tier.cost(Component::DynamodbReads), reads / 1e6 * 0.125);
+        let writes = directs * 14.0 + groups * 44.0 + connections * (2.0 + 2.0);
+        close(tier.cost(Component::DynamodbWrites), writes / 1e6 * 0.625);
+        // Data out: the sends' answers, and a frame per entry.
+        let bytes = directs * (392.0 + 200.0) + groups * (400.0 + 200.0) + entries * 1000.0;
+        close(tier.cost(Component::DataTransfer), bytes / 1024f64.powi(3) * 0.09);
+        let polling = price_tier(1000, &workload(), &usage(), &pricing, &deployment()).unwrap();
+        assert!(tier.total < polling.total, "push at 10 % online: {} vs polling {}", tier.total, polling.total);
     }
 
     #[test]

@@ -56,8 +56,9 @@ pub fn text(report: &CostReport) -> String {
     );
     right_align(&mut costs);
 
-    let mut alternatives =
-        table(std::iter::once("alternative: total (saving)".to_owned()).chain(header.into_iter().skip(1)).collect());
+    let mut alternatives = table(
+        std::iter::once("alternative: total (saving)".to_owned()).chain(header.iter().skip(1).cloned()).collect(),
+    );
     for alternative in &report.alternatives {
         let cells = alternative.totals.iter().zip(&alternative.savings).map(|(total, saving)| {
             let base = total + saving;
@@ -67,6 +68,27 @@ pub fn text(report: &CostReport) -> String {
         alternatives.add_row(std::iter::once(alternative.name.to_owned()).chain(cells));
     }
     right_align(&mut alternatives);
+
+    let c = &report.push;
+    let mut push = table(std::iter::once("push vs polling".to_owned()).chain(header.iter().skip(1).cloned()).collect());
+    let money = |name: String, totals: &[f64]| {
+        std::iter::once(name).chain(totals.iter().map(|t| dollars(*t))).collect::<Vec<_>>()
+    };
+    push.add_row(money("polling, HTTP API".into(), &c.polling_http_api));
+    push.add_row(money("polling, function URL".into(), &c.polling_function_url));
+    push.add_row(money(format!("push, {}% online", num(c.online_share * 100.0)), &c.push));
+    let share = |name: &str, shares: &[Option<f64>]| {
+        std::iter::once(name.to_owned())
+            .chain(
+                shares
+                    .iter()
+                    .map(|s| s.map_or("none".to_owned(), |s| format!("{}%", num((s * 1000.0).round() / 10.0)))),
+            )
+            .collect::<Vec<_>>()
+    };
+    push.add_row(share("break-even online share vs HTTP API", &c.break_even_http_api));
+    push.add_row(share("break-even online share vs function URL", &c.break_even_function_url));
+    right_align(&mut push);
 
     let mut out = String::new();
     let w = &report.workload;
@@ -88,7 +110,12 @@ pub fn text(report: &CostReport) -> String {
         if d.free_tier { ", free tier subtracted" } else { "" },
         report.usage_measured_on,
     );
-    let _ = writeln!(out, "{costs}\n\n{alternatives}");
+    let _ = writeln!(out, "{costs}\n\n{alternatives}\n\n{push}");
+    let _ = writeln!(
+        out,
+        "Push: below the break-even share of users online at once, push costs less than polling once a minute \
+         (\"none\": less even with everyone online all the time)."
+    );
     for alternative in report.alternatives.iter().filter(|a| a.note.is_some()) {
         let _ = writeln!(out, "{}: {}", alternative.name, alternative.note.unwrap_or_default());
     }
@@ -122,6 +149,20 @@ pub fn csv(report: &CostReport) -> String {
                     &total.to_string(),
                 ])
                 .expect("writing to memory");
+        }
+    }
+    let c = &report.push;
+    for (i, tier) in report.tiers.iter().enumerate() {
+        let users = tier.users.to_string();
+        for (item, value) in [
+            ("push_vs_polling: polling_http_api", Some(c.polling_http_api[i])),
+            ("push_vs_polling: polling_function_url", Some(c.polling_function_url[i])),
+            ("push_vs_polling: push", Some(c.push[i])),
+            ("push_vs_polling: break_even_online_share_http_api", c.break_even_http_api[i]),
+            ("push_vs_polling: break_even_online_share_function_url", c.break_even_function_url[i]),
+        ] {
+            let value = value.map_or("none".to_owned(), |v| v.to_string());
+            writer.write_record([users.as_str(), item, &value]).expect("writing to memory");
         }
     }
     String::from_utf8(writer.into_inner().expect("flushed")).expect("UTF-8")

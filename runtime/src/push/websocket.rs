@@ -86,6 +86,14 @@ async fn connect(
 
 async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body: &[u8]) {
     let reply = |code, message: String| frame_bytes(&StreamFrame::Error { code, message });
+    // A ping costs nothing but the invocation: no lookup.
+    let after = match serde_json::from_slice::<ClientMessage>(body) {
+        Ok(ClientMessage::Ping) => return,
+        Ok(ClientMessage::Resume { after }) => Ok(after),
+        Err(error) => Err(format!(
+            "expected {{\"action\":\"resume\",\"after\":\"<cursor>\"}} or {{\"action\":\"ping\"}}: {error}"
+        )),
+    };
     let user = match push.store().connection_owner(connection).await {
         Ok(Some(user)) => user,
         // Not recorded (its `$connect` failed, or it outlived its record): it should reconnect.
@@ -100,13 +108,9 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
             return;
         }
     };
-    match serde_json::from_slice::<ClientMessage>(body) {
-        Ok(ClientMessage::Ping) => {}
-        Ok(ClientMessage::Resume { after }) => resume(state, push, &user, connection, after.as_deref()).await,
-        Err(error) => {
-            let text = format!(
-                "expected {{\"action\":\"resume\",\"after\":\"<cursor>\"}} or {{\"action\":\"ping\"}}: {error}"
-            );
+    match after {
+        Ok(after) => resume(state, push, &user, connection, after.as_deref()).await,
+        Err(text) => {
             push.post(&user, connection, reply("invalid_message", text)).await;
         }
     }

@@ -12,9 +12,10 @@ use clap::Parser;
 use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::lambda_events;
+use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::usage::{self, Api};
 use runtime::store::dynamodb::metrics::MeasuredUsage;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Parser)]
 struct Args {
@@ -39,6 +40,125 @@ impl Api for Lambda {
         let reply = lambda_events::call(&self.http, &self.api, method, path, token, body).await;
         (reply.status, reply.body)
     }
+}
+
+/// The median CPU time (ms, to the µs) of `step` over `invocations` runs, after 20 unmeasured.
+async fn cpu_median<F: Future<Output = ()>>(
+    pid: u32,
+    invocations: u32,
+    name: &str,
+    mut step: impl FnMut(usize) -> F,
+) -> f64 {
+    let mut samples = Vec::with_capacity(invocations as usize);
+    for i in 0..20 + invocations as usize {
+        let before = cpu_nanos(pid);
+        step(i).await;
+        let spent = cpu_nanos(pid) - before;
+        if i >= 20 {
+            samples.push(spent);
+        }
+    }
+    samples.sort_unstable();
+    let median_ms = samples[samples.len() / 2] as f64 / 1e6;
+    eprintln!(
+        "{name:<20} CPU median {median_ms:.3} ms (p10 {:.3}, p90 {:.3})",
+        samples[samples.len() / 10] as f64 / 1e6,
+        samples[samples.len() * 9 / 10] as f64 / 1e6
+    );
+    (median_ms * 1000.0).round() / 1000.0
+}
+
+/// The push operations' CPU on the function with push on: the WebSocket events, and sends whose
+/// every recipient has a connection (each post answered by the recorder).
+async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocations: u32) -> Vec<(&'static str, f64)> {
+    let register = |name: String| async move {
+        let (status, body) = lambda.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
+        assert_eq!(status, 201, "{body}");
+        (body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+    };
+    let event = |kind: &'static str, connection: String, headers: Vec<(&'static str, String)>, body: Option<String>| async move {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let event = lambda_events::websocket_event(kind, &connection, &headers, body.as_deref());
+        let reply = lambda_events::invoke_websocket(&lambda.http, &lambda.api, event).await;
+        assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+    };
+    let connect = |connection: String, token: String| {
+        event("CONNECT", connection, vec![("Authorization", format!("Bearer {token}"))], None)
+    };
+    let (_, alice) = register("alice".into()).await;
+    let (bob_id, bob) = register("bob".into()).await;
+    connect("alice=".into(), alice.clone()).await;
+    connect("bob=".into(), bob.clone()).await;
+    let mut groups = Vec::new();
+    let mut members = Vec::new();
+    for i in 0..usage::GROUP_SIZES[1] - 1 {
+        let (id, token) = register(format!("member{i}")).await;
+        connect(format!("member{i}="), token).await;
+        members.push(id);
+    }
+    for size in usage::GROUP_SIZES {
+        let (status, group) = lambda.call("POST", "/v1/groups", Some(&alice), Some(json!({ "name": "team" }))).await;
+        assert_eq!(status, 201, "{group}");
+        let group = group["id"].as_str().unwrap().to_owned();
+        for member in &members[..size - 1] {
+            let (status, _) =
+                lambda.call("PUT", &format!("/v1/groups/{group}/members/{member}"), Some(&alice), None).await;
+            assert_eq!(status, 204);
+        }
+        groups.push(group);
+    }
+    let text = "x".repeat(usage::TEXT_BYTES);
+    let send = |path: String| {
+        let (alice, text) = (alice.clone(), text.clone());
+        async move {
+            let (status, body) = lambda.call("POST", &path, Some(&alice), Some(json!({ "text": text }))).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    };
+    let mut measured = Vec::new();
+    measured.push((
+        "send_direct_push",
+        cpu_median(pid, invocations, "send_direct_push", |_| send(format!("/v1/users/{bob_id}/messages"))).await,
+    ));
+    measured.push((
+        "send_group_10_push",
+        cpu_median(pid, invocations, "send_group_10_push", |_| send(format!("/v1/groups/{}/messages", groups[0])))
+            .await,
+    ));
+    measured.push((
+        "send_group_50_push",
+        cpu_median(pid, invocations, "send_group_50_push", |_| send(format!("/v1/groups/{}/messages", groups[1])))
+            .await,
+    ));
+    assert!(recorder.take().len() > 1000, "the sends were pushed");
+    let connect_bob = |i: usize| connect(format!("c{i}="), bob.clone());
+    measured.push(("ws_connect", cpu_median(pid, invocations, "ws_connect", connect_bob).await));
+    measured.push((
+        "ws_disconnect",
+        cpu_median(pid, invocations, "ws_disconnect", |i| event("DISCONNECT", format!("c{i}="), Vec::new(), None))
+            .await,
+    ));
+    let ping = r#"{"action":"ping"}"#.to_owned();
+    measured.push((
+        "ws_ping",
+        cpu_median(pid, invocations, "ws_ping", |_| event("MESSAGE", "bob=".into(), Vec::new(), Some(ping.clone())))
+            .await,
+    ));
+    // Resume from just before bob's newest entry: one message frame and `caught_up`.
+    let (_, page) = lambda.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
+    let messages = page["messages"].as_array().unwrap().len();
+    let (_, before) = lambda.call("GET", &format!("/v1/messages?limit={}", messages - 1), Some(&bob), None).await;
+    let resume = json!({ "action": "resume", "after": before["next"] }).to_string();
+    recorder.take();
+    measured.push((
+        "ws_resume",
+        cpu_median(pid, invocations, "ws_resume", |_| {
+            event("MESSAGE", "bob=".into(), Vec::new(), Some(resume.clone()))
+        })
+        .await,
+    ));
+    assert_eq!(recorder.take().len(), 2 * (20 + invocations as usize), "each resume sent one entry and caught_up");
+    measured
 }
 
 /// CPU time all threads of `pid` have had, in nanoseconds.
@@ -73,7 +193,7 @@ async fn main() {
     let created =
         tokio::process::Command::new(&args.runtime).arg("create-tables").envs(settings.clone()).status().await;
     assert!(created.expect("run create-tables").success());
-    let function = lambda_events::function_command(&args.runtime, &api, 128, &settings)
+    let mut function = lambda_events::function_command(&args.runtime, &api, 128, &settings)
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("start the function");
@@ -84,28 +204,38 @@ async fn main() {
         .expect("the function answers");
 
     for operation in usage::operations(&lambda).await {
-        let mut samples = Vec::with_capacity(args.invocations as usize);
-        for i in 0..20 + args.invocations as usize {
+        let median_ms = cpu_median(pid, args.invocations, &operation.name, |i| {
             let request = (operation.request)(i);
-            let before = cpu_nanos(pid);
-            let (status, body) = request.send(&lambda).await;
-            let spent = cpu_nanos(pid) - before;
-            assert_eq!(status, operation.expected_status, "{}: {body}", operation.name);
-            if i >= 20 {
-                samples.push(spent);
+            let (lambda, operation) = (&lambda, &operation);
+            async move {
+                let (status, body) = request.send(lambda).await;
+                assert_eq!(status, operation.expected_status, "{}: {body}", operation.name);
             }
-        }
-        samples.sort_unstable();
-        let median_ms = samples[samples.len() / 2] as f64 / 1e6;
-        eprintln!(
-            "{:<14} CPU median {median_ms:.3} ms (p10 {:.3}, p90 {:.3})",
-            operation.name,
-            samples[samples.len() / 10] as f64 / 1e6,
-            samples[samples.len() * 9 / 10] as f64 / 1e6
-        );
-        operations.get_mut(&operation.name).expect("the same operations in-process").lambda_cpu_ms =
-            (median_ms * 1000.0).round() / 1000.0;
+        })
+        .await;
+        operations.get_mut(&operation.name).expect("the same operations in-process").lambda_cpu_ms = median_ms;
     }
+    // One function at a time serves the emulator's invocations.
+    function.kill().await.expect("stop the function");
+
+    // Push: the same function with a push endpoint (a recorder on loopback), every recipient
+    // connected, fed WebSocket events as well.
+    let recorder = PushRecorder::start().await;
+    let mut push_settings = settings.clone();
+    push_settings.push(("MESSAGING_PUSH_ENDPOINT", recorder.endpoint.clone()));
+    let function = lambda_events::function_command(&args.runtime, &lambda.api, 128, &push_settings)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start the function with push");
+    let pid = function.id().expect("running");
+    tokio::time::timeout(Duration::from_secs(60), lambda.call("GET", "/health", None, None))
+        .await
+        .expect("the function answers");
+    let mut push_usage = usage::store_push_usage(&backend, &operations).await;
+    for (name, median_ms) in push_cpu(&lambda, &recorder, pid, args.invocations).await {
+        push_usage.get_mut(name).expect("the same push operations in-process").lambda_cpu_ms = median_ms;
+    }
+    operations.extend(push_usage);
 
     let measured = MeasuredUsage {
         measured_on: chrono::Utc::now().format("%Y-%m-%d").to_string(),
