@@ -53,9 +53,18 @@ impl Context<'_> {
 
     /// The stage's management endpoint, where the function posts to connections.
     pub fn push_endpoint(&self) -> Option<String> {
+        self.stage_url("https")
+    }
+
+    /// Where clients connect to the WebSocket API.
+    pub fn stream_endpoint(&self) -> Option<String> {
+        self.stage_url("wss")
+    }
+
+    fn stage_url(&self, scheme: &str) -> Option<String> {
         let api = self.websocket_api.as_ref()?;
         let suffix = if self.aws.account.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
-        Some(format!("https://{api}.execute-api.{}.{suffix}/{}", self.aws.region, crate::websocket_api::STAGE))
+        Some(format!("{scheme}://{api}.execute-api.{}.{suffix}/{}", self.aws.region, crate::websocket_api::STAGE))
     }
 
     /// Posting to the connections of the stage, and nothing else.

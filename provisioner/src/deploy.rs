@@ -43,5 +43,5 @@ pub async fn run(cx: &Context<'_>, args: &DeployArgs) -> Result<Report, Error> {
         .await?;
     let permission = websocket_api::deploy_permission(cx, &websocket_api);
     progress.report(websocket_api::PERMISSION_KIND, &names.websocket_permission, permission).await?;
-    Ok(progress.finish(names.stack.as_str(), Some(endpoint).filter(|e| !e.is_empty())))
+    Ok(progress.finish(names.stack.as_str(), Some(endpoint).filter(|e| !e.is_empty()), cx.stream_endpoint()))
 }

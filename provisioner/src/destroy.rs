@@ -22,7 +22,7 @@ pub async fn run(cx: &Context<'_>, args: &DestroyArgs) -> Result<Report, Error> 
     }
     progress.report(role::KIND, &names.role, role::destroy(cx)).await?;
     progress.report(repository::KIND, &names.repository, repository::destroy(cx)).await?;
-    Ok(progress.finish(names.stack.as_str(), None))
+    Ok(progress.finish(names.stack.as_str(), None, None))
 }
 
 /// On a terminal, the operator types the stack name; without one, only `--yes` proceeds.

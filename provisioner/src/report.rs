@@ -81,6 +81,9 @@ pub struct Report {
     pub stack: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The WebSocket API's stage, where clients connect for pushed messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_endpoint: Option<String>,
     pub resources: Vec<ResourceReport>,
 }
 
@@ -99,8 +102,11 @@ impl fmt::Display for Report {
                 writeln!(f, "  {:<17} {id}", "")?;
             }
         }
-        match &self.endpoint {
-            Some(endpoint) => writeln!(f, "endpoint: {endpoint}"),
+        if let Some(endpoint) = &self.endpoint {
+            writeln!(f, "endpoint: {endpoint}")?;
+        }
+        match &self.stream_endpoint {
+            Some(stream) => writeln!(f, "stream: {stream}"),
             None => Ok(()),
         }
     }
@@ -157,8 +163,9 @@ impl Progress {
         self.step(kind, name, async { Ok((work.await?, ())) }).await
     }
 
-    pub fn finish(self, stack: &str, endpoint: Option<String>) -> Report {
-        Report { stack: stack.to_owned(), endpoint, resources: self.done.into_inner().expect("not poisoned") }
+    pub fn finish(self, stack: &str, endpoint: Option<String>, stream_endpoint: Option<String>) -> Report {
+        let resources = self.done.into_inner().expect("not poisoned");
+        Report { stack: stack.to_owned(), endpoint, stream_endpoint, resources }
     }
 }
 

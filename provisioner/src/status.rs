@@ -37,7 +37,7 @@ pub async fn run(cx: &Context<'_>) -> Result<Report, Error> {
     progress.report(http_api::PERMISSION_KIND, &names.invoke_permission, async { Ok(permission) }).await?;
     let permission = websocket_api::permission_status(cx, websocket_api.as_deref(), function.is_some());
     progress.report(websocket_api::PERMISSION_KIND, &names.websocket_permission, permission).await?;
-    Ok(progress.finish(names.stack.as_str(), endpoint))
+    Ok(progress.finish(names.stack.as_str(), endpoint, cx.stream_endpoint()))
 }
 
 /// The image the function runs, looked up in the repository; with no function, whether the

@@ -29,6 +29,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let ws: Vec<_> = apis.items().iter().filter(|a| a.name() == Some(&format!("{stack}-ws"))).collect();
     assert_eq!(ws.len(), 1);
     let ws_id = ws[0].api_id().unwrap().to_owned();
+    assert_eq!(first.stream_endpoint, Some(format!("wss://{ws_id}.execute-api.us-east-1.amazonaws.com/live")));
 
     // The role: assumable by Lambda only; the store's actions on exactly the two tables,
     // writing to its own log group, and posting to its own WebSocket API's connections.
