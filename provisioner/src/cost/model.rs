@@ -835,8 +835,8 @@ mod tests {
         let bytes =
             empty * (69.0 + 200.0) + news * (461.0 + 200.0) + directs * (392.0 + 200.0) + groups * (400.0 + 200.0);
         close(tier.cost(Component::DataTransfer), bytes / 1024f64.powi(3) * 0.09);
-        // ECR: 5 images of 9,027,555 B at $0.10 per GB-month.
-        close(tier.cost(Component::Ecr), 5.0 * 9_027_555.0 / 1024f64.powi(3) * 0.10);
+        // ECR: 5 images of 9,444,834 B at $0.10 per GB-month.
+        close(tier.cost(Component::Ecr), 5.0 * 9_444_834.0 / 1024f64.powi(3) * 0.10);
 
         let total: f64 = Component::ALL.iter().map(|c| tier.cost(*c)).sum();
         close(tier.total, total);
