@@ -1,13 +1,14 @@
-//! What the HTTP API and the WebSocket API share: finding the stack's API by name and tag, and
-//! the permission in the function's policy that lets one API, and only it, invoke the function.
+//! What the HTTP API and the WebSocket API share: finding the stack's API by name and tag, its
+//! integration, routes and stage ([`Layout`]), and the permission in the function's policy that
+//! lets one API, and only it, invoke the function.
 
-use aws_sdk_apigatewayv2::types::Api;
+use aws_sdk_apigatewayv2::types::{Api, IntegrationType, RouteSettings};
 use serde_json::Value;
 
 use crate::context::Context;
 use crate::error::{Error, absent_as_none};
 use crate::report::{Outcome, ResourceReport};
-use crate::stack::is_ours;
+use crate::stack::{TAG_KEY, is_ours};
 
 pub const NOT_FOUND: &[&str] = &["NotFoundException", "ResourceNotFoundException"];
 
@@ -118,5 +119,160 @@ impl InvokePermission<'_> {
             None => ResourceReport::new(self.kind, self.sid, Outcome::Missing),
         };
         Ok(report.id(self.source_arn(cx)))
+    }
+}
+
+/// What an API of the stack contains: one Lambda proxy integration with the function, routes
+/// targeting it, and a stage with auto-deploy and the deployment's throttling.
+pub struct Layout<'a> {
+    pub integration_uri: String,
+    /// The integration's payload format, for HTTP APIs (WebSocket APIs have none to set).
+    pub payload_format: Option<&'static str>,
+    pub routes: &'a [&'a str],
+    pub stage: &'a str,
+}
+
+/// An API's parts as they are: each `None` when missing, with whether it is as it should be.
+pub struct Parts {
+    integration: Option<(String, bool)>,
+    /// Route key, route id, and whether it targets the integration.
+    routes: Vec<(String, String, bool)>,
+    stage_ok: Option<bool>,
+}
+
+impl Layout<'_> {
+    pub async fn observe(&self, cx: &Context<'_>, api_id: &str) -> Result<Parts, Error> {
+        let gw = &cx.aws.apigateway;
+        let integrations = gw.get_integrations().api_id(api_id).send().await;
+        let integrations = integrations.map_err(|e| Error::aws("apigateway:GetIntegrations", api_id, e))?;
+        let integration = integrations.items().first().map(|i| {
+            let right = i.integration_type() == Some(&IntegrationType::AwsProxy)
+                && i.integration_uri() == Some(self.integration_uri.as_str())
+                && self.payload_format.is_none_or(|format| i.payload_format_version() == Some(format));
+            (i.integration_id().unwrap_or_default().to_owned(), right)
+        });
+        let listed = gw.get_routes().api_id(api_id).send().await;
+        let listed = listed.map_err(|e| Error::aws("apigateway:GetRoutes", api_id, e))?;
+        let target = integration.as_ref().map(|(id, _)| format!("integrations/{id}"));
+        let routes = listed
+            .items()
+            .iter()
+            .filter(|r| r.route_key().is_some_and(|k| self.routes.contains(&k)))
+            .map(|r| {
+                let right = target.is_some() && r.target() == target.as_deref();
+                (r.route_key().unwrap_or_default().to_owned(), r.route_id().unwrap_or_default().to_owned(), right)
+            })
+            .collect();
+        let stage = gw.get_stage().api_id(api_id).stage_name(self.stage).send().await;
+        let stage_ok = absent_as_none(stage, NOT_FOUND, "apigateway:GetStage", api_id)?.map(|stage| {
+            let throttling = stage.default_route_settings();
+            stage.auto_deploy() == Some(true)
+                && throttling.and_then(|t| t.throttling_rate_limit()) == Some(cx.settings.throttling_rate)
+                && throttling.and_then(|t| t.throttling_burst_limit()) == Some(cx.settings.throttling_burst)
+        });
+        Ok(Parts { integration, routes, stage_ok })
+    }
+
+    /// What differs, one phrase each.
+    pub fn drift(&self, parts: &Parts) -> Vec<String> {
+        let mut changes = Vec::new();
+        match parts.integration {
+            None => changes.push("no integration".to_owned()),
+            Some((_, false)) => changes.push("integration".to_owned()),
+            _ => {}
+        }
+        for key in self.routes {
+            match parts.routes.iter().find(|(k, _, _)| k == key) {
+                None => changes.push(format!("no {key} route")),
+                Some((_, _, false)) => changes.push(format!("{key} route target")),
+                _ => {}
+            }
+        }
+        match parts.stage_ok {
+            None => changes.push(format!("no {} stage", self.stage)),
+            Some(false) => changes.push("stage throttling or auto-deploy".to_owned()),
+            _ => {}
+        }
+        changes
+    }
+
+    /// Observes the API's parts and, unless in a dry run, creates or updates what differs;
+    /// returns what differed.
+    pub async fn converge(&self, cx: &Context<'_>, api_id: &str) -> Result<Vec<String>, Error> {
+        let parts = self.observe(cx, api_id).await?;
+        if !cx.dry_run {
+            self.repair(cx, api_id, &parts).await?;
+        }
+        Ok(self.drift(&parts))
+    }
+
+    async fn repair(&self, cx: &Context<'_>, api_id: &str, parts: &Parts) -> Result<(), Error> {
+        let gw = &cx.aws.apigateway;
+        let format = self.payload_format.map(str::to_owned);
+        let integration_id = match &parts.integration {
+            Some((id, true)) => id.clone(),
+            Some((id, false)) => {
+                let update = gw
+                    .update_integration()
+                    .api_id(api_id)
+                    .integration_id(id)
+                    .integration_type(IntegrationType::AwsProxy)
+                    .integration_uri(&self.integration_uri)
+                    .set_payload_format_version(format);
+                update.send().await.map_err(|e| Error::aws("apigateway:UpdateIntegration", api_id, e))?;
+                id.clone()
+            }
+            None => {
+                let create = gw
+                    .create_integration()
+                    .api_id(api_id)
+                    .integration_type(IntegrationType::AwsProxy)
+                    .integration_uri(&self.integration_uri)
+                    .set_payload_format_version(format);
+                let created = create.send().await.map_err(|e| Error::aws("apigateway:CreateIntegration", api_id, e))?;
+                created.integration_id().unwrap_or_default().to_owned()
+            }
+        };
+        let target = format!("integrations/{integration_id}");
+        for key in self.routes {
+            match parts.routes.iter().find(|(k, _, _)| k == key) {
+                Some((_, _, true)) => {}
+                Some((_, id, false)) => {
+                    let update = gw.update_route().api_id(api_id).route_id(id).target(&target);
+                    update.send().await.map_err(|e| Error::aws("apigateway:UpdateRoute", api_id, e))?;
+                }
+                None => {
+                    let create = gw.create_route().api_id(api_id).route_key(*key).target(&target);
+                    create.send().await.map_err(|e| Error::aws("apigateway:CreateRoute", api_id, e))?;
+                }
+            }
+        }
+        let throttling = RouteSettings::builder()
+            .throttling_rate_limit(cx.settings.throttling_rate)
+            .throttling_burst_limit(cx.settings.throttling_burst)
+            .build();
+        match parts.stage_ok {
+            Some(true) => {}
+            Some(false) => {
+                let update = gw
+                    .update_stage()
+                    .api_id(api_id)
+                    .stage_name(self.stage)
+                    .auto_deploy(true)
+                    .default_route_settings(throttling);
+                update.send().await.map_err(|e| Error::aws("apigateway:UpdateStage", api_id, e))?;
+            }
+            None => {
+                let create = gw
+                    .create_stage()
+                    .api_id(api_id)
+                    .stage_name(self.stage)
+                    .auto_deploy(true)
+                    .default_route_settings(throttling)
+                    .tags(TAG_KEY, cx.names.stack.as_str());
+                create.send().await.map_err(|e| Error::aws("apigateway:CreateStage", api_id, e))?;
+            }
+        }
+        Ok(())
     }
 }

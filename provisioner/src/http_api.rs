@@ -2,11 +2,11 @@
 //! `$default` route, the `$default` stage with auto-deploy and throttling, and the permission
 //! that lets this API, and only it, invoke the function.
 
-use aws_sdk_apigatewayv2::types::{Api, IntegrationType, ProtocolType, RouteSettings};
+use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 
-use crate::apigateway::{self, InvokePermission, NOT_FOUND};
+use crate::apigateway::{self, InvokePermission, Layout};
 use crate::context::Context;
-use crate::error::{Error, absent_as_none};
+use crate::error::Error;
 use crate::report::{Outcome, ResourceReport};
 use crate::stack::TAG_KEY;
 
@@ -15,67 +15,14 @@ pub const PERMISSION_KIND: &str = "invoke permission";
 const DEFAULT: &str = "$default";
 const PAYLOAD_FORMAT: &str = "2.0";
 
-struct Parts {
-    integration: Option<(String, bool)>,
-    route: Option<(String, bool)>,
-    stage_ok: Option<bool>,
-}
-
-/// The integration, route and stage as they are: each `None` when missing, with whether it
-/// matches what it should be.
-async fn parts(cx: &Context<'_>, api_id: &str) -> Result<Parts, Error> {
-    let gw = &cx.aws.apigateway;
-    let integrations = gw.get_integrations().api_id(api_id).send().await;
-    let integrations = integrations.map_err(|e| Error::aws("apigateway:GetIntegrations", api_id, e))?;
-    let function = cx.function_arn();
-    let integration = integrations.items().first().map(|i| {
-        let right = i.integration_type() == Some(&IntegrationType::AwsProxy)
-            && i.integration_uri() == Some(function.as_str())
-            && i.payload_format_version() == Some(PAYLOAD_FORMAT);
-        (i.integration_id().unwrap_or_default().to_owned(), right)
-    });
-    let routes =
-        gw.get_routes().api_id(api_id).send().await.map_err(|e| Error::aws("apigateway:GetRoutes", api_id, e))?;
-    let route = routes.items().iter().find(|r| r.route_key() == Some(DEFAULT)).map(|r| {
-        let right =
-            integration.as_ref().is_some_and(|(id, _)| r.target() == Some(format!("integrations/{id}").as_str()));
-        (r.route_id().unwrap_or_default().to_owned(), right)
-    });
-    let stage = gw.get_stage().api_id(api_id).stage_name(DEFAULT).send().await;
-    let stage_ok = absent_as_none(stage, NOT_FOUND, "apigateway:GetStage", api_id)?.map(|stage| {
-        let throttling = stage.default_route_settings();
-        stage.auto_deploy() == Some(true)
-            && throttling.and_then(|t| t.throttling_rate_limit()) == Some(cx.settings.throttling_rate)
-            && throttling.and_then(|t| t.throttling_burst_limit()) == Some(cx.settings.throttling_burst)
-    });
-    Ok(Parts { integration, route, stage_ok })
-}
-
-fn drift(parts: &Parts) -> Vec<String> {
-    let mut changes = Vec::new();
-    match parts.integration {
-        None => changes.push("no integration".to_owned()),
-        Some((_, false)) => changes.push("integration".to_owned()),
-        _ => {}
+/// The integration (the function by ARN, payload 2.0), the `$default` route and stage.
+fn layout(cx: &Context<'_>) -> Layout<'static> {
+    Layout {
+        integration_uri: cx.function_arn(),
+        payload_format: Some(PAYLOAD_FORMAT),
+        routes: &[DEFAULT],
+        stage: DEFAULT,
     }
-    match parts.route {
-        None => changes.push("no $default route".to_owned()),
-        Some((_, false)) => changes.push("route target".to_owned()),
-        _ => {}
-    }
-    match parts.stage_ok {
-        None => changes.push("no $default stage".to_owned()),
-        Some(false) => changes.push("stage throttling or auto-deploy".to_owned()),
-        _ => {}
-    }
-    changes
-}
-
-fn throttling(cx: &Context<'_>) -> RouteSettings {
-    RouteSettings::builder()
-        .throttling_rate_limit(cx.settings.throttling_rate)
-        .throttling_burst_limit(cx.settings.throttling_burst)
-        .build()
 }
 
 /// Creates or repairs the API; returns its report and endpoint (empty in a dry run of a new one).
@@ -99,79 +46,11 @@ pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error>
         }
     };
     let api_id = api.api_id().unwrap_or_default().to_owned();
-    let parts = parts(cx, &api_id).await?;
-    let changes = drift(&parts);
-    if !cx.dry_run {
-        repair(cx, &api_id, &parts).await?;
-    }
+    let changes = layout(cx).converge(cx, &api_id).await?;
     let outcome = outcome.unwrap_or_else(|| cx.changed_outcome(!changes.is_empty()));
     let changes = if outcome == Outcome::Created { Vec::new() } else { changes };
     let endpoint = api.api_endpoint().unwrap_or_default().to_owned();
     Ok((ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes), endpoint))
-}
-
-async fn repair(cx: &Context<'_>, api_id: &str, parts: &Parts) -> Result<(), Error> {
-    let gw = &cx.aws.apigateway;
-    let function = cx.function_arn();
-    let integration_id = match &parts.integration {
-        Some((id, true)) => id.clone(),
-        Some((id, false)) => {
-            let update = gw
-                .update_integration()
-                .api_id(api_id)
-                .integration_id(id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_uri(&function)
-                .payload_format_version(PAYLOAD_FORMAT);
-            update.send().await.map_err(|e| Error::aws("apigateway:UpdateIntegration", api_id, e))?;
-            id.clone()
-        }
-        None => {
-            let create = gw
-                .create_integration()
-                .api_id(api_id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_uri(&function)
-                .payload_format_version(PAYLOAD_FORMAT);
-            let created = create.send().await.map_err(|e| Error::aws("apigateway:CreateIntegration", api_id, e))?;
-            created.integration_id().unwrap_or_default().to_owned()
-        }
-    };
-    let target = format!("integrations/{integration_id}");
-    match &parts.route {
-        Some((_, true)) => {}
-        Some((id, false)) => {
-            let update = gw.update_route().api_id(api_id).route_id(id).target(&target);
-            update.send().await.map_err(|e| Error::aws("apigateway:UpdateRoute", api_id, e))?;
-        }
-        None => {
-            let create = gw.create_route().api_id(api_id).route_key(DEFAULT).target(&target);
-            create.send().await.map_err(|e| Error::aws("apigateway:CreateRoute", api_id, e))?;
-        }
-    }
-    match parts.stage_ok {
-        Some(true) => {}
-        Some(false) => {
-            let update = gw
-                .update_stage()
-                .api_id(api_id)
-                .stage_name(DEFAULT)
-                .auto_deploy(true)
-                .default_route_settings(throttling(cx));
-            update.send().await.map_err(|e| Error::aws("apigateway:UpdateStage", api_id, e))?;
-        }
-        None => {
-            let create = gw
-                .create_stage()
-                .api_id(api_id)
-                .stage_name(DEFAULT)
-                .auto_deploy(true)
-                .default_route_settings(throttling(cx))
-                .tags(TAG_KEY, cx.names.stack.as_str());
-            create.send().await.map_err(|e| Error::aws("apigateway:CreateStage", api_id, e))?;
-        }
-    }
-    Ok(())
 }
 
 /// The permission that lets this API invoke the function.
@@ -204,7 +83,8 @@ pub async fn status(
         ));
     };
     let api_id = api.api_id().unwrap_or_default();
-    let changes = drift(&parts(cx, api_id).await?);
+    let layout = layout(cx);
+    let changes = layout.drift(&layout.observe(cx, api_id).await?);
     let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
     let report = ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes);
     let permission = permission(cx, api_id).status(cx, function_exists).await?;
