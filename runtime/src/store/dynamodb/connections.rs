@@ -57,10 +57,7 @@ impl DynamoStore {
         let mut owner = entity_key(connection_pk(connection), CONNECTION);
         owner.insert("user".into(), s(user.as_str()));
         owner.insert(TTL.into(), n(expires));
-        self.bill_put(&self.options.entities_table, &owner, tally);
-        let put = self.client.put_item().table_name(&self.options.entities_table).set_item(Some(owner));
-        Self::call(tally, Kind::Write, || put.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Write, None);
+        self.put_entity(owner, None, tally).await?;
 
         // Added to the user's live set; a set past its `ttl` lists only dead connections and is
         // replaced instead.
@@ -87,10 +84,7 @@ impl DynamoStore {
                 if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
             {
                 tally.request(Kind::Write, None);
-                self.bill_put(&self.options.entities_table, &written, tally);
-                let replace = self.client.put_item().table_name(&self.options.entities_table).set_item(Some(written));
-                Self::call(tally, Kind::Write, || replace.clone().send()).await?.map_err(sdk_error)?;
-                tally.request(Kind::Write, None);
+                self.put_entity(written, None, tally).await?;
             }
             Err(error) => return Err(sdk_error(error)),
         }
@@ -150,12 +144,7 @@ impl DynamoStore {
         Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
         tally.request(Kind::Write, None);
 
-        let key = entity_key(connection_pk(connection), CONNECTION);
-        tally.bill_write(write_units(item_size(&key), false));
-        let delete = self.client.delete_item().table_name(&self.options.entities_table).set_key(Some(key));
-        Self::call(tally, Kind::Write, || delete.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Write, None);
-        Ok(())
+        self.delete_entity(entity_key(connection_pk(connection), CONNECTION), tally).await
     }
 
     /// The open connections of `users`, by strongly consistent reads: a connection whose

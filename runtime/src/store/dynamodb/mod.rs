@@ -304,6 +304,21 @@ impl DynamoStore {
         Ok(heads)
     }
 
+    /// Deletes the entity item at `key`, an item that is its key alone or nearly (a block, a
+    /// connection record): the delete is billed by the key's size.
+    async fn delete_entity(&self, key: Item, tally: &mut Tally) -> StoreResult<()> {
+        tally.bill_write(write_units(item_size(&key), false));
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.options.entities_table)
+            .set_key(Some(key))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Write, || delete.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Write, output.consumed_capacity());
+        Ok(())
+    }
+
     /// Puts an entity item, on `condition` when given. Only freshly generated ids are put on a
     /// condition, so a failed one is a lost answer of our own or a collision that cannot happen.
     async fn put_entity(&self, item: Item, condition: Option<&str>, tally: &mut Tally) -> StoreResult<()> {
@@ -508,23 +523,7 @@ impl Store for DynamoStore {
 
     async fn unblock(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {
         let mut tally = self.tally();
-        // A block item is its key alone: the delete is billed by that size.
-        let key = entity_key(user_pk(blocker), block_sk(target));
-        tally.bill_write(write_units(item_size(&key), false));
-        let delete = self
-            .client
-            .delete_item()
-            .table_name(&self.options.entities_table)
-            .set_key(Some(key))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let result = match Self::call(&mut tally, Kind::Write, || delete.clone().send()).await {
-            Ok(Ok(output)) => {
-                tally.request(Kind::Write, output.consumed_capacity());
-                Ok(())
-            }
-            Ok(Err(error)) => Err(sdk_error(error)),
-            Err(error) => Err(error),
-        };
+        let result = self.delete_entity(entity_key(user_pk(blocker), block_sk(target)), &mut tally).await;
         self.finish("unblock", tally, result)
     }
 
