@@ -85,7 +85,6 @@ async fn connect(
 }
 
 async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body: &[u8]) {
-    let reply = |code, message: String| frame_bytes(&StreamFrame::Error { code, message });
     // A ping costs nothing but the invocation: no lookup.
     let after = match serde_json::from_slice::<ClientMessage>(body) {
         Ok(ClientMessage::Ping) => return,
@@ -99,19 +98,19 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
         // Not recorded (its `$connect` failed, or it outlived its record): it should reconnect.
         Ok(None) => {
             let text = "this connection is not recorded: reconnect".to_owned();
-            let _ = push.gateway.post(connection, reply("unknown_connection", text)).await;
+            let _ = push.gateway.post(connection, error_frame("unknown_connection", text)).await;
             return;
         }
         Err(error) => {
             let error = ApiError::from(error);
-            let _ = push.gateway.post(connection, reply(error.status_and_code().1, error.to_string())).await;
+            let _ = push.gateway.post(connection, api_error_frame(&error)).await;
             return;
         }
     };
     match after {
         Ok(after) => resume(state, push, &user, connection, after.as_deref()).await,
         Err(text) => {
-            push.post(&user, connection, reply("invalid_message", text)).await;
+            push.post(&user, connection, error_frame("invalid_message", text)).await;
         }
     }
 }
@@ -122,8 +121,7 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
     let mut last = match cursor_after(state, user, after) {
         Ok(Cursor(seq)) => seq,
         Err(error) => {
-            let frame =
-                frame_bytes(&StreamFrame::Error { code: error.status_and_code().1, message: error.to_string() });
+            let frame = api_error_frame(&error);
             push.post(user, connection, frame).await;
             return;
         }
@@ -134,8 +132,7 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
             Ok(page) => page,
             Err(error) => {
                 let error = ApiError::from(error);
-                let frame =
-                    frame_bytes(&StreamFrame::Error { code: error.status_and_code().1, message: error.to_string() });
+                let frame = api_error_frame(&error);
                 push.post(user, connection, frame).await;
                 return;
             }
@@ -157,4 +154,13 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
             return;
         }
     }
+}
+
+fn error_frame(code: &'static str, message: String) -> Vec<u8> {
+    frame_bytes(&StreamFrame::Error { code, message })
+}
+
+/// An error the HTTP API would answer, as a frame with the same code and message.
+fn api_error_frame(error: &ApiError) -> Vec<u8> {
+    error_frame(error.status_and_code().1, error.to_string())
 }
