@@ -45,7 +45,8 @@ pub struct Operation {
     pub request: Box<dyn Fn(usize) -> Request>,
 }
 
-async fn register(api: &impl Api, name: &str) -> (String, String) {
+/// A new user's id and token.
+pub async fn register(api: &impl Api, name: &str) -> (String, String) {
     let (status, body) = api.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
     assert_eq!(status, 201, "{body}");
     (body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
@@ -101,14 +102,7 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
         }),
     });
     for size in GROUP_SIZES {
-        let (status, group) = api.call("POST", "/v1/groups", Some(&alice), Some(json!({ "name": "team" }))).await;
-        assert_eq!(status, 201, "{group}");
-        let group = group["id"].as_str().unwrap().to_owned();
-        for member in &members[..size - 1] {
-            let (status, body) =
-                api.call("PUT", &format!("/v1/groups/{group}/members/{member}"), Some(&alice), None).await;
-            assert_eq!(status, 204, "{body}");
-        }
+        let group = group_of(api, &alice, &members[..size - 1]).await;
         let (a, t) = (alice.clone(), text.clone());
         operations.push(Operation {
             name: format!("send_group_{size}"),
@@ -122,6 +116,18 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
         });
     }
     operations
+}
+
+/// A group the owner (by token) creates, with `members` added: its id.
+pub async fn group_of(api: &impl Api, owner: &str, members: &[String]) -> String {
+    let (status, group) = api.call("POST", "/v1/groups", Some(owner), Some(json!({ "name": "team" }))).await;
+    assert_eq!(status, 201, "{group}");
+    let group = group["id"].as_str().unwrap().to_owned();
+    for member in members {
+        let (status, body) = api.call("PUT", &format!("/v1/groups/{group}/members/{member}"), Some(owner), None).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    group
 }
 
 /// The body's size as the client receives it (the server writes compact JSON).

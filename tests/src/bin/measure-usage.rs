@@ -71,11 +71,6 @@ async fn cpu_median<F: Future<Output = ()>>(
 /// The push operations' CPU on the function with push on: the WebSocket events, and sends whose
 /// every recipient has a connection (each post answered by the recorder).
 async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocations: u32) -> Vec<(&'static str, f64)> {
-    let register = |name: String| async move {
-        let (status, body) = lambda.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
-        assert_eq!(status, 201, "{body}");
-        (body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
-    };
     let event = |kind: &'static str, connection: String, headers: Vec<(&'static str, String)>, body: Option<String>| async move {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let event = lambda_events::websocket_event(kind, &connection, &headers, body.as_deref());
@@ -85,27 +80,19 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
     let connect = |connection: String, token: String| {
         event("CONNECT", connection, vec![("Authorization", format!("Bearer {token}"))], None)
     };
-    let (_, alice) = register("alice".into()).await;
-    let (bob_id, bob) = register("bob".into()).await;
+    let (_, alice) = usage::register(lambda, "alice").await;
+    let (bob_id, bob) = usage::register(lambda, "bob").await;
     connect("alice=".into(), alice.clone()).await;
     connect("bob=".into(), bob.clone()).await;
-    let mut groups = Vec::new();
     let mut members = Vec::new();
     for i in 0..usage::GROUP_SIZES[1] - 1 {
-        let (id, token) = register(format!("member{i}")).await;
+        let (id, token) = usage::register(lambda, &format!("member{i}")).await;
         connect(format!("member{i}="), token).await;
         members.push(id);
     }
+    let mut groups = Vec::new();
     for size in usage::GROUP_SIZES {
-        let (status, group) = lambda.call("POST", "/v1/groups", Some(&alice), Some(json!({ "name": "team" }))).await;
-        assert_eq!(status, 201, "{group}");
-        let group = group["id"].as_str().unwrap().to_owned();
-        for member in &members[..size - 1] {
-            let (status, _) =
-                lambda.call("PUT", &format!("/v1/groups/{group}/members/{member}"), Some(&alice), None).await;
-            assert_eq!(status, 204);
-        }
-        groups.push(group);
+        groups.push(usage::group_of(lambda, &alice, &members[..size - 1]).await);
     }
     let text = "x".repeat(usage::TEXT_BYTES);
     let send = |path: String| {
