@@ -8,7 +8,8 @@ use crate::settings::{DEFAULT_PATH, SettingFlags};
 use crate::stack::StackName;
 
 /// Creates, updates, reports and destroys the messaging backend on AWS: an ECR repository and
-/// image, an IAM role, two DynamoDB tables, a log group, a Lambda function and an HTTP API.
+/// image, an IAM role, two DynamoDB tables, a log group, a Lambda function, an HTTP API and a
+/// WebSocket API.
 #[derive(Debug, Parser)]
 #[command(name = "provisioner", version)]
 pub struct Cli {
@@ -51,6 +52,16 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Stack(StackCommand),
+    /// The monthly AWS bill for 1K to 10M users, by component, with the alternatives that save
+    /// the most; needs no AWS access.
+    CostReport(Box<cost::CostArgs>),
+}
+
+/// The commands that act on a deployed stack.
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
     /// Creates or updates every resource in dependency order; unchanged ones are left alone.
     Deploy(DeployArgs),
     /// Shows each resource as present, missing or drifted from the settings, and the endpoint.
@@ -58,9 +69,6 @@ pub enum Command {
     Status,
     /// Deletes every resource of the stack in reverse order, from any partial state.
     Destroy(DestroyArgs),
-    /// The monthly AWS bill for 1K to 10M users, by component, with the alternatives that save
-    /// the most; needs no AWS access.
-    CostReport(Box<crate::cost::CostArgs>),
 }
 
 #[derive(Debug, Args)]

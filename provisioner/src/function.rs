@@ -8,7 +8,8 @@ use aws_sdk_lambda::types::{
     ApplicationLogLevel, Architecture, Environment, FunctionCode, LastUpdateStatus, LogFormat, LoggingConfig,
     PackageType, State, SystemLogLevel,
 };
-use runtime::domain::Keys;
+use contract::env::{FunctionEnv, var};
+use contract::token_key::TokenKey;
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none, code};
@@ -16,7 +17,6 @@ use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "lambda function";
-pub const TOKEN_KEY_VAR: &str = "MESSAGING_TOKEN_KEY";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 /// How long a new role may take to become assumable by Lambda (IAM is eventually consistent;
 /// AWS's own tools wait up to about a minute).
@@ -72,25 +72,22 @@ pub fn logging_config(cx: &Context<'_>) -> LoggingConfig {
 /// The environment the runtime's Lambda entry reads; the token key is passed in because it is
 /// kept from the deployed function (see [`token_key`]).
 fn environment(cx: &Context<'_>, token_key: &str) -> HashMap<String, String> {
-    let mut environment = HashMap::from([
-        ("MESSAGING_STORE".to_owned(), "dynamodb".to_owned()),
-        ("MESSAGING_ENTITIES_TABLE".to_owned(), cx.names.entities_table.clone()),
-        ("MESSAGING_FEEDS_TABLE".to_owned(), cx.names.feeds_table.clone()),
-        ("MESSAGING_FEED_TTL_DAYS".to_owned(), cx.settings.feed_ttl_days.to_string()),
-        (TOKEN_KEY_VAR.to_owned(), token_key.to_owned()),
-    ]);
-    if let Some(endpoint) = cx.push_endpoint() {
-        environment.insert("MESSAGING_PUSH_ENDPOINT".to_owned(), endpoint);
+    FunctionEnv {
+        entities_table: cx.names.entities_table.clone(),
+        feeds_table: cx.names.feeds_table.clone(),
+        feed_ttl_days: cx.settings.feed_ttl_days,
+        token_key: token_key.to_owned(),
+        push_endpoint: cx.push_endpoint(),
     }
-    environment
+    .to_vars()
 }
 
 /// The deployed key, kept on every deploy: a new one would log every user out. Generated at the
 /// first deploy, or when asked to rotate, or when the deployed one is not a valid key.
 fn token_key(observed: Option<&Observed>, rotate: bool) -> (String, bool) {
-    match observed.and_then(|o| o.environment.get(TOKEN_KEY_VAR)) {
-        Some(key) if !rotate && Keys::from_hex(key).is_ok() => (key.clone(), false),
-        _ => (Keys::generate().to_hex(), true),
+    match observed.and_then(|o| o.environment.get(var::TOKEN_KEY)) {
+        Some(key) if !rotate && TokenKey::parse(key).is_ok() => (key.clone(), false),
+        _ => (TokenKey::generate().to_hex(), true),
     }
 }
 
@@ -107,8 +104,8 @@ fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<String> {
     if observed.timeout_seconds != Some(s.timeout_seconds) {
         changes.push(format!("timeout {} s", s.timeout_seconds));
     }
-    let key = observed.environment.get(TOKEN_KEY_VAR).cloned().unwrap_or_default();
-    if observed.environment != environment(cx, &key) || Keys::from_hex(&key).is_err() {
+    let key = observed.environment.get(var::TOKEN_KEY).cloned().unwrap_or_default();
+    if observed.environment != environment(cx, &key) || TokenKey::parse(&key).is_err() {
         changes.push("environment".to_owned());
     }
     if observed.logging.as_ref().is_some_and(|l| *l != logging_config(cx)) {

@@ -9,7 +9,6 @@ pub mod apigateway;
 pub mod aws;
 pub mod cli;
 pub mod context;
-pub mod cost;
 pub mod deploy;
 pub mod destroy;
 pub mod error;
@@ -29,43 +28,42 @@ pub mod websocket_api;
 pub use error::Error;
 
 use crate::aws::Aws;
-use crate::cli::{Cli, Command};
+use crate::cli::{AwsOptions, StackCommand};
 use crate::context::Context;
 use crate::report::{Outcome, Report};
-use crate::settings::{DeploySettings, SettingFlags};
+use crate::settings::{SettingFlags, load_settings};
 use crate::stack::{Names, StackName};
 
-/// Runs one command; the report says what happened to each resource.
-pub async fn run(cli: &Cli) -> Result<Report, Error> {
-    let flags = match &cli.command {
-        Command::Deploy(args) => args.settings.clone(),
+/// Runs one stack command; the report says what happened to each resource.
+pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report, Error> {
+    let flags = match command {
+        StackCommand::Deploy(args) => args.settings.clone(),
         _ => SettingFlags::default(),
     };
-    let settings = DeploySettings::load(&cli.aws.config)?.apply(&flags)?;
-    let stack = match &cli.aws.stack {
+    let settings = load_settings(&options.config, &flags)?;
+    let stack = match &options.stack {
         Some(stack) => stack.clone(),
-        None => settings.stack.parse::<StackName>().map_err(Error::Config)?,
+        None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
     };
     let names = Names::new(&stack);
-    let aws = Box::pin(Aws::connect(&cli.aws)).await?;
-    if cli.aws.output == crate::cli::Output::Csv {
+    let aws = Box::pin(Aws::connect(options)).await?;
+    if options.output == crate::cli::Output::Csv {
         return Err(Error::Config("--output csv is for cost-report; use text or json".into()));
     }
-    let dry_run = matches!(&cli.command, Command::Deploy(args) if args.dry_run);
+    let dry_run = matches!(command, StackCommand::Deploy(args) if args.dry_run);
     let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run, websocket_api: None };
     // Boxed: the SDK's futures are large, and a debug build would copy them onto a thread's stack.
-    match &cli.command {
-        Command::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,
-        Command::Status => Box::pin(status::run(&cx)).await,
-        Command::Destroy(args) => Box::pin(destroy::run(&cx, args)).await,
-        Command::CostReport(_) => unreachable!("cost-report is not a stack command"),
+    match command {
+        StackCommand::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,
+        StackCommand::Status => Box::pin(status::run(&cx)).await,
+        StackCommand::Destroy(args) => Box::pin(destroy::run(&cx, args)).await,
     }
 }
 
 /// The exit status a finished run deserves: `status` fails when something is missing.
-pub fn exit_code(cli: &Cli, report: &Report) -> u8 {
-    match cli.command {
-        Command::Status if report.has(Outcome::Missing) => 1,
+pub fn exit_code(command: &StackCommand, report: &Report) -> u8 {
+    match command {
+        StackCommand::Status if report.has(Outcome::Missing) => 1,
         _ => 0,
     }
 }

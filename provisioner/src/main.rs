@@ -1,9 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provisioner::cli::{Cli, Command, Output};
-use provisioner::cost::{self, CostArgs};
-use provisioner::settings::{DeploySettings, SettingFlags};
+use provisioner::cli::{Cli, Command, Output, StackCommand};
+use provisioner::settings::{SettingFlags, load_settings};
 
 /// What a shell reports for a command stopped by SIGINT.
 const INTERRUPTED: u8 = 130;
@@ -11,11 +10,15 @@ const INTERRUPTED: u8 = 130;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::CostReport(args) = &cli.command {
-        return cost_report(&cli, args);
+    match &cli.command {
+        Command::CostReport(args) => cost_report(&cli, args),
+        Command::Stack(command) => stack(&cli, command).await,
     }
+}
+
+async fn stack(cli: &Cli, command: &StackCommand) -> ExitCode {
     let result = tokio::select! {
-        result = provisioner::run(&cli) => result,
+        result = provisioner::run(&cli.aws, command) => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!(
                 "provisioner: interrupted; what was done so far stays. Run the same command again to finish, \
@@ -33,7 +36,7 @@ async fn main() -> ExitCode {
                     println!("{}", serde_json::to_string_pretty(&report).expect("a serialisable report"))
                 }
             }
-            ExitCode::from(provisioner::exit_code(&cli, &report))
+            ExitCode::from(provisioner::exit_code(command, &report))
         }
         Err(error) => {
             eprintln!("provisioner: {error}");
@@ -43,12 +46,12 @@ async fn main() -> ExitCode {
 }
 
 /// Prices the workload; reads the deployment's memory, PITR and log retention from the settings.
-fn cost_report(cli: &Cli, args: &CostArgs) -> ExitCode {
+fn cost_report(cli: &Cli, args: &cost::CostArgs) -> ExitCode {
     let report =
-        DeploySettings::load(&cli.aws.config).and_then(|s| s.apply(&SettingFlags::default())).and_then(|deploy| {
-            let report = cost::run(args, &deploy)?;
+        load_settings(&cli.aws.config, &SettingFlags::default()).map_err(|e| e.to_string()).and_then(|deploy| {
+            let report = cost::run(args, &deploy).map_err(|e| e.to_string())?;
             if let Some(path) = &args.chart {
-                cost::chart::draw(&report, path)?;
+                cost::output::chart::draw(&report, path).map_err(|e| e.to_string())?;
             }
             Ok(report)
         });

@@ -32,7 +32,7 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
             {
                 "Sid": "TheStoreOnTheStacksTables",
                 "Effect": "Allow",
-                "Action": runtime::store::dynamodb::schema::IAM_ACTIONS,
+                "Action": contract::iam::DYNAMODB_ACTIONS,
                 "Resource": tables
             },
             {
@@ -47,7 +47,7 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
         let push = json!({
             "Sid": "PushToItsOwnWebSocketApi",
             "Effect": "Allow",
-            "Action": "execute-api:ManageConnections",
+            "Action": contract::iam::PUSH_ACTION,
             "Resource": connections
         });
         policy["Statement"].as_array_mut().expect("a list of statements").push(push);

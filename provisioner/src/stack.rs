@@ -1,54 +1,10 @@
 //! The stack: the name every resource of one deployment starts with, and the tag that marks a
 //! resource as the stack's own.
 
-use std::fmt;
-use std::str::FromStr;
+pub use contract::deploy::StackName;
 
 /// The tag key every resource of a stack carries; its value is the stack name.
 pub const TAG_KEY: &str = "messaging:stack";
-
-/// Longest stack name: the longest resource name built from it (`<stack>-api-role`, an IAM role,
-/// at most 64 characters) must fit every service's limit with room to spare.
-const MAX_LEN: usize = 32;
-
-/// A stack name that every AWS service accepts inside its resource names: ECR repositories want
-/// lower case, IAM roles and Lambda functions at most 64 characters, DynamoDB tables and log
-/// groups a restricted alphabet. Lower-case letters, digits and single dashes, starting with a
-/// letter, satisfy all of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StackName(String);
-
-impl FromStr for StackName {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        let valid = (1..=MAX_LEN).contains(&name.len())
-            && name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !name.ends_with('-')
-            && !name.contains("--");
-        if valid {
-            Ok(Self(name.to_owned()))
-        } else {
-            Err(format!(
-                "invalid stack name '{name}': use 1 to {MAX_LEN} lower-case letters, digits and single dashes, \
-                 starting with a letter and not ending with a dash"
-            ))
-        }
-    }
-}
-
-impl fmt::Display for StackName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StackName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The name of every resource of a stack, each starting with the stack name.
 #[derive(Clone, Debug)]
@@ -110,7 +66,7 @@ mod tests {
         }
         for bad in ["", "Messaging", "1chat", "chat_prod", "chat-", "a--b", "ünï", "a b", &"a".repeat(33)] {
             let error = bad.parse::<StackName>().unwrap_err();
-            assert!(error.contains("invalid stack name"), "{error}");
+            assert!(error.to_string().contains("invalid stack name"), "{error}");
         }
     }
 }

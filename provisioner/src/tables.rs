@@ -1,5 +1,5 @@
-//! The two DynamoDB tables, defined by the runtime's own schema module (the one `runtime
-//! create-tables` uses): on-demand, point-in-time recovery as configured, TTL on the feed entries
+//! The two DynamoDB tables, as the contract defines them (the definition `runtime
+//! create-tables` uses too): on-demand, point-in-time recovery as configured, TTL on the feed entries
 //! when retention is set. Settings are changed in place; `deploy` never deletes or recreates a
 //! table, and refuses one whose keys differ.
 
@@ -9,8 +9,7 @@ use aws_sdk_dynamodb::types::{
     BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
-use runtime::store::dynamodb::DynamoOptions;
-use runtime::store::dynamodb::schema::{self, TableSpec};
+use contract::tables::{TableSpec, tables};
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none};
@@ -22,11 +21,7 @@ const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// Both tables as the runtime defines them, under the stack's names.
 pub fn specs(cx: &Context<'_>) -> [TableSpec; 2] {
-    schema::tables(&DynamoOptions::new(
-        cx.names.entities_table.clone(),
-        cx.names.feeds_table.clone(),
-        cx.settings.feed_ttl_days,
-    ))
+    tables(&cx.names.entities_table, &cx.names.feeds_table, cx.settings.feed_ttl_days)
 }
 
 struct Observed {

@@ -62,11 +62,8 @@ fn the_table_json_and_csv_carry_the_same_numbers() {
         assert!(table.contains(label), "{label} in\n{table}");
     }
     for total in &totals {
-        let shown = if *total >= 100.0 {
-            format!("${}", provisioner::cost::model::num(total.round()))
-        } else {
-            format!("${total:.2}")
-        };
+        let shown =
+            if *total >= 100.0 { format!("${}", cost::format::num(total.round())) } else { format!("${total:.2}") };
         assert!(table.contains(&shown), "the table shows the JSON total {shown}:\n{table}");
     }
     for alternative in

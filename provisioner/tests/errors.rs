@@ -87,11 +87,7 @@ async fn a_name_taken_by_an_untagged_resource_is_refused_and_left_alone() {
     let aws = clients(&moto).await;
     let stack = fresh_stack();
     let theirs = format!("{stack}-entities");
-    let spec = runtime::store::dynamodb::schema::tables(&runtime::store::dynamodb::DynamoOptions::new(
-        theirs.clone(),
-        "unused".into(),
-        0,
-    ));
+    let spec = contract::tables::tables(&theirs, "unused", 0);
     aws.dynamodb
         .create_table()
         .table_name(&theirs)

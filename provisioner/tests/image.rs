@@ -130,11 +130,11 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
     }
     let mut function_process = command
         .envs(function.environment().unwrap().variables().unwrap())
-        .env("MESSAGING_DYNAMODB_ENDPOINT", format!("http://{DYNAMODB_HOST}:{port}"))
+        .env(contract::env::var::DYNAMODB_ENDPOINT, format!("http://{DYNAMODB_HOST}:{port}"))
         // The emulator serialises every test's requests: give attempts the time it needs (moto
         // ignores the token that makes a retried transaction safe on DynamoDB).
         .env(
-            "MESSAGING_DYNAMODB_BUDGET_SECS",
+            contract::env::var::DYNAMODB_BUDGET_SECS,
             messaging_tests::backend::EMULATOR_OPERATION_BUDGET.as_secs().to_string(),
         )
         .env("AWS_LAMBDA_RUNTIME_API", format!("{runtime_api}/.rt"))

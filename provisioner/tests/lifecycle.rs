@@ -49,7 +49,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
     assert_eq!(statements.len(), 3);
-    assert_eq!(statements[0]["Action"], json!(runtime::store::dynamodb::schema::IAM_ACTIONS));
+    assert_eq!(statements[0]["Action"], json!(contract::iam::DYNAMODB_ACTIONS));
     let tables = [format!("{stack}-entities"), format!("{stack}-feeds")];
     let table_arns: Vec<String> =
         tables.iter().map(|t| format!("arn:aws:dynamodb:us-east-1:{account}:table/{t}")).collect();
@@ -109,7 +109,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
     );
     assert_eq!(env["MESSAGING_FEED_TTL_DAYS"], "0");
     assert_eq!(env["MESSAGING_PUSH_ENDPOINT"], format!("https://{ws_id}.execute-api.us-east-1.amazonaws.com/live"));
-    assert!(runtime::domain::Keys::from_hex(&env["MESSAGING_TOKEN_KEY"]).is_ok());
+    assert!(contract::token_key::TokenKey::parse(&env["MESSAGING_TOKEN_KEY"]).is_ok());
     assert_eq!(tag_of(function.tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
     // moto keeps no LoggingConfig: what the provisioner sent is checked instead.
     let create =

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use contract::env::var;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -27,76 +28,76 @@ pub enum Command {
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// TOML file to use instead of the built-in defaults (same keys as config/default.toml).
-    #[arg(long, env = "MESSAGING_CONFIG")]
+    #[arg(long, env = var::CONFIG)]
     pub config: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0: any free port).
-    #[arg(long, env = "MESSAGING_LISTEN")]
+    #[arg(long, env = var::LISTEN)]
     pub listen: Option<SocketAddr>,
     /// Directory of the embedded store and the generated server key.
-    #[arg(long, env = "MESSAGING_DATA_DIR")]
+    #[arg(long, env = var::DATA_DIR)]
     pub data_dir: Option<PathBuf>,
     /// Secret for tokens and cursors, 64 hex characters.
-    #[arg(long, env = "MESSAGING_TOKEN_KEY", hide_env_values = true)]
+    #[arg(long, env = var::TOKEN_KEY, hide_env_values = true)]
     pub token_key: Option<String>,
     /// Maximum members per group.
-    #[arg(long, env = "MESSAGING_MAX_GROUP_SIZE")]
+    #[arg(long, env = var::MAX_GROUP_SIZE)]
     pub max_group_size: Option<usize>,
     /// Page cache of the embedded store, in MiB.
-    #[arg(long, env = "MESSAGING_CACHE_MB")]
+    #[arg(long, env = var::CACHE_MB)]
     pub cache_mb: Option<usize>,
     /// Sustained requests per second per user (0 disables rate limiting).
-    #[arg(long, env = "MESSAGING_RATE_LIMIT_PER_SECOND")]
+    #[arg(long, env = var::RATE_LIMIT_PER_SECOND)]
     pub rate_limit_per_second: Option<u32>,
     /// Requests a user may make in a burst.
-    #[arg(long, env = "MESSAGING_RATE_LIMIT_BURST")]
+    #[arg(long, env = var::RATE_LIMIT_BURST)]
     pub rate_limit_burst: Option<u32>,
     /// Seconds a client has to send a request's headers.
-    #[arg(long, env = "MESSAGING_HEADER_READ_TIMEOUT_SECS")]
+    #[arg(long, env = var::HEADER_READ_TIMEOUT_SECS)]
     pub header_read_timeout_secs: Option<u64>,
     /// Seconds a client has to send a request's body.
-    #[arg(long, env = "MESSAGING_BODY_READ_TIMEOUT_SECS")]
+    #[arg(long, env = var::BODY_READ_TIMEOUT_SECS)]
     pub body_read_timeout_secs: Option<u64>,
     /// Seconds a kept-alive connection may wait for its next request.
-    #[arg(long, env = "MESSAGING_IDLE_TIMEOUT_SECS")]
+    #[arg(long, env = var::IDLE_TIMEOUT_SECS)]
     pub idle_timeout_secs: Option<u64>,
     /// Connections served at once (lowered to fit the open-file limit).
-    #[arg(long, env = "MESSAGING_MAX_CONNECTIONS")]
+    #[arg(long, env = var::MAX_CONNECTIONS)]
     pub max_connections: Option<usize>,
     /// Log format.
-    #[arg(long, env = "MESSAGING_LOG_FORMAT")]
+    #[arg(long, env = var::LOG_FORMAT)]
     pub log_format: Option<LogFormat>,
     /// Where data lives.
-    #[arg(long, env = "MESSAGING_STORE")]
+    #[arg(long, env = var::STORE)]
     pub store: Option<StoreKind>,
     /// DynamoDB endpoint override (an emulator).
-    #[arg(long, env = "MESSAGING_DYNAMODB_ENDPOINT")]
+    #[arg(long, env = var::DYNAMODB_ENDPOINT)]
     pub dynamodb_endpoint: Option<String>,
     /// DynamoDB table of users, blocks, groups and send records.
-    #[arg(long, env = "MESSAGING_ENTITIES_TABLE")]
+    #[arg(long, env = var::ENTITIES_TABLE)]
     pub entities_table: Option<String>,
     /// DynamoDB table of feeds.
-    #[arg(long, env = "MESSAGING_FEEDS_TABLE")]
+    #[arg(long, env = var::FEEDS_TABLE)]
     pub feeds_table: Option<String>,
     /// Days before a feed entry expires on DynamoDB (0: never).
-    #[arg(long, env = "MESSAGING_FEED_TTL_DAYS")]
+    #[arg(long, env = var::FEED_TTL_DAYS)]
     pub feed_ttl_days: Option<u32>,
     /// Seconds one DynamoDB store operation may take, retries included.
-    #[arg(long, env = "MESSAGING_DYNAMODB_BUDGET_SECS")]
+    #[arg(long, env = var::DYNAMODB_BUDGET_SECS)]
     pub dynamodb_budget_secs: Option<u64>,
     /// Messages a stream may have waiting in the server before it is closed as fallen behind.
-    #[arg(long, env = "MESSAGING_STREAM_BUFFER")]
+    #[arg(long, env = var::STREAM_BUFFER)]
     pub stream_buffer: Option<usize>,
     /// Seconds between a stream's pings; a peer silent for two of them is gone.
-    #[arg(long, env = "MESSAGING_STREAM_PING_SECS")]
+    #[arg(long, env = var::STREAM_PING_SECS)]
     pub stream_ping_secs: Option<u64>,
     /// Seconds a stream's client has to take one frame before it is closed as too slow.
-    #[arg(long, env = "MESSAGING_STREAM_WRITE_TIMEOUT_SECS")]
+    #[arg(long, env = var::STREAM_WRITE_TIMEOUT_SECS)]
     pub stream_write_timeout_secs: Option<u64>,
     /// On Lambda: the WebSocket API stage's management endpoint, where sends push (empty: no push).
-    #[arg(long, env = "MESSAGING_PUSH_ENDPOINT")]
+    #[arg(long, env = var::PUSH_ENDPOINT)]
     pub push_endpoint: Option<String>,
     /// On Lambda: milliseconds a send waits at most for its pushes.
-    #[arg(long, env = "MESSAGING_PUSH_BUDGET_MS")]
+    #[arg(long, env = var::PUSH_BUDGET_MS)]
     pub push_budget_ms: Option<u64>,
 }
 
@@ -186,10 +187,10 @@ impl Settings {
         );
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(
-            settings.max_group_size <= crate::store::dynamodb::MAX_GROUP_SIZE,
+            settings.max_group_size <= contract::limits::MAX_GROUP_SIZE,
             "max_group_size must be at most {}: on DynamoDB a group's member list lives in one item, whose size \
              DynamoDB limits to 400 KB",
-            crate::store::dynamodb::MAX_GROUP_SIZE
+            contract::limits::MAX_GROUP_SIZE
         );
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
         anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
@@ -235,7 +236,31 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+    use contract::env::FunctionEnv;
+
     use super::*;
+
+    /// What the provisioner sets in the deployed function's environment is read by a flag here:
+    /// a variable the runtime no longer reads would leave the function on its defaults.
+    #[test]
+    fn every_variable_of_the_deployed_environment_is_read() {
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").expect("the serve command");
+        let read: Vec<String> =
+            serve.get_arguments().filter_map(|a| a.get_env()).map(|e| e.to_string_lossy().into_owned()).collect();
+        let deployed = FunctionEnv {
+            entities_table: "e".into(),
+            feeds_table: "f".into(),
+            feed_ttl_days: 1,
+            token_key: String::new(),
+            push_endpoint: Some("https://example.invalid".into()),
+        };
+        for name in deployed.to_vars().keys() {
+            assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
+        }
+        assert_eq!(read.len(), 24, "one variable per setting: {read:?}");
+    }
 
     #[test]
     fn defaults_parse_and_flags_override_them() {

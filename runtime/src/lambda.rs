@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use contract::env::var;
 use lambda_http::request::RequestContext;
 use lambda_http::{RequestExt, service_fn};
 use tower::ServiceExt;
@@ -27,9 +28,9 @@ pub fn is_lambda() -> bool {
 /// Builds everything once, before the first event (the SDK clients included), so only the cold
 /// start pays for it; then serves events until the Lambda service stops the process.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    anyhow::ensure!(settings.store == StoreKind::Dynamodb, "on Lambda, MESSAGING_STORE must be dynamodb");
+    anyhow::ensure!(settings.store == StoreKind::Dynamodb, "on Lambda, {} must be dynamodb", var::STORE);
     // Instances come and go with no shared disk: a generated key would differ between them.
-    anyhow::ensure!(!settings.token_key.is_empty(), "on Lambda, MESSAGING_TOKEN_KEY must be set");
+    anyhow::ensure!(!settings.token_key.is_empty(), "on Lambda, {} must be set", var::TOKEN_KEY);
     let options = settings.dynamo_options();
     let client = DynamoStore::client(settings.dynamodb_endpoint(), options.operation_budget).await;
     let store = Arc::new(DynamoStore::new(client, options));

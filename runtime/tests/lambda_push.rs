@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use contract::env::var;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::lambda_events::{
     Reply, WebSocketReply, call, function_command, function_settings, invoke_websocket, websocket_event,
@@ -79,8 +80,8 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     let tables = fresh_tables();
     let binary = Path::new(env!("CARGO_BIN_EXE_runtime"));
     let mut settings = function_settings(&dynamodb, &tables);
-    settings.push(("MESSAGING_PUSH_ENDPOINT", recorder.endpoint.clone()));
-    settings.push(("MESSAGING_PUSH_BUDGET_MS", "1000".to_owned()));
+    settings.push((var::PUSH_ENDPOINT.into(), recorder.endpoint.clone()));
+    settings.push((var::PUSH_BUDGET_MS.into(), "1000".to_owned()));
     let created = Command::new(binary).arg("create-tables").envs(settings.clone()).status().await.unwrap();
     assert!(created.success());
     let mut process = function_command(binary, &api, 512, &settings).spawn().expect("start the function");

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::Stdio;
 
+use contract::env::{FunctionEnv, var};
+use contract::token_key::TokenKey;
 use reqwest::Client;
-use runtime::domain::Keys;
 use runtime::store::dynamodb::DynamoOptions;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -13,23 +14,26 @@ use tokio::process::Command;
 /// The emulator's invocation endpoint for the function it knows as `_`.
 pub const FUNCTION: &str = "_";
 
-/// The settings a deployed function gets from its environment, for fresh `tables` on the
-/// DynamoDB emulator at `dynamodb`, with a key of its own.
-pub fn function_settings(dynamodb: &str, tables: &DynamoOptions) -> Vec<(&'static str, String)> {
-    vec![
-        ("MESSAGING_STORE", "dynamodb".to_owned()),
-        ("MESSAGING_DYNAMODB_ENDPOINT", dynamodb.to_owned()),
-        ("MESSAGING_ENTITIES_TABLE", tables.entities_table.clone()),
-        ("MESSAGING_FEEDS_TABLE", tables.feeds_table.clone()),
-        ("MESSAGING_TOKEN_KEY", Keys::generate().to_hex()),
-        ("MESSAGING_DYNAMODB_BUDGET_SECS", tables.operation_budget.as_secs().to_string()),
-    ]
+/// The environment a deployed function gets — the contract's [`FunctionEnv`], as the provisioner
+/// sets it — for fresh `tables` on the DynamoDB emulator at `dynamodb`, with a key of its own.
+pub fn function_settings(dynamodb: &str, tables: &DynamoOptions) -> Vec<(String, String)> {
+    let deployed = FunctionEnv {
+        entities_table: tables.entities_table.clone(),
+        feeds_table: tables.feeds_table.clone(),
+        feed_ttl_days: tables.feed_ttl_days,
+        token_key: TokenKey::generate().to_hex(),
+        push_endpoint: None,
+    };
+    let mut settings: Vec<(String, String)> = deployed.to_vars().into_iter().collect();
+    settings.push((var::DYNAMODB_ENDPOINT.into(), dynamodb.to_owned()));
+    settings.push((var::DYNAMODB_BUDGET_SECS.into(), tables.operation_budget.as_secs().to_string()));
+    settings
 }
 
 /// `binary` as the Lambda service starts it — no arguments, the Runtime API and the function's
 /// identity in the environment — with `settings`, serving invocations of [`FUNCTION`] from the
 /// emulator at `api`.
-pub fn function_command(binary: &Path, api: &str, memory_mb: u32, settings: &[(&str, String)]) -> Command {
+pub fn function_command(binary: &Path, api: &str, memory_mb: u32, settings: &[(String, String)]) -> Command {
     let mut command = Command::new(binary);
     command
         .envs(settings.iter().map(|(k, v)| (k, v)))

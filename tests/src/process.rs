@@ -38,7 +38,7 @@ impl Server {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env_remove("MESSAGING_TOKEN_KEY")
+            .env_remove(contract::env::var::TOKEN_KEY)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

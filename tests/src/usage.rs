@@ -6,13 +6,13 @@
 //! the CPU time), and a test runs it in-process to check that the committed DynamoDB figures and
 //! response sizes are still the code's.
 
-use runtime::store::dynamodb::metrics::OperationUsage;
+use std::collections::BTreeMap;
+
+use contract::usage::{MeasuredGroup, Operation, OperationUsage, Recipients};
 use serde_json::{Value, json};
 
 /// The text of every message, as long as the cost report's default average text.
 pub const TEXT_BYTES: usize = 200;
-/// Group sizes measured: the report interpolates between them.
-pub const GROUP_SIZES: [usize; 2] = [10, 50];
 
 /// A way to call the API: in-process, or as API Gateway events through the Lambda emulator.
 pub trait Api {
@@ -39,8 +39,8 @@ impl Request {
 }
 
 /// One operation: the request of its repetition `i` (client ids differ between repetitions).
-pub struct Operation {
-    pub name: String,
+pub struct Scenario {
+    pub operation: Operation,
     pub expected_status: u16,
     pub request: Box<dyn Fn(usize) -> Request>,
 }
@@ -53,11 +53,11 @@ pub async fn register(api: &impl Api, name: &str) -> (String, String) {
 }
 
 /// Registers the users and groups, then returns the operations.
-pub async fn operations(api: &impl Api) -> Vec<Operation> {
+pub async fn operations(api: &impl Api) -> Vec<Scenario> {
     let (_, alice) = register(api, "alice").await;
     let (bob_id, bob) = register(api, "bob").await;
     let mut members = Vec::new();
-    for i in 0..GROUP_SIZES[1] {
+    for i in 0..MeasuredGroup::Large.members() {
         members.push(register(api, &format!("member{i}")).await.0);
     }
     let text = "x".repeat(TEXT_BYTES);
@@ -67,8 +67,8 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
     let (_, page) = api.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
     let cursor = page["next"].as_str().unwrap().to_owned();
     let b = bob.clone();
-    operations.push(Operation {
-        name: "poll_empty".into(),
+    operations.push(Scenario {
+        operation: Operation::PollEmpty,
         expected_status: 200,
         request: Box::new(move |_| Request {
             method: "GET",
@@ -78,8 +78,8 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
         }),
     });
     let (a, t, to) = (alice.clone(), text.clone(), bob_id.clone());
-    operations.push(Operation {
-        name: "send_direct".into(),
+    operations.push(Scenario {
+        operation: Operation::send(Recipients::Direct, false),
         expected_status: 201,
         request: Box::new(move |i| Request {
             method: "POST",
@@ -91,8 +91,8 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
     // A poll that returns one message (of the ones `send_direct` delivered): `limit=1` reads two
     // entries, as a poll of one new message among more does at most.
     let b = bob.clone();
-    operations.push(Operation {
-        name: "poll_one".into(),
+    operations.push(Scenario {
+        operation: Operation::PollOne,
         expected_status: 200,
         request: Box::new(move |_| Request {
             method: "GET",
@@ -101,11 +101,12 @@ pub async fn operations(api: &impl Api) -> Vec<Operation> {
             body: None,
         }),
     });
-    for size in GROUP_SIZES {
+    for measured in MeasuredGroup::ALL {
+        let size = measured.members();
         let group = group_of(api, &alice, &members[..size - 1]).await;
         let (a, t) = (alice.clone(), text.clone());
-        operations.push(Operation {
-            name: format!("send_group_{size}"),
+        operations.push(Scenario {
+            operation: Operation::send(Recipients::Group(measured), false),
             expected_status: 201,
             request: Box::new(move |i| Request {
                 method: "POST",
@@ -145,17 +146,17 @@ impl Api for crate::client::TestApp {
 
 /// Each operation once, in-process over the DynamoDB store: its requests and billed units from
 /// the store's counters, and its response size. Everything but the CPU time of `usage.toml`.
-pub async fn store_usage(backend: &crate::Backend) -> std::collections::BTreeMap<String, OperationUsage> {
+pub async fn store_usage(backend: &crate::Backend) -> BTreeMap<Operation, OperationUsage> {
     let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
     let app = crate::client::TestApp::new(backend);
-    let mut usage = std::collections::BTreeMap::new();
-    for operation in operations(&app).await {
+    let mut usage = BTreeMap::new();
+    for scenario in operations(&app).await {
         dynamo.metrics().reset();
-        let (status, body) = (operation.request)(0).send(&app).await;
-        assert_eq!(status, operation.expected_status, "{}: {body}", operation.name);
+        let (status, body) = (scenario.request)(0).send(&app).await;
+        assert_eq!(status, scenario.expected_status, "{}: {body}", scenario.operation);
         let spent = dynamo.metrics().snapshot();
         usage.insert(
-            operation.name.clone(),
+            scenario.operation,
             OperationUsage {
                 dynamodb_requests: spent.values().map(|c| c.requests).sum(),
                 // Plus 0: an empty float sum is −0.
@@ -176,8 +177,8 @@ pub async fn store_usage(backend: &crate::Backend) -> std::collections::BTreeMap
 /// frames for a resume (the entry and `caught_up`), the send's answer for a send.
 pub async fn store_push_usage(
     backend: &crate::Backend,
-    sends: &std::collections::BTreeMap<String, OperationUsage>,
-) -> std::collections::BTreeMap<String, OperationUsage> {
+    sends: &BTreeMap<Operation, OperationUsage>,
+) -> BTreeMap<Operation, OperationUsage> {
     use runtime::domain::{ConnectionId, Seq, UserId};
     let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
     let store = &backend.store;
@@ -190,12 +191,12 @@ pub async fn store_push_usage(
         Api::call(&app, "POST", &format!("/v1/users/{bob_id}/messages"), Some(&alice), Some(text)).await;
     assert_eq!(status, 201, "{sent}");
     let connection = ConnectionId::parse("measured=").unwrap();
-    let mut usage = std::collections::BTreeMap::new();
-    let mut measure = |name: &str, response_bytes: u64| {
+    let mut usage = BTreeMap::new();
+    let mut measure = |operation: Operation, response_bytes: u64| {
         let spent = dynamo.metrics().snapshot();
         dynamo.metrics().reset();
         usage.insert(
-            name.to_owned(),
+            operation,
             OperationUsage {
                 dynamodb_requests: spent.values().map(|c| c.requests).sum(),
                 // Plus 0: an empty float sum is −0.
@@ -208,24 +209,26 @@ pub async fn store_push_usage(
     };
     dynamo.metrics().reset();
     dynamo.open_connection(&bob_id, &connection).await.unwrap();
-    measure("ws_connect", 0);
+    measure(Operation::WsConnect, 0);
     dynamo.connection_owner(&connection).await.unwrap();
     let page = store.feed(&bob_id, Seq::START, 100).await.unwrap();
     assert_eq!(page.entries.len(), 1);
-    measure("ws_resume", resume_frame_bytes(&sent));
-    measure("ws_ping", 0);
+    measure(Operation::WsResume, resume_frame_bytes(&sent));
+    measure(Operation::WsPing, 0);
     dynamo.close_connection(&connection).await.unwrap();
-    measure("ws_disconnect", 0);
-    for (send, recipients) in [("send_direct", 2), ("send_group_10", 10), ("send_group_50", 50)] {
+    measure(Operation::WsDisconnect, 0);
+    let sent_to =
+        [Recipients::Direct, Recipients::Group(MeasuredGroup::Small), Recipients::Group(MeasuredGroup::Large)];
+    for to in sent_to {
         let mut users = vec![alice_id.clone()];
-        users.extend((1..recipients).map(|_| UserId::generate()));
+        users.extend((1..to.feeds()).map(|_| UserId::generate()));
         dynamo.open_connections(&users).await.unwrap();
         let spent = dynamo.metrics().snapshot();
         dynamo.metrics().reset();
         let lookup = spent.values().fold((0, 0.0), |(r, u), c| (r + c.requests, u + c.billed_read_units));
-        let plain = &sends[send];
+        let plain = &sends[&Operation::send(to, false)];
         usage.insert(
-            format!("{send}_push"),
+            Operation::send(to, true),
             OperationUsage {
                 dynamodb_requests: plain.dynamodb_requests + lookup.0,
                 read_units: plain.read_units + lookup.1,

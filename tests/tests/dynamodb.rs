@@ -386,7 +386,7 @@ mod retention {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_usage_figures_are_the_codes() {
     let Some(backend) = Backend::dynamodb().await else { return };
-    let committed: runtime::store::dynamodb::metrics::MeasuredUsage =
+    let committed: contract::usage::MeasuredUsage =
         toml::from_str(include_str!("../../config/usage.toml")).expect("config/usage.toml parses");
     let mut measured = messaging_tests::usage::store_usage(&backend).await;
     let push = messaging_tests::usage::store_push_usage(&backend, &measured).await;
@@ -397,9 +397,8 @@ async fn the_committed_usage_figures_are_the_codes() {
     for (name, now) in &measured {
         let then = &committed.operations[name];
         assert!(then.lambda_cpu_ms > 0.0, "{name}: measured CPU time");
-        let strip_cpu = |u: &runtime::store::dynamodb::metrics::OperationUsage| {
-            (u.dynamodb_requests, u.read_units, u.write_units, u.response_bytes)
-        };
+        let strip_cpu =
+            |u: &contract::usage::OperationUsage| (u.dynamodb_requests, u.read_units, u.write_units, u.response_bytes);
         assert_eq!(
             strip_cpu(then),
             strip_cpu(now),

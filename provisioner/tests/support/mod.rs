@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
 use clap::Parser;
 use provisioner::aws::Aws;
-use provisioner::cli::{AwsOptions, Cli, Output};
+use provisioner::cli::{AwsOptions, Cli, Command, Output};
 use provisioner::report::{Outcome, Report};
 
 /// One request as the provisioner sent it, and the emulator's answer.
@@ -111,7 +111,8 @@ pub async fn provisioner(endpoint: &str, stack: &str, args: &[&str]) -> Result<R
     let mut argv = vec!["provisioner", "--endpoint-url", endpoint, "--stack", stack];
     argv.extend(args);
     let cli = Cli::try_parse_from(argv).expect("valid arguments");
-    Box::pin(provisioner::run(&cli)).await
+    let Command::Stack(command) = &cli.command else { panic!("{args:?} is not a stack command") };
+    Box::pin(provisioner::run(&cli.aws, command)).await
 }
 
 /// Every SDK client, straight to the emulator, for checking what the provisioner made.

@@ -7,6 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use contract::token_key::{TokenKey, TokenKeyError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -44,7 +45,7 @@ pub struct Cursor(pub Seq);
 /// keyed state instead of re-deriving it from the key.
 #[derive(Clone)]
 pub struct Keys {
-    secret: [u8; 32],
+    secret: TokenKey,
     token_mac: HmacSha256,
     cursor_mac: HmacSha256,
 }
@@ -58,32 +59,31 @@ impl std::fmt::Debug for Keys {
 impl Keys {
     pub const LEN: usize = 32;
 
-    pub fn from_bytes(secret: [u8; 32]) -> Self {
+    pub fn new(secret: TokenKey) -> Self {
         let keyed = |domain: &[u8]| {
-            let mut mac = HmacSha256::new_from_slice(&secret).expect("HMAC takes keys of any size");
+            let mut mac = HmacSha256::new_from_slice(secret.bytes()).expect("HMAC takes keys of any size");
             mac.update(domain);
             mac
         };
-        Self { secret, token_mac: keyed(TOKEN_DOMAIN), cursor_mac: keyed(CURSOR_DOMAIN) }
+        Self { token_mac: keyed(TOKEN_DOMAIN), cursor_mac: keyed(CURSOR_DOMAIN), secret }
+    }
+
+    pub fn from_bytes(secret: [u8; 32]) -> Self {
+        Self::new(TokenKey::from_bytes(secret))
     }
 
     pub fn generate() -> Self {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).expect("the operating system has no randomness source");
-        Self::from_bytes(secret)
+        Self::new(TokenKey::generate())
     }
 
-    /// Accepts 64 hex characters, the form written to the key file and expected in configuration.
-    pub fn from_hex(hex_key: &str) -> Result<Self, String> {
-        let bytes = hex::decode(hex_key.trim()).map_err(|e| format!("key is not hex: {e}"))?;
-        let secret: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("key must be 32 bytes (64 hex characters), got {}", b.len()))?;
-        Ok(Self::from_bytes(secret))
+    /// Accepts the contract's text form (64 hex characters), as written to the key file and
+    /// expected in configuration.
+    pub fn from_hex(hex_key: &str) -> Result<Self, TokenKeyError> {
+        TokenKey::parse(hex_key).map(Self::new)
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.secret)
+        self.secret.to_hex()
     }
 
     pub fn issue_token(&self, user: &UserId) -> String {

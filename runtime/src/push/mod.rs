@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use contract::limits::CONCURRENT_POSTS;
 use futures::StreamExt;
 use serde_json::value::RawValue;
 
@@ -21,9 +22,6 @@ use self::gateway::{Gateway, PostError};
 use crate::api::stream::StreamFrame;
 use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, UserId};
 use crate::store::dynamodb::DynamoStore;
-
-/// Posts in flight at once for one send (each to a different connection).
-const CONCURRENT_POSTS: usize = 32;
 
 pub struct Push {
     store: Arc<DynamoStore>,

@@ -27,7 +27,7 @@ use crate::api::stream::{PROTOCOL, StreamCaller, StreamFrame};
 use crate::domain::{ConnectionId, Cursor, UserId};
 
 /// Entries one resume sends; more wait for the next resume (or a poll).
-pub const RESUME_LIMIT: usize = 500;
+pub use contract::limits::RESUME_LIMIT;
 const RESUME_PAGE: usize = 100;
 
 #[derive(Deserialize)]

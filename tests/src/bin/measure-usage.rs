@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use contract::env::var;
+use contract::usage::{MeasuredGroup, MeasuredUsage, Operation, Recipients};
 use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::lambda_events;
 use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::usage::{self, Api};
-use runtime::store::dynamodb::metrics::MeasuredUsage;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -46,7 +47,7 @@ impl Api for Lambda {
 async fn cpu_median<F: Future<Output = ()>>(
     pid: u32,
     invocations: u32,
-    name: &str,
+    operation: Operation,
     mut step: impl FnMut(usize) -> F,
 ) -> f64 {
     let mut samples = Vec::with_capacity(invocations as usize);
@@ -61,7 +62,8 @@ async fn cpu_median<F: Future<Output = ()>>(
     samples.sort_unstable();
     let median_ms = samples[samples.len() / 2] as f64 / 1e6;
     eprintln!(
-        "{name:<20} CPU median {median_ms:.3} ms (p10 {:.3}, p90 {:.3})",
+        "{:<20} CPU median {median_ms:.3} ms (p10 {:.3}, p90 {:.3})",
+        operation.name(),
         samples[samples.len() / 10] as f64 / 1e6,
         samples[samples.len() * 9 / 10] as f64 / 1e6
     );
@@ -70,7 +72,7 @@ async fn cpu_median<F: Future<Output = ()>>(
 
 /// The push operations' CPU on the function with push on: the WebSocket events, and sends whose
 /// every recipient has a connection (each post answered by the recorder).
-async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocations: u32) -> Vec<(&'static str, f64)> {
+async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocations: u32) -> Vec<(Operation, f64)> {
     let event = |kind: &'static str, connection: String, headers: Vec<(&'static str, String)>, body: Option<String>| async move {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let event = lambda_events::websocket_event(kind, &connection, &headers, body.as_deref());
@@ -85,14 +87,14 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
     connect("alice=".into(), alice.clone()).await;
     connect("bob=".into(), bob.clone()).await;
     let mut members = Vec::new();
-    for i in 0..usage::GROUP_SIZES[1] - 1 {
+    for i in 0..MeasuredGroup::Large.members() - 1 {
         let (id, token) = usage::register(lambda, &format!("member{i}")).await;
         connect(format!("member{i}="), token).await;
         members.push(id);
     }
     let mut groups = Vec::new();
-    for size in usage::GROUP_SIZES {
-        groups.push(usage::group_of(lambda, &alice, &members[..size - 1]).await);
+    for group in MeasuredGroup::ALL {
+        groups.push(usage::group_of(lambda, &alice, &members[..group.members() - 1]).await);
     }
     let text = "x".repeat(usage::TEXT_BYTES);
     let send = |path: String| {
@@ -103,33 +105,33 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
         }
     };
     let mut measured = Vec::new();
-    measured.push((
-        "send_direct_push",
-        cpu_median(pid, invocations, "send_direct_push", |_| send(format!("/v1/users/{bob_id}/messages"))).await,
-    ));
-    measured.push((
-        "send_group_10_push",
-        cpu_median(pid, invocations, "send_group_10_push", |_| send(format!("/v1/groups/{}/messages", groups[0])))
-            .await,
-    ));
-    measured.push((
-        "send_group_50_push",
-        cpu_median(pid, invocations, "send_group_50_push", |_| send(format!("/v1/groups/{}/messages", groups[1])))
-            .await,
-    ));
+    let direct = Operation::send(Recipients::Direct, true);
+    measured
+        .push((direct, cpu_median(pid, invocations, direct, |_| send(format!("/v1/users/{bob_id}/messages"))).await));
+    for (group, id) in MeasuredGroup::ALL.into_iter().zip(&groups) {
+        let operation = Operation::send(Recipients::Group(group), true);
+        measured.push((
+            operation,
+            cpu_median(pid, invocations, operation, |_| send(format!("/v1/groups/{id}/messages"))).await,
+        ));
+    }
     assert!(recorder.take().len() > 1000, "the sends were pushed");
     let connect_bob = |i: usize| connect(format!("c{i}="), bob.clone());
-    measured.push(("ws_connect", cpu_median(pid, invocations, "ws_connect", connect_bob).await));
+    measured.push((Operation::WsConnect, cpu_median(pid, invocations, Operation::WsConnect, connect_bob).await));
     measured.push((
-        "ws_disconnect",
-        cpu_median(pid, invocations, "ws_disconnect", |i| event("DISCONNECT", format!("c{i}="), Vec::new(), None))
-            .await,
+        Operation::WsDisconnect,
+        cpu_median(pid, invocations, Operation::WsDisconnect, |i| {
+            event("DISCONNECT", format!("c{i}="), Vec::new(), None)
+        })
+        .await,
     ));
     let ping = r#"{"action":"ping"}"#.to_owned();
     measured.push((
-        "ws_ping",
-        cpu_median(pid, invocations, "ws_ping", |_| event("MESSAGE", "bob=".into(), Vec::new(), Some(ping.clone())))
-            .await,
+        Operation::WsPing,
+        cpu_median(pid, invocations, Operation::WsPing, |_| {
+            event("MESSAGE", "bob=".into(), Vec::new(), Some(ping.clone()))
+        })
+        .await,
     ));
     // Resume from just before bob's newest entry: one message frame and `caught_up`.
     let (_, page) = lambda.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
@@ -138,8 +140,8 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
     let resume = json!({ "action": "resume", "after": before["next"] }).to_string();
     recorder.take();
     measured.push((
-        "ws_resume",
-        cpu_median(pid, invocations, "ws_resume", |_| {
+        Operation::WsResume,
+        cpu_median(pid, invocations, Operation::WsResume, |_| {
             event("MESSAGE", "bob=".into(), Vec::new(), Some(resume.clone()))
         })
         .await,
@@ -190,17 +192,17 @@ async fn main() {
         .await
         .expect("the function answers");
 
-    for operation in usage::operations(&lambda).await {
-        let median_ms = cpu_median(pid, args.invocations, &operation.name, |i| {
-            let request = (operation.request)(i);
-            let (lambda, operation) = (&lambda, &operation);
+    for scenario in usage::operations(&lambda).await {
+        let median_ms = cpu_median(pid, args.invocations, scenario.operation, |i| {
+            let request = (scenario.request)(i);
+            let (lambda, scenario) = (&lambda, &scenario);
             async move {
                 let (status, body) = request.send(lambda).await;
-                assert_eq!(status, operation.expected_status, "{}: {body}", operation.name);
+                assert_eq!(status, scenario.expected_status, "{}: {body}", scenario.operation);
             }
         })
         .await;
-        operations.get_mut(&operation.name).expect("the same operations in-process").lambda_cpu_ms = median_ms;
+        operations.get_mut(&scenario.operation).expect("the same operations in-process").lambda_cpu_ms = median_ms;
     }
     // One function at a time serves the emulator's invocations.
     function.kill().await.expect("stop the function");
@@ -209,7 +211,7 @@ async fn main() {
     // connected, fed WebSocket events as well.
     let recorder = PushRecorder::start().await;
     let mut push_settings = settings.clone();
-    push_settings.push(("MESSAGING_PUSH_ENDPOINT", recorder.endpoint.clone()));
+    push_settings.push((var::PUSH_ENDPOINT.into(), recorder.endpoint.clone()));
     let function = lambda_events::function_command(&args.runtime, &lambda.api, 128, &push_settings)
         .env("RUST_LOG", "warn")
         .spawn()
@@ -219,8 +221,8 @@ async fn main() {
         .await
         .expect("the function answers");
     let mut push_usage = usage::store_push_usage(&backend, &operations).await;
-    for (name, median_ms) in push_cpu(&lambda, &recorder, pid, args.invocations).await {
-        push_usage.get_mut(name).expect("the same push operations in-process").lambda_cpu_ms = median_ms;
+    for (operation, median_ms) in push_cpu(&lambda, &recorder, pid, args.invocations).await {
+        push_usage.get_mut(&operation).expect("the same push operations in-process").lambda_cpu_ms = median_ms;
     }
     operations.extend(push_usage);
 

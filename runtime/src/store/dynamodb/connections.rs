@@ -31,7 +31,8 @@ use crate::store::{StoreError, StoreResult};
 
 /// API Gateway's limit on a WebSocket connection's life, and a margin for clocks and for two
 /// connections of one user recorded in the opposite order.
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 3600 + 300);
+pub const CONNECTION_LIFETIME: Duration =
+    Duration::from_secs(contract::limits::WEBSOCKET_CONNECTION_LIMIT.as_secs() + 300);
 
 const CONNECTION: &str = "connection";
 const CONNECTIONS: &str = "connections";

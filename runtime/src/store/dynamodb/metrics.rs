@@ -1,5 +1,5 @@
 //! Requests made and capacity consumed, per store operation: what the request budget tests assert
-//! and what the cost report prices.
+//! and what `measure-usage` records for the cost report (in the contract's usage schema).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -123,37 +123,4 @@ impl Metrics {
     pub fn reset(&self) {
         self.totals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
-}
-
-/// What one API operation costs, as `config/usage.toml` records it: measured by
-/// `cargo xtask measure-usage` and priced by `provisioner cost-report`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OperationUsage {
-    /// DynamoDB requests, from the store's counters.
-    pub dynamodb_requests: u64,
-    /// On-demand request units billed, by [`super::capacity`] from the real items.
-    pub read_units: f64,
-    pub write_units: f64,
-    /// The JSON body the client receives.
-    pub response_bytes: u64,
-    /// CPU time of the Lambda entry point for one request on one full core (median), measured on
-    /// the release binary under a Lambda Runtime API emulator; DynamoDB's round trips are not in it.
-    pub lambda_cpu_ms: f64,
-}
-
-/// The whole `config/usage.toml`: per-operation usage and how it was measured.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MeasuredUsage {
-    pub measured_on: String,
-    pub command: String,
-    pub machine: String,
-    /// Invocations of each operation the CPU figure is the median of.
-    pub invocations: u32,
-    /// The text every message of the scenario carries, in bytes.
-    pub text_bytes: usize,
-    /// A stored feed entry of a direct message with that text, by DynamoDB's size rules.
-    pub feed_entry_bytes: u64,
-    pub operations: BTreeMap<String, OperationUsage>,
 }

@@ -73,7 +73,10 @@ use crate::domain::{FeedPage, Group, GroupId, MessageJson, Recipient, Rejection,
 
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
 /// the group check, the send record and the recipients record within DynamoDB's 100 items.
-pub const CHUNK: usize = 48;
+/// Largest group on this backend: the group item lists its members and must stay under
+/// DynamoDB's 400 KB item limit (about 11,000 ids of 34 characters), with room to spare. Both are
+/// the contract's, because the cost model prices them.
+pub use contract::limits::{CHUNK, MAX_GROUP_SIZE};
 /// A gap in a feed is skipped only when the entry before it is within this of its own expiry
 /// (see the module docs): hours, against transactions that become visible in milliseconds and
 /// clocks that differ by seconds.
@@ -84,9 +87,6 @@ pub const GAP_SETTLE: Duration = Duration::from_secs(60);
 /// The condition of a new user or group: ids are random, so it only guards against a bug
 /// overwriting one.
 const NEW: Option<&str> = Some("attribute_not_exists(pk)");
-/// Largest group on this backend: the group item lists its members and must stay under
-/// DynamoDB's 400 KB item limit (about 11,000 ids of 34 characters), with room to spare.
-pub const MAX_GROUP_SIZE: usize = 5_000;
 
 #[derive(Clone, Debug)]
 pub struct DynamoOptions {

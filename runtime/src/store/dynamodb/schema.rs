@@ -1,9 +1,10 @@
-//! The two tables, as code: used by the tests against the emulator, by `runtime create-tables`,
-//! and as the reference for the provisioner.
+//! The two tables: their keys are the contract's (`contract::tables`, which the provisioner
+//! deploys too); the items in them are this store's, as below. Used by the tests against the
+//! emulator and by `runtime create-tables`.
 //!
 //! | table | partition key | sort key | items |
 //! |---|---|---|---|
-//! | entities | `pk` (S) | `sk` (S) | `U#<user>`/`profile`: name · `U#<user>`/`block#<target>` · `G#<group>`/`group`: name, owner, members (L), version · `U#<sender>`/`sent#<client_id>`: message, chunks, done · `U#<sender>`/`sent#<client_id>#to`: recipients (L) |
+//! | entities | `pk` (S) | `sk` (S) | `U#<user>`/`profile`: name · `U#<user>`/`block#<target>` · `G#<group>`/`group`: name, owner, members (L), version · `U#<sender>`/`sent#<client_id>`: message, chunks, done · `U#<sender>`/`recipients#<client_id>`: recipients (L) · `G#<group>`/`pending#<message>`: a multi-chunk send still being delivered |
 //! | feeds | `user` (S) | `seq` (N) | `seq = 0`: head (N) · `seq ≥ 1`: message (S, API JSON), at (N, ms), ttl (N, optional) |
 //!
 //! The entities table also holds WebSocket connection records (`C#<connection>`/`connection`,
@@ -13,84 +14,14 @@
 //! feeds table when retention is configured.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_sdk_dynamodb::types::{BillingMode, TimeToLiveSpecification};
+pub use contract::tables::{PK, SEQ, SK, TTL, TableSpec, USER};
 
 use super::DynamoOptions;
 
-pub const PK: &str = "pk";
-pub const SK: &str = "sk";
-pub const USER: &str = "user";
-pub const SEQ: &str = "seq";
-pub const TTL: &str = "ttl";
-
-/// The IAM actions the store performs, for a least-privilege policy: every request it makes
-/// (`GetItem`, `PutItem`, `DeleteItem`, `Query`, `BatchGetItem`) and every item action inside its
-/// `TransactWriteItems` (`Put`, `Update`, `ConditionCheck`), which IAM authorises per item action
-/// rather than as a `TransactWriteItems` action. A test below keeps the list in step with the code.
-pub const IAM_ACTIONS: [&str; 7] = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-];
-
-/// One table's definition: what `create-tables` creates and what the provisioner deploys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TableSpec {
-    /// Which of the two tables: `"entities"` or `"feeds"`.
-    pub role: &'static str,
-    pub name: String,
-    pub partition_key: (&'static str, ScalarAttributeType),
-    pub sort_key: (&'static str, ScalarAttributeType),
-    /// The attribute DynamoDB's TTL expires items by, when retention is configured.
-    pub ttl_attribute: Option<&'static str>,
-}
-
-impl TableSpec {
-    pub fn key_schema(&self) -> Vec<KeySchemaElement> {
-        vec![key(self.partition_key.0, KeyType::Hash), key(self.sort_key.0, KeyType::Range)]
-    }
-
-    pub fn attribute_definitions(&self) -> Vec<AttributeDefinition> {
-        vec![
-            attribute(self.partition_key.0, self.partition_key.1.clone()),
-            attribute(self.sort_key.0, self.sort_key.1.clone()),
-        ]
-    }
-}
-
-/// Both tables, named by `options`. Of the entities, only connection records carry a `ttl`.
+/// Both tables, named by `options`, as the contract defines them.
 pub fn tables(options: &DynamoOptions) -> [TableSpec; 2] {
-    let retention = (options.feed_ttl_days > 0).then_some(TTL);
-    [
-        TableSpec {
-            role: "entities",
-            name: options.entities_table.clone(),
-            partition_key: (PK, ScalarAttributeType::S),
-            sort_key: (SK, ScalarAttributeType::S),
-            ttl_attribute: Some(TTL),
-        },
-        TableSpec {
-            role: "feeds",
-            name: options.feeds_table.clone(),
-            partition_key: (USER, ScalarAttributeType::S),
-            sort_key: (SEQ, ScalarAttributeType::N),
-            ttl_attribute: retention,
-        },
-    ]
-}
-
-fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("complete key element")
-}
-
-fn attribute(name: &str, kind: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().expect("complete attribute")
+    contract::tables::tables(&options.entities_table, &options.feeds_table, options.feed_ttl_days)
 }
 
 /// Creates both tables (on-demand) and waits until they are active; existing tables are kept.
@@ -132,13 +63,23 @@ pub async fn create_tables(client: &Client, options: &DynamoOptions) -> anyhow::
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     /// Every DynamoDB operation the store's code calls, mapped to the IAM action it needs: a new
-    /// kind of request without its action in [`IAM_ACTIONS`] would be denied on AWS.
+    /// kind of request without its action in the contract's list would be denied on AWS. Every
+    /// source file of this store is read, so a new one cannot slip past.
     #[test]
     fn the_iam_actions_cover_every_request_the_store_makes() {
-        let sources = [include_str!("mod.rs"), include_str!("send.rs"), include_str!("groups.rs")].concat();
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/dynamodb");
+        let mut sources = String::new();
+        let mut files = 0;
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") && path.file_name() != Some("schema.rs".as_ref()) {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                files += 1;
+            }
+        }
+        assert!(files >= 8, "read {files} files of {}", folder.display());
         let calls = [
             (".get_item()", "dynamodb:GetItem"),
             (".put_item()", "dynamodb:PutItem"),
@@ -157,6 +98,6 @@ mod tests {
         let mut needed: Vec<&str> = calls.iter().filter(|(call, _)| sources.contains(call)).map(|(_, a)| *a).collect();
         needed.sort_unstable();
         needed.dedup();
-        assert_eq!(needed, IAM_ACTIONS);
+        assert_eq!(needed, contract::iam::DYNAMODB_ACTIONS);
     }
 }

@@ -1,12 +1,15 @@
 //! The report for people (tables), for scripts (JSON, CSV), and one tier explained line by line.
 
+pub mod chart;
+
 use std::fmt::Write as _;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 
-use super::CostReport;
-use super::model::{Component, num};
+use crate::CostReport;
+use crate::format::{dollars, num};
+use crate::model::Component;
 
 fn users_label(users: u64) -> String {
     match users {
@@ -14,10 +17,6 @@ fn users_label(users: u64) -> String {
         u if u >= 1_000 && u % 1_000 == 0 => format!("{}K users", u / 1_000),
         u => format!("{u} users"),
     }
-}
-
-fn dollars(x: f64) -> String {
-    if x >= 100.0 { format!("${}", num(x.round())) } else { format!("${x:.2}") }
 }
 
 fn table(header: Vec<String>) -> Table {

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::CostReport;
-use super::model::Component;
+use crate::CostReport;
 use crate::error::Error;
+use crate::model::Component;
 
-const COLOURS: [RGBColor; 10] = [
+const COLOURS: [RGBColor; 11] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -20,10 +20,13 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(57, 59, 121),
 ];
+// One colour per component: two bands of one colour would read as one.
+const _: () = assert!(COLOURS.len() >= Component::ALL.len());
 
 fn chart_error(error: impl std::fmt::Display) -> Error {
-    Error::Config(format!("drawing the chart: {error}"))
+    Error::Chart(format!("drawing the chart: {error}"))
 }
 
 pub fn draw(report: &CostReport, path: &Path) -> Result<(), Error> {
@@ -60,7 +63,7 @@ pub fn draw(report: &CostReport, path: &Path) -> Result<(), Error> {
         below = tops;
     }
     for (index, (component, tops)) in bands.iter().enumerate().rev() {
-        let colour = COLOURS[index % COLOURS.len()];
+        let colour = COLOURS[index];
         chart
             .draw_series(
                 AreaSeries::new(users.iter().copied().zip(tops.iter().copied()), floor, colour.mix(0.85))

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use runtime::store::dynamodb::metrics::{MeasuredUsage, OperationUsage};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -107,19 +106,14 @@ pub struct Workload {
 /// wrong one by its line).
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, Error> {
     let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_end())))
-}
-
-/// The measured usage of one operation, for `name`.
-pub fn operation<'a>(usage: &'a MeasuredUsage, name: &str) -> Result<&'a OperationUsage, Error> {
-    usage.operations.get(name).ok_or_else(|| Error::Config(format!("usage: no measured operation '{name}'")))
+        std::fs::read_to_string(path).map_err(|e| Error::Input(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Error::Input(format!("{}: {}", path.display(), e.to_string().trim_end())))
 }
 
 /// The repository's pricing file, for the tests.
 #[cfg(test)]
 pub fn parse_pricing_for_tests() -> Pricing {
-    toml::from_str(include_str!("../../../config/pricing.toml")).expect("config/pricing.toml parses")
+    toml::from_str(include_str!("../../config/pricing.toml")).expect("config/pricing.toml parses")
 }
 
 #[cfg(test)]
@@ -128,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_broken_pricing_file_names_the_key() {
-        let good = include_str!("../../../config/pricing.toml");
+        let good = include_str!("../../config/pricing.toml");
         let missing = good.replace("per_million_write_units = 0.625\n", "");
         let error = toml::from_str::<Pricing>(&missing).unwrap_err().to_string();
         assert!(error.contains("per_million_write_units"), "{error}");

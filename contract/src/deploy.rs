@@ -1,0 +1,132 @@
+//! The deploy settings (`config/deploy.toml`): read by the provisioner to deploy, and by the cost
+//! model for the memory size, point-in-time recovery and log retention it prices.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The repository's `config/deploy.toml`, built in, so the provisioner also runs outside a checkout.
+pub const BUILT_IN: &str = include_str!("../../config/deploy.toml");
+
+/// The retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: [u32; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySettings {
+    pub stack: String,
+    pub memory_mb: i32,
+    pub timeout_seconds: i32,
+    #[serde(default)]
+    pub reserved_concurrency: Option<i32>,
+    pub log_retention_days: u32,
+    pub throttling_rate: f64,
+    pub throttling_burst: i32,
+    pub feed_ttl_days: u32,
+    pub point_in_time_recovery: bool,
+}
+
+/// A setting out of its range: which, and why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{key}: {why}")]
+pub struct InvalidSetting {
+    pub key: &'static str,
+    pub why: String,
+}
+
+impl DeploySettings {
+    /// Parses a file's text; errors name the key.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.message().to_owned())
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let bad = |key: &'static str, why: &str| Err(InvalidSetting { key, why: why.to_owned() });
+        if !(128..=10_240).contains(&self.memory_mb) {
+            return bad("memory_mb", "must be from 128 to 10240");
+        }
+        if !(1..=900).contains(&self.timeout_seconds) {
+            return bad("timeout_seconds", "must be from 1 to 900");
+        }
+        if self.reserved_concurrency.is_some_and(|n| n < 0) {
+            return bad("reserved_concurrency", "must be 0 or more (0 stops the function), or left out");
+        }
+        if !LOG_RETENTION_DAYS.contains(&self.log_retention_days) {
+            return bad("log_retention_days", &format!("must be one of CloudWatch's values {LOG_RETENTION_DAYS:?}"));
+        }
+        if !(self.throttling_rate.is_finite() && self.throttling_rate >= 0.0) {
+            return bad("throttling_rate", "must be a number of requests per second, 0 or more");
+        }
+        if self.throttling_burst < 0 {
+            return bad("throttling_burst", "must be 0 or more");
+        }
+        self.stack.parse::<StackName>().map_err(|e| InvalidSetting { key: "stack", why: e.to_string() })?;
+        Ok(())
+    }
+}
+
+/// Longest stack name: the longest resource name built from it (`<stack>-api-role`, an IAM role,
+/// at most 64 characters) must fit every service's limit with room to spare.
+const MAX_STACK_LEN: usize = 32;
+
+/// A stack name that every AWS service accepts inside its resource names: ECR repositories want
+/// lower case, IAM roles and Lambda functions at most 64 characters, DynamoDB tables and log
+/// groups a restricted alphabet. Lower-case letters, digits and single dashes, starting with a
+/// letter, satisfy all of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "invalid stack name '{0}': use 1 to {MAX_STACK_LEN} lower-case letters, digits and single dashes, starting with a \
+     letter and not ending with a dash"
+)]
+pub struct InvalidStackName(pub String);
+
+impl FromStr for StackName {
+    type Err = InvalidStackName;
+
+    fn from_str(name: &str) -> Result<Self, InvalidStackName> {
+        let valid = (1..=MAX_STACK_LEN).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.ends_with('-')
+            && !name.contains("--");
+        if valid { Ok(Self(name.to_owned())) } else { Err(InvalidStackName(name.to_owned())) }
+    }
+}
+
+impl fmt::Display for StackName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StackName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_file_parses_and_is_valid() {
+        let settings = DeploySettings::parse(BUILT_IN).unwrap();
+        assert_eq!(
+            (settings.memory_mb, settings.reserved_concurrency, settings.point_in_time_recovery),
+            (128, None, true)
+        );
+        assert_eq!(settings.validate(), Ok(()));
+        let error = DeploySettings { log_retention_days: 10, ..settings.clone() }.validate().unwrap_err();
+        assert_eq!(error.key, "log_retention_days");
+        let error = DeploySettings { stack: "Bad".into(), ..settings }.validate().unwrap_err();
+        assert!(error.to_string().starts_with("stack: invalid stack name 'Bad'"), "{error}");
+        let unknown = DeploySettings::parse(&format!("{BUILT_IN}\nmemroy_mb = 3\n")).unwrap_err();
+        assert!(unknown.contains("memroy_mb"), "{unknown}");
+    }
+}

@@ -1,0 +1,25 @@
+//! The runtime's operational constants that the cost model prices: each is a choice of the
+//! runtime's code, priced by the cost model, so both read it from here.
+
+use std::time::Duration;
+
+/// Feed entries a DynamoDB group send writes per transaction (with the head updates that go with
+/// them, inside DynamoDB's 100 items per `TransactWriteItems`).
+pub const CHUNK: usize = 48;
+
+/// The most members a group may have on DynamoDB, where its member list lives in one item, which
+/// DynamoDB limits to 400 KB.
+pub const MAX_GROUP_SIZE: usize = 5_000;
+
+/// Posts to WebSocket connections in flight at once for one send (each to a different one).
+pub const CONCURRENT_POSTS: usize = 32;
+
+/// API Gateway ends every WebSocket connection after this long: a client online all day
+/// reconnects at least 24 h / 2 h = 12 times.
+pub const WEBSOCKET_CONNECTION_LIMIT: Duration = Duration::from_secs(2 * 3600);
+
+/// Entries one `resume` on a WebSocket connection posts before it answers `behind`.
+pub const RESUME_LIMIT: usize = 500;
+
+/// The group sizes `measure-usage` measures sends to; the cost model interpolates between them.
+pub const MEASURED_GROUP_SIZES: [usize; 2] = [10, 50];

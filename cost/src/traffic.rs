@@ -1,0 +1,206 @@
+//! What one tier does in a month — polls, sends, feed entries, connections, pings — derived from
+//! the workload alone, before any price.
+
+use contract::limits::WEBSOCKET_CONNECTION_LIMIT;
+
+use crate::format::num;
+use crate::inputs::{Pricing, Workload};
+use crate::ledger::Ledger;
+use crate::model::{DAYS_PER_MONTH, Deployment, MINUTES_PER_MONTH, SECONDS_PER_MONTH};
+
+/// A tier's monthly traffic; every figure is also in the ledger with its formula.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    pub users: f64,
+    pub polls: f64,
+    pub directs: f64,
+    pub groups: f64,
+    pub entries: f64,
+    pub polls_with_news: f64,
+    pub polls_empty: f64,
+    /// Requests through the HTTP API: polls and sends.
+    pub requests: f64,
+    pub requests_per_second: f64,
+    pub peak_requests_per_second: f64,
+    /// The share of users connected at any moment (0 when polling).
+    pub online: f64,
+    pub connection_minutes: f64,
+    pub connections: f64,
+    pub pings: f64,
+    pub websocket_messages: f64,
+}
+
+/// Connections a user online all day needs at least: API Gateway ends each after two hours.
+fn reconnects_per_day() -> f64 {
+    86_400.0 / WEBSOCKET_CONNECTION_LIMIT.as_secs_f64()
+}
+
+impl Traffic {
+    pub fn derive(
+        users: u64,
+        workload: &Workload,
+        pricing: &Pricing,
+        deployment: &Deployment,
+        ledger: &mut Ledger,
+    ) -> Self {
+        let mut traffic = Self::requests(users as f64, workload, deployment, ledger);
+        traffic.add_connections(workload, pricing, deployment.push, ledger);
+        traffic
+    }
+
+    fn requests(u: f64, w: &Workload, deployment: &Deployment, l: &mut Ledger) -> Self {
+        let polls = if deployment.push {
+            l.put(
+                "polls",
+                0.0,
+                "requests",
+                "push: clients do not poll; each new connection resumes from its cursor".into(),
+            )
+        } else {
+            l.put(
+                "polls",
+                u * w.polls_per_user_per_minute * MINUTES_PER_MONTH,
+                "requests",
+                format!(
+                    "{} users × {} polls/min × {} min (730 h)",
+                    num(u),
+                    num(w.polls_per_user_per_minute),
+                    num(MINUTES_PER_MONTH)
+                ),
+            )
+        };
+        let sent = u * w.messages_per_user_per_day * DAYS_PER_MONTH;
+        let share = |part: &str| {
+            format!(
+                "{} users × {} messages/day × {} days × {part}",
+                num(u),
+                num(w.messages_per_user_per_day),
+                num(DAYS_PER_MONTH)
+            )
+        };
+        let directs = l.put(
+            "direct messages",
+            sent * (1.0 - w.group_share),
+            "requests",
+            share(&format!("(1 − {} group share)", num(w.group_share))),
+        );
+        let groups = l.put(
+            "group messages",
+            sent * w.group_share,
+            "requests",
+            share(&format!("{} group share", num(w.group_share))),
+        );
+        let entries = l.put(
+            "feed entries delivered",
+            directs * 2.0 + groups * w.group_size,
+            "entries",
+            format!("{} direct × 2 feeds + {} group × {} members", num(directs), num(groups), num(w.group_size)),
+        );
+        let polls_with_news = l.put(
+            "polls that find messages",
+            polls.min(entries),
+            "requests",
+            format!("min({} polls, {} entries)", num(polls), num(entries)),
+        );
+        let polls_empty = l.put(
+            "empty polls",
+            polls - polls_with_news,
+            "requests",
+            format!("{} − {}", num(polls), num(polls_with_news)),
+        );
+        let requests = l.put(
+            "requests",
+            polls + directs + groups,
+            "requests",
+            format!("{} + {} + {}", num(polls), num(directs), num(groups)),
+        );
+        let rps = l.put(
+            "requests per second",
+            requests / SECONDS_PER_MONTH,
+            "req/s",
+            format!("{} / {} s", num(requests), num(SECONDS_PER_MONTH)),
+        );
+        let peak = l.put(
+            "peak requests per second",
+            rps * w.peak_factor,
+            "req/s",
+            format!("{} × {} peak factor", num(rps), num(w.peak_factor)),
+        );
+        Self {
+            users: u,
+            polls,
+            directs,
+            groups,
+            entries,
+            polls_with_news,
+            polls_empty,
+            requests,
+            requests_per_second: rps,
+            peak_requests_per_second: peak,
+            online: 0.0,
+            connection_minutes: 0.0,
+            connections: 0.0,
+            pings: 0.0,
+            websocket_messages: 0.0,
+        }
+    }
+
+    /// Push: connections, their resumes and pings, and a frame for every entry (all 0 when polling).
+    fn add_connections(&mut self, w: &Workload, p: &Pricing, push: bool, l: &mut Ledger) {
+        let (u, online) = (self.users, if push { w.online_share } else { 0.0 });
+        self.online = online;
+        self.connection_minutes = l.put(
+            "connection minutes",
+            u * online * MINUTES_PER_MONTH,
+            "minutes",
+            format!("{} users × {} online × {} min", num(u), num(online), num(MINUTES_PER_MONTH)),
+        );
+        let forced = reconnects_per_day();
+        self.connections = l.put(
+            "connections",
+            if push { u * w.connections_per_user_per_day.max(online * forced) * DAYS_PER_MONTH } else { 0.0 },
+            "connections",
+            format!(
+                "{} users × max({} per day, {} online × {}: one per {} h online) × {} days",
+                num(u),
+                num(w.connections_per_user_per_day),
+                num(online),
+                num(forced),
+                num(WEBSOCKET_CONNECTION_LIMIT.as_secs_f64() / 3600.0),
+                num(DAYS_PER_MONTH)
+            ),
+        );
+        self.pings = l.put(
+            "keep-alive pings",
+            self.connection_minutes / w.keepalive_minutes,
+            "messages",
+            format!(
+                "{} connection minutes / {} min (an upper bound: any message resets the idle timer)",
+                num(self.connection_minutes),
+                num(w.keepalive_minutes)
+            ),
+        );
+        let posts = l.put(
+            "frames posted",
+            if push { self.entries + self.connections } else { 0.0 },
+            "messages",
+            format!(
+                "{} feed entries (pushed live, or sent by the resume of the next connection) + {} caught_up",
+                num(self.entries),
+                num(self.connections)
+            ),
+        );
+        self.websocket_messages = l.put(
+            "WebSocket messages",
+            posts + self.connections + self.pings,
+            "messages",
+            format!(
+                "{} frames + {} resumes + {} pings received (each under {} KB: one metered message)",
+                num(posts),
+                num(self.connections),
+                num(self.pings),
+                num(p.api_gateway_websocket.metered_kb)
+            ),
+        );
+    }
+}
