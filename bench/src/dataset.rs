@@ -7,9 +7,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use runtime::domain::message::Outgoing;
 use runtime::domain::{Group, GroupId, Keys, Message, Name, Recipient, Text, User, UserId};
-use runtime::server::DATABASE_FILE;
 use runtime::store::Store;
 use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use runtime::wiring::DATABASE_FILE;
 
 /// How many store operations are in flight while loading: enough to fill the writer's batches.
 const LOAD_CONCURRENCY: usize = 512;

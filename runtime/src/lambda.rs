@@ -15,8 +15,8 @@ use crate::app;
 use crate::config::{Settings, StoreKind};
 use crate::push::gateway::Gateway;
 use crate::push::{Push, websocket};
-use crate::server::state_over;
 use crate::store::dynamodb::DynamoStore;
+use crate::wiring::app_state;
 
 /// Set by the Lambda service (and by emulators of its Runtime API) in the function's process.
 pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -34,7 +34,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let options = settings.dynamo_options();
     let client = DynamoStore::client(settings.dynamodb_endpoint(), options.operation_budget).await;
     let store = Arc::new(DynamoStore::new(client, options));
-    let mut state = state_over(&settings, store.clone()).context("opening the store")?;
+    let mut state = app_state(&settings, store.clone()).context("opening the store")?;
     tracing::info!(entities = %settings.entities_table, feeds = %settings.feeds_table, "ready for events");
     if settings.push_endpoint.is_empty() {
         return lambda_http::run(app(state)).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
@@ -43,7 +43,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let budget = Duration::from_millis(settings.push_budget_ms);
     let gateway = Gateway::new(&settings.push_endpoint, budget).await;
     let push = Arc::new(Push::new(store, gateway, state.keys.clone(), budget));
-    state.push = Some(push.clone());
+    state.delivery = Some(push.clone());
     let router = app(state.clone());
     let handler = service_fn(move |request: lambda_http::Request| {
         let (router, state, push) = (router.clone(), state.clone(), push.clone());

@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         Command::CreateTables(args) => {
             let settings = Settings::resolve(args)?;
             init_logging(settings.log_format);
-            runtime::server::create_tables(&settings).await
+            runtime::wiring::create_tables(&settings).await
         }
     }
 }

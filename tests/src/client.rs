@@ -77,7 +77,7 @@ impl TestApp {
                 },
             },
             rate_limiter: rate_limiter.map(Arc::new),
-            push: None,
+            delivery: None,
         };
         Self { router: app(state) }
     }

@@ -180,6 +180,7 @@ pub async fn store_push_usage(
     sends: &BTreeMap<Operation, OperationUsage>,
 ) -> BTreeMap<Operation, OperationUsage> {
     use runtime::domain::{ConnectionId, Seq, UserId};
+    use runtime::store::connections::Connections;
     let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
     let store = &backend.store;
     let app = crate::client::TestApp::new(backend);

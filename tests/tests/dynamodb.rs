@@ -7,6 +7,7 @@ use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use runtime::domain::message::Outgoing;
 use runtime::domain::{ClientId, ConnectionId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
+use runtime::store::connections::Connections;
 use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;

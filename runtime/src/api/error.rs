@@ -39,8 +39,6 @@ pub enum ApiError {
         "this route is a WebSocket: open it with an upgrade request (GET, 'Connection: Upgrade', 'Upgrade: websocket')"
     )]
     WebSocketRequired,
-    #[error("not an API Gateway WebSocket event this function handles")]
-    BadWebSocketEvent,
     #[error("this route does not take that method")]
     MethodNotAllowed,
     #[error("too many requests; retry after {retry_after_secs} s")]
@@ -89,7 +87,6 @@ impl ApiError {
             Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
             Self::WebSocketRequired => (S::UPGRADE_REQUIRED, "websocket_required"),
-            Self::BadWebSocketEvent => (S::BAD_REQUEST, "invalid_websocket_event"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable"),

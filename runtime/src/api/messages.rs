@@ -75,8 +75,8 @@ async fn send(state: &AppState, from: UserId, to: Recipient, body: NewMessage) -
     let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
     let outgoing = Outgoing { message: Message::new(from, to, text), client_id };
     let sent = state.store.send(&outgoing).await?;
-    if let Some(push) = &state.push {
-        push.deliver(&sent).await;
+    if let Some(delivery) = &state.delivery {
+        delivery.deliver(&sent).await;
     }
     let status = if sent.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(&sent.message)).into_response())

@@ -26,8 +26,9 @@ pub use self::error::ApiError;
 pub use self::openapi::openapi;
 use self::rate_limit::RateLimiter;
 pub use self::stream::{ConnectionContext, StreamLimits};
-use crate::domain::Keys;
-use crate::push::Push;
+use async_trait::async_trait;
+
+use crate::domain::{Keys, Sent};
 use crate::store::Store;
 
 /// Request bodies above this are refused with 413 before they are parsed.
@@ -48,8 +49,16 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub limits: Limits,
     pub rate_limiter: Option<Arc<RateLimiter>>,
-    /// On Lambda with a WebSocket API: where sends push their messages.
-    pub push: Option<Arc<Push>>,
+    /// What else a committed send does: on Lambda with a WebSocket API, push its message.
+    pub delivery: Option<Arc<dyn Delivery>>,
+}
+
+/// Delivery of a committed send beyond the feeds (push on AWS). A trait of the API's, so the API
+/// does not depend on how, or whether, messages are pushed.
+#[async_trait]
+pub trait Delivery: Send + Sync {
+    /// Best effort and bounded in time: the send has committed, and answers whatever happens here.
+    async fn deliver(&self, sent: &Sent);
 }
 
 /// The whole API as one router, whatever serves it.

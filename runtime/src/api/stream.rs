@@ -19,7 +19,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::http::request::Parts;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -28,17 +28,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, QueryParams, cursor_after};
 use crate::domain::{Cursor, Seq, UserId};
+use crate::protocol::{BEARER_PROTOCOL_PREFIX, CLOSE_BEHIND, CLOSE_TOO_SLOW, CatchUp, PROTOCOL, StreamFrame};
 use crate::store::events::Subscription;
-
-/// The subprotocol the server speaks, and answers with when a client offers it.
-pub const PROTOCOL: &str = "messaging.v1";
-/// Browsers cannot set headers on a WebSocket; they offer the token as a subprotocol instead,
-/// `bearer.<token>`, beside [`PROTOCOL`]. Unlike a query parameter, it never lands in access logs.
-pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
-
-/// Close codes, beside the standard 1001 (server shutting down) and 1013 (store unavailable).
-pub const CLOSE_BEHIND: u16 = 4000;
-pub const CLOSE_TOO_SLOW: u16 = 4001;
 
 /// Entries per feed read while catching up.
 const CATCH_UP_PAGE: usize = 100;
@@ -65,23 +56,6 @@ pub struct ConnectionContext {
 #[derive(Deserialize)]
 pub struct StreamQuery {
     after: Option<String>,
-}
-
-/// What a stream sends, as JSON text frames with a `type` — locally and on AWS alike.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum StreamFrame<'a> {
-    /// One feed entry, the cursor just past it, and the cursor just before it: a client whose
-    /// cursor is not `after` has missed something (on AWS, where pushes are best effort and may
-    /// arrive out of order) and polls from its own cursor instead.
-    Message { message: &'a RawValue, cursor: String, after: String },
-    /// Everything stored when the stream opened (or a resume asked) has been sent; what follows
-    /// is live.
-    CaughtUp { cursor: String },
-    /// On AWS: a resume sent as much as one invocation may; more waits after `cursor`.
-    Behind { cursor: String },
-    /// On AWS: a message from the client the server could not act on.
-    Error { code: &'static str, message: String },
 }
 
 /// The caller, from `Authorization: Bearer` or, for browsers, the `bearer.<token>` subprotocol.
@@ -189,18 +163,17 @@ impl Stream {
     }
 
     async fn read_feed(&mut self) -> Result<(), End> {
-        loop {
-            let page = self.state.store.feed(&self.user, self.last, CATCH_UP_PAGE).await.map_err(|error| {
-                tracing::warn!(%error, "a stream could not read its feed");
-                End::StoreUnavailable
-            })?;
-            for (seq, message) in &page.entries {
+        let mut pages = CatchUp::after(&self.user, self.last, CATCH_UP_PAGE, usize::MAX);
+        let store = self.state.store.clone();
+        while let Some(page) = pages.next_page(&*store).await.map_err(|error| {
+            tracing::warn!(%error, "a stream could not read its feed");
+            End::StoreUnavailable
+        })? {
+            for (seq, message) in &page {
                 self.send_entry(*seq, message.raw()).await?;
             }
-            if !page.has_more {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     /// Sends each new entry as it commits, until the stream ends.

@@ -18,13 +18,16 @@ use contract::limits::CONCURRENT_POSTS;
 use futures::StreamExt;
 use serde_json::value::RawValue;
 
+use async_trait::async_trait;
+
 use self::gateway::{Gateway, PostError};
-use crate::api::stream::StreamFrame;
+use crate::api::Delivery;
 use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, UserId};
-use crate::store::dynamodb::DynamoStore;
+use crate::protocol::StreamFrame;
+use crate::store::connections::Connections;
 
 pub struct Push {
-    store: Arc<DynamoStore>,
+    connections: Arc<dyn Connections>,
     gateway: Gateway,
     keys: Arc<Keys>,
     /// The most a send waits for its pushes.
@@ -32,27 +35,18 @@ pub struct Push {
 }
 
 impl Push {
-    pub fn new(store: Arc<DynamoStore>, gateway: Gateway, keys: Arc<Keys>, budget: Duration) -> Self {
-        Self { store, gateway, keys, budget }
+    pub fn new(connections: Arc<dyn Connections>, gateway: Gateway, keys: Arc<Keys>, budget: Duration) -> Self {
+        Self { connections, gateway, keys, budget }
     }
 
-    pub fn store(&self) -> &DynamoStore {
-        &self.store
-    }
-
-    /// Pushes a committed send to its recipients' connections, for at most the push budget.
-    pub async fn deliver(&self, sent: &Sent) {
-        if sent.deliveries.is_empty() {
-            return;
-        }
-        if tokio::time::timeout(self.budget, self.deliver_all(sent)).await.is_err() {
-            tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
-        }
+    /// The connection records this push reads and keeps.
+    pub fn connections(&self) -> &dyn Connections {
+        &*self.connections
     }
 
     async fn deliver_all(&self, sent: &Sent) {
         let users: Vec<UserId> = sent.deliveries.iter().map(|(user, _)| user.clone()).collect();
-        let connections = match self.store.open_connections(&users).await {
+        let connections = match self.connections.open_connections(&users).await {
             Ok(connections) => connections,
             Err(error) => {
                 tracing::warn!(%error, "push could not read the recipients' connections");
@@ -78,7 +72,7 @@ impl Push {
     pub fn message_frame(&self, user: &UserId, seq: Seq, message: &RawValue) -> Vec<u8> {
         let cursor = self.keys.encode_cursor(user, Cursor(seq));
         let after = self.keys.encode_cursor(user, Cursor(Seq(seq.0 - 1)));
-        frame_bytes(&StreamFrame::Message { message, cursor, after })
+        StreamFrame::Message { message, cursor, after }.to_bytes()
     }
 
     /// Posts one frame; forgets the connection if API Gateway says it is gone. Whether it was
@@ -87,7 +81,7 @@ impl Push {
         match self.gateway.post(connection, frame).await {
             Ok(()) => true,
             Err(PostError::Gone) => {
-                if let Err(error) = self.store.forget_connection(user, connection).await {
+                if let Err(error) = self.connections.forget_connection(user, connection).await {
                     tracing::warn!(%error, %connection, "could not forget a connection that is gone");
                 }
                 false
@@ -100,6 +94,15 @@ impl Push {
     }
 }
 
-pub fn frame_bytes(frame: &StreamFrame<'_>) -> Vec<u8> {
-    serde_json::to_vec(frame).expect("a frame always serialises")
+#[async_trait]
+impl Delivery for Push {
+    /// Pushes a committed send to its recipients' connections, for at most the push budget.
+    async fn deliver(&self, sent: &Sent) {
+        if sent.deliveries.is_empty() {
+            return;
+        }
+        if tokio::time::timeout(self.budget, self.deliver_all(sent)).await.is_err() {
+            tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //!   it is connected. `{"action":"ping"}` only keeps the connection alive (API Gateway closes one
 //!   idle for 10 minutes). Anything else is answered with an `error` frame.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
@@ -19,12 +20,13 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
 use serde::Deserialize;
 
-use super::{Push, frame_bytes};
+use super::Push;
 use crate::api::AppState;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
-use crate::api::stream::{PROTOCOL, StreamCaller, StreamFrame};
+use crate::api::stream::StreamCaller;
 use crate::domain::{ConnectionId, Cursor, UserId};
+use crate::protocol::{CatchUp, PROTOCOL, StreamFrame};
 
 /// Entries one resume sends; more wait for the next resume (or a poll).
 pub use contract::limits::RESUME_LIMIT;
@@ -40,6 +42,28 @@ enum ClientMessage {
     Ping,
 }
 
+/// Why an event got no normal answer: not one this function handles, or what the HTTP API would
+/// refuse (a `$connect` without a valid token, the store unavailable).
+#[derive(Debug, thiserror::Error)]
+enum EventError {
+    #[error("not an API Gateway WebSocket event this function handles")]
+    Unknown,
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl IntoResponse for EventError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unknown => {
+                let error = ErrorDetail { code: "invalid_websocket_event", message: self.to_string() };
+                (StatusCode::BAD_REQUEST, Json(ErrorBody { error })).into_response()
+            }
+            Self::Api(error) => error.into_response(),
+        }
+    }
+}
+
 /// One WebSocket event, by its type.
 pub async fn handle(
     state: &AppState,
@@ -48,16 +72,21 @@ pub async fn handle(
     request: lambda_http::Request,
 ) -> Response {
     let Some(connection) = context.connection_id.as_deref().and_then(ConnectionId::parse) else {
-        return ApiError::BadWebSocketEvent.into_response();
+        return EventError::Unknown.into_response();
     };
     let outcome = match context.event_type.as_deref() {
         Some("CONNECT") => connect(state, push, &connection, request).await,
-        Some("DISCONNECT") => push.store().close_connection(&connection).await.map(|_| empty()).map_err(ApiError::from),
+        Some("DISCONNECT") => push
+            .connections()
+            .close_connection(&connection)
+            .await
+            .map(|_| empty())
+            .map_err(|e| ApiError::from(e).into()),
         Some("MESSAGE") => {
             message(state, push, &connection, request.body().as_ref()).await;
             Ok(empty())
         }
-        _ => Err(ApiError::BadWebSocketEvent),
+        _ => Err(EventError::Unknown),
     };
     outcome.unwrap_or_else(IntoResponse::into_response)
 }
@@ -71,10 +100,10 @@ async fn connect(
     push: &Push,
     connection: &ConnectionId,
     request: lambda_http::Request,
-) -> Result<Response, ApiError> {
+) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
     let StreamCaller(user) = StreamCaller::from_request_parts(&mut parts, state).await?;
-    push.store().open_connection(&user, connection).await?;
+    push.connections().open_connection(&user, connection).await.map_err(ApiError::from)?;
     let mut response = empty();
     // A browser that offered subprotocols drops a connection whose answer names none of them.
     let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
@@ -93,7 +122,7 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
             "expected {{\"action\":\"resume\",\"after\":\"<cursor>\"}} or {{\"action\":\"ping\"}}: {error}"
         )),
     };
-    let user = match push.store().connection_owner(connection).await {
+    let user = match push.connections().connection_owner(connection).await {
         Ok(Some(user)) => user,
         // Not recorded (its `$connect` failed, or it outlived its record): it should reconnect.
         Ok(None) => {
@@ -118,18 +147,19 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
 /// Sends the entries after `after`, in order, one post at a time (posts to one connection in
 /// flight together could arrive out of order).
 async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &ConnectionId, after: Option<&str>) {
-    let mut last = match cursor_after(state, user, after) {
-        Ok(Cursor(seq)) => seq,
+    let Cursor(after) = match cursor_after(state, user, after) {
+        Ok(cursor) => cursor,
         Err(error) => {
             let frame = api_error_frame(&error);
             push.post(user, connection, frame).await;
             return;
         }
     };
-    let mut sent = 0;
+    let mut pages = CatchUp::after(user, after, RESUME_PAGE, RESUME_LIMIT);
     loop {
-        let page = match state.store.feed(user, last, RESUME_PAGE.min(RESUME_LIMIT - sent)).await {
-            Ok(page) => page,
+        let page = match pages.next_page(&*state.store).await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
             Err(error) => {
                 let error = ApiError::from(error);
                 let frame = api_error_frame(&error);
@@ -137,27 +167,19 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
                 return;
             }
         };
-        for (seq, message) in &page.entries {
+        for (seq, message) in &page {
             if !push.post(user, connection, push.message_frame(user, *seq, message.raw())).await {
                 return;
             }
-            last = *seq;
-            sent += 1;
-        }
-        let cursor = state.keys.encode_cursor(user, Cursor(last));
-        if !page.has_more {
-            push.post(user, connection, frame_bytes(&StreamFrame::CaughtUp { cursor })).await;
-            return;
-        }
-        if sent >= RESUME_LIMIT {
-            push.post(user, connection, frame_bytes(&StreamFrame::Behind { cursor })).await;
-            return;
         }
     }
+    let cursor = state.keys.encode_cursor(user, Cursor(pages.last()));
+    let last = if pages.caught_up() { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
+    push.post(user, connection, last.to_bytes()).await;
 }
 
 fn error_frame(code: &'static str, message: String) -> Vec<u8> {
-    frame_bytes(&StreamFrame::Error { code, message })
+    StreamFrame::Error { code, message }.to_bytes()
 }
 
 /// An error the HTTP API would answer, as a frame with the same code and message.

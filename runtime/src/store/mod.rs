@@ -44,6 +44,7 @@
 //! backend (for the embedded store: positions are assigned inside the single serialised write
 //! transaction and become visible atomically when it commits).
 
+pub mod connections;
 pub mod dynamodb;
 pub mod embedded;
 pub mod events;

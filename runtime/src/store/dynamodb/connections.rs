@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 
@@ -27,6 +28,7 @@ use super::metrics::{Kind, Tally};
 use super::schema::TTL;
 use super::{DynamoStore, sdk_error};
 use crate::domain::{ConnectionId, UserId};
+use crate::store::connections::Connections;
 use crate::store::{StoreError, StoreResult};
 
 /// API Gateway's limit on a WebSocket connection's life, and a margin for clocks and for two
@@ -45,14 +47,53 @@ fn now_secs() -> u64 {
     super::now_millis() / 1000
 }
 
-impl DynamoStore {
+#[async_trait]
+impl Connections for DynamoStore {
     /// Records that `connection` belongs to `user` (API Gateway's `$connect`).
-    pub async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
+    async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
         let mut tally = self.tally();
         let result = self.record_connection(user, connection, &mut tally).await;
         self.finish("connect", tally, result)
     }
 
+    /// Whose `connection` is, if it is recorded and not past its lifetime.
+    async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
+        let mut tally = self.tally();
+        let result = self.owner(connection, &mut tally).await;
+        self.finish("connection_owner", tally, result)
+    }
+
+    /// Forgets `connection` (API Gateway's `$disconnect`); whose it was, if it was recorded.
+    async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
+        let mut tally = self.tally();
+        let result = async {
+            let owner = self.owner(connection, &mut tally).await?;
+            if let Some(user) = &owner {
+                self.remove_connection(user, connection, &mut tally).await?;
+            }
+            Ok(owner)
+        }
+        .await;
+        self.finish("disconnect", tally, result)
+    }
+
+    /// Forgets a connection API Gateway says is gone (a push answered 410).
+    async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
+        let mut tally = self.tally();
+        let result = self.remove_connection(user, connection, &mut tally).await;
+        self.finish("forget_connection", tally, result)
+    }
+
+    /// The open connections of `users`, by strongly consistent reads: a connection whose
+    /// `$connect` has returned is seen by every send that commits afterwards.
+    async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>> {
+        let mut tally = self.tally();
+        let result = self.read_connections(users, &mut tally).await;
+        self.finish("push_lookup", tally, result)
+    }
+}
+
+impl DynamoStore {
     async fn record_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
         let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
         let mut owner = entity_key(connection_pk(connection), CONNECTION);
@@ -92,13 +133,6 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Whose `connection` is, if it is recorded and not past its lifetime.
-    pub async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
-        let mut tally = self.tally();
-        let result = self.owner(connection, &mut tally).await;
-        self.finish("connection_owner", tally, result)
-    }
-
     async fn owner(&self, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<Option<UserId>> {
         let Some(item) = self.get_entity(connection_pk(connection), CONNECTION, tally).await? else {
             return Ok(None);
@@ -109,27 +143,6 @@ impl DynamoStore {
         let user =
             UserId::parse(get_s(&item, "user")?).ok_or_else(|| StoreError::unavailable("bad connection item"))?;
         Ok(Some(user))
-    }
-
-    /// Forgets `connection` (API Gateway's `$disconnect`); whose it was, if it was recorded.
-    pub async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
-        let mut tally = self.tally();
-        let result = async {
-            let owner = self.owner(connection, &mut tally).await?;
-            if let Some(user) = &owner {
-                self.remove_connection(user, connection, &mut tally).await?;
-            }
-            Ok(owner)
-        }
-        .await;
-        self.finish("disconnect", tally, result)
-    }
-
-    /// Forgets a connection API Gateway says is gone (a push answered 410).
-    pub async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
-        let mut tally = self.tally();
-        let result = self.remove_connection(user, connection, &mut tally).await;
-        self.finish("forget_connection", tally, result)
     }
 
     async fn remove_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
@@ -146,14 +159,6 @@ impl DynamoStore {
         tally.request(Kind::Write, None);
 
         self.delete_entity(entity_key(connection_pk(connection), CONNECTION), tally).await
-    }
-
-    /// The open connections of `users`, by strongly consistent reads: a connection whose
-    /// `$connect` has returned is seen by every send that commits afterwards.
-    pub async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>> {
-        let mut tally = self.tally();
-        let result = self.read_connections(users, &mut tally).await;
-        self.finish("push_lookup", tally, result)
     }
 
     async fn read_connections(&self, users: &[UserId], tally: &mut Tally) -> StoreResult<Vec<(UserId, ConnectionId)>> {

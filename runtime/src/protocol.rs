@@ -1,0 +1,85 @@
+//! The feed on the wire, one protocol for the local stream (`GET /v1/stream`) and for push over
+//! API Gateway's WebSocket API: the subprotocol, the JSON frames, the close codes, and catching up
+//! from a cursor page by page.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::domain::{MessageJson, Seq, UserId};
+use crate::store::{Store, StoreResult};
+
+/// The subprotocol the server speaks, and answers with when a client offers it.
+pub const PROTOCOL: &str = "messaging.v1";
+/// Browsers cannot set headers on a WebSocket; they offer the token as a subprotocol instead,
+/// `bearer.<token>`, beside [`PROTOCOL`]. Unlike a query parameter, it never lands in access logs.
+pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
+
+/// Close codes of the local stream, beside the standard 1001 (server shutting down) and 1013
+/// (store unavailable).
+pub const CLOSE_BEHIND: u16 = 4000;
+pub const CLOSE_TOO_SLOW: u16 = 4001;
+
+/// What a stream sends, as JSON text frames with a `type` — locally and on AWS alike.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamFrame<'a> {
+    /// One feed entry, the cursor just past it, and the cursor just before it: a client whose
+    /// cursor is not `after` has missed something (on AWS, where pushes are best effort and may
+    /// arrive out of order) and polls from its own cursor instead.
+    Message { message: &'a RawValue, cursor: String, after: String },
+    /// Everything stored when the stream opened (or a resume asked) has been sent; what follows
+    /// is live.
+    CaughtUp { cursor: String },
+    /// On AWS: a resume sent as much as one invocation may; more waits after `cursor`.
+    Behind { cursor: String },
+    /// On AWS: a message from the client the server could not act on.
+    Error { code: &'static str, message: String },
+}
+
+impl StreamFrame<'_> {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a frame always serialises")
+    }
+}
+
+/// Reads one user's feed after a position, a page at a time, up to a limit of entries: what a
+/// stream sends when it opens, and what a resume on AWS sends.
+pub struct CatchUp {
+    user: UserId,
+    last: Seq,
+    page: usize,
+    left: usize,
+    /// The last page read was the feed's end.
+    at_end: bool,
+}
+
+impl CatchUp {
+    /// From just after `after`, `page` entries per read, `limit` entries in all.
+    pub fn after(user: &UserId, after: Seq, page: usize, limit: usize) -> Self {
+        Self { user: user.clone(), last: after, page, left: limit, at_end: false }
+    }
+
+    /// The next page, or `None` once the feed's end or the limit is reached.
+    pub async fn next_page(&mut self, store: &dyn Store) -> StoreResult<Option<Vec<(Seq, MessageJson)>>> {
+        if self.at_end || self.left == 0 {
+            return Ok(None);
+        }
+        let page = store.feed(&self.user, self.last, self.page.min(self.left)).await?;
+        self.at_end = !page.has_more;
+        self.left -= page.entries.len().min(self.left);
+        if let Some((seq, _)) = page.entries.last() {
+            self.last = *seq;
+        }
+        Ok(Some(page.entries))
+    }
+
+    /// Whether everything the feed held was read (rather than stopping at the limit).
+    pub fn caught_up(&self) -> bool {
+        self.at_end
+    }
+
+    /// The position of the last entry read.
+    pub fn last(&self) -> Seq {
+        self.last
+    }
+}
