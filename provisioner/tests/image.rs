@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use messaging_tests::lambda_events::call;
+use testkit::lambda_events::call;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use support::*;
@@ -71,7 +71,7 @@ fn sha256(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
     let (Some(moto), Some(runtime_api), Some(binary)) =
-        (emulator(), messaging_tests::backend::lambda_runtime_api(), release_runtime())
+        (emulator(), testkit::emulators::lambda_runtime_api(), release_runtime())
     else {
         return;
     };
@@ -135,10 +135,10 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
         // ignores the token that makes a retried transaction safe on DynamoDB).
         .env(
             contract::env::var::DYNAMODB_BUDGET_SECS,
-            messaging_tests::backend::EMULATOR_OPERATION_BUDGET.as_secs().to_string(),
+            testkit::emulators::EMULATOR_OPERATION_BUDGET.as_secs().to_string(),
         )
         .env("AWS_LAMBDA_RUNTIME_API", format!("{runtime_api}/.rt"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", messaging_tests::lambda_events::FUNCTION)
+        .env("AWS_LAMBDA_FUNCTION_NAME", testkit::lambda_events::FUNCTION)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_REGION", "us-east-1")

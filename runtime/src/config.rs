@@ -63,10 +63,10 @@ pub struct ServeArgs {
     /// Connections served at once (lowered to fit the open-file limit).
     #[arg(long, env = var::MAX_CONNECTIONS)]
     pub max_connections: Option<usize>,
-    /// Log format.
+    /// Log format: text for a terminal, JSON (one event per line) for CloudWatch or a log shipper.
     #[arg(long, env = var::LOG_FORMAT)]
     pub log_format: Option<LogFormat>,
-    /// Where data lives.
+    /// Where data lives: the embedded store in data_dir, or DynamoDB (the tables below; on Lambda).
     #[arg(long, env = var::STORE)]
     pub store: Option<StoreKind>,
     /// DynamoDB endpoint override (an emulator).

@@ -15,9 +15,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
+use testkit::proxy::{Answer, BoxFuture, Bytes, Exchange, HeaderMap, HeaderValue, Hook, Proxy, StatusCode, Upstream};
 
 /// What a rule does to a request it applies to.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -86,8 +85,7 @@ impl Rule {
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
-    /// Requests seen per operation, and effects applied.
-    seen: std::collections::BTreeMap<String, u64>,
+    /// Effects applied.
     injected: std::collections::BTreeMap<String, u64>,
     tokens: HashSet<String>,
     in_flight: HashSet<String>,
@@ -105,7 +103,6 @@ impl State {
 
     /// The delays and the first other effect that apply to this request of `operation`.
     fn effects(&mut self, operation: &str) -> (Duration, Option<Effect>) {
-        *self.seen.entry(operation.to_owned()).or_default() += 1;
         let mut delay = Duration::ZERO;
         let mut chosen = None;
         for index in 0..self.rules.len() {
@@ -140,31 +137,24 @@ impl State {
 pub struct Chaos {
     pub url: String,
     state: Arc<Mutex<State>>,
+    proxy: Arc<Proxy>,
+}
+
+/// The chaos layer as the shared proxy's hook.
+struct Faults(Arc<Mutex<State>>);
+
+impl Hook for Faults {
+    fn answer<'a>(&'a self, request: &'a Exchange, upstream: &'a Upstream) -> BoxFuture<'a, Answer> {
+        Box::pin(handle(&self.0, upstream, request))
+    }
 }
 
 impl Chaos {
     /// A proxy in front of `endpoint`, with no rules yet; `seed` makes `sometimes` reproducible.
     pub async fn start(endpoint: &str, seed: u64) -> Self {
         let state = Arc::new(Mutex::new(State { random: seed.max(1), ..State::default() }));
-        let http = reqwest::Client::new();
-        let router = {
-            let (state, endpoint) = (state.clone(), endpoint.to_owned());
-            axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-                let (state, endpoint, http) = (state.clone(), endpoint.clone(), http.clone());
-                // A request runs to its end even when the client hangs up (an attempt timeout),
-                // as on DynamoDB: it may still be applied, and its token stops being in progress.
-                let request = tokio::spawn(async move { handle(&state, &endpoint, &http, headers, body).await });
-                async move {
-                    request.await.unwrap_or_else(|e| {
-                        error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("proxy: {e}"), None)
-                    })
-                }
-            })
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the chaos proxy");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("chaos proxy") });
-        Self { url, state }
+        let proxy = Proxy::start(endpoint, Arc::new(Faults(state.clone()))).await;
+        Self { url: proxy.url.clone(), state, proxy: Arc::new(proxy) }
     }
 
     pub fn add(&self, rule: Rule) {
@@ -178,7 +168,7 @@ impl Chaos {
 
     /// Requests of `operation` the proxy has received.
     pub fn seen(&self, operation: &str) -> u64 {
-        self.state.lock().unwrap().seen.get(operation).copied().unwrap_or(0)
+        self.proxy.seen(operation)
     }
 
     /// Effects applied so far, by name (`"WriteConflict"`, …).
@@ -186,8 +176,6 @@ impl Chaos {
         self.state.lock().unwrap().injected.clone()
     }
 }
-
-type Answer = (StatusCode, HeaderMap, Bytes);
 
 fn error(status: StatusCode, kind: &str, message: &str, extra: Option<(&str, Value)>) -> Answer {
     let mut body = json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message});
@@ -197,52 +185,28 @@ fn error(status: StatusCode, kind: &str, message: &str, extra: Option<(&str, Val
     let mut headers = HeaderMap::new();
     headers.insert("x-amzn-errortype", HeaderValue::from_str(kind).expect("ascii"));
     headers.insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
-    (status, headers, Bytes::from(body.to_string()))
+    Answer { status, headers, body: Bytes::from(body.to_string()) }
 }
 
-async fn forward(endpoint: &str, http: &reqwest::Client, headers: &HeaderMap, body: Bytes) -> Answer {
-    let mut request = http.post(endpoint).body(body);
-    for (name, value) in headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Ok(response) => {
-            let (status, mut headers) = (response.status(), response.headers().clone());
-            headers.remove("content-length");
-            (status, headers, response.bytes().await.unwrap_or_default())
-        }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", &format!("proxy: {e}"), None),
-    }
-}
-
-async fn handle(
-    state: &Mutex<State>,
-    endpoint: &str,
-    http: &reqwest::Client,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
-    let target = headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or_default();
-    let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+async fn handle(state: &Mutex<State>, upstream: &Upstream, exchange: &Exchange) -> Answer {
+    let operation = exchange.operation();
+    let request: Value = serde_json::from_slice(&exchange.body).unwrap_or(Value::Null);
     let token = request["ClientRequestToken"].as_str().map(str::to_owned);
     if let Some(token) = &token {
         let mut state = state.lock().unwrap();
         if state.tokens.contains(token) {
             // DynamoDB: a repeated token of a transaction that succeeded succeeds again, unapplied.
-            return (StatusCode::OK, HeaderMap::new(), Bytes::from_static(b"{}"));
+            return Answer { status: StatusCode::OK, headers: HeaderMap::new(), body: Bytes::from_static(b"{}") };
         }
         if !state.in_flight.insert(token.clone()) {
             return error(StatusCode::BAD_REQUEST, "TransactionInProgressException", "in progress", None);
         }
     }
-    let answer = respond(state, endpoint, http, &operation, &request, headers, body).await;
+    let answer = respond(state, upstream, exchange, &operation, &request).await;
     if let Some(token) = &token {
         let mut state = state.lock().unwrap();
         state.in_flight.remove(token);
-        if answer.0.is_success() {
+        if answer.status.is_success() {
             state.tokens.insert(token.clone());
         }
     }
@@ -251,19 +215,17 @@ async fn handle(
 
 async fn respond(
     state: &Mutex<State>,
-    endpoint: &str,
-    http: &reqwest::Client,
+    upstream: &Upstream,
+    exchange: &Exchange,
     operation: &str,
     request: &Value,
-    headers: HeaderMap,
-    body: Bytes,
 ) -> Answer {
     let (delay, effect) = state.lock().unwrap().effects(operation);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     match effect {
-        None => forward(endpoint, http, &headers, body).await,
+        None => upstream.forward(exchange).await,
         Some(Effect::WriteConflict) => {
             error(StatusCode::BAD_REQUEST, "TransactionConflictException", "Transaction is ongoing for the item", None)
         }
@@ -292,9 +254,9 @@ async fn respond(
             error(StatusCode::BAD_REQUEST, "ValidationException", "refused by the chaos layer", None)
         }
         Some(Effect::AppliedButLost) => {
-            let answer = forward(endpoint, http, &headers, body).await;
+            let answer = upstream.forward(exchange).await;
             if let Some(token) = request["ClientRequestToken"].as_str()
-                && answer.0.is_success()
+                && answer.status.is_success()
             {
                 let mut state = state.lock().unwrap();
                 state.in_flight.remove(token);
@@ -305,8 +267,8 @@ async fn respond(
             answer
         }
         Some(Effect::HideQueryItem) => {
-            let (status, mut headers, bytes) = forward(endpoint, http, &headers, body).await;
-            let mut answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let Answer { status, mut headers, body } = upstream.forward(exchange).await;
+            let mut answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let hidden = answer["Items"].as_array_mut().filter(|items| items.len() >= 2).map(|items| {
                 let index = 1 + (state.lock().unwrap().next_random() * (items.len() - 1) as f64) as usize;
                 items.remove(index.min(items.len() - 1));
@@ -315,9 +277,9 @@ async fn respond(
                 answer["Count"] = json!(answer["Items"].as_array().map_or(0, Vec::len));
                 // The body no longer matches the emulator's checksum of it.
                 headers.remove("x-amz-crc32");
-                return (status, headers, Bytes::from(answer.to_string()));
+                return Answer { status, headers, body: Bytes::from(answer.to_string()) };
             }
-            (status, headers, bytes)
+            Answer { status, headers, body }
         }
         Some(Effect::Delay(_)) => unreachable!("delays are summed, not chosen"),
     }

@@ -38,7 +38,7 @@ pub struct PushRecorder {
     pub endpoint: String,
 }
 
-pub const STAGE: &str = "live";
+pub use testkit::lambda_events::STAGE;
 
 impl PushRecorder {
     pub async fn start() -> Self {

@@ -3,98 +3,35 @@
 //! provisioner's commands in-process.
 #![allow(dead_code)] // each test file uses its own share of this module
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
 use clap::Parser;
 use provisioner::aws::Aws;
 use provisioner::cli::{AwsOptions, Cli, Command, Output};
 use provisioner::report::{Outcome, Report};
+pub use testkit::proxy::Recorded;
+use testkit::proxy::{Forward, Proxy as Shared};
 
-/// One request as the provisioner sent it, and the emulator's answer.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// `UploadLayerPart`, `CreateRole`, or `POST /2015-03-31/functions` for REST services.
-    pub operation: String,
-    pub body: Bytes,
-    pub response: Bytes,
-}
-
-impl Recorded {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_default()
-    }
-}
-
-pub struct Proxy {
-    pub url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    delay_ms: Arc<AtomicU64>,
-}
+/// The shared loopback proxy, recording every request on its way to the emulator.
+pub struct Proxy(Shared);
 
 impl Proxy {
-    /// A loopback proxy in front of `upstream` that records everything passing through.
     pub async fn start(upstream: &str) -> Self {
-        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
-        let delay_ms: Arc<AtomicU64> = Arc::default();
-        let (log, delay, upstream, http) =
-            (requests.clone(), delay_ms.clone(), upstream.to_owned(), reqwest::Client::new());
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (log, delay, upstream, http) = (log.clone(), delay.clone(), upstream.clone(), http.clone());
-            async move {
-                tokio::time::sleep(Duration::from_millis(delay.load(Ordering::SeqCst))).await;
-                let operation = operation(&method, &uri, &headers, &body);
-                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                let mut forward = http.request(method, format!("{upstream}{path}")).body(body.clone());
-                for (name, value) in &headers {
-                    if name != "host" && name != "content-length" {
-                        forward = forward.header(name, value);
-                    }
-                }
-                let response = forward.send().await.expect("the emulator answers");
-                let (status, mut headers) = (response.status(), response.headers().clone());
-                headers.remove("content-length");
-                headers.remove("transfer-encoding");
-                let answer = response.bytes().await.unwrap();
-                log.lock().unwrap().push(Recorded { operation, body, response: answer.clone() });
-                (status, headers, answer)
-            }
-        });
-        // Layer parts are megabytes: no body limit.
-        let app = app.layer(axum::extract::DefaultBodyLimit::disable());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url, requests, delay_ms }
-    }
-
-    pub fn take(&self) -> Vec<Recorded> {
-        std::mem::take(&mut self.requests.lock().unwrap())
-    }
-
-    pub fn slow_down(&self, delay: Duration) {
-        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+        Self(Shared::recording(upstream, Arc::new(Forward)).await)
     }
 }
 
-/// The operation a request calls, whichever of AWS's protocols it uses.
-fn operation(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> String {
-    if let Some(target) = headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
-        return target.rsplit('.').next().unwrap_or(target).to_owned();
+impl std::ops::Deref for Proxy {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
-    let form = String::from_utf8_lossy(body);
-    if let Some(action) = form.split('&').find_map(|p| p.strip_prefix("Action=")) {
-        return action.to_owned();
-    }
-    format!("{method} {}", uri.path())
 }
 
 /// The DynamoDB emulator `cargo xtask test` started; moto serves every other service there too.
 pub fn emulator() -> Option<String> {
-    messaging_tests::backend::emulator_endpoint()
+    testkit::emulators::emulator_endpoint()
 }
 
 /// A stack name no other test uses.

@@ -19,7 +19,7 @@ pub enum ApiError {
     MalformedJson { line: usize, column: usize },
     #[error("request body does not match the expected shape: {0}")]
     InvalidBody(String),
-    #[error("request body is larger than 64 KiB")]
+    #[error("request body is larger than {} KiB", super::MAX_BODY_BYTES / 1024)]
     PayloadTooLarge,
     #[error("request body ended before its declared length, or the connection failed while sending it")]
     IncompleteBody,

@@ -24,6 +24,7 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let too_large = format!("body larger than {} KiB", super::MAX_BODY_BYTES / 1024);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_path_params = path.contains('{');
             for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
@@ -36,7 +37,7 @@ impl Modify for CommonErrors {
                     common.extend([
                         ("400", "malformed JSON, or a body that ended early"),
                         ("408", "the body was not received in time"),
-                        ("413", "body larger than 64 KiB"),
+                        ("413", too_large.as_str()),
                         ("422", "JSON of the wrong shape, or a field out of bounds"),
                     ]);
                 }

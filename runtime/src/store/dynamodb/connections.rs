@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 
-use super::capacity::{Read, item_size, read_units, write_units};
+use super::capacity::{item_size, write_units};
 use super::items::*;
-use super::metrics::{Kind, Tally};
-use super::schema::TTL;
+use super::metrics::{Kind, Op, Tally};
+use super::schema::{PK, TTL};
 use super::{DynamoStore, sdk_error};
 use crate::domain::{ConnectionId, UserId};
 use crate::store::connections::Connections;
@@ -51,21 +51,21 @@ fn now_secs() -> u64 {
 impl Connections for DynamoStore {
     /// Records that `connection` belongs to `user` (API Gateway's `$connect`).
     async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
-        let mut tally = self.tally();
+        let mut tally = self.account();
         let result = self.record_connection(user, connection, &mut tally).await;
-        self.finish("connect", tally, result)
+        self.record(Op::Connect, tally, result)
     }
 
     /// Whose `connection` is, if it is recorded and not past its lifetime.
     async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
-        let mut tally = self.tally();
+        let mut tally = self.account();
         let result = self.owner(connection, &mut tally).await;
-        self.finish("connection_owner", tally, result)
+        self.record(Op::ConnectionOwner, tally, result)
     }
 
     /// Forgets `connection` (API Gateway's `$disconnect`); whose it was, if it was recorded.
     async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
-        let mut tally = self.tally();
+        let mut tally = self.account();
         let result = async {
             let owner = self.owner(connection, &mut tally).await?;
             if let Some(user) = &owner {
@@ -74,22 +74,22 @@ impl Connections for DynamoStore {
             Ok(owner)
         }
         .await;
-        self.finish("disconnect", tally, result)
+        self.record(Op::Disconnect, tally, result)
     }
 
     /// Forgets a connection API Gateway says is gone (a push answered 410).
     async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
-        let mut tally = self.tally();
+        let mut tally = self.account();
         let result = self.remove_connection(user, connection, &mut tally).await;
-        self.finish("forget_connection", tally, result)
+        self.record(Op::ForgetConnection, tally, result)
     }
 
     /// The open connections of `users`, by strongly consistent reads: a connection whose
     /// `$connect` has returned is seen by every send that commits afterwards.
     async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>> {
-        let mut tally = self.tally();
+        let mut tally = self.account();
         let result = self.read_connections(users, &mut tally).await;
-        self.finish("push_lookup", tally, result)
+        self.record(Op::PushLookup, tally, result)
     }
 }
 
@@ -119,9 +119,10 @@ impl DynamoStore {
             .expression_attribute_names("#t", TTL)
             .expression_attribute_values(":id", id)
             .expression_attribute_values(":expires", n(expires))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", n(now))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         match Self::call(tally, Kind::Write, || add.clone().send()).await? {
-            Ok(_) => tally.request(Kind::Write, None),
+            Ok(output) => tally.request(Kind::Write, output.consumed_capacity()),
             Err(error)
                 if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
             {
@@ -154,66 +155,36 @@ impl DynamoStore {
             .table_name(&self.options.entities_table)
             .set_key(Some(key))
             .update_expression("DELETE ids :id")
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![connection.as_str().to_owned()]));
-        Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Write, None);
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![connection.as_str().to_owned()]))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let output = Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
+        tally.request(Kind::Write, output.consumed_capacity());
 
         self.delete_entity(entity_key(connection_pk(connection), CONNECTION), tally).await
     }
 
     async fn read_connections(&self, users: &[UserId], tally: &mut Tally) -> StoreResult<Vec<(UserId, ConnectionId)>> {
-        let table = &self.options.entities_table;
         let now = now_secs();
-        let mut open = Vec::new();
         let mut distinct: Vec<&UserId> = users.iter().collect();
         distinct.sort_unstable();
         distinct.dedup();
-        for batch in distinct.chunks(100) {
-            let mut keys: Vec<Item> = batch.iter().map(|user| entity_key(user_pk(user), CONNECTIONS)).collect();
-            let mut attempt = 0;
-            while !keys.is_empty() {
-                let asked = keys.len();
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(StoreError::unavailable)?;
-                let call = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
-                let output = Self::call(tally, Kind::Read, || call.clone().send()).await?.map_err(sdk_error)?;
-                tally.request(Kind::Read, output.consumed_capacity());
-                let found = output.responses().and_then(|r| r.get(table)).map_or(&[][..], Vec::as_slice);
-                let unprocessed: Vec<Item> =
-                    output.unprocessed_keys().and_then(|u| u.get(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
-                // Every key is billed a block of its own, found or not.
-                let found_units: f64 = found.iter().map(|item| read_units(item_size(item), Read::Strong)).sum();
-                let missing = asked.saturating_sub(unprocessed.len() + found.len()) as f64;
-                tally.bill_read(found_units + missing * read_units(0, Read::Strong));
-                for item in found {
-                    if get_n(item, TTL)? <= now {
-                        continue;
-                    }
-                    let pk = get_s(item, super::schema::PK)?;
-                    let user = pk
-                        .strip_prefix("U#")
-                        .and_then(UserId::parse)
-                        .ok_or_else(|| StoreError::unavailable("bad connections item"))?;
-                    let ids = match item.get("ids") {
-                        Some(AttributeValue::Ss(ids)) => ids.as_slice(),
-                        // The set's last connection was removed: DynamoDB drops an empty set.
-                        _ => &[],
-                    };
-                    open.extend(ids.iter().filter_map(|id| ConnectionId::parse(id)).map(|id| (user.clone(), id)));
-                }
-                keys = unprocessed;
-                if !keys.is_empty() {
-                    tally.deadline.back_off(attempt, super::retry::Contention::Throttled).await?;
-                    attempt += 1;
-                }
+        let keys = distinct.iter().map(|user| entity_key(user_pk(user), CONNECTIONS)).collect();
+        let mut open = Vec::new();
+        for item in self.batch_get(&self.options.entities_table, keys, None, tally).await? {
+            if get_n(&item, TTL)? <= now {
+                continue;
             }
+            let pk = get_s(&item, PK)?;
+            let user = pk
+                .strip_prefix("U#")
+                .and_then(UserId::parse)
+                .ok_or_else(|| StoreError::unavailable("bad connections item"))?;
+            let ids = match item.get("ids") {
+                Some(AttributeValue::Ss(ids)) => ids.as_slice(),
+                // The set's last connection was removed: DynamoDB drops an empty set.
+                _ => &[],
+            };
+            open.extend(ids.iter().filter_map(|id| ConnectionId::parse(id)).map(|id| (user.clone(), id)));
         }
         Ok(open)
     }

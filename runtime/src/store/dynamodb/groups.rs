@@ -89,7 +89,7 @@ impl DynamoStore {
         tally: &mut Tally,
         mut change: impl FnMut(&mut Group) -> StoreResult<bool>,
     ) -> StoreResult<()> {
-        let mut attempt = 0;
+        let mut retry = tally.retry();
         loop {
             let (mut group, version) = match loaded.take() {
                 Some(loaded) => loaded,
@@ -102,8 +102,7 @@ impl DynamoStore {
             if !change(&mut group)? || self.put_group(&group, version, tally).await? {
                 return Ok(());
             }
-            tally.deadline.back_off(attempt, Contention::Conflict).await?;
-            attempt += 1;
+            retry.back_off(Contention::Conflict).await?;
         }
     }
 }

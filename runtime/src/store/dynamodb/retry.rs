@@ -87,6 +87,32 @@ impl Deadline {
     }
 }
 
+/// The retries of one loop, within the operation's deadline: each pause may be longer than the
+/// last, so no caller keeps a count of its own.
+#[derive(Debug)]
+pub struct Retry {
+    deadline: Deadline,
+    attempt: u32,
+}
+
+impl Retry {
+    pub fn within(deadline: Deadline) -> Self {
+        Self { deadline, attempt: 0 }
+    }
+
+    /// Sleeps before the next attempt; `Err` if it would end past the deadline.
+    pub async fn back_off(&mut self, why: Contention) -> StoreResult<()> {
+        self.deadline.back_off(self.attempt, why).await?;
+        self.attempt += 1;
+        Ok(())
+    }
+
+    /// Progress was made: the next contention starts from the shortest pause again.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
 fn out_of_time(why: Contention) -> StoreError {
     let cause = match why {
         Contention::Conflict => "concurrent writes",

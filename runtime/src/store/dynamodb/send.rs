@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Up
 use super::groups::PendingSend;
 use super::items::*;
 use super::metrics::Tally;
-use super::retry;
+use super::retry::cancellation;
 use super::schema::TTL;
 use super::{CHUNK, DynamoStore, Outcome, failed, itemised, now_millis};
 use crate::domain::message::Outgoing;
@@ -160,11 +160,7 @@ impl DynamoStore {
         message: &crate::domain::MessageId,
         tally: &mut Tally,
     ) -> StoreResult<()> {
-        let key = entity_key(group_pk(group), pending_sk(message));
-        let delete = self.client.delete_item().table_name(&self.options.entities_table).set_key(Some(key));
-        Self::call(tally, super::metrics::Kind::Write, || delete.clone().send()).await?.map_err(super::sdk_error)?;
-        tally.request(super::metrics::Kind::Write, None);
-        Ok(())
+        self.delete_entity(entity_key(group_pk(group), pending_sk(message)), tally).await
     }
 
     /// Delivers the chunks of `recipients` from `from` (what the send record of `key` counted as
@@ -184,7 +180,7 @@ impl DynamoStore {
     ) -> StoreResult<Vec<(UserId, Seq)>> {
         let chunks: Vec<&[UserId]> = recipients.chunks(CHUNK).collect();
         let mut index = from;
-        let mut attempt = 0;
+        let mut retry = tally.retry();
         let mut deliveries = Vec::new();
         while index < chunks.len() {
             let chunk = chunks[index];
@@ -212,7 +208,7 @@ impl DynamoStore {
                 Outcome::Committed => {
                     deliveries.extend(positions(chunk, &heads));
                     index += 1;
-                    attempt = 0;
+                    retry.reset();
                 }
                 Outcome::Cancelled(reasons) => {
                     if failed(&reasons, progress) || !itemised(&reasons, count) {
@@ -226,8 +222,7 @@ impl DynamoStore {
                             continue;
                         }
                     }
-                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
-                    attempt += 1;
+                    retry.back_off(cancellation(&reasons)).await?;
                 }
             }
         }
@@ -239,7 +234,7 @@ impl DynamoStore {
         let json = MessageJson::encode(message);
         let feeds: Vec<UserId> =
             if to == &message.from { vec![to.clone()] } else { vec![message.from.clone(), to.clone()] };
-        let mut attempt = 0;
+        let mut retry = tally.retry();
         loop {
             let heads = self.heads(&feeds, tally).await?;
             let at = now_millis();
@@ -275,8 +270,7 @@ impl DynamoStore {
                     if failed(&reasons, checks + 1) {
                         return Err(Rejection::Blocked.into());
                     }
-                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
-                    attempt += 1;
+                    retry.back_off(cancellation(&reasons)).await?;
                 }
             }
         }
@@ -290,7 +284,7 @@ impl DynamoStore {
     ) -> StoreResult<Sent> {
         let message = &outgoing.message;
         let json = MessageJson::encode(message);
-        let mut attempt = 0;
+        let mut retry = tally.retry();
         loop {
             let loaded = self.load_group_and_pending(group_id, tally).await?.ok_or(Rejection::UnknownGroup)?;
             if !loaded.group.is_member(&message.from) {
@@ -348,8 +342,7 @@ impl DynamoStore {
                         return Ok(sent);
                     }
                     // Otherwise a head moved or the membership changed: read both again.
-                    tally.deadline.back_off(attempt, retry::cancellation(&reasons)).await?;
-                    attempt += 1;
+                    retry.back_off(cancellation(&reasons)).await?;
                 }
             }
         }
