@@ -114,8 +114,7 @@ async fn a_name_taken_by_an_untagged_resource_is_refused_and_left_alone() {
 /// denied" line naming the refused call — the first after the image: looking up the WebSocket API.
 #[tokio::test]
 async fn access_denied_names_the_refused_call() {
-    let Some(endpoint) = testkit::emulators::emulator_endpoint().and(std::env::var(AUTH_ENDPOINT_VAR).ok())
-    else {
+    let Some(endpoint) = testkit::emulators::emulator_endpoint().and(std::env::var(AUTH_ENDPOINT_VAR).ok()) else {
         if std::env::var("CI").is_ok_and(|ci| ci == "true") {
             panic!("CI=true but {AUTH_ENDPOINT_VAR} is unset: run the tests through `cargo xtask test`");
         }

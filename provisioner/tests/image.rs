@@ -12,10 +12,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
-use testkit::lambda_events::call;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use support::*;
+use testkit::lambda_events::call;
+use testkit::proxy::Recorded;
 
 /// Where `cargo xtask test` puts the release runtime it built for this test.
 const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";

@@ -64,8 +64,10 @@ pub struct Upstream {
 impl Upstream {
     /// `request`, forwarded as it came (but for the hop-by-hop headers).
     pub async fn forward(&self, request: &Exchange) -> Answer {
-        let mut forward =
-            self.http.request(request.method.clone(), format!("{}{}", self.url, request.path)).body(request.body.clone());
+        let mut forward = self
+            .http
+            .request(request.method.clone(), format!("{}{}", self.url, request.path))
+            .body(request.body.clone());
         for (name, value) in &request.headers {
             if name != "host" && name != "content-length" {
                 forward = forward.header(name, value);

@@ -9,7 +9,6 @@ use clap::Parser;
 use provisioner::aws::Aws;
 use provisioner::cli::{AwsOptions, Cli, Command, Output};
 use provisioner::report::{Outcome, Report};
-pub use testkit::proxy::Recorded;
 use testkit::proxy::{Forward, Proxy as Shared};
 
 /// The shared loopback proxy, recording every request on its way to the emulator.
