@@ -8,13 +8,14 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::error::{Error, absent_as_none};
 use crate::report::{Outcome, ResourceReport};
+use crate::resource::Observation;
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const NOT_FOUND: &[&str] = &["NotFoundException", "ResourceNotFoundException"];
 
-/// The stack's API named `name` (API names are not unique): the one with its tag; an error if
+/// The stack's API named `name` (API names are not unique): the one with its tag; foreign if
 /// only others' carry the name.
-pub async fn find(cx: &Context<'_>, kind: &'static str, name: &str) -> Result<Option<Api>, Error> {
+pub async fn find(cx: &Context<'_>, name: &str) -> Result<Observation<Api>, Error> {
     let mut token = None;
     let mut same_name = Vec::new();
     loop {
@@ -28,20 +29,19 @@ pub async fn find(cx: &Context<'_>, kind: &'static str, name: &str) -> Result<Op
     }
     let ours =
         |api: &Api| is_ours(&cx.names.stack, api.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())));
-    match same_name.iter().find(|a| ours(a)) {
-        Some(api) => Ok(Some(api.clone())),
-        None if !same_name.is_empty() => Err(cx.foreign(kind, name)),
-        None => Ok(None),
-    }
+    Ok(match same_name.iter().find(|a| ours(a)) {
+        Some(api) => Observation::Ours(api.clone()),
+        None if !same_name.is_empty() => Observation::Foreign,
+        None => Observation::Absent,
+    })
 }
 
 /// Deletes the stack's API named `name`, with everything in it.
 pub async fn destroy(cx: &Context<'_>, kind: &'static str, name: &str) -> Result<ResourceReport, Error> {
-    let outcome = match find(cx, kind, name).await {
-        Err(Error::Foreign { .. }) => Outcome::Foreign,
-        Err(error) => return Err(error),
-        Ok(None) => Outcome::Absent,
-        Ok(Some(api)) => {
+    let outcome = match find(cx, name).await? {
+        Observation::Foreign => Outcome::Foreign,
+        Observation::Absent => Outcome::Absent,
+        Observation::Ours(api) => {
             let api_id = api.api_id().unwrap_or_default();
             let deleted = cx.aws.apigateway.delete_api().api_id(api_id).send().await;
             absent_as_none(deleted, NOT_FOUND, "apigateway:DeleteApi", api_id)?;

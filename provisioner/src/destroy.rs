@@ -1,4 +1,5 @@
-//! `destroy`: every resource of the stack in reverse dependency order, from any partial state.
+//! `destroy`: every resource of the stack in reverse dependency order (`plan::ORDER`),
+//! from any partial state.
 //! Resources that carry the stack's name but not its tag are never touched.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -6,23 +7,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::DestroyArgs;
 use crate::context::Context;
 use crate::error::Error;
-use crate::report::{Progress, Report};
-use crate::{function, http_api, log_group, repository, role, tables, websocket_api};
+use crate::plan::{self, Command};
+use crate::report::Report;
 
 pub async fn run(cx: &Context<'_>, args: &DestroyArgs) -> Result<Report, Error> {
     confirm(cx, args)?;
-    let names = cx.names;
-    let progress = Progress::default();
-    progress.report(websocket_api::KIND, &names.websocket_api, websocket_api::destroy(cx)).await?;
-    progress.report(http_api::KIND, &names.http_api, http_api::destroy(cx)).await?;
-    progress.report(function::KIND, &names.function, function::destroy(cx)).await?;
-    progress.report(log_group::KIND, &names.log_group, log_group::destroy(cx)).await?;
-    for spec in tables::specs(cx) {
-        progress.report(tables::KIND, &spec.name, tables::destroy(cx, &spec, args.keep_data)).await?;
-    }
-    progress.report(role::KIND, &names.role, role::destroy(cx)).await?;
-    progress.report(repository::KIND, &names.repository, repository::destroy(cx)).await?;
-    Ok(progress.finish(names.stack.as_str(), None, None))
+    plan::run(cx, &Command::Destroy { keep_data: args.keep_data }).await
 }
 
 /// On a terminal, the operator types the stack name; without one, only `--yes` proceeds.

@@ -2,6 +2,7 @@
 //! logging configured for cost (JSON, platform lines at WARN, the stack's own log group).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_lambda::types::{
@@ -13,7 +14,7 @@ use contract::token_key::TokenKey;
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none, code};
-use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
+use crate::resource::{Observation, Resource};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "lambda function";
@@ -26,7 +27,6 @@ const READY: Duration = Duration::from_secs(600);
 
 pub struct Observed {
     pub arn: String,
-    ours: bool,
     package_type: Option<PackageType>,
     pub image_uri: Option<String>,
     role: Option<String>,
@@ -39,15 +39,19 @@ pub struct Observed {
     reserved_concurrency: Option<i32>,
 }
 
-pub async fn observe(cx: &Context<'_>) -> Result<Option<Observed>, Error> {
+async fn observe_function(cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
     let name = &cx.names.function;
     let found = cx.aws.lambda.get_function().function_name(name).send().await;
-    let Some(found) = absent_as_none(found, NOT_FOUND, "lambda:GetFunction", name)? else { return Ok(None) };
-    let Some(config) = found.configuration() else { return Ok(None) };
+    let Some(found) = absent_as_none(found, NOT_FOUND, "lambda:GetFunction", name)? else {
+        return Ok(Observation::Absent);
+    };
+    let Some(config) = found.configuration() else { return Ok(Observation::Absent) };
     let tags = found.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
-    Ok(Some(Observed {
+    if !is_ours(&cx.names.stack, tags) {
+        return Ok(Observation::Foreign);
+    }
+    Ok(Observation::Ours(Observed {
         arn: config.function_arn().unwrap_or_default().to_owned(),
-        ours: is_ours(&cx.names.stack, tags),
         package_type: config.package_type().cloned(),
         image_uri: found.code().and_then(|c| c.image_uri()).map(str::to_owned),
         role: config.role().map(str::to_owned),
@@ -91,38 +95,6 @@ fn token_key(observed: Option<&Observed>, rotate: bool) -> (String, bool) {
     }
 }
 
-/// Configuration differences, one phrase each; the image is compared separately.
-fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<String> {
-    let mut changes = Vec::new();
-    let s = cx.settings;
-    if observed.role.as_deref() != Some(cx.role_arn().as_str()) {
-        changes.push("role".to_owned());
-    }
-    if observed.memory_mb != Some(s.memory_mb) {
-        changes.push(format!("memory {} MB", s.memory_mb));
-    }
-    if observed.timeout_seconds != Some(s.timeout_seconds) {
-        changes.push(format!("timeout {} s", s.timeout_seconds));
-    }
-    let key = observed.environment.get(var::TOKEN_KEY).cloned().unwrap_or_default();
-    if observed.environment != environment(cx, &key) || TokenKey::parse(&key).is_err() {
-        changes.push("environment".to_owned());
-    }
-    if observed.logging.as_ref().is_some_and(|l| *l != logging_config(cx)) {
-        changes.push("logging".to_owned());
-    }
-    changes
-}
-
-fn concurrency_drift(cx: &Context<'_>, observed: &Observed) -> Option<String> {
-    (observed.reserved_concurrency != cx.settings.reserved_concurrency).then(|| {
-        match cx.settings.reserved_concurrency {
-            Some(n) => format!("reserved concurrency {n}"),
-            None => "no reserved concurrency".to_owned(),
-        }
-    })
-}
-
 fn incompatible(cx: &Context<'_>, observed: &Observed) -> Option<String> {
     if observed.package_type != Some(PackageType::Image) {
         return Some("it is not an image function (Lambda cannot change a function's package type)".into());
@@ -131,58 +103,158 @@ fn incompatible(cx: &Context<'_>, observed: &Observed) -> Option<String> {
         .then(|| format!("its architecture is not x86_64 (the image is built for x86_64) in {}", cx.names.function))
 }
 
-pub async fn deploy(cx: &Context<'_>, image_uri: &str, rotate_token_key: bool) -> Result<ResourceReport, Error> {
-    let name = &cx.names.function;
-    let observed = observe(cx).await?;
-    let (outcome, changes) = match &observed {
-        Some(o) if !o.ours => return Err(cx.foreign(KIND, name)),
-        Some(o) => {
-            if let Some(why) = incompatible(cx, o) {
-                return Err(Error::Incompatible { kind: KIND, name: name.clone(), why });
-            }
-            let mut changes = Vec::new();
-            let new_image = o.image_uri.as_deref() != Some(image_uri);
-            if new_image {
-                changes.push("image".to_owned());
-            }
-            let (key, new_key) = token_key(observed.as_ref(), rotate_token_key);
-            let mut config = config_drift(cx, o);
-            if new_key && !config.iter().any(|c| c == "environment") {
-                config.push("environment".to_owned());
-            }
-            if rotate_token_key {
-                config.push("token key rotated".to_owned());
-            }
-            let concurrency = concurrency_drift(cx, o);
-            if !cx.dry_run {
-                if new_image {
-                    let update = cx.aws.lambda.update_function_code().function_name(name).image_uri(image_uri);
-                    update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionCode", name, e))?;
-                    wait_ready(cx).await?;
-                }
-                if !config.is_empty() {
-                    update_configuration(cx, &key).await?;
-                    wait_ready(cx).await?;
-                }
-                if concurrency.is_some() {
-                    set_concurrency(cx).await?;
-                }
-            }
-            changes.extend(config);
-            changes.extend(concurrency);
-            (cx.changed_outcome(!changes.is_empty()), changes)
+/// The function, as deploy wants it: running `image_uri` (`None`: whatever it runs, for
+/// `status` and `destroy`), with a new token key when `rotate_token_key`.
+pub struct Function<'a> {
+    pub image_uri: Option<&'a str>,
+    pub rotate_token_key: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Image,
+    Role,
+    Memory(i32),
+    Timeout(i32),
+    Environment,
+    Logging,
+    TokenKeyRotated,
+    /// Reserved concurrency to set, or none.
+    Concurrency(Option<i32>),
+}
+
+impl Change {
+    /// Changed by `UpdateFunctionConfiguration`.
+    fn is_configuration(self) -> bool {
+        !matches!(self, Self::Image | Self::Concurrency(_))
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image => f.write_str("image"),
+            Self::Role => f.write_str("role"),
+            Self::Memory(mb) => write!(f, "memory {mb} MB"),
+            Self::Timeout(seconds) => write!(f, "timeout {seconds} s"),
+            Self::Environment => f.write_str("environment"),
+            Self::Logging => f.write_str("logging"),
+            Self::TokenKeyRotated => f.write_str("token key rotated"),
+            Self::Concurrency(Some(n)) => write!(f, "reserved concurrency {n}"),
+            Self::Concurrency(None) => f.write_str("no reserved concurrency"),
         }
-        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
-        None => {
-            create(cx, image_uri, &token_key(None, true).0).await?;
+    }
+}
+
+/// Configuration differences; the image and the concurrency are compared apart.
+fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let s = cx.settings;
+    if observed.role.as_deref() != Some(cx.role_arn().as_str()) {
+        changes.push(Change::Role);
+    }
+    if observed.memory_mb != Some(s.memory_mb) {
+        changes.push(Change::Memory(s.memory_mb));
+    }
+    if observed.timeout_seconds != Some(s.timeout_seconds) {
+        changes.push(Change::Timeout(s.timeout_seconds));
+    }
+    let key = observed.environment.get(var::TOKEN_KEY).cloned().unwrap_or_default();
+    if observed.environment != environment(cx, &key) || TokenKey::parse(&key).is_err() {
+        changes.push(Change::Environment);
+    }
+    if observed.logging.as_ref().is_some_and(|l| *l != logging_config(cx)) {
+        changes.push(Change::Logging);
+    }
+    changes
+}
+
+impl Resource for Function<'_> {
+    type Observed = Observed;
+    type Change = Change;
+    /// The image the function runs.
+    type Output = Option<String>;
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn name(&self, cx: &Context<'_>) -> String {
+        cx.names.function.clone()
+    }
+
+    fn id(&self, cx: &Context<'_>, observed: Option<&Observed>) -> String {
+        observed.map_or_else(|| cx.function_arn(), |o| o.arn.clone())
+    }
+
+    fn deployed_id(&self, cx: &Context<'_>, _output: Option<&Option<String>>) -> String {
+        cx.function_arn()
+    }
+
+    async fn observe(&self, cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
+        observe_function(cx).await
+    }
+
+    fn incompatible(&self, cx: &Context<'_>, observed: &Observed) -> Option<String> {
+        incompatible(cx, observed)
+    }
+
+    fn drift(&self, cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.image_uri.is_some_and(|uri| observed.image_uri.as_deref() != Some(uri)) {
+            changes.push(Change::Image);
+        }
+        changes.extend(config_drift(cx, observed));
+        let (_, new_key) = token_key(Some(observed), self.rotate_token_key);
+        if new_key && !changes.contains(&Change::Environment) {
+            changes.push(Change::Environment);
+        }
+        if self.rotate_token_key {
+            changes.push(Change::TokenKeyRotated);
+        }
+        if observed.reserved_concurrency != cx.settings.reserved_concurrency {
+            changes.push(Change::Concurrency(cx.settings.reserved_concurrency));
+        }
+        changes
+    }
+
+    fn output(&self, observed: &Observed) -> Option<String> {
+        observed.image_uri.clone()
+    }
+
+    async fn create(&self, cx: &Context<'_>) -> Result<Option<String>, Error> {
+        let image_uri = self.image_uri.ok_or_else(|| Error::Refused("no image to create the function with".into()))?;
+        create(cx, image_uri, &token_key(None, true).0).await?;
+        wait_ready(cx).await?;
+        if cx.settings.reserved_concurrency.is_some() {
+            set_concurrency(cx).await?;
+        }
+        Ok(Some(image_uri.to_owned()))
+    }
+
+    async fn apply(&self, cx: &Context<'_>, observed: &Observed, changes: &[Change]) -> Result<(), Error> {
+        let name = &cx.names.function;
+        if let Some(image_uri) = self.image_uri.filter(|_| changes.contains(&Change::Image)) {
+            let update = cx.aws.lambda.update_function_code().function_name(name).image_uri(image_uri);
+            update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionCode", name, e))?;
             wait_ready(cx).await?;
-            if cx.settings.reserved_concurrency.is_some() {
-                set_concurrency(cx).await?;
-            }
-            (Outcome::Created, Vec::new())
         }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome).id(cx.function_arn()).changes(changes))
+        if changes.iter().any(|c| c.is_configuration()) {
+            let (key, _) = token_key(Some(observed), self.rotate_token_key);
+            update_configuration(cx, &key).await?;
+            wait_ready(cx).await?;
+        }
+        if changes.iter().any(|c| matches!(c, Change::Concurrency(_))) {
+            set_concurrency(cx).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+        let name = &cx.names.function;
+        let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
+        absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name).map(drop)
+    }
 }
 
 /// Creates the function, retrying while the new role is not yet assumable by Lambda.
@@ -272,27 +344,6 @@ async fn wait_ready(cx: &Context<'_>) -> Result<(), Error> {
             return Err(Error::Refused(format!("function {name} failed to become ready: {reason}")));
         }
         Ok(config.state() == Some(&State::Active) && config.last_update_status() != Some(&LastUpdateStatus::InProgress))
-    })
-    .await
-}
-
-pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<Observed>), Error> {
-    let observed = observe(cx).await?;
-    let summary = observed.as_ref().map(|o| {
-        let mut changes: Vec<String> = incompatible(cx, o).into_iter().collect();
-        changes.extend(config_drift(cx, o));
-        changes.extend(concurrency_drift(cx, o));
-        (o.ours, changes, o.arn.clone())
-    });
-    Ok((status_report(KIND, &cx.names.function, summary), observed))
-}
-
-pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let name = &cx.names.function;
-    let ours = observe(cx).await?.map(|o| o.ours);
-    destroy_report(KIND, name, ours, async {
-        let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
-        absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name).map(drop)
     })
     .await
 }

@@ -8,6 +8,7 @@ use crate::apigateway::{self, InvokePermission, Layout};
 use crate::context::Context;
 use crate::error::Error;
 use crate::report::{Outcome, ResourceReport};
+use crate::resource::Observation;
 use crate::stack::TAG_KEY;
 
 pub const KIND: &str = "http api";
@@ -25,13 +26,24 @@ fn layout(cx: &Context<'_>) -> Layout<'static> {
     }
 }
 
-/// Creates or repairs the API; returns its report and endpoint (empty in a dry run of a new one).
-pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error> {
+/// The API as later steps need it: its id (for the invoke permission) and its endpoint.
+pub struct HttpApi {
+    pub api_id: String,
+    pub endpoint: String,
+}
+
+/// Creates or repairs the API; returns its report and what later steps need (both empty in a dry
+/// run of a new one).
+pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, Option<HttpApi>), Error> {
     let (gw, name) = (&cx.aws.apigateway, &cx.names.http_api);
-    let (api, outcome) = match apigateway::find(cx, KIND, name).await? {
-        Some(api) => (api, None),
-        None if cx.dry_run => return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), String::new())),
-        None => {
+    let (api, outcome) = match apigateway::find(cx, name).await? {
+        Observation::Ours(api) => (api, None),
+        Observation::Foreign => return Err(cx.foreign(KIND, name)),
+        Observation::Absent if cx.dry_run => {
+            let nothing = HttpApi { api_id: String::new(), endpoint: String::new() };
+            return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), Some(nothing)));
+        }
+        Observation::Absent => {
             let created =
                 gw.create_api().name(name).protocol_type(ProtocolType::Http).tags(TAG_KEY, cx.names.stack.as_str());
             let created = created.send().await.map_err(|e| Error::aws("apigateway:CreateApi", name, e))?;
@@ -50,45 +62,31 @@ pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error>
     let outcome = outcome.unwrap_or_else(|| cx.changed_outcome(!changes.is_empty()));
     let changes = if outcome == Outcome::Created { Vec::new() } else { changes };
     let endpoint = api.api_endpoint().unwrap_or_default().to_owned();
-    Ok((ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes), endpoint))
+    Ok((
+        ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes),
+        Some(HttpApi { api_id, endpoint }),
+    ))
 }
 
-/// The permission that lets this API invoke the function.
-fn permission<'a>(cx: &'a Context<'_>, api_id: &'a str) -> InvokePermission<'a> {
-    InvokePermission { kind: PERMISSION_KIND, sid: &cx.names.invoke_permission, api_id }
+/// The permission that lets this API (by id; empty when there is none yet) invoke the function.
+pub fn permission<'a>(cx: &'a Context<'_>, api_id: Option<&'a str>) -> InvokePermission<'a> {
+    InvokePermission { kind: PERMISSION_KIND, sid: &cx.names.invoke_permission, api_id: api_id.unwrap_or_default() }
 }
 
-pub async fn deploy_permission(cx: &Context<'_>, api_id: &str) -> Result<ResourceReport, Error> {
-    permission(cx, api_id).deploy(cx).await
-}
-
-/// The API's report, its endpoint, and the permission's report.
-pub async fn status(
-    cx: &Context<'_>,
-    function_exists: bool,
-) -> Result<(ResourceReport, Option<String>, ResourceReport), Error> {
-    let (name, sid) = (&cx.names.http_api, &cx.names.invoke_permission);
-    let api = match apigateway::find(cx, KIND, name).await {
-        Err(Error::Foreign { .. }) => {
-            let missing = ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing);
-            return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None, missing));
-        }
-        other => other?,
+/// The API's report, and its id and endpoint when it is the stack's.
+pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<HttpApi>), Error> {
+    let name = &cx.names.http_api;
+    let api = match apigateway::find(cx, name).await? {
+        Observation::Foreign => return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None)),
+        Observation::Absent => return Ok((ResourceReport::new(KIND, name, Outcome::Missing), None)),
+        Observation::Ours(api) => api,
     };
-    let Some(api) = api else {
-        return Ok((
-            ResourceReport::new(KIND, name, Outcome::Missing),
-            None,
-            ResourceReport::new(PERMISSION_KIND, sid, Outcome::Missing),
-        ));
-    };
-    let api_id = api.api_id().unwrap_or_default();
+    let api_id = api.api_id().unwrap_or_default().to_owned();
     let layout = layout(cx);
-    let changes = layout.drift(&layout.observe(cx, api_id).await?);
+    let changes = layout.drift(&layout.observe(cx, &api_id).await?);
     let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-    let report = ResourceReport::new(KIND, name, outcome).id(api_id).changes(changes);
-    let permission = permission(cx, api_id).status(cx, function_exists).await?;
-    Ok((report, api.api_endpoint().map(str::to_owned), permission))
+    let report = ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes);
+    Ok((report, Some(HttpApi { api_id, endpoint: api.api_endpoint().unwrap_or_default().to_owned() })))
 }
 
 /// Deletes the API (its integration, route and stage go with it). The permission lives in the

@@ -1,9 +1,10 @@
 //! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role, DynamoDB tables,
 //! log group, Lambda function, HTTP API, WebSocket API), reports on it and destroys it, with the AWS SDK.
 //!
-//! One module per AWS resource, each with `deploy` (observe → create when absent → update what
-//! differs → report), `status` and `destroy`; [`deploy`], [`status`] and [`destroy`] run them in
-//! dependency order.
+//! One module per AWS resource; most implement `resource::Resource` (observe, drift as typed
+//! changes, create, apply, delete), which one state machine (`resource::reconcile`) drives for
+//! every command; `plan::ORDER` is the dependency order that [`deploy`], [`status`] and
+//! [`destroy`] walk.
 
 pub mod apigateway;
 pub mod aws;
@@ -16,8 +17,10 @@ pub mod function;
 pub mod http_api;
 pub mod image;
 pub mod log_group;
+mod plan;
 pub mod report;
 pub mod repository;
+mod resource;
 pub mod role;
 pub mod settings;
 pub mod stack;

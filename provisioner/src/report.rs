@@ -168,38 +168,3 @@ impl Progress {
         Report { stack: stack.to_owned(), endpoint, stream_endpoint, resources }
     }
 }
-
-/// What `status` says of a resource from what was observed: `None` when it is missing; else
-/// whether it carries the stack's tag, how it differs from the settings, and its identifier.
-pub fn status_report(kind: &'static str, name: &str, observed: Option<(bool, Vec<String>, String)>) -> ResourceReport {
-    match observed {
-        None => ResourceReport::new(kind, name, Outcome::Missing),
-        Some((false, _, _)) => ResourceReport::new(kind, name, Outcome::Foreign),
-        Some((true, changes, id)) => {
-            let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-            ResourceReport::new(kind, name, outcome).id(id).changes(changes)
-        }
-    }
-}
-
-/// What `destroy` does with a resource: nothing when it is absent or not the stack's (`ours`
-/// is `None` for absent), else `delete` it.
-pub async fn destroy_report<F>(
-    kind: &'static str,
-    name: &str,
-    ours: Option<bool>,
-    delete: F,
-) -> Result<ResourceReport, crate::Error>
-where
-    F: Future<Output = Result<(), crate::Error>>,
-{
-    let outcome = match ours {
-        None => Outcome::Absent,
-        Some(false) => Outcome::Foreign,
-        Some(true) => {
-            delete.await?;
-            Outcome::Deleted
-        }
-    };
-    Ok(ResourceReport::new(kind, name, outcome))
-}

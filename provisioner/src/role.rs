@@ -2,12 +2,14 @@
 //! tables, writing to the stack's own log group, and posting to the connections of the stack's
 //! own WebSocket API stage. Nothing else, and no `*` in place of a resource's name.
 
+use std::fmt;
+
 use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use crate::context::{Context, same_json};
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
+use crate::resource::{Observation, Resource};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "iam role";
@@ -55,99 +57,110 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
     policy
 }
 
-struct Observed {
+pub struct Role;
+
+pub struct Observed {
     arn: String,
-    ours: bool,
     trust: Option<String>,
     policy: Option<String>,
 }
 
-async fn observe(cx: &Context<'_>) -> Result<Option<Observed>, Error> {
-    let (iam, name) = (&cx.aws.iam, &cx.names.role);
-    let found = absent_as_none(iam.get_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:GetRole", name)?;
-    let Some(role) = found.and_then(|f| f.role) else { return Ok(None) };
-    let tags =
-        iam.list_role_tags().role_name(name).send().await.map_err(|e| Error::aws("iam:ListRoleTags", name, e))?;
-    let policy = iam.get_role_policy().role_name(name).policy_name(&cx.names.role_policy).send().await;
-    let policy = absent_as_none(policy, NO_SUCH_ENTITY, "iam:GetRolePolicy", name)?.map(|p| p.policy_document);
-    Ok(Some(Observed {
-        arn: role.arn,
-        ours: is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))),
-        trust: role.assume_role_policy_document,
-        policy,
-    }))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Trust,
+    Permissions,
 }
 
-fn drift(cx: &Context<'_>, observed: &Observed) -> Vec<String> {
-    let mut changes = Vec::new();
-    if !same_json(observed.trust.as_deref(), &trust_policy()) {
-        changes.push("trust policy".to_owned());
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Trust => "trust policy",
+            Self::Permissions => "permissions policy",
+        })
     }
-    if !same_json(observed.policy.as_deref(), &permissions_policy(cx)) {
-        changes.push("permissions policy".to_owned());
-    }
-    changes
 }
 
-pub async fn deploy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let (iam, name) = (&cx.aws.iam, &cx.names.role);
-    let (outcome, changes) = match observe(cx).await? {
-        Some(observed) if !observed.ours => return Err(cx.foreign(KIND, name)),
-        Some(observed) => {
-            let changes = drift(cx, &observed);
-            if !cx.dry_run {
-                if changes.iter().any(|c| c == "trust policy") {
+impl Resource for Role {
+    type Observed = Observed;
+    type Change = Change;
+    type Output = ();
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn name(&self, cx: &Context<'_>) -> String {
+        cx.names.role.clone()
+    }
+
+    fn id(&self, cx: &Context<'_>, observed: Option<&Observed>) -> String {
+        observed.map_or_else(|| cx.role_arn(), |o| o.arn.clone())
+    }
+
+    fn deployed_id(&self, cx: &Context<'_>, _output: Option<&()>) -> String {
+        cx.role_arn()
+    }
+
+    async fn observe(&self, cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
+        let (iam, name) = (&cx.aws.iam, &cx.names.role);
+        let found = absent_as_none(iam.get_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:GetRole", name)?;
+        let Some(role) = found.and_then(|f| f.role) else { return Ok(Observation::Absent) };
+        let tags =
+            iam.list_role_tags().role_name(name).send().await.map_err(|e| Error::aws("iam:ListRoleTags", name, e))?;
+        if !is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))) {
+            return Ok(Observation::Foreign);
+        }
+        let policy = iam.get_role_policy().role_name(name).policy_name(&cx.names.role_policy).send().await;
+        let policy = absent_as_none(policy, NO_SUCH_ENTITY, "iam:GetRolePolicy", name)?.map(|p| p.policy_document);
+        Ok(Observation::Ours(Observed { arn: role.arn, trust: role.assume_role_policy_document, policy }))
+    }
+
+    fn drift(&self, cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if !same_json(observed.trust.as_deref(), &trust_policy()) {
+            changes.push(Change::Trust);
+        }
+        if !same_json(observed.policy.as_deref(), &permissions_policy(cx)) {
+            changes.push(Change::Permissions);
+        }
+        changes
+    }
+
+    fn output(&self, _observed: &Observed) {}
+
+    async fn create(&self, cx: &Context<'_>) -> Result<(), Error> {
+        let (iam, name) = (&cx.aws.iam, &cx.names.role);
+        let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
+        iam.create_role()
+            .role_name(name)
+            .description(format!("Runs the {} messaging function", cx.names.stack))
+            .assume_role_policy_document(trust_policy().to_string())
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| Error::aws("iam:CreateRole", name, e))?;
+        put_policy(cx).await
+    }
+
+    async fn apply(&self, cx: &Context<'_>, _observed: &Observed, changes: &[Change]) -> Result<(), Error> {
+        let (iam, name) = (&cx.aws.iam, &cx.names.role);
+        for change in changes {
+            match change {
+                Change::Trust => {
                     let update =
                         iam.update_assume_role_policy().role_name(name).policy_document(trust_policy().to_string());
                     update.send().await.map_err(|e| Error::aws("iam:UpdateAssumeRolePolicy", name, e))?;
                 }
-                if changes.iter().any(|c| c == "permissions policy") {
-                    put_policy(cx).await?;
-                }
+                Change::Permissions => put_policy(cx).await?,
             }
-            (cx.changed_outcome(!changes.is_empty()), changes)
         }
-        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
-        None => {
-            let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
-            iam.create_role()
-                .role_name(name)
-                .description(format!("Runs the {} messaging function", cx.names.stack))
-                .assume_role_policy_document(trust_policy().to_string())
-                .tags(tag)
-                .send()
-                .await
-                .map_err(|e| Error::aws("iam:CreateRole", name, e))?;
-            put_policy(cx).await?;
-            (Outcome::Created, Vec::new())
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome).id(cx.role_arn()).changes(changes))
-}
+        Ok(())
+    }
 
-async fn put_policy(cx: &Context<'_>) -> Result<(), Error> {
-    let (iam, name) = (&cx.aws.iam, &cx.names.role);
-    iam.put_role_policy()
-        .role_name(name)
-        .policy_name(&cx.names.role_policy)
-        .policy_document(permissions_policy(cx).to_string())
-        .send()
-        .await
-        .map_err(|e| Error::aws("iam:PutRolePolicy", name, e))?;
-    Ok(())
-}
-
-pub async fn status(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let observed = observe(cx).await?.map(|o| (o.ours, drift(cx, &o), o.arn));
-    Ok(status_report(KIND, &cx.names.role, observed))
-}
-
-/// IAM refuses to delete a role that still has policies: inline ones are deleted and attached
-/// ones detached first.
-pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
-    let (iam, name) = (&cx.aws.iam, &cx.names.role);
-    let ours = observe(cx).await?.map(|o| o.ours);
-    destroy_report(KIND, name, ours, async {
+    /// IAM refuses to delete a role that still has policies: inline ones are deleted and attached
+    /// ones detached first.
+    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+        let (iam, name) = (&cx.aws.iam, &cx.names.role);
         let inline = iam.list_role_policies().role_name(name).send().await;
         for policy in inline.map_err(|e| Error::aws("iam:ListRolePolicies", name, e))?.policy_names() {
             let deleted = iam.delete_role_policy().role_name(name).policy_name(policy).send().await;
@@ -160,6 +173,17 @@ pub async fn destroy(cx: &Context<'_>) -> Result<ResourceReport, Error> {
             absent_as_none(detached, NO_SUCH_ENTITY, "iam:DetachRolePolicy", name)?;
         }
         absent_as_none(iam.delete_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:DeleteRole", name).map(drop)
-    })
-    .await
+    }
+}
+
+async fn put_policy(cx: &Context<'_>) -> Result<(), Error> {
+    let (iam, name) = (&cx.aws.iam, &cx.names.role);
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name(&cx.names.role_policy)
+        .policy_document(permissions_policy(cx).to_string())
+        .send()
+        .await
+        .map_err(|e| Error::aws("iam:PutRolePolicy", name, e))?;
+    Ok(())
 }

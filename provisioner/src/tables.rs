@@ -3,6 +3,7 @@
 //! when retention is set. Settings are changed in place; `deploy` never deletes or recreates a
 //! table, and refuses one whose keys differ.
 
+use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
@@ -13,20 +14,22 @@ use contract::tables::{TableSpec, tables};
 
 use crate::context::{Context, wait_until};
 use crate::error::{Error, absent_as_none};
-use crate::report::{Outcome, ResourceReport, destroy_report, status_report};
+use crate::resource::{Observation, Resource};
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "dynamodb table";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// Both tables as the runtime defines them, under the stack's names.
-pub fn specs(cx: &Context<'_>) -> [TableSpec; 2] {
-    tables(&cx.names.entities_table, &cx.names.feeds_table, cx.settings.feed_ttl_days)
+pub fn specs(cx: &Context<'_>) -> [Table; 2] {
+    tables(&cx.names.entities_table, &cx.names.feeds_table, cx.settings.feed_ttl_days).map(Table)
 }
 
-struct Observed {
+/// One of the two tables.
+pub struct Table(pub TableSpec);
+
+pub struct Observed {
     arn: String,
-    ours: bool,
     same_keys: bool,
     on_demand: bool,
     recovery: bool,
@@ -34,117 +37,161 @@ struct Observed {
     ttl: Option<String>,
 }
 
-async fn observe(cx: &Context<'_>, spec: &TableSpec) -> Result<Option<Observed>, Error> {
-    let (db, name) = (&cx.aws.dynamodb, spec.name.as_str());
-    let found =
-        absent_as_none(db.describe_table().table_name(name).send().await, NOT_FOUND, "dynamodb:DescribeTable", name)?;
-    let Some(table) = found.and_then(|f| f.table) else { return Ok(None) };
-    let arn = table.table_arn().unwrap_or_default().to_owned();
-    let tags = db.list_tags_of_resource().resource_arn(&arn).send().await;
-    let tags = tags.map_err(|e| Error::aws("dynamodb:ListTagsOfResource", name, e))?;
-    let backups = db.describe_continuous_backups().table_name(name).send().await;
-    let backups = backups.map_err(|e| Error::aws("dynamodb:DescribeContinuousBackups", name, e))?;
-    let recovery = backups
-        .continuous_backups_description()
-        .and_then(|d| d.point_in_time_recovery_description())
-        .and_then(|p| p.point_in_time_recovery_status())
-        == Some(&PointInTimeRecoveryStatus::Enabled);
-    let ttl = db.describe_time_to_live().table_name(name).send().await;
-    let ttl = ttl.map_err(|e| Error::aws("dynamodb:DescribeTimeToLive", name, e))?;
-    let ttl = ttl.time_to_live_description().and_then(|d| {
-        let on = matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
-        on.then(|| d.attribute_name().unwrap_or_default().to_owned())
-    });
-    Ok(Some(Observed {
-        arn,
-        ours: is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))),
-        same_keys: table.key_schema() == spec.key_schema(),
-        // A table created on demand may not report a billing summary at all.
-        on_demand: table
-            .billing_mode_summary()
-            .and_then(|b| b.billing_mode())
-            .is_none_or(|m| *m == BillingMode::PayPerRequest),
-        recovery,
-        ttl,
-    }))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    OnDemand,
+    /// Point-in-time recovery, on or off.
+    Recovery(bool),
+    /// TTL, on or off.
+    Ttl(bool),
 }
 
-fn drift(cx: &Context<'_>, spec: &TableSpec, observed: &Observed) -> Vec<String> {
-    let mut changes = Vec::new();
-    if !observed.same_keys {
-        changes.push("key schema".to_owned());
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OnDemand => f.write_str("on-demand billing"),
+            Self::Recovery(on) => write!(f, "point-in-time recovery {}", on_off(*on)),
+            Self::Ttl(on) => write!(f, "ttl {}", on_off(*on)),
+        }
     }
-    if !observed.on_demand {
-        changes.push("on-demand billing".to_owned());
-    }
-    if observed.recovery != cx.settings.point_in_time_recovery {
-        changes.push(format!("point-in-time recovery {}", on_off(cx.settings.point_in_time_recovery)));
-    }
-    if observed.ttl.as_deref() != spec.ttl_attribute {
-        changes.push(format!("ttl {}", on_off(spec.ttl_attribute.is_some())));
-    }
-    changes
 }
 
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
 }
 
-pub async fn deploy(cx: &Context<'_>, spec: &TableSpec) -> Result<ResourceReport, Error> {
-    let name = spec.name.as_str();
-    let (outcome, changes) = match observe(cx, spec).await? {
-        Some(observed) if !observed.ours => return Err(cx.foreign(KIND, name)),
-        Some(observed) if !observed.same_keys => {
-            return Err(Error::Incompatible {
-                kind: KIND,
-                name: name.to_owned(),
-                why: "its keys differ from the runtime's schema, and deploy never recreates a table (it holds data)"
-                    .into(),
-            });
+impl Resource for Table {
+    type Observed = Observed;
+    type Change = Change;
+    type Output = ();
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn name(&self, _cx: &Context<'_>) -> String {
+        self.0.name.clone()
+    }
+
+    fn id(&self, cx: &Context<'_>, observed: Option<&Observed>) -> String {
+        observed.map_or_else(|| cx.table_arn(&self.0.name), |o| o.arn.clone())
+    }
+
+    fn deployed_id(&self, cx: &Context<'_>, _output: Option<&()>) -> String {
+        cx.table_arn(&self.0.name)
+    }
+
+    async fn observe(&self, cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
+        let spec = &self.0;
+        let (db, name) = (&cx.aws.dynamodb, spec.name.as_str());
+        let found = db.describe_table().table_name(name).send().await;
+        let found = absent_as_none(found, NOT_FOUND, "dynamodb:DescribeTable", name)?;
+        let Some(table) = found.and_then(|f| f.table) else { return Ok(Observation::Absent) };
+        let arn = table.table_arn().unwrap_or_default().to_owned();
+        let tags = db.list_tags_of_resource().resource_arn(&arn).send().await;
+        let tags = tags.map_err(|e| Error::aws("dynamodb:ListTagsOfResource", name, e))?;
+        if !is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))) {
+            return Ok(Observation::Foreign);
         }
-        Some(observed) => {
-            let changes = drift(cx, spec, &observed);
-            if !cx.dry_run {
-                if !observed.on_demand {
+        let backups = db.describe_continuous_backups().table_name(name).send().await;
+        let backups = backups.map_err(|e| Error::aws("dynamodb:DescribeContinuousBackups", name, e))?;
+        let recovery = backups
+            .continuous_backups_description()
+            .and_then(|d| d.point_in_time_recovery_description())
+            .and_then(|p| p.point_in_time_recovery_status())
+            == Some(&PointInTimeRecoveryStatus::Enabled);
+        let ttl = db.describe_time_to_live().table_name(name).send().await;
+        let ttl = ttl.map_err(|e| Error::aws("dynamodb:DescribeTimeToLive", name, e))?;
+        let ttl = ttl.time_to_live_description().and_then(|d| {
+            let on = matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+            on.then(|| d.attribute_name().unwrap_or_default().to_owned())
+        });
+        Ok(Observation::Ours(Observed {
+            arn,
+            same_keys: table.key_schema() == spec.key_schema(),
+            // A table created on demand may not report a billing summary at all.
+            on_demand: table
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .is_none_or(|m| *m == BillingMode::PayPerRequest),
+            recovery,
+            ttl,
+        }))
+    }
+
+    fn incompatible(&self, _cx: &Context<'_>, observed: &Observed) -> Option<String> {
+        (!observed.same_keys).then(|| {
+            "its keys differ from the runtime's schema, and deploy never recreates a table (it holds data)".to_owned()
+        })
+    }
+
+    fn drift(&self, cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if !observed.on_demand {
+            changes.push(Change::OnDemand);
+        }
+        if observed.recovery != cx.settings.point_in_time_recovery {
+            changes.push(Change::Recovery(cx.settings.point_in_time_recovery));
+        }
+        if observed.ttl.as_deref() != self.0.ttl_attribute {
+            changes.push(Change::Ttl(self.0.ttl_attribute.is_some()));
+        }
+        changes
+    }
+
+    fn output(&self, _observed: &Observed) {}
+
+    async fn create(&self, cx: &Context<'_>) -> Result<(), Error> {
+        let spec = &self.0;
+        let name = spec.name.as_str();
+        let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
+        cx.aws
+            .dynamodb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_key_schema(Some(spec.key_schema()))
+            .set_attribute_definitions(Some(spec.attribute_definitions()))
+            .tags(tag)
+            .send()
+            .await
+            .map_err(|e| Error::aws("dynamodb:CreateTable", name, e))?;
+        wait_active(cx, name).await?;
+        if cx.settings.point_in_time_recovery {
+            set_recovery(cx, name).await?;
+        }
+        if spec.ttl_attribute.is_some() {
+            set_ttl(cx, spec, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, cx: &Context<'_>, observed: &Observed, changes: &[Change]) -> Result<(), Error> {
+        let name = self.0.name.as_str();
+        for change in changes {
+            match change {
+                Change::OnDemand => {
                     let update =
                         cx.aws.dynamodb.update_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
                     update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTable", name, e))?;
                     wait_active(cx, name).await?;
                 }
-                if observed.recovery != cx.settings.point_in_time_recovery {
-                    set_recovery(cx, name).await?;
-                }
-                if observed.ttl.as_deref() != spec.ttl_attribute {
-                    set_ttl(cx, spec, observed.ttl.as_deref()).await?;
-                }
+                Change::Recovery(_) => set_recovery(cx, name).await?,
+                Change::Ttl(_) => set_ttl(cx, &self.0, observed.ttl.as_deref()).await?,
             }
-            (cx.changed_outcome(!changes.is_empty()), changes)
         }
-        None if cx.dry_run => (Outcome::WouldCreate, Vec::new()),
-        None => {
-            let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
-            cx.aws
-                .dynamodb
-                .create_table()
-                .table_name(name)
-                .billing_mode(BillingMode::PayPerRequest)
-                .set_key_schema(Some(spec.key_schema()))
-                .set_attribute_definitions(Some(spec.attribute_definitions()))
-                .tags(tag)
-                .send()
-                .await
-                .map_err(|e| Error::aws("dynamodb:CreateTable", name, e))?;
-            wait_active(cx, name).await?;
-            if cx.settings.point_in_time_recovery {
-                set_recovery(cx, name).await?;
-            }
-            if spec.ttl_attribute.is_some() {
-                set_ttl(cx, spec, None).await?;
-            }
-            (Outcome::Created, Vec::new())
-        }
-    };
-    Ok(ResourceReport::new(KIND, name, outcome).id(cx.table_arn(name)).changes(changes))
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+        let name = self.0.name.as_str();
+        let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
+        absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name).map(drop)
+    }
+
+    fn holds_data(&self) -> bool {
+        true
+    }
 }
 
 async fn wait_active(cx: &Context<'_>, name: &str) -> Result<(), Error> {
@@ -180,22 +227,4 @@ async fn set_ttl(cx: &Context<'_>, spec: &TableSpec, current: Option<&str>) -> R
     let update = cx.aws.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(ttl);
     update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTimeToLive", name, e))?;
     Ok(())
-}
-
-pub async fn status(cx: &Context<'_>, spec: &TableSpec) -> Result<ResourceReport, Error> {
-    let observed = observe(cx, spec).await?.map(|o| (o.ours, drift(cx, spec, &o), o.arn.clone()));
-    Ok(status_report(KIND, &spec.name, observed))
-}
-
-pub async fn destroy(cx: &Context<'_>, spec: &TableSpec, keep_data: bool) -> Result<ResourceReport, Error> {
-    let name = spec.name.as_str();
-    let ours = observe(cx, spec).await?.map(|o| o.ours);
-    if keep_data && ours == Some(true) {
-        return Ok(ResourceReport::new(KIND, name, Outcome::Kept));
-    }
-    destroy_report(KIND, name, ours, async {
-        let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
-        absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name).map(drop)
-    })
-    .await
 }

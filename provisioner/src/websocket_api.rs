@@ -9,6 +9,7 @@ use crate::apigateway::{self, InvokePermission, Layout};
 use crate::context::Context;
 use crate::error::Error;
 use crate::report::{Outcome, ResourceReport};
+use crate::resource::Observation;
 use crate::stack::TAG_KEY;
 
 pub const KIND: &str = "websocket api";
@@ -31,13 +32,14 @@ fn layout(cx: &Context<'_>) -> Layout<'static> {
     Layout { integration_uri: integration_uri(cx), payload_format: None, routes: &ROUTES, stage: STAGE }
 }
 
-/// Creates or repairs the API; returns its report and id (empty in a dry run of a new one).
-pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error> {
+/// Creates or repairs the API; returns its report and id (none in a dry run of a new one).
+pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, Option<String>), Error> {
     let (gw, name) = (&cx.aws.apigateway, &cx.names.websocket_api);
-    let (api, outcome) = match apigateway::find(cx, KIND, name).await? {
-        Some(api) => (api, None),
-        None if cx.dry_run => return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), String::new())),
-        None => {
+    let (api, outcome) = match apigateway::find(cx, name).await? {
+        Observation::Ours(api) => (api, None),
+        Observation::Foreign => return Err(cx.foreign(KIND, name)),
+        Observation::Absent if cx.dry_run => return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), None)),
+        Observation::Absent => {
             let created = gw
                 .create_api()
                 .name(name)
@@ -55,42 +57,27 @@ pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, String), Error>
     let changes = layout(cx).converge(cx, &api_id).await?;
     let outcome = outcome.unwrap_or_else(|| cx.changed_outcome(!changes.is_empty()));
     let changes = if outcome == Outcome::Created { Vec::new() } else { changes };
-    Ok((ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes), api_id))
+    Ok((ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes), Some(api_id)))
 }
 
-fn permission<'a>(cx: &'a Context<'_>, api_id: &'a str) -> InvokePermission<'a> {
-    InvokePermission { kind: PERMISSION_KIND, sid: &cx.names.websocket_permission, api_id }
-}
-
-pub async fn deploy_permission(cx: &Context<'_>, api_id: &str) -> Result<ResourceReport, Error> {
-    permission(cx, api_id).deploy(cx).await
+/// The permission that lets this API (by id; empty when there is none yet) invoke the function.
+pub fn permission<'a>(cx: &'a Context<'_>, api_id: Option<&'a str>) -> InvokePermission<'a> {
+    InvokePermission { kind: PERMISSION_KIND, sid: &cx.names.websocket_permission, api_id: api_id.unwrap_or_default() }
 }
 
 /// The API's report and id (when it is the stack's).
 pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<String>), Error> {
     let name = &cx.names.websocket_api;
-    let api = match apigateway::find(cx, KIND, name).await {
-        Err(Error::Foreign { .. }) => return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None)),
-        other => other?,
+    let api = match apigateway::find(cx, name).await? {
+        Observation::Foreign => return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None)),
+        Observation::Absent => return Ok((ResourceReport::new(KIND, name, Outcome::Missing), None)),
+        Observation::Ours(api) => api,
     };
-    let Some(api) = api else { return Ok((ResourceReport::new(KIND, name, Outcome::Missing), None)) };
     let api_id = api.api_id().unwrap_or_default().to_owned();
     let layout = layout(cx);
     let changes = layout.drift(&layout.observe(cx, &api_id).await?);
     let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
     Ok((ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes), Some(api_id)))
-}
-
-/// The permission's report: missing without the API or the function.
-pub async fn permission_status(
-    cx: &Context<'_>,
-    api_id: Option<&str>,
-    function_exists: bool,
-) -> Result<ResourceReport, Error> {
-    match api_id {
-        Some(api_id) => permission(cx, api_id).status(cx, function_exists).await,
-        None => Ok(ResourceReport::new(PERMISSION_KIND, &cx.names.websocket_permission, Outcome::Missing)),
-    }
 }
 
 /// Deletes the API (its integration, routes and stage go with it, and every open connection).

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use messaging_tests::process::Server;
 use messaging_tests::stream::{Auth, StreamClient};
-use reqwest::{Client, StatusCode};
+use messaging_tests::transport::{Http, Transport};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -14,24 +15,10 @@ async fn start(data_dir: &Path) -> Server {
     Server::start(Path::new(env!("CARGO_BIN_EXE_runtime")), &["--data-dir".as_ref(), data_dir.as_os_str()]).await
 }
 
-async fn call(
-    client: &Client,
-    method: &str,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method.parse().unwrap(), url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+/// One request to the binary, its status as a `StatusCode` for the assertions below.
+async fn call(api: &Http, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let (status, body) = api.call(method, path, token, body).await;
+    (StatusCode::from_u16(status).expect("a valid status"), body)
 }
 
 /// The README's curl walkthrough, step by step, against the real binary.
@@ -39,10 +26,10 @@ async fn call(
 async fn readme_walkthrough() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
-    let http = Client::new();
+    let api = Http::new(&server.url(""));
     macro_rules! c {
         ($method:expr, $path:expr, $token:expr, $body:expr) => {
-            call(&http, $method, server.url(&$path), $token, $body)
+            call(&api, $method, &$path, $token, $body)
         };
     }
 
@@ -132,7 +119,7 @@ async fn acknowledged_writes_survive_kill_9() {
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path()).await;
-    let (status, _) = call(&Client::new(), "GET", server.url("/health"), None, None).await;
+    let (status, _) = call(&Http::new(&server.url("")), "GET", "/health", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let pid = server.child.id().unwrap().to_string();
     let signalled = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
@@ -152,24 +139,17 @@ async fn secrets_stay_out_of_the_log() {
         let log_path = dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let server = Server::start_logging(binary, &args, filter, log).await;
-        let http = Client::new();
-        let (_, user) = call(&http, "POST", server.url("/v1/users"), None, Some(json!({"name": "a"}))).await;
+        let api = Http::new(&server.url(""));
+        let (_, user) = call(&api, "POST", "/v1/users", None, Some(json!({"name": "a"}))).await;
         let (id, token) = (user["id"].as_str().unwrap(), user["token"].as_str().unwrap());
-        let (_, _) = call(
-            &http,
-            "POST",
-            server.url(&format!("/v1/users/{id}/messages")),
-            Some(token),
-            Some(json!({"text": "x"})),
-        )
-        .await;
-        let (_, page) = call(&http, "GET", server.url("/v1/messages"), Some(token), None).await;
+        let (_, _) = call(&api, "POST", &format!("/v1/users/{id}/messages"), Some(token), Some(json!({"text": "x"}))).await;
+        let (_, page) = call(&api, "GET", "/v1/messages", Some(token), None).await;
         let cursor = page["next"].as_str().unwrap();
         let (status, _) =
-            call(&http, "GET", server.url(&format!("/v1/messages?after={cursor}")), Some(token), None).await;
+            call(&api, "GET", &format!("/v1/messages?after={cursor}"), Some(token), None).await;
         assert_eq!(status, StatusCode::OK);
         // A refused token is still a secret (a mistyped one is usually nearly right).
-        let (status, _) = call(&http, "GET", server.url("/v1/me/blocks"), Some(&format!("{token}x")), None).await;
+        let (status, _) = call(&api, "GET", "/v1/me/blocks", Some(&format!("{token}x")), None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         // A stream opened the browser's way, with the token as a subprotocol.
         let mut stream = StreamClient::connect(&server.base, Auth::Subprotocol(token), None).await.unwrap();

@@ -13,6 +13,7 @@ use messaging_tests::lambda_events::{
     Reply, WebSocketReply, call, function_command, function_settings, invoke_websocket, websocket_event,
 };
 use messaging_tests::push_recorder::PushRecorder;
+use messaging_tests::transport::{Lambda, register};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -42,9 +43,8 @@ impl Function {
     }
 
     async fn register(&self, name: &str) -> (String, String) {
-        let user = self.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
-        assert_eq!(user.status, 201);
-        (user.body["id"].as_str().unwrap().to_owned(), user.body["token"].as_str().unwrap().to_owned())
+        let lambda = Lambda { http: self.http.clone(), api: self.api.clone() };
+        register(&lambda, name).await
     }
 
     async fn send_direct(&self, token: &str, to: &str, text: &str) -> Value {

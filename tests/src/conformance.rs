@@ -10,12 +10,7 @@ use runtime::store::{MembershipChange, Store, StoreError, StoreResult};
 
 use crate::Backend;
 use crate::delivery::assert_exactly_once_in_order;
-
-async fn register(store: &dyn Store, name: &str) -> UserId {
-    let user = User { id: UserId::generate(), name: Name::parse(name).unwrap() };
-    store.create_user(&user).await.unwrap();
-    user.id
-}
+use crate::fixtures::user as register;
 
 async fn new_group(store: &dyn Store, owner: &UserId, members: &[&UserId]) -> GroupId {
     let group = Group::new(Name::parse("team").unwrap(), owner.clone());

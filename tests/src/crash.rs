@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use reqwest::Client;
+use serde_json::json;
 
 use crate::process::Server;
+use crate::transport::Http;
 
 const USERS: usize = 4;
 
@@ -36,26 +37,6 @@ fn random_millis(range: std::ops::Range<u64>) -> u64 {
     range.start + (uuid::Uuid::new_v4().as_u128() as u64) % (range.end - range.start)
 }
 
-async fn request(
-    http: &Client,
-    method: &str,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Result<(StatusCode, Value), reqwest::Error> {
-    let mut builder = http.request(method.parse().expect("method"), url);
-    if let Some(token) = token {
-        builder = builder.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        builder = builder.json(&body);
-    }
-    let response = builder.send().await?;
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Ok((status, body))
-}
-
 /// Runs `cycles` crash cycles of `binary` on a fresh data directory and asserts, after each,
 /// that every acknowledged message is in every one of its recipients' feeds exactly once.
 pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
@@ -65,11 +46,14 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
         ["--data-dir".as_ref(), dir.path().as_os_str(), "--rate-limit-per-second".as_ref(), "0".as_ref()];
     let start = || Server::start(binary, &args);
     let http = Client::new();
+    // The server's port changes with every restart.
+    let api = |server: &Server| Http { client: http.clone(), base: server.base.clone() };
 
     let mut server = start().await;
     let mut users = Vec::new();
     for n in 0..USERS {
-        let (_, user) = request(&http, "POST", server.url("/v1/users"), None, Some(json!({"name": format!("u{n}")})))
+        let (_, user) = api(&server)
+            .try_call("POST", "/v1/users", None, Some(json!({"name": format!("u{n}")})))
             .await
             .expect("register");
         users.push(User {
@@ -80,14 +64,12 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
         });
     }
     let (_, group) =
-        request(&http, "POST", server.url("/v1/groups"), Some(&users[0].token), Some(json!({"name": "all"})))
-            .await
-            .expect("group");
+        api(&server).try_call("POST", "/v1/groups", Some(&users[0].token), Some(json!({"name": "all"}))).await.expect("group");
     let group = group["id"].as_str().unwrap().to_owned();
     for user in &users[1..] {
-        let url = server.url(&format!("/v1/groups/{group}/members/{}", user.id));
-        let (status, _) = request(&http, "PUT", url, Some(&users[0].token), None).await.expect("add member");
-        assert_eq!(status, StatusCode::NO_CONTENT);
+        let path = format!("/v1/groups/{group}/members/{}", user.id);
+        let (status, _) = api(&server).try_call("PUT", &path, Some(&users[0].token), None).await.expect("add member");
+        assert_eq!(status, 204);
     }
 
     // Message id → the users whose feeds must hold it.
@@ -96,7 +78,7 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
     for cycle in 0..cycles {
         let mut senders = Vec::new();
         for s in 0..USERS {
-            let (http, base, group) = (http.clone(), server.base.clone(), group.clone());
+            let (api, group) = (api(&server), group.clone());
             let (token, to) = (users[s].token.clone(), users[(s + 1) % USERS].id.clone());
             // Half the senders write to the group (one transaction for four feeds), half direct.
             let to_group = s % 2 == 0;
@@ -109,8 +91,8 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
                         format!("/v1/users/{to}/messages")
                     };
                     let body = json!({"text": format!("{cycle}-{s}-{i}"), "client_id": format!("{cycle}-{s}-{i}")});
-                    match request(&http, "POST", format!("{base}{path}"), Some(&token), Some(body)).await {
-                        Ok((StatusCode::CREATED, message)) => {
+                    match api.try_call("POST", &path, Some(&token), Some(body)).await {
+                        Ok((201, message)) => {
                             acknowledged.push(message["id"].as_str().unwrap().to_owned())
                         }
                         _ => return (s, to_group, acknowledged),
@@ -138,9 +120,9 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
         for user in &mut users {
             loop {
                 let query = user.cursor.as_ref().map_or("limit=500".to_owned(), |c| format!("limit=500&after={c}"));
-                let url = server.url(&format!("/v1/messages?{query}"));
-                let (status, page) = request(&http, "GET", url, Some(&user.token), None).await.expect("poll");
-                assert_eq!(status, StatusCode::OK, "cycle {cycle}: a cursor from before the crash was refused: {page}");
+                let path = format!("/v1/messages?{query}");
+                let (status, page) = api(&server).try_call("GET", &path, Some(&user.token), None).await.expect("poll");
+                assert_eq!(status, 200, "cycle {cycle}: a cursor from before the crash was refused: {page}");
                 user.seen
                     .extend(page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()));
                 user.cursor = Some(page["next"].as_str().unwrap().to_owned());

@@ -17,10 +17,12 @@ pub mod client;
 pub mod conformance;
 pub mod crash;
 pub mod delivery;
+pub mod fixtures;
 pub mod lambda_events;
 pub mod process;
 pub mod push_recorder;
 pub mod stream;
+pub mod transport;
 pub mod usage;
 
 pub use backend::Backend;

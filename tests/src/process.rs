@@ -59,10 +59,8 @@ impl Server {
 
     /// Registers a user called `name`: its id and token.
     pub async fn register(&self, http: &reqwest::Client, name: &str) -> (String, String) {
-        let response = http.post(self.url("/v1/users")).json(&serde_json::json!({ "name": name })).send().await;
-        let user: serde_json::Value = response.expect("register").json().await.expect("a JSON user");
-        let field = |key: &str| user[key].as_str().unwrap_or_else(|| panic!("no {key} in {user}")).to_owned();
-        (field("id"), field("token"))
+        let api = crate::transport::Http { client: http.clone(), base: self.base.clone() };
+        crate::transport::register(&api, name).await
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -11,19 +11,11 @@ use std::collections::BTreeMap;
 use contract::usage::{MeasuredGroup, Operation, OperationUsage, Recipients};
 use serde_json::{Value, json};
 
+pub use crate::transport::register;
+use crate::transport::Transport;
+
 /// The text of every message, as long as the cost report's default average text.
 pub const TEXT_BYTES: usize = 200;
-
-/// A way to call the API: in-process, or as API Gateway events through the Lambda emulator.
-pub trait Api {
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> impl Future<Output = (u16, Value)>;
-}
 
 pub struct Request {
     pub method: &'static str,
@@ -33,7 +25,7 @@ pub struct Request {
 }
 
 impl Request {
-    pub async fn send(&self, api: &impl Api) -> (u16, Value) {
+    pub async fn send(&self, api: &impl Transport) -> (u16, Value) {
         api.call(self.method, &self.path, Some(&self.token), self.body.clone()).await
     }
 }
@@ -45,15 +37,8 @@ pub struct Scenario {
     pub request: Box<dyn Fn(usize) -> Request>,
 }
 
-/// A new user's id and token.
-pub async fn register(api: &impl Api, name: &str) -> (String, String) {
-    let (status, body) = api.call("POST", "/v1/users", None, Some(json!({ "name": name }))).await;
-    assert_eq!(status, 201, "{body}");
-    (body["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
-}
-
 /// Registers the users and groups, then returns the operations.
-pub async fn operations(api: &impl Api) -> Vec<Scenario> {
+pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
     let (_, alice) = register(api, "alice").await;
     let (bob_id, bob) = register(api, "bob").await;
     let mut members = Vec::new();
@@ -120,7 +105,7 @@ pub async fn operations(api: &impl Api) -> Vec<Scenario> {
 }
 
 /// A group the owner (by token) creates, with `members` added: its id.
-pub async fn group_of(api: &impl Api, owner: &str, members: &[String]) -> String {
+pub async fn group_of(api: &impl Transport, owner: &str, members: &[String]) -> String {
     let (status, group) = api.call("POST", "/v1/groups", Some(owner), Some(json!({ "name": "team" }))).await;
     assert_eq!(status, 201, "{group}");
     let group = group["id"].as_str().unwrap().to_owned();
@@ -134,14 +119,6 @@ pub async fn group_of(api: &impl Api, owner: &str, members: &[String]) -> String
 /// The body's size as the client receives it (the server writes compact JSON).
 pub fn response_bytes(body: &Value) -> u64 {
     if body.is_null() { 0 } else { serde_json::to_string(body).map_or(0, |s| s.len() as u64) }
-}
-
-impl Api for crate::client::TestApp {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string());
-        let reply = crate::client::TestApp::call(self, method, path, token, body.as_deref()).await;
-        (reply.status.as_u16(), reply.body)
-    }
 }
 
 /// Each operation once, in-process over the DynamoDB store: its requests and billed units from
@@ -189,7 +166,7 @@ pub async fn store_push_usage(
     let (alice_id, bob_id) = (UserId::parse(&alice_id).unwrap(), UserId::parse(&bob_id).unwrap());
     let text = json!({ "text": "x".repeat(TEXT_BYTES) });
     let (status, sent) =
-        Api::call(&app, "POST", &format!("/v1/users/{bob_id}/messages"), Some(&alice), Some(text)).await;
+        Transport::call(&app, "POST", &format!("/v1/users/{bob_id}/messages"), Some(&alice), Some(text)).await;
     assert_eq!(status, 201, "{sent}");
     let connection = ConnectionId::parse("measured=").unwrap();
     let mut usage = BTreeMap::new();

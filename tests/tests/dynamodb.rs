@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
+use messaging_tests::fixtures::{self, user};
 use runtime::domain::message::Outgoing;
 use runtime::domain::{ClientId, ConnectionId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
 use runtime::store::connections::Connections;
@@ -34,18 +35,9 @@ fn assert_budget(dynamo: &DynamoStore, operation: &str, requests: u64, units: (f
     assert_eq!((cost.billed_read_units, cost.billed_write_units), units, "{operation} billed units");
 }
 
-async fn user(store: &dyn Store, name: &str) -> UserId {
-    let user = User { id: UserId::generate(), name: Name::parse(name).unwrap() };
-    store.create_user(&user).await.unwrap();
-    user.id
-}
-
+/// A message of a 200-byte text, the usage scenario's.
 fn outgoing(from: &UserId, to: Recipient, client_id: Option<&str>) -> Outgoing {
-    let text = Text::parse("x".repeat(200)).unwrap();
-    Outgoing {
-        message: Message::new(from.clone(), to, text),
-        client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
-    }
+    fixtures::outgoing(from, to, &"x".repeat(200), client_id)
 }
 
 /// The request counts documented in the README ("DynamoDB request budget"), one operation at a
@@ -275,9 +267,7 @@ mod retention {
     }
 
     async fn registered(store: &DynamoStore) -> UserId {
-        let user = User { id: UserId::generate(), name: Name::parse("u").unwrap() };
-        store.create_user(&user).await.unwrap();
-        user.id
+        user(store, "u").await
     }
 
     async fn entry(client: &aws_sdk_dynamodb::Client, options: &DynamoOptions, user: &UserId, seq: u64) -> Item {

@@ -11,6 +11,7 @@ use messaging_tests::backend::{
     EMULATOR_OPERATION_BUDGET, chaos_emulator_endpoint, emulator_client, fresh_tables, production_client,
 };
 use messaging_tests::chaos::{Chaos, Effect, Rule};
+use messaging_tests::fixtures::{self, group};
 use runtime::domain::message::Outgoing;
 use runtime::domain::{
     ClientId, Group, GroupId, Message, MessageId, Name, Recipient, Rejection, Seq, Text, User, UserId,
@@ -38,27 +39,11 @@ fn unhurried(tables: DynamoOptions) -> DynamoOptions {
 }
 
 async fn user(store: &dyn Store) -> UserId {
-    let user = User { id: UserId::generate(), name: Name::parse("u").unwrap() };
-    store.create_user(&user).await.unwrap();
-    user.id
-}
-
-/// A group of `size` (owner first).
-async fn group(store: &dyn Store, size: usize) -> Group {
-    let owner = user(store).await;
-    let mut group = Group::new(Name::parse("g").unwrap(), owner);
-    for _ in 1..size {
-        group.members.push(user(store).await);
-    }
-    store.create_group(&group).await.unwrap();
-    group
+    fixtures::user(store, "u").await
 }
 
 fn to_group(from: &UserId, group: &GroupId, text: &str, client_id: Option<&str>) -> Outgoing {
-    Outgoing {
-        message: Message::new(from.clone(), Recipient::Group(group.clone()), Text::parse(text.into()).unwrap()),
-        client_id: client_id.map(|c| ClientId::parse(c).unwrap()),
-    }
+    fixtures::outgoing(from, Recipient::Group(group.clone()), text, client_id)
 }
 
 /// How many times each message id is in each member's feed.

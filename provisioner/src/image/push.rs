@@ -101,3 +101,22 @@ async fn upload(cx: &Context<'_>, digest: &str, bytes: &[u8]) -> Result<(), Erro
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
+
+/// The image the function runs, looked up in the repository; with no function, whether the
+/// repository holds any image at all.
+pub async fn status(cx: &Context<'_>, image_uri: Option<String>) -> Result<ResourceReport, Error> {
+    let name = &cx.names.repository;
+    let present = match image_uri.as_deref().and_then(|uri| uri.split_once('@')) {
+        Some((_, digest)) => exists(cx, digest).await?,
+        None => {
+            let listed = cx.aws.ecr.list_images().repository_name(name).max_results(1).send().await;
+            let listed = absent_as_none(listed, &["RepositoryNotFoundException"], "ecr:ListImages", name)?;
+            listed.is_some_and(|l| l.image_ids().iter().any(|id: &ImageIdentifier| id.image_digest().is_some()))
+        }
+    };
+    let report = ResourceReport::new(KIND, name, if present { Outcome::Present } else { Outcome::Missing });
+    Ok(match image_uri {
+        Some(uri) => report.id(uri),
+        None => report,
+    })
+}

@@ -15,7 +15,8 @@ use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::lambda_events;
 use messaging_tests::push_recorder::PushRecorder;
-use messaging_tests::usage::{self, Api};
+use messaging_tests::transport::{Lambda, Transport};
+use messaging_tests::usage;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -29,18 +30,6 @@ struct Args {
     /// Invocations of each operation measured (after 20 unmeasured ones).
     #[arg(long, default_value_t = 100)]
     invocations: u32,
-}
-
-struct Lambda {
-    http: reqwest::Client,
-    api: String,
-}
-
-impl Api for Lambda {
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let reply = lambda_events::call(&self.http, &self.api, method, path, token, body).await;
-        (reply.status, reply.body)
-    }
 }
 
 /// The median CPU time (ms, to the µs) of `step` over `invocations` runs, after 20 unmeasured.

@@ -1,0 +1,238 @@
+//! The stack's resources in dependency order — one list that `deploy` walks forwards, `status`
+//! forwards and `destroy` backwards — and what each command does at each step.
+
+use crate::apigateway::InvokePermission;
+use crate::cli::DeployArgs;
+use crate::context::Context;
+use crate::error::Error;
+use crate::function::Function;
+use crate::image::{self, Image};
+use crate::log_group::LogGroup;
+use crate::report::{Outcome, Progress, Report, ResourceReport};
+use crate::repository::Repository;
+use crate::resource::{Mode, Observation, Resource, reconcile};
+use crate::role::Role;
+use crate::{http_api, tables, websocket_api};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Repository,
+    /// The image in the repository (pushed by deploy; gone with the repository).
+    Image,
+    /// Before the role and the function: its id is in the role's policy and the function's
+    /// environment. Its integration names the function by ARN, which need not exist yet.
+    WebsocketApi,
+    Role,
+    Tables,
+    LogGroup,
+    Function,
+    HttpApi,
+    /// The permissions live in the function's policy: they go with the function.
+    HttpPermission,
+    WebsocketPermission,
+}
+
+pub const ORDER: [Step; 10] = [
+    Step::Repository,
+    Step::Image,
+    Step::WebsocketApi,
+    Step::Role,
+    Step::Tables,
+    Step::LogGroup,
+    Step::Function,
+    Step::HttpApi,
+    Step::HttpPermission,
+    Step::WebsocketPermission,
+];
+
+/// What a command does, with what it needs.
+pub enum Command<'a> {
+    Deploy { args: &'a DeployArgs, image: &'a Image },
+    Status,
+    Destroy { keep_data: bool },
+}
+
+impl Command<'_> {
+    fn mode(&self) -> Mode {
+        match self {
+            Self::Deploy { .. } => Mode::Deploy,
+            Self::Status => Mode::Status,
+            Self::Destroy { keep_data } => Mode::Destroy { keep_data: *keep_data },
+        }
+    }
+}
+
+/// What earlier steps found that later ones need.
+#[derive(Default)]
+struct Outputs {
+    repository_uri: Option<String>,
+    /// The image deploy pushed, or the one the function runs.
+    image_uri: Option<String>,
+    function_exists: bool,
+    http_api: Option<String>,
+    endpoint: Option<String>,
+}
+
+/// Runs `command` over every step, in order (backwards for destroy).
+pub async fn run(cx: &Context<'_>, command: &Command<'_>) -> Result<Report, Error> {
+    let progress = Progress::default();
+    let mut cx = cx.with_websocket_api(None);
+    let mut outputs = Outputs::default();
+    let steps: Vec<Step> = match command {
+        Command::Destroy { .. } => ORDER.into_iter().rev().collect(),
+        _ => ORDER.to_vec(),
+    };
+    // Status needs the function's image before the image step: it looks it up first.
+    if matches!(command, Command::Status) {
+        let function = Function { image_uri: None, rotate_token_key: false };
+        if let Observation::Ours(found) = function.observe(&cx).await? {
+            outputs.image_uri = function.output(&found);
+        }
+    }
+    for step in steps {
+        if step == Step::WebsocketApi {
+            let id = websocket_api_step(&cx, command, &progress).await?;
+            cx = cx.with_websocket_api(id);
+            continue;
+        }
+        Box::pin(one(&cx, step, command, &progress, &mut outputs)).await?;
+    }
+    let endpoint = outputs.endpoint.filter(|e| !e.is_empty());
+    let stream = if matches!(command, Command::Destroy { .. }) { None } else { cx.stream_endpoint() };
+    Ok(progress.finish(cx.names.stack.as_str(), endpoint, stream))
+}
+
+async fn one(
+    cx: &Context<'_>,
+    step: Step,
+    command: &Command<'_>,
+    progress: &Progress,
+    outputs: &mut Outputs,
+) -> Result<(), Error> {
+    let names = cx.names;
+    let mode = command.mode();
+    match step {
+        Step::Repository => outputs.repository_uri = resource(cx, &Repository, mode, progress).await?,
+        Step::Image => match command {
+            Command::Deploy { image, .. } => {
+                let uri = outputs.repository_uri.clone().unwrap_or_default();
+                let push = image::push::push(cx, image, &uri);
+                outputs.image_uri = Some(progress.step(image::push::KIND, &names.repository, push).await?);
+            }
+            Command::Status => {
+                let status = image::push::status(cx, outputs.image_uri.clone());
+                progress.report(image::push::KIND, &names.repository, status).await?;
+            }
+            Command::Destroy { .. } => {}
+        },
+        Step::WebsocketApi => unreachable!("run handles the WebSocket API, whose id changes the context"),
+        Step::Role => {
+            resource(cx, &Role, mode, progress).await?;
+        }
+        Step::Tables => {
+            for table in tables::specs(cx) {
+                resource(cx, &table, mode, progress).await?;
+            }
+        }
+        Step::LogGroup => {
+            resource(cx, &LogGroup, mode, progress).await?;
+        }
+        Step::Function => {
+            let (image_uri, rotate_token_key) = match command {
+                Command::Deploy { args, .. } => (outputs.image_uri.as_deref(), args.rotate_token_key),
+                _ => (None, false),
+            };
+            let found = resource(cx, &Function { image_uri, rotate_token_key }, mode, progress).await?;
+            outputs.function_exists = found.is_some();
+        }
+        Step::HttpApi => http_api_step(cx, command, progress, outputs).await?,
+        Step::HttpPermission => {
+            if !matches!(command, Command::Destroy { .. }) {
+                let permission = http_api::permission(cx, outputs.http_api.as_deref());
+                permission_step(cx, command, progress, permission, outputs.function_exists).await?;
+            }
+        }
+        Step::WebsocketPermission => {
+            if !matches!(command, Command::Destroy { .. }) {
+                let permission = websocket_api::permission(cx, cx.websocket_api.as_deref());
+                permission_step(cx, command, progress, permission, outputs.function_exists).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One resource through the shared state machine, under its progress line; its output.
+async fn resource<R: Resource>(
+    cx: &Context<'_>,
+    resource: &R,
+    mode: Mode,
+    progress: &Progress,
+) -> Result<Option<R::Output>, Error> {
+    let (kind, name) = (resource.kind(), resource.name(cx));
+    progress
+        .step(kind, &name, async {
+            let reconciled = reconcile(cx, resource, mode).await?;
+            Ok((reconciled.report, reconciled.output))
+        })
+        .await
+}
+
+/// The WebSocket API; its id (when it exists and is the stack's).
+async fn websocket_api_step(
+    cx: &Context<'_>,
+    command: &Command<'_>,
+    progress: &Progress,
+) -> Result<Option<String>, Error> {
+    let name = &cx.names.websocket_api;
+    let kind = websocket_api::KIND;
+    let found = progress.step(kind, name, async {
+        match command {
+            Command::Deploy { .. } => websocket_api::deploy(cx).await,
+            Command::Status => websocket_api::status(cx).await,
+            Command::Destroy { .. } => Ok((websocket_api::destroy(cx).await?, None)),
+        }
+    });
+    Ok(found.await?.filter(|id| !id.is_empty()))
+}
+
+async fn http_api_step(
+    cx: &Context<'_>,
+    command: &Command<'_>,
+    progress: &Progress,
+    outputs: &mut Outputs,
+) -> Result<(), Error> {
+    let (kind, name) = (http_api::KIND, &cx.names.http_api);
+    let found = progress
+        .step(kind, name, async {
+            match command {
+                Command::Deploy { .. } => http_api::deploy(cx).await,
+                Command::Status => http_api::status(cx).await,
+                Command::Destroy { .. } => Ok((http_api::destroy(cx).await?, None)),
+            }
+        })
+        .await?;
+    if let Some(found) = found {
+        outputs.http_api = Some(found.api_id).filter(|id| !id.is_empty());
+        outputs.endpoint = Some(found.endpoint);
+    }
+    Ok(())
+}
+
+async fn permission_step(
+    cx: &Context<'_>,
+    command: &Command<'_>,
+    progress: &Progress,
+    permission: InvokePermission<'_>,
+    function_exists: bool,
+) -> Result<(), Error> {
+    let (kind, sid) = (permission.kind, permission.sid);
+    let report = async {
+        match command {
+            Command::Deploy { .. } => permission.deploy(cx).await,
+            _ if permission.api_id.is_empty() => Ok(ResourceReport::new(kind, sid, Outcome::Missing)),
+            _ => permission.status(cx, function_exists).await,
+        }
+    };
+    progress.report(kind, sid, report).await
+}
