@@ -142,11 +142,11 @@ async fn secrets_stay_out_of_the_log() {
         let api = Http::new(&server.url(""));
         let (_, user) = call(&api, "POST", "/v1/users", None, Some(json!({"name": "a"}))).await;
         let (id, token) = (user["id"].as_str().unwrap(), user["token"].as_str().unwrap());
-        let (_, _) = call(&api, "POST", &format!("/v1/users/{id}/messages"), Some(token), Some(json!({"text": "x"}))).await;
+        let (_, _) =
+            call(&api, "POST", &format!("/v1/users/{id}/messages"), Some(token), Some(json!({"text": "x"}))).await;
         let (_, page) = call(&api, "GET", "/v1/messages", Some(token), None).await;
         let cursor = page["next"].as_str().unwrap();
-        let (status, _) =
-            call(&api, "GET", &format!("/v1/messages?after={cursor}"), Some(token), None).await;
+        let (status, _) = call(&api, "GET", &format!("/v1/messages?after={cursor}"), Some(token), None).await;
         assert_eq!(status, StatusCode::OK);
         // A refused token is still a secret (a mistyped one is usually nearly right).
         let (status, _) = call(&api, "GET", "/v1/me/blocks", Some(&format!("{token}x")), None).await;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use runtime::domain::message::Outgoing;
-use runtime::domain::{ClientId, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, User, UserId};
+use runtime::domain::{ClientId, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, UserId};
 use runtime::store::{MembershipChange, Store, StoreError, StoreResult};
 
 use crate::Backend;

@@ -63,8 +63,10 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
             seen: Vec::new(),
         });
     }
-    let (_, group) =
-        api(&server).try_call("POST", "/v1/groups", Some(&users[0].token), Some(json!({"name": "all"}))).await.expect("group");
+    let (_, group) = api(&server)
+        .try_call("POST", "/v1/groups", Some(&users[0].token), Some(json!({"name": "all"})))
+        .await
+        .expect("group");
     let group = group["id"].as_str().unwrap().to_owned();
     for user in &users[1..] {
         let path = format!("/v1/groups/{group}/members/{}", user.id);
@@ -92,9 +94,7 @@ pub async fn run(binary: &Path, cycles: usize) -> CrashReport {
                     };
                     let body = json!({"text": format!("{cycle}-{s}-{i}"), "client_id": format!("{cycle}-{s}-{i}")});
                     match api.try_call("POST", &path, Some(&token), Some(body)).await {
-                        Ok((201, message)) => {
-                            acknowledged.push(message["id"].as_str().unwrap().to_owned())
-                        }
+                        Ok((201, message)) => acknowledged.push(message["id"].as_str().unwrap().to_owned()),
                         _ => return (s, to_group, acknowledged),
                     }
                 }

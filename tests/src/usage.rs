@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use contract::usage::{MeasuredGroup, Operation, OperationUsage, Recipients};
 use serde_json::{Value, json};
 
-pub use crate::transport::register;
 use crate::transport::Transport;
+pub use crate::transport::register;
 
 /// The text of every message, as long as the cost report's default average text.
 pub const TEXT_BYTES: usize = 200;

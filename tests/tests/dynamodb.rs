@@ -7,13 +7,13 @@ use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use messaging_tests::fixtures::{self, user};
 use runtime::domain::message::Outgoing;
-use runtime::domain::{ClientId, ConnectionId, Group, Message, Name, Recipient, Seq, Text, User, UserId};
+use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, UserId};
+use runtime::store::MembershipChange;
 use runtime::store::connections::Connections;
 use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;
 use runtime::store::dynamodb::metrics::OperationCost;
-use runtime::store::{MembershipChange, Store};
 
 messaging_tests::store_conformance_tests!(Backend::dynamodb);
 messaging_tests::api_tests!(Backend::dynamodb);
@@ -247,7 +247,7 @@ mod retention {
     use aws_sdk_dynamodb::types::AttributeValue;
     use messaging_tests::backend::{emulator_client, emulator_endpoint, fresh_tables};
     use runtime::domain::message::Outgoing;
-    use runtime::domain::{Message, MessageJson, Name, Recipient, Seq, Text, User, UserId};
+    use runtime::domain::{Message, MessageJson, Recipient, Seq, Text, UserId};
     use runtime::store::Store;
     use runtime::store::dynamodb::items::Item;
     use runtime::store::dynamodb::{DynamoOptions, DynamoStore, schema};
@@ -267,7 +267,7 @@ mod retention {
     }
 
     async fn registered(store: &DynamoStore) -> UserId {
-        user(store, "u").await
+        messaging_tests::fixtures::user(store, "u").await
     }
 
     async fn entry(client: &aws_sdk_dynamodb::Client, options: &DynamoOptions, user: &UserId, seq: u64) -> Item {

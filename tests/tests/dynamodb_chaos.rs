@@ -13,9 +13,7 @@ use messaging_tests::backend::{
 use messaging_tests::chaos::{Chaos, Effect, Rule};
 use messaging_tests::fixtures::{self, group};
 use runtime::domain::message::Outgoing;
-use runtime::domain::{
-    ClientId, Group, GroupId, Message, MessageId, Name, Recipient, Rejection, Seq, Text, User, UserId,
-};
+use runtime::domain::{GroupId, MessageId, Name, Recipient, Rejection, Seq, User, UserId};
 use runtime::store::dynamodb::{CHUNK, DynamoOptions, DynamoStore, retry, schema};
 use runtime::store::{MembershipChange, Store, StoreError};
 

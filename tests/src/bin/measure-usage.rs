@@ -17,7 +17,7 @@ use messaging_tests::lambda_events;
 use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::transport::{Lambda, Transport};
 use messaging_tests::usage;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[derive(Parser)]
 struct Args {
