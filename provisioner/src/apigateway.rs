@@ -36,6 +36,53 @@ pub async fn find(cx: &Context<'_>, name: &str) -> Result<Observation<Api>, Erro
     })
 }
 
+/// Creates (by `create`) or repairs the stack's API named `name` so it holds `layout`: its report,
+/// and the API (`None` in a dry run of a new one).
+pub async fn deploy<F>(
+    cx: &Context<'_>,
+    kind: &'static str,
+    name: &str,
+    layout: &Layout<'_>,
+    create: impl FnOnce() -> F,
+) -> Result<(ResourceReport, Option<Api>), Error>
+where
+    F: Future<Output = Result<Api, Error>>,
+{
+    let (api, created) = match find(cx, name).await? {
+        Observation::Ours(api) => (api, false),
+        Observation::Foreign => return Err(cx.foreign(kind, name)),
+        Observation::Absent if cx.dry_run => return Ok((ResourceReport::new(kind, name, Outcome::WouldCreate), None)),
+        Observation::Absent => (create().await?, true),
+    };
+    let api_id = api.api_id().unwrap_or_default().to_owned();
+    let changes = layout.converge(cx, &api_id).await?;
+    let report = if created {
+        ResourceReport::new(kind, name, Outcome::Created)
+    } else {
+        ResourceReport::new(kind, name, cx.changed_outcome(!changes.is_empty())).changes(changes)
+    };
+    Ok((report.id(api_id), Some(api)))
+}
+
+/// The stack's API named `name` as `status` reports it against `layout`, and the API when it is
+/// the stack's.
+pub async fn status(
+    cx: &Context<'_>,
+    kind: &'static str,
+    name: &str,
+    layout: &Layout<'_>,
+) -> Result<(ResourceReport, Option<Api>), Error> {
+    let api = match find(cx, name).await? {
+        Observation::Foreign => return Ok((ResourceReport::new(kind, name, Outcome::Foreign), None)),
+        Observation::Absent => return Ok((ResourceReport::new(kind, name, Outcome::Missing), None)),
+        Observation::Ours(api) => api,
+    };
+    let api_id = api.api_id().unwrap_or_default();
+    let changes = layout.drift(&layout.observe(cx, api_id).await?);
+    let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
+    Ok((ResourceReport::new(kind, name, outcome).id(api_id).changes(changes), Some(api)))
+}
+
 /// Deletes the stack's API named `name`, with everything in it.
 pub async fn destroy(cx: &Context<'_>, kind: &'static str, name: &str) -> Result<ResourceReport, Error> {
     let outcome = match find(cx, name).await? {

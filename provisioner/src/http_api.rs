@@ -7,8 +7,7 @@ use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use crate::apigateway::{self, InvokePermission, Layout};
 use crate::context::Context;
 use crate::error::Error;
-use crate::report::{Outcome, ResourceReport};
-use crate::resource::Observation;
+use crate::report::ResourceReport;
 use crate::stack::TAG_KEY;
 
 pub const KIND: &str = "http api";
@@ -32,40 +31,33 @@ pub struct HttpApi {
     pub endpoint: String,
 }
 
-/// Creates or repairs the API; returns its report and what later steps need (both empty in a dry
-/// run of a new one).
+impl HttpApi {
+    fn of(api: &Api) -> Self {
+        Self {
+            api_id: api.api_id().unwrap_or_default().to_owned(),
+            endpoint: api.api_endpoint().unwrap_or_default().to_owned(),
+        }
+    }
+}
+
+/// Creates or repairs the API; returns its report and what later steps need (`None` in a dry run
+/// of a new one).
 pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, Option<HttpApi>), Error> {
     let (gw, name) = (&cx.aws.apigateway, &cx.names.http_api);
-    let (api, outcome) = match apigateway::find(cx, name).await? {
-        Observation::Ours(api) => (api, None),
-        Observation::Foreign => return Err(cx.foreign(KIND, name)),
-        Observation::Absent if cx.dry_run => {
-            let nothing = HttpApi { api_id: String::new(), endpoint: String::new() };
-            return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), Some(nothing)));
-        }
-        Observation::Absent => {
-            let created =
-                gw.create_api().name(name).protocol_type(ProtocolType::Http).tags(TAG_KEY, cx.names.stack.as_str());
-            let created = created.send().await.map_err(|e| Error::aws("apigateway:CreateApi", name, e))?;
-            let api = Api::builder()
-                .set_api_id(created.api_id)
-                .set_api_endpoint(created.api_endpoint)
-                .name(name)
-                .protocol_type(ProtocolType::Http)
-                .route_selection_expression("${request.method} ${request.path}")
-                .build();
-            (api, Some(Outcome::Created))
-        }
+    let create = || async {
+        let created =
+            gw.create_api().name(name).protocol_type(ProtocolType::Http).tags(TAG_KEY, cx.names.stack.as_str());
+        let created = created.send().await.map_err(|e| Error::aws("apigateway:CreateApi", name, e))?;
+        Ok(Api::builder()
+            .set_api_id(created.api_id)
+            .set_api_endpoint(created.api_endpoint)
+            .name(name)
+            .protocol_type(ProtocolType::Http)
+            .route_selection_expression("${request.method} ${request.path}")
+            .build())
     };
-    let api_id = api.api_id().unwrap_or_default().to_owned();
-    let changes = layout(cx).converge(cx, &api_id).await?;
-    let outcome = outcome.unwrap_or_else(|| cx.changed_outcome(!changes.is_empty()));
-    let changes = if outcome == Outcome::Created { Vec::new() } else { changes };
-    let endpoint = api.api_endpoint().unwrap_or_default().to_owned();
-    Ok((
-        ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes),
-        Some(HttpApi { api_id, endpoint }),
-    ))
+    let (report, api) = apigateway::deploy(cx, KIND, name, &layout(cx), create).await?;
+    Ok((report, api.as_ref().map(HttpApi::of)))
 }
 
 /// The permission that lets this API (by id; empty when there is none yet) invoke the function.
@@ -75,18 +67,8 @@ pub fn permission<'a>(cx: &'a Context<'_>, api_id: Option<&'a str>) -> InvokePer
 
 /// The API's report, and its id and endpoint when it is the stack's.
 pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<HttpApi>), Error> {
-    let name = &cx.names.http_api;
-    let api = match apigateway::find(cx, name).await? {
-        Observation::Foreign => return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None)),
-        Observation::Absent => return Ok((ResourceReport::new(KIND, name, Outcome::Missing), None)),
-        Observation::Ours(api) => api,
-    };
-    let api_id = api.api_id().unwrap_or_default().to_owned();
-    let layout = layout(cx);
-    let changes = layout.drift(&layout.observe(cx, &api_id).await?);
-    let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-    let report = ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes);
-    Ok((report, Some(HttpApi { api_id, endpoint: api.api_endpoint().unwrap_or_default().to_owned() })))
+    let (report, api) = apigateway::status(cx, KIND, &cx.names.http_api, &layout(cx)).await?;
+    Ok((report, api.as_ref().map(HttpApi::of)))
 }
 
 /// Deletes the API (its integration, route and stage go with it). The permission lives in the

@@ -8,8 +8,7 @@ use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use crate::apigateway::{self, InvokePermission, Layout};
 use crate::context::Context;
 use crate::error::Error;
-use crate::report::{Outcome, ResourceReport};
-use crate::resource::Observation;
+use crate::report::ResourceReport;
 use crate::stack::TAG_KEY;
 
 pub const KIND: &str = "websocket api";
@@ -35,29 +34,18 @@ fn layout(cx: &Context<'_>) -> Layout<'static> {
 /// Creates or repairs the API; returns its report and id (none in a dry run of a new one).
 pub async fn deploy(cx: &Context<'_>) -> Result<(ResourceReport, Option<String>), Error> {
     let (gw, name) = (&cx.aws.apigateway, &cx.names.websocket_api);
-    let (api, outcome) = match apigateway::find(cx, name).await? {
-        Observation::Ours(api) => (api, None),
-        Observation::Foreign => return Err(cx.foreign(KIND, name)),
-        Observation::Absent if cx.dry_run => return Ok((ResourceReport::new(KIND, name, Outcome::WouldCreate), None)),
-        Observation::Absent => {
-            let created = gw
-                .create_api()
-                .name(name)
-                .protocol_type(ProtocolType::Websocket)
-                .route_selection_expression(ROUTE_SELECTION)
-                .tags(TAG_KEY, cx.names.stack.as_str());
-            let created = created.send().await.map_err(|e| Error::aws("apigateway:CreateApi", name, e))?;
-            (
-                Api::builder().set_api_id(created.api_id).name(name).protocol_type(ProtocolType::Websocket).build(),
-                Some(Outcome::Created),
-            )
-        }
+    let create = || async {
+        let created = gw
+            .create_api()
+            .name(name)
+            .protocol_type(ProtocolType::Websocket)
+            .route_selection_expression(ROUTE_SELECTION)
+            .tags(TAG_KEY, cx.names.stack.as_str());
+        let created = created.send().await.map_err(|e| Error::aws("apigateway:CreateApi", name, e))?;
+        Ok(Api::builder().set_api_id(created.api_id).name(name).protocol_type(ProtocolType::Websocket).build())
     };
-    let api_id = api.api_id().unwrap_or_default().to_owned();
-    let changes = layout(cx).converge(cx, &api_id).await?;
-    let outcome = outcome.unwrap_or_else(|| cx.changed_outcome(!changes.is_empty()));
-    let changes = if outcome == Outcome::Created { Vec::new() } else { changes };
-    Ok((ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes), Some(api_id)))
+    let (report, api) = apigateway::deploy(cx, KIND, name, &layout(cx), create).await?;
+    Ok((report, api.and_then(|api| api.api_id)))
 }
 
 /// The permission that lets this API (by id; empty when there is none yet) invoke the function.
@@ -67,17 +55,8 @@ pub fn permission<'a>(cx: &'a Context<'_>, api_id: Option<&'a str>) -> InvokePer
 
 /// The API's report and id (when it is the stack's).
 pub async fn status(cx: &Context<'_>) -> Result<(ResourceReport, Option<String>), Error> {
-    let name = &cx.names.websocket_api;
-    let api = match apigateway::find(cx, name).await? {
-        Observation::Foreign => return Ok((ResourceReport::new(KIND, name, Outcome::Foreign), None)),
-        Observation::Absent => return Ok((ResourceReport::new(KIND, name, Outcome::Missing), None)),
-        Observation::Ours(api) => api,
-    };
-    let api_id = api.api_id().unwrap_or_default().to_owned();
-    let layout = layout(cx);
-    let changes = layout.drift(&layout.observe(cx, &api_id).await?);
-    let outcome = if changes.is_empty() { Outcome::Present } else { Outcome::Drifted };
-    Ok((ResourceReport::new(KIND, name, outcome).id(api_id.clone()).changes(changes), Some(api_id)))
+    let (report, api) = apigateway::status(cx, KIND, &cx.names.websocket_api, &layout(cx)).await?;
+    Ok((report, api.and_then(|api| api.api_id)))
 }
 
 /// Deletes the API (its integration, routes and stage go with it, and every open connection).
