@@ -250,7 +250,7 @@ impl Resource for Function<'_> {
         Ok(())
     }
 
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
         let name = &cx.names.function;
         let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
         absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name).map(drop)

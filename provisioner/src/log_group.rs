@@ -75,7 +75,7 @@ impl Resource for LogGroup {
         put_retention(cx).await
     }
 
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
         let name = &cx.names.log_group;
         let deleted = cx.aws.logs.delete_log_group().log_group_name(name).send().await;
         absent_as_none(deleted, NOT_FOUND, "logs:DeleteLogGroup", name).map(drop)

@@ -1,14 +1,13 @@
 //! The stack's resources in dependency order — one list that `deploy` walks forwards, `status`
 //! forwards and `destroy` backwards — and what each command does at each step.
 
-use crate::apigateway::InvokePermission;
 use crate::cli::DeployArgs;
 use crate::context::Context;
 use crate::error::Error;
 use crate::function::Function;
 use crate::image::{self, Image};
 use crate::log_group::LogGroup;
-use crate::report::{Outcome, Progress, Report, ResourceReport};
+use crate::report::{Progress, Report};
 use crate::repository::Repository;
 use crate::resource::{Mode, Observation, Resource, reconcile};
 use crate::role::Role;
@@ -68,7 +67,6 @@ struct Outputs {
     repository_uri: Option<String>,
     /// The image deploy pushed, or the one the function runs.
     image_uri: Option<String>,
-    function_exists: bool,
     http_api: Option<String>,
     endpoint: Option<String>,
 }
@@ -91,8 +89,10 @@ pub async fn run(cx: &Context<'_>, command: &Command<'_>) -> Result<Report, Erro
     }
     for step in steps {
         if step == Step::WebsocketApi {
-            let id = websocket_api_step(&cx, command, &progress).await?;
-            cx = cx.with_websocket_api(id);
+            // Its id changes the context of the steps after it (the role's policy, the function's
+            // environment, the stream endpoint).
+            let api = Box::pin(resource(&cx, &websocket_api::api(&cx), command.mode(), &progress)).await?;
+            cx = cx.with_websocket_api(api.and_then(|api| api.api_id).filter(|id| !id.is_empty()));
             continue;
         }
         Box::pin(one(&cx, step, command, &progress, &mut outputs)).await?;
@@ -142,21 +142,21 @@ async fn one(
                 Command::Deploy { args, .. } => (outputs.image_uri.as_deref(), args.rotate_token_key),
                 _ => (None, false),
             };
-            let found = resource(cx, &Function { image_uri, rotate_token_key }, mode, progress).await?;
-            outputs.function_exists = found.is_some();
+            resource(cx, &Function { image_uri, rotate_token_key }, mode, progress).await?;
         }
-        Step::HttpApi => http_api_step(cx, command, progress, outputs).await?,
-        Step::HttpPermission => {
-            if !matches!(command, Command::Destroy { .. }) {
-                let permission = http_api::permission(cx, outputs.http_api.as_deref());
-                permission_step(cx, command, progress, permission, outputs.function_exists).await?;
+        Step::HttpApi => {
+            if let Some(api) = resource(cx, &http_api::api(cx), mode, progress).await? {
+                outputs.http_api = api.api_id;
+                outputs.endpoint = api.api_endpoint;
             }
+        }
+        // Deleted with the function, whose policy holds them.
+        Step::HttpPermission | Step::WebsocketPermission if matches!(command, Command::Destroy { .. }) => {}
+        Step::HttpPermission => {
+            resource(cx, &http_api::permission(cx, outputs.http_api.as_deref()), mode, progress).await?;
         }
         Step::WebsocketPermission => {
-            if !matches!(command, Command::Destroy { .. }) {
-                let permission = websocket_api::permission(cx, cx.websocket_api.as_deref());
-                permission_step(cx, command, progress, permission, outputs.function_exists).await?;
-            }
+            resource(cx, &websocket_api::permission(cx, cx.websocket_api.as_deref()), mode, progress).await?;
         }
     }
     Ok(())
@@ -176,63 +176,4 @@ async fn resource<R: Resource>(
             Ok((reconciled.report, reconciled.output))
         })
         .await
-}
-
-/// The WebSocket API; its id (when it exists and is the stack's).
-async fn websocket_api_step(
-    cx: &Context<'_>,
-    command: &Command<'_>,
-    progress: &Progress,
-) -> Result<Option<String>, Error> {
-    let name = &cx.names.websocket_api;
-    let kind = websocket_api::KIND;
-    let found = progress.step(kind, name, async {
-        match command {
-            Command::Deploy { .. } => websocket_api::deploy(cx).await,
-            Command::Status => websocket_api::status(cx).await,
-            Command::Destroy { .. } => Ok((websocket_api::destroy(cx).await?, None)),
-        }
-    });
-    Ok(found.await?.filter(|id| !id.is_empty()))
-}
-
-async fn http_api_step(
-    cx: &Context<'_>,
-    command: &Command<'_>,
-    progress: &Progress,
-    outputs: &mut Outputs,
-) -> Result<(), Error> {
-    let (kind, name) = (http_api::KIND, &cx.names.http_api);
-    let found = progress
-        .step(kind, name, async {
-            match command {
-                Command::Deploy { .. } => http_api::deploy(cx).await,
-                Command::Status => http_api::status(cx).await,
-                Command::Destroy { .. } => Ok((http_api::destroy(cx).await?, None)),
-            }
-        })
-        .await?;
-    if let Some(found) = found {
-        outputs.http_api = Some(found.api_id).filter(|id| !id.is_empty());
-        outputs.endpoint = Some(found.endpoint);
-    }
-    Ok(())
-}
-
-async fn permission_step(
-    cx: &Context<'_>,
-    command: &Command<'_>,
-    progress: &Progress,
-    permission: InvokePermission<'_>,
-    function_exists: bool,
-) -> Result<(), Error> {
-    let (kind, sid) = (permission.kind, permission.sid);
-    let report = async {
-        match command {
-            Command::Deploy { .. } => permission.deploy(cx).await,
-            _ if permission.api_id.is_empty() => Ok(ResourceReport::new(kind, sid, Outcome::Missing)),
-            _ => permission.status(cx, function_exists).await,
-        }
-    };
-    progress.report(kind, sid, report).await
 }

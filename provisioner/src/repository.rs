@@ -153,7 +153,7 @@ impl Resource for Repository {
     }
 
     /// Deletes the repository with every image in it.
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
         let name = &cx.names.repository;
         let deleted = cx.aws.ecr.delete_repository().repository_name(name).force(true).send().await;
         absent_as_none(deleted, &["RepositoryNotFoundException"], "ecr:DeleteRepository", name).map(drop)

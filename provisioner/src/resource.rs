@@ -55,7 +55,7 @@ pub trait Resource {
 
     async fn create(&self, cx: &Context<'_>) -> Result<Self::Output, Error>;
     async fn apply(&self, cx: &Context<'_>, observed: &Self::Observed, changes: &[Self::Change]) -> Result<(), Error>;
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error>;
+    async fn delete(&self, cx: &Context<'_>, observed: &Self::Observed) -> Result<(), Error>;
     /// Whether `destroy --keep-data` leaves it (the tables).
     fn holds_data(&self) -> bool {
         false
@@ -103,8 +103,8 @@ pub async fn reconcile<R: Resource>(
         (Mode::Destroy { keep_data }, Observation::Ours(_)) if keep_data && resource.holds_data() => {
             done(report(Outcome::Kept), None)
         }
-        (Mode::Destroy { .. }, Observation::Ours(_)) => {
-            resource.delete(cx).await?;
+        (Mode::Destroy { .. }, Observation::Ours(o)) => {
+            resource.delete(cx, &o).await?;
             done(report(Outcome::Deleted), None)
         }
         (Mode::Deploy, Observation::Foreign) => Err(cx.foreign(kind, &name)),

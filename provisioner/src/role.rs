@@ -159,7 +159,7 @@ impl Resource for Role {
 
     /// IAM refuses to delete a role that still has policies: inline ones are deleted and attached
     /// ones detached first.
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
         let (iam, name) = (&cx.aws.iam, &cx.names.role);
         let inline = iam.list_role_policies().role_name(name).send().await;
         for policy in inline.map_err(|e| Error::aws("iam:ListRolePolicies", name, e))?.policy_names() {

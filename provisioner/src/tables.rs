@@ -183,7 +183,7 @@ impl Resource for Table {
         Ok(())
     }
 
-    async fn delete(&self, cx: &Context<'_>) -> Result<(), Error> {
+    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
         let name = self.0.name.as_str();
         let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
         absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name).map(drop)
