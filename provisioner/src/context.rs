@@ -1,8 +1,6 @@
 //! What every resource step works with: the clients, the names, the settings, and the ARNs the
 //! resources refer to each other by.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::aws::Aws;
@@ -93,25 +91,4 @@ pub fn same_json(text: Option<&str>, want: &Value) -> bool {
     let Some(text) = text else { return false };
     let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
     serde_json::from_str::<Value>(&decoded).ok().or_else(|| serde_json::from_str(text).ok()).as_ref() == Some(want)
-}
-
-/// Polls `ready` with growing pauses until it says yes, for at most `limit`: resources that AWS
-/// creates asynchronously (tables, functions) are usable only once they report so.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut ready: F) -> Result<(), Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, Error>>,
-{
-    let deadline = Instant::now() + limit;
-    let mut pause = Duration::from_millis(100);
-    loop {
-        if ready().await? {
-            return Ok(());
-        }
-        if Instant::now() + pause > deadline {
-            return Err(Error::NotReady(what.to_owned()));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(3));
-    }
 }

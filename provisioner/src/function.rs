@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::types::{
-    ApplicationLogLevel, Architecture, Environment, FunctionCode, LastUpdateStatus, LogFormat, LoggingConfig,
-    PackageType, State, SystemLogLevel,
+    ApplicationLogLevel, Architecture, Environment, FunctionCode, LogFormat, LoggingConfig, PackageType, SystemLogLevel,
 };
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use contract::env::{FunctionEnv, var};
 use contract::token_key::TokenKey;
 
-use crate::context::{Context, wait_until};
+use crate::context::Context;
 use crate::error::{Error, absent_as_none, code};
 use crate::resource::{Observation, Resource};
 use crate::stack::{TAG_KEY, is_ours};
@@ -225,7 +226,7 @@ impl Resource for Function<'_> {
     async fn create(&self, cx: &Context<'_>) -> Result<Option<String>, Error> {
         let image_uri = self.image_uri.ok_or_else(|| Error::Refused("no image to create the function with".into()))?;
         create(cx, image_uri, &token_key(None, true).0).await?;
-        wait_ready(cx).await?;
+        wait_ready(cx, After::Create).await?;
         if cx.settings.reserved_concurrency.is_some() {
             set_concurrency(cx).await?;
         }
@@ -237,12 +238,12 @@ impl Resource for Function<'_> {
         if let Some(image_uri) = self.image_uri.filter(|_| changes.contains(&Change::Image)) {
             let update = cx.aws.lambda.update_function_code().function_name(name).image_uri(image_uri);
             update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionCode", name, e))?;
-            wait_ready(cx).await?;
+            wait_ready(cx, After::Update).await?;
         }
         if changes.iter().any(|c| c.is_configuration()) {
             let (key, _) = token_key(Some(observed), self.rotate_token_key);
             update_configuration(cx, &key).await?;
-            wait_ready(cx).await?;
+            wait_ready(cx, After::Update).await?;
         }
         if changes.iter().any(|c| matches!(c, Change::Concurrency(_))) {
             set_concurrency(cx).await?;
@@ -332,18 +333,48 @@ async fn set_concurrency(cx: &Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Until the function is `Active` with no update in progress: Lambda refuses the next change
-/// (and API Gateway would call an unready function) before then.
-async fn wait_ready(cx: &Context<'_>) -> Result<(), Error> {
-    let name = &cx.names.function;
-    wait_until(&format!("function {name}"), READY, || async {
-        let config = cx.aws.lambda.get_function_configuration().function_name(name).send().await;
-        let config = config.map_err(|e| Error::aws("lambda:GetFunctionConfiguration", name, e))?;
-        if config.state() == Some(&State::Failed) || config.last_update_status() == Some(&LastUpdateStatus::Failed) {
+/// What the function is waited for after.
+#[derive(Clone, Copy)]
+enum After {
+    Create,
+    Update,
+}
+
+/// Until the function is `Active` (after its creation) or its last update `Successful`, by the
+/// SDK's waiters: Lambda refuses the next change (and API Gateway would call an unready function)
+/// before then.
+async fn wait_ready(cx: &Context<'_>, after: After) -> Result<(), Error> {
+    let (lambda, name) = (&cx.aws.lambda, &cx.names.function);
+    let waited = match after {
+        After::Create => waited(lambda.wait_until_function_active_v2().function_name(name).wait(READY).await),
+        After::Update => waited(lambda.wait_until_function_updated_v2().function_name(name).wait(READY).await),
+    };
+    match waited {
+        Waited::Ready => Ok(()),
+        Waited::TimedOut => Err(Error::NotReady(format!("function {name}"))),
+        Waited::Failed => {
+            let config = lambda.get_function_configuration().function_name(name).send().await;
+            let config = config.map_err(|e| Error::aws("lambda:GetFunctionConfiguration", name, e))?;
             let reason = config.state_reason().or(config.last_update_status_reason()).unwrap_or("no reason given");
-            return Err(Error::Refused(format!("function {name} failed to become ready: {reason}")));
+            Err(Error::Refused(format!("function {name} failed to become ready: {reason}")))
         }
-        Ok(config.state() == Some(&State::Active) && config.last_update_status() != Some(&LastUpdateStatus::InProgress))
-    })
-    .await
+        Waited::Error(error) => Err(Error::Refused(format!("waiting for function {name}: {error}"))),
+    }
+}
+
+enum Waited {
+    Ready,
+    TimedOut,
+    /// The resource reached a state it cannot leave by waiting.
+    Failed,
+    Error(String),
+}
+
+fn waited<T, O: std::fmt::Debug, E: std::error::Error + 'static>(result: Result<T, WaiterError<O, E>>) -> Waited {
+    match result {
+        Ok(_) => Waited::Ready,
+        Err(WaiterError::ExceededMaxWait(_)) => Waited::TimedOut,
+        Err(WaiterError::FailureState(_)) => Waited::Failed,
+        Err(error) => Waited::Error(aws_sdk_lambda::error::DisplayErrorContext(error).to_string()),
+    }
 }

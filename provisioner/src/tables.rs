@@ -6,13 +6,15 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::types::{
     BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Tag, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use contract::tables::{TableSpec, tables};
 
-use crate::context::{Context, wait_until};
+use crate::context::Context;
 use crate::error::{Error, absent_as_none};
 use crate::resource::{Observation, Resource};
 use crate::stack::{TAG_KEY, is_ours};
@@ -194,13 +196,18 @@ impl Resource for Table {
     }
 }
 
+/// Until the table is `ACTIVE`, by the SDK's waiter: a table being created or updated takes no
+/// other change before then.
 async fn wait_active(cx: &Context<'_>, name: &str) -> Result<(), Error> {
-    wait_until(&format!("table {name}"), Duration::from_secs(300), || async {
-        let table = cx.aws.dynamodb.describe_table().table_name(name).send().await;
-        let table = table.map_err(|e| Error::aws("dynamodb:DescribeTable", name, e))?;
-        Ok(table.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE"))
-    })
-    .await
+    let waited = cx.aws.dynamodb.wait_until_table_exists().table_name(name).wait(Duration::from_secs(300)).await;
+    match waited {
+        Ok(_) => Ok(()),
+        Err(WaiterError::ExceededMaxWait(_)) => Err(Error::NotReady(format!("table {name}"))),
+        Err(error) => Err(Error::Refused(format!(
+            "waiting for table {name}: {}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(error)
+        ))),
+    }
 }
 
 async fn set_recovery(cx: &Context<'_>, name: &str) -> Result<(), Error> {

@@ -14,6 +14,8 @@
 //! feeds table when retention is configured.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters as _;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{BillingMode, TimeToLiveSpecification};
 pub use contract::tables::{PK, SEQ, SK, TTL, TableSpec, USER};
 
@@ -39,20 +41,16 @@ pub async fn create_tables(client: &Client, options: &DynamoOptions) -> anyhow::
         if let Err(error) = created {
             let already = error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
             if !already {
-                return Err(anyhow::anyhow!(
-                    "creating table {name}: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(error)
-                ));
+                return Err(anyhow::anyhow!("creating table {name}: {}", DisplayErrorContext(error)));
             }
         }
-        for _ in 0..100 {
-            let table = client.describe_table().table_name(name).send().await?;
-            let active = table.table().and_then(|t| t.table_status()).is_some_and(|s| s.as_str() == "ACTIVE");
-            if active {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        // Until it is ACTIVE, by the SDK's waiter; a table that does not get there is an error.
+        client
+            .wait_until_table_exists()
+            .table_name(name)
+            .wait(std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| anyhow::anyhow!("table {name} did not become active: {}", DisplayErrorContext(e)))?;
         if let Some(attribute) = table.ttl_attribute {
             let spec = TimeToLiveSpecification::builder().enabled(true).attribute_name(attribute).build()?;
             client.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await?;
