@@ -54,8 +54,9 @@ impl ResourceReport {
         Self { kind, name: name.into(), outcome, id: None, changes: Vec::new() }
     }
 
+    /// Its identifier, when there is one yet (a resource a dry run would create may have none).
     pub fn id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
+        self.id = Some(id.into()).filter(|id| !id.is_empty());
         self
     }
 
@@ -166,5 +167,18 @@ impl Progress {
     pub fn finish(self, stack: &str, endpoint: Option<String>, stream_endpoint: Option<String>) -> Report {
         let resources = self.done.into_inner().expect("not poisoned");
         Report { stack: stack.to_owned(), endpoint, stream_endpoint, resources }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_shows_an_identifier_only_when_there_is_one() {
+        let report = |id: &str| ResourceReport::new("http api", "s-http", Outcome::WouldCreate).id(id);
+        assert_eq!(report("").id, None);
+        assert_eq!(report("abc123").id.as_deref(), Some("abc123"));
+        assert_eq!(report("").to_string().lines().count(), 1, "no empty identifier line");
     }
 }
