@@ -179,6 +179,7 @@ mod tests {
         let report = |id: &str| ResourceReport::new("http api", "s-http", Outcome::WouldCreate).id(id);
         assert_eq!(report("").id, None);
         assert_eq!(report("abc123").id.as_deref(), Some("abc123"));
-        assert_eq!(report("").to_string().lines().count(), 1, "no empty identifier line");
+        let stack = Report { stack: "s".into(), endpoint: None, stream_endpoint: None, resources: vec![report("")] };
+        assert_eq!(stack.to_string().lines().count(), 2, "no empty identifier line:\n{stack}");
     }
 }
