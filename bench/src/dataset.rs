@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use runtime::domain::message::Outgoing;
-use runtime::domain::{Group, GroupId, Keys, Message, Name, Recipient, Text, User, UserId};
+use runtime::domain::session::now;
+use runtime::domain::{AccessClaims, Group, GroupId, Keys, Message, Name, Recipient, SessionId, Text, User, UserId};
 use runtime::store::Store;
 use runtime::store::embedded::{EmbeddedOptions, EmbeddedStore};
 use runtime::wiring::DATABASE_FILE;
@@ -71,7 +72,10 @@ impl Dataset {
             })
             .await;
         for user in new {
-            self.tokens.push(self.keys.issue_token(&user.id));
+            // Valid for the whole run (a day): the benchmark measures requests, not sign-ins.
+            let claims =
+                AccessClaims { user: user.id.clone(), session: SessionId::generate(), expires_at: now() + 86_400 };
+            self.tokens.push(self.keys.issue_access_token(&claims));
             self.users.push(user.id);
         }
     }

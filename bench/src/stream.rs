@@ -68,7 +68,7 @@ pub async fn run(
                         let _ = arrivals.send((id, Instant::now()));
                     }
                     Event::Closed(_) => return,
-                    Event::CaughtUp { .. } | Event::Ping => {}
+                    Event::CaughtUp { .. } | Event::Ping | Event::Reauthed { .. } | Event::Error { .. } => {}
                 }
             }
         }));

@@ -9,6 +9,10 @@ pub mod var {
     pub const LISTEN: &str = "MESSAGING_LISTEN";
     pub const DATA_DIR: &str = "MESSAGING_DATA_DIR";
     pub const TOKEN_KEY: &str = "MESSAGING_TOKEN_KEY";
+    pub const SERVER_KEY: &str = "MESSAGING_SERVER_KEY";
+    pub const AUTH_MODE: &str = "MESSAGING_AUTH_MODE";
+    pub const ACCESS_TOKEN_TTL_SECS: &str = "MESSAGING_ACCESS_TOKEN_TTL_SECS";
+    pub const REFRESH_TOKEN_TTL_DAYS: &str = "MESSAGING_REFRESH_TOKEN_TTL_DAYS";
     pub const MAX_GROUP_SIZE: &str = "MESSAGING_MAX_GROUP_SIZE";
     pub const CACHE_MB: &str = "MESSAGING_CACHE_MB";
     pub const RATE_LIMIT_PER_SECOND: &str = "MESSAGING_RATE_LIMIT_PER_SECOND";

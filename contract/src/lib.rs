@@ -12,6 +12,7 @@
 pub mod deploy;
 pub mod env;
 pub mod iam;
+pub mod key_ring;
 pub mod limits;
 pub mod tables;
 pub mod token_key;

@@ -23,6 +23,18 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create the DynamoDB tables named by the settings (on-demand), and wait until they are active.
     CreateTables(ServeArgs),
+    /// Print the server API's key (for the app's backend), creating the key ring if needed.
+    ServerKey(ServeArgs),
+    /// The key ring in data_dir/keys.json.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Add a new signing key: it signs from now on, the older ones verify until their tokens
+    /// have expired. Nobody is logged out and cursors stay valid. Restart the server after it.
+    Rotate(ServeArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -36,9 +48,21 @@ pub struct ServeArgs {
     /// Directory of the embedded store and the generated server key.
     #[arg(long, env = var::DATA_DIR)]
     pub data_dir: Option<PathBuf>,
-    /// Secret for tokens and cursors, 64 hex characters.
+    /// One key for tokens and cursors instead of the key ring, 64 hex characters.
     #[arg(long, env = var::TOKEN_KEY, hide_env_values = true)]
     pub token_key: Option<String>,
+    /// The server API's key ("sk_" and 64 hex characters) instead of the ring's.
+    #[arg(long, env = var::SERVER_KEY, hide_env_values = true)]
+    pub server_key: Option<String>,
+    /// Who may create users: anyone (open) or only the app, through the server API (app).
+    #[arg(long, env = var::AUTH_MODE)]
+    pub auth_mode: Option<AuthMode>,
+    /// Seconds an access token is valid.
+    #[arg(long, env = var::ACCESS_TOKEN_TTL_SECS)]
+    pub access_token_ttl_secs: Option<u64>,
+    /// Days a refresh token is valid after it is issued.
+    #[arg(long, env = var::REFRESH_TOKEN_TTL_DAYS)]
+    pub refresh_token_ttl_days: Option<u32>,
     /// Maximum members per group.
     #[arg(long, env = var::MAX_GROUP_SIZE)]
     pub max_group_size: Option<usize>,
@@ -110,6 +134,15 @@ pub enum StoreKind {
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone may register (`POST /v1/users`): the local walkthrough's mode.
+    Open,
+    /// Users come from the app only: its backend (the server API) or its identity provider.
+    App,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -121,6 +154,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub token_key: String,
+    pub server_key: String,
+    pub auth_mode: AuthMode,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u32,
     pub max_group_size: usize,
     pub cache_mb: usize,
     pub rate_limit_per_second: u32,
@@ -164,6 +201,10 @@ impl Settings {
             listen,
             data_dir,
             token_key,
+            server_key,
+            auth_mode,
+            access_token_ttl_secs,
+            refresh_token_ttl_days,
             max_group_size,
             cache_mb,
             rate_limit_per_second,
@@ -192,6 +233,8 @@ impl Settings {
              DynamoDB limits to 400 KB",
             contract::limits::MAX_GROUP_SIZE
         );
+        anyhow::ensure!(settings.access_token_ttl_secs >= 1, "access_token_ttl_secs must be at least 1");
+        anyhow::ensure!(settings.refresh_token_ttl_days >= 1, "refresh_token_ttl_days must be at least 1");
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
         anyhow::ensure!(settings.max_connections >= 1, "max_connections must be at least 1");
         anyhow::ensure!(settings.dynamodb_budget_secs >= 1, "dynamodb_budget_secs must be at least 1");
@@ -214,7 +257,10 @@ impl Settings {
     pub fn from_environment() -> anyhow::Result<Self> {
         let cli = Cli::try_parse_from(["runtime", "serve"])?;
         match cli.command {
-            Command::Serve(args) | Command::CreateTables(args) => Self::resolve(args),
+            Command::Serve(args)
+            | Command::CreateTables(args)
+            | Command::ServerKey(args)
+            | Command::Keys(KeysCommand::Rotate(args)) => Self::resolve(args),
         }
     }
 
@@ -259,7 +305,7 @@ mod tests {
         for name in deployed.to_vars().keys() {
             assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
         }
-        assert_eq!(read.len(), 24, "one variable per setting: {read:?}");
+        assert_eq!(read.len(), 28, "one variable per setting: {read:?}");
     }
 
     #[test]

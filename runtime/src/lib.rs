@@ -16,4 +16,4 @@ pub mod server;
 pub mod store;
 pub mod wiring;
 
-pub use api::{AppState, Limits, StreamLimits, app};
+pub use api::{AppState, Limits, SessionPolicy, StreamLimits, app};

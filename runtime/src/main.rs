@@ -1,5 +1,5 @@
 use clap::Parser;
-use runtime::config::{Cli, Command, LogFormat, Settings};
+use runtime::config::{Cli, Command, KeysCommand, LogFormat, Settings};
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -29,6 +29,20 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(args)?;
             init_logging(settings.log_format);
             runtime::wiring::create_tables(&settings).await
+        }
+        Command::ServerKey(args) => {
+            let keys = runtime::wiring::load_keys(&Settings::resolve(args)?)?;
+            let key = keys.server_key().ok_or_else(|| {
+                anyhow::anyhow!("no server key: token_key is set without server_key, so the server API is closed")
+            })?;
+            println!("{}", key.as_str());
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            let settings = Settings::resolve(args)?;
+            let id = runtime::wiring::rotate_keys(&settings)?;
+            println!("new signing key {id}; restart the server to sign with it");
+            Ok(())
         }
     }
 }

@@ -2,7 +2,7 @@
 //! API Gateway's WebSocket API: the subprotocol, the JSON frames, the close codes, and catching up
 //! from a cursor page by page.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::domain::{MessageJson, Seq, UserId};
@@ -18,6 +18,29 @@ pub const BEARER_PROTOCOL_PREFIX: &str = "bearer.";
 /// (store unavailable).
 pub const CLOSE_BEHIND: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4001;
+/// The access token the stream was opened (or last reauthenticated) with has expired.
+pub const CLOSE_SESSION_EXPIRED: u16 = 4003;
+/// The stream's session was signed out (logout, sign-out everywhere, the server API's revoke).
+pub const CLOSE_SIGNED_OUT: u16 = 4004;
+
+/// What a client sends on a stream, as JSON text frames with an `action` — locally and on AWS.
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Send the feed's entries after `after` (the start without it), then `caught_up`.
+    Resume {
+        #[serde(default)]
+        after: Option<String>,
+    },
+    /// Keeps the connection alive; answers nothing.
+    Ping,
+    /// Extends the stream with a fresh access token of the same user, instead of reconnecting.
+    Reauth { access_token: String },
+}
+
+/// What a client may send, for error messages.
+pub const CLIENT_MESSAGES: &str =
+    r#"{"action":"resume","after":"<cursor>"}, {"action":"ping"} or {"action":"reauth","access_token":"<token>"}"#;
 
 /// What a stream sends, as JSON text frames with a `type` — locally and on AWS alike.
 #[derive(Serialize)]
@@ -32,8 +55,10 @@ pub enum StreamFrame<'a> {
     CaughtUp { cursor: String },
     /// On AWS: a resume sent as much as one invocation may; more waits after `cursor`.
     Behind { cursor: String },
-    /// On AWS: a message from the client the server could not act on.
+    /// A message from the client the server could not act on.
     Error { code: &'static str, message: String },
+    /// A `reauth` was accepted: the stream now lasts until the new token expires.
+    Reauthed { expires_in: u64 },
 }
 
 impl StreamFrame<'_> {

@@ -8,32 +8,73 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{AppState, Limits, StreamLimits};
-use crate::config::{Settings, StoreKind};
+use crate::api::{AppState, Limits, SessionPolicy, StreamLimits};
+use crate::config::{AuthMode, Settings, StoreKind};
 use crate::domain::Keys;
+use crate::domain::session::now;
 use crate::store::Store;
 use crate::store::dynamodb::{DynamoStore, schema};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
+use contract::key_ring::{KeyRing, ServerKey};
+use contract::token_key::TokenKey;
 
 pub const DATABASE_FILE: &str = "messages.redb";
-pub const KEY_FILE: &str = "server.key";
+/// The key ring ([`contract::key_ring`]).
+pub const KEY_RING_FILE: &str = "keys.json";
+/// The one token key of versions before the ring: read once, to become the ring's first key.
+pub const LEGACY_KEY_FILE: &str = "server.key";
 
-/// The configured key, or the one kept in the data directory (created on first start).
+/// The configured key, or the ring kept in the data directory (created on first start).
 pub fn load_keys(settings: &Settings) -> anyhow::Result<Keys> {
+    let server_key = match settings.server_key.as_str() {
+        "" => None,
+        configured => Some(ServerKey::parse(configured).map_err(|e| anyhow::anyhow!("server_key: {e}"))?),
+    };
     if !settings.token_key.is_empty() {
-        return Keys::from_hex(&settings.token_key).map_err(|e| anyhow::anyhow!("token_key: {e}"));
+        let key = TokenKey::parse(&settings.token_key).map_err(|e| anyhow::anyhow!("token_key: {e}"))?;
+        return Ok(Keys::new(&KeyRing::from_legacy(key, now()), server_key));
     }
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let path = settings.data_dir.join(KEY_FILE);
+    let ring = load_ring(&settings.data_dir)?;
+    let server_key = server_key.unwrap_or_else(|| ring.server_key.clone());
+    Ok(Keys::new(&ring, Some(server_key)))
+}
+
+/// `data_dir/keys.json`; made from an older version's `server.key` (which is then removed), or
+/// generated, when it does not exist.
+fn load_ring(data_dir: &Path) -> anyhow::Result<KeyRing> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join(KEY_RING_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(hex) => Keys::from_hex(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let keys = Keys::generate();
-            write_secret(&path, &keys.to_hex())?;
-            Ok(keys)
-        }
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        Ok(text) => return KeyRing::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
     }
+    let legacy = data_dir.join(LEGACY_KEY_FILE);
+    let ring = match std::fs::read_to_string(&legacy) {
+        Ok(hex) => {
+            let key = TokenKey::parse(&hex).map_err(|e| anyhow::anyhow!("{}: {e}", legacy.display()))?;
+            KeyRing::from_legacy(key, now())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => KeyRing::generate(now()),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", legacy.display())),
+    };
+    write_secret(&path, &ring.to_json())?;
+    if legacy.exists() {
+        std::fs::remove_file(&legacy).with_context(|| format!("removing {}", legacy.display()))?;
+    }
+    Ok(ring)
+}
+
+/// `runtime keys rotate`: a new signing key in `data_dir/keys.json`; returns its id.
+pub fn rotate_keys(settings: &Settings) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        settings.token_key.is_empty(),
+        "token_key is set: it is the only key, and rotating means changing it"
+    );
+    let mut ring = load_ring(&settings.data_dir)?;
+    ring.rotate(now(), settings.access_token_ttl_secs);
+    write_secret(&settings.data_dir.join(KEY_RING_FILE), &ring.to_json())?;
+    Ok(ring.signing().id())
 }
 
 /// Writes the key readable by the owner only, atomically, and durably: losing it after tokens
@@ -95,6 +136,12 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<A
                 write_timeout: Duration::from_secs(settings.stream_write_timeout_secs),
             },
         },
+        sessions: SessionPolicy {
+            open_registration: settings.auth_mode == AuthMode::Open,
+            access_ttl_secs: settings.access_token_ttl_secs,
+            refresh_ttl_secs: u64::from(settings.refresh_token_ttl_days) * 86_400,
+        },
+        signouts: Arc::default(),
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
         delivery: None,
     })

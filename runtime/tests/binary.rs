@@ -142,6 +142,14 @@ async fn secrets_stay_out_of_the_log() {
         let api = Http::new(&server.url(""));
         let (_, user) = call(&api, "POST", "/v1/users", None, Some(json!({"name": "a"}))).await;
         let (id, token) = (user["id"].as_str().unwrap(), user["token"].as_str().unwrap());
+        let refresh_token = user["refresh_token"].as_str().unwrap();
+        let (status, _) =
+            call(&api, "POST", "/v1/sessions/refresh", None, Some(json!({"refresh_token": refresh_token}))).await;
+        assert_eq!(status, StatusCode::OK);
+        // A replayed refresh token is logged as an incident, without the token.
+        let (status, _) =
+            call(&api, "POST", "/v1/sessions/refresh", None, Some(json!({"refresh_token": refresh_token}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (_, _) =
             call(&api, "POST", &format!("/v1/users/{id}/messages"), Some(token), Some(json!({"text": "x"}))).await;
         let (_, page) = call(&api, "GET", "/v1/messages", Some(token), None).await;
@@ -159,10 +167,13 @@ async fn secrets_stay_out_of_the_log() {
 
         let logged = std::fs::read_to_string(&log_path).unwrap();
         assert!(!logged.is_empty() || filter.is_none(), "the trace level logged nothing: the test would prove nothing");
-        let (_, signature) = token.split_once('.').unwrap();
+        let (_, signature) = token.rsplit_once('.').unwrap();
+        let (_, refresh_secret) = refresh_token.rsplit_once('.').unwrap();
         for secret in secrets_kept_out {
-            let value = if *secret == "token" { signature } else { cursor };
-            assert!(!logged.contains(value), "the {secret} reached the log at {filter:?}:\n{logged}");
+            let values: &[&str] = if *secret == "token" { &[signature, refresh_secret] } else { &[cursor] };
+            for value in values {
+                assert!(!logged.contains(value), "the {secret} reached the log at {filter:?}:\n{logged}");
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use proptest::prelude::*;
 use regex::Regex;
-use runtime::domain::{ClientId, Cursor, GroupId, Keys, Name, Seq, Text, UserId};
+use runtime::domain::{AccessClaims, ClientId, Cursor, GroupId, Keys, Name, Seq, SessionId, Text, TokenError, UserId};
 use serde_json::Value;
 
 /// Cases per property: `default` in the test suite, `PROPTEST_CASES` when `cargo xtask fuzz`
@@ -112,15 +112,20 @@ proptest! {
 
     #[test]
     fn tokens_verify_for_their_user_and_any_change_breaks_them(
-        (token, mutated) in "[a-z0-9_]{1,40}".prop_flat_map(|id| {
-            let token = KEYS.issue_token(&UserId::parse(&id).unwrap());
-            (Just(token.clone()), mutations(token))
+        (id, token, mutated) in "[a-z0-9_]{1,40}".prop_flat_map(|id| {
+            let claims = AccessClaims {
+                user: UserId::parse(&id).unwrap(),
+                session: SessionId::generate(),
+                expires_at: u64::MAX,
+            };
+            let token = KEYS.issue_access_token(&claims);
+            (Just(id), Just(token.clone()), mutations(token))
         })
     ) {
-        let user = KEYS.verify_token(&token).expect("a token verifies under its key");
-        prop_assert_eq!(user.as_str(), token.split_once('.').unwrap().0);
-        prop_assert_eq!(KEYS.verify_token(&mutated), None, "{:?} from {:?}", mutated, token);
-        prop_assert_eq!(Keys::generate().verify_token(&token), None);
+        let claims = KEYS.verify_access_token(&token, 0).expect("a token verifies under its key");
+        prop_assert_eq!(claims.user.as_str(), id.as_str());
+        prop_assert_eq!(KEYS.verify_access_token(&mutated, 0), Err(TokenError::Invalid), "{:?} from {:?}", mutated, token);
+        prop_assert_eq!(Keys::generate().verify_access_token(&token, 0), Err(TokenError::Invalid));
     }
 
     #[test]

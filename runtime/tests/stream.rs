@@ -128,6 +128,9 @@ async fn every_stream_sees_exactly_its_feed_in_order_across_reconnects_and_polls
                             }
                             Event::CaughtUp { cursor: next } => cursor = Some(next),
                             Event::Ping => {}
+                            other @ (Event::Reauthed { .. } | Event::Error { .. }) => {
+                                panic!("nothing was asked of the server: {other:?}")
+                            }
                             Event::Closed(code) => panic!("the server closed a stream: {code:?}"),
                         }
                         let target = expected.borrow().as_ref().map(|all| all[u].len());
@@ -284,8 +287,10 @@ async fn opening_a_stream_checks_the_token_the_cursor_and_the_upgrade() {
     let (messages, _) = browser.until_caught_up(WAIT).await.unwrap();
     let ids: Vec<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, [sent["id"].as_str().unwrap()]);
-    // What a client says is ignored; the stream stays open.
+    // What a client says that is not a client message gets an error frame; the stream stays open.
     browser.say("hello?").await;
+    assert_eq!(browser.next(WAIT).await, Some(Event::Error { code: "invalid_message".into() }));
+    browser.say(r#"{"action":"ping"}"#).await;
     send(&http, server.url(&format!("/v1/users/{}/messages", bob.0)), &alice.1, "again").await;
     assert!(matches!(browser.next(WAIT).await, Some(Event::Message { .. })));
 }
@@ -316,4 +321,73 @@ async fn streams_are_pinged_and_closed_going_away_on_shutdown() {
     assert_eq!(closed, Some(1001), "going away");
     let status = tokio::time::timeout(WAIT, server.child.wait()).await.expect("the server stops").unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// A fresh session of a new user: its id, access token and refresh token.
+async fn session(http: &Client, server: &Server, name: &str) -> (String, String, String) {
+    let reply = http.post(server.url("/v1/users")).json(&json!({ "name": name })).send().await.unwrap();
+    let body = json_of(reply).await;
+    let field = |key: &str| body[key].as_str().unwrap().to_owned();
+    (field("id"), field("access_token"), field("refresh_token"))
+}
+
+async fn refreshed(http: &Client, server: &Server, refresh_token: &str) -> (String, String) {
+    let reply = http.post(server.url("/v1/sessions/refresh")).json(&json!({ "refresh_token": refresh_token }));
+    let body = json_of(reply.send().await.unwrap()).await;
+    (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
+}
+
+/// A stream outlives its access token by `reauth`, is closed with 4003 when its token expires
+/// unextended, and with 4004 as soon as its session is signed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_outlive_tokens_by_reauth_and_close_when_signed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tokens expire in whole seconds: four, so that the waits below leave most of a second
+    // between the first token's expiry and the second's.
+    let server = start(dir.path(), &["--access-token-ttl-secs", "4"]).await;
+    let http = Client::new();
+    let (alice, access, refresh) = session(&http, &server, "alice").await;
+    let (_, bobs_access, _) = session(&http, &server, "bob").await;
+    let mut stream = StreamClient::connect(&server.base, Auth::Header(&access), None).await.unwrap();
+    stream.until_caught_up(WAIT).await.unwrap();
+
+    for (token, code) in [(bobs_access.as_str(), "invalid_token"), ("nope", "invalid_token")] {
+        stream.say(&json!({ "action": "reauth", "access_token": token }).to_string()).await;
+        assert_eq!(stream.next(WAIT).await, Some(Event::Error { code: code.into() }));
+    }
+    // Issued at least two whole seconds after the first: it expires at least two seconds later.
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let (access, refresh) = refreshed(&http, &server, &refresh).await;
+    stream.say(&json!({ "action": "reauth", "access_token": access }).to_string()).await;
+    assert!(matches!(stream.next(WAIT).await, Some(Event::Reauthed { expires_in: 3..=4 })));
+    // Past the first token's expiry (at most four seconds after it was issued), the stream
+    // still delivers.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    send(&http, server.url(&format!("/v1/users/{alice}/messages")), &access, "still here").await;
+    assert!(matches!(stream.next(WAIT).await, Some(Event::Message { .. })));
+    // Left to expire: closed, 4003.
+    let closed = loop {
+        match stream.next(WAIT).await {
+            Some(Event::Ping | Event::Message { .. }) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(closed, Some(Event::Closed(Some(4003))));
+
+    // Signed out: closed at once, 4004; another user's stream stays open.
+    let (access, _) = refreshed(&http, &server, &refresh).await;
+    let mut stream = StreamClient::connect(&server.base, Auth::Header(&access), None).await.unwrap();
+    stream.until_caught_up(WAIT).await.unwrap();
+    let (_, carols_access, _) = session(&http, &server, "carol").await;
+    let mut carols = StreamClient::connect(&server.base, Auth::Header(&carols_access), None).await.unwrap();
+    carols.until_caught_up(WAIT).await.unwrap();
+    let signed_out = http.delete(server.url("/v1/sessions/current")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stream.next(WAIT).await, Some(Event::Closed(Some(4004))));
+    send(&http, server.url(&format!("/v1/users/{alice}/messages")), &carols_access, "carol's stream is open").await;
+    let mut carol_got = Vec::new();
+    while let Some(event) = carols.next(Duration::from_secs(1)).await {
+        carol_got.push(event);
+    }
+    assert!(carol_got.iter().any(|e| matches!(e, Event::Message { .. })), "{carol_got:?}");
 }

@@ -20,7 +20,7 @@ pub async fn registration_and_user_lookup(backend: &Backend) {
     assert_eq!(body["name"], "Zoë", "names are stored trimmed");
     let (id, token) = (body["id"].as_str().unwrap(), body["token"].as_str().unwrap());
     assert!(!id.is_empty() && !token.is_empty());
-    assert_eq!(body.as_object().unwrap().len(), 3);
+    assert_eq!(body.as_object().unwrap().len(), 6, "the session shape (tests/src/sessions.rs)");
 
     let reply = app.get(&format!("/v1/users/{id}"), token).await;
     assert_eq!(reply.assert_status(200), &json!({ "id": id, "name": "Zoë" }));
@@ -354,12 +354,17 @@ pub async fn system_routes_and_fallbacks(backend: &Backend) {
         ("/v1/groups/{group_id}/members/{user_id}", &["put", "delete"]),
         ("/v1/groups/{group_id}/messages", &["post"]),
         ("/v1/messages", &["get"]),
+        ("/v1/sessions", &["delete"]),
+        ("/v1/sessions/current", &["delete"]),
+        ("/v1/sessions/refresh", &["post"]),
+        ("/v1/admin/users/{app_user_id}", &["put"]),
+        ("/v1/admin/users/{app_user_id}/sessions", &["post", "delete"]),
     ] {
         for method in methods {
             assert!(paths[path][*method].is_object(), "OpenAPI lacks {method} {path}");
         }
     }
-    assert_eq!(paths.len(), 12, "OpenAPI documents routes that do not exist");
+    assert_eq!(paths.len(), 17, "OpenAPI documents routes that do not exist");
     // The documented message shape is the one served (messages are served as stored, unparsed).
     let schema = &doc["components"]["schemas"]["MessageView"];
     let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();

@@ -1,7 +1,7 @@
 //! Every authenticated route against every wrong credential: the status and code the contract
 //! gives, and nothing of anyone else's readable or changed through any of them.
 
-use runtime::domain::{Keys, UserId};
+use runtime::domain::{AccessClaims, Keys, SessionId, UserId};
 use serde_json::{Value, json};
 
 use crate::Backend;
@@ -12,6 +12,8 @@ enum Credential {
     None,
     Malformed,
     OtherKey,
+    /// The server API's key: never a user's token.
+    ServerKey,
     OtherUser,
     RemovedMember,
 }
@@ -75,6 +77,10 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
         Route { method: "DELETE", path: format!("/v1/me/blocks/{}", outsider.id), body: None, scope: Scope::Own },
         Route { method: "POST", path: "/v1/groups".into(), body: Some(json!({"name": "mine"})), scope: Scope::Own },
         Route { method: "GET", path: "/v1/messages".into(), body: None, scope: Scope::Own },
+        // Signing out signs out the caller's own sessions only (their access tokens stay valid
+        // until they expire, so the later routes still answer).
+        Route { method: "DELETE", path: "/v1/sessions/current".into(), body: None, scope: Scope::Own },
+        Route { method: "DELETE", path: "/v1/sessions".into(), body: None, scope: Scope::Own },
         Route { method: "GET", path: group_path.clone(), body: None, scope: Scope::Group },
         Route { method: "PUT", path: format!("{group_path}/members/{}", outsider.id), body: None, scope: Scope::Group },
         Route {
@@ -92,9 +98,9 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
     ];
 
     let owner_id = UserId::parse(&owner.id).unwrap();
-    let (_, signature) = owner.token.split_once('.').unwrap();
-    let tampered = format!("{}.{}", outsider.id, signature);
-    let credentials: [(Credential, Vec<Option<String>>); 5] = [
+    // The owner's token naming the outsider: the MAC no longer matches.
+    let tampered = owner.token.replace(&owner.id, &outsider.id);
+    let credentials: [(Credential, Vec<Option<String>>); 6] = [
         (Credential::None, vec![None]),
         (
             Credential::Malformed,
@@ -102,7 +108,15 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
                 .map(|t| Some(t.to_owned()))
                 .to_vec(),
         ),
-        (Credential::OtherKey, vec![Some(Keys::generate().issue_token(&owner_id))]),
+        (
+            Credential::OtherKey,
+            vec![Some(Keys::generate().issue_access_token(&AccessClaims {
+                user: owner_id.clone(),
+                session: SessionId::generate(),
+                expires_at: u64::MAX,
+            }))],
+        ),
+        (Credential::ServerKey, vec![Some(app.server_key.clone())]),
         (Credential::OtherUser, vec![Some(outsider.token.clone())]),
         (Credential::RemovedMember, vec![Some(removed.token.clone())]),
     ];
@@ -117,7 +131,9 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
                 let case = format!("{credential:?} {token:?} {} {}", route.method, route.path);
                 match (credential, route.scope) {
                     (Credential::None, _) => reply.assert_error(401, "missing_token"),
-                    (Credential::Malformed | Credential::OtherKey, _) => reply.assert_error(401, "invalid_token"),
+                    (Credential::Malformed | Credential::OtherKey | Credential::ServerKey, _) => {
+                        reply.assert_error(401, "invalid_token")
+                    }
                     (Credential::OtherUser | Credential::RemovedMember, Scope::Group) => {
                         reply.assert_error(403, "not_a_member")
                     }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use contract::key_ring::KeyRing;
 use http_body_util::BodyExt;
 use runtime::api::rate_limit::RateLimiter;
-use runtime::config::Settings;
+use runtime::config::{AuthMode, Settings};
 use runtime::domain::Keys;
-use runtime::{AppState, Limits, StreamLimits, app};
+use runtime::{AppState, Limits, SessionPolicy, StreamLimits, app};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -18,6 +19,8 @@ use crate::Backend;
 
 pub struct TestApp {
     router: Router,
+    /// The server API's key of this app's key ring.
+    pub server_key: String,
 }
 
 #[derive(Debug)]
@@ -65,9 +68,29 @@ impl TestApp {
     }
 
     pub fn with(backend: &Backend, max_group_size: usize, rate_limiter: Option<RateLimiter>) -> Self {
+        Self::with_sessions(backend, max_group_size, rate_limiter, Self::default_sessions())
+    }
+
+    /// The session settings of the built-in defaults (open registration).
+    pub fn default_sessions() -> SessionPolicy {
+        let defaults = Settings::defaults();
+        SessionPolicy {
+            open_registration: defaults.auth_mode == AuthMode::Open,
+            access_ttl_secs: defaults.access_token_ttl_secs,
+            refresh_ttl_secs: u64::from(defaults.refresh_token_ttl_days) * 86_400,
+        }
+    }
+
+    pub fn with_sessions(
+        backend: &Backend,
+        max_group_size: usize,
+        rate_limiter: Option<RateLimiter>,
+        sessions: SessionPolicy,
+    ) -> Self {
+        let ring = KeyRing::generate(runtime::domain::session::now());
         let state = AppState {
             store: backend.store.clone(),
-            keys: Arc::new(Keys::generate()),
+            keys: Arc::new(Keys::from_ring(&ring)),
             limits: Limits {
                 max_group_size,
                 body_read_timeout: std::time::Duration::from_secs(Settings::defaults().body_read_timeout_secs),
@@ -76,10 +99,12 @@ impl TestApp {
                     write_timeout: std::time::Duration::from_secs(Settings::defaults().stream_write_timeout_secs),
                 },
             },
+            sessions,
+            signouts: Arc::default(),
             rate_limiter: rate_limiter.map(Arc::new),
             delivery: None,
         };
-        Self { router: app(state) }
+        Self { router: app(state), server_key: ring.server_key.as_str().to_owned() }
     }
 
     pub async fn raw(&self, request: Request<Body>) -> Reply {

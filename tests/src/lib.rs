@@ -4,6 +4,7 @@
 //!   cursor invariant with concurrent senders and interleaved pollers.
 //! * [`api`]: every route and every error of the HTTP contract, in-process through `oneshot`.
 //! * [`authorization`]: every authenticated route × every wrong credential.
+//! * [`identity`]: the store's app users and sessions; [`sessions`]: their routes.
 //!
 //! A backend's test file provides an async constructor returning `Option<Backend>` (`None`: the
 //! backend is not available here, so the test is skipped) and expands
@@ -18,9 +19,11 @@ pub mod conformance;
 pub mod crash;
 pub mod delivery;
 pub mod fixtures;
+pub mod identity;
 pub mod lambda_events;
 pub mod process;
 pub mod push_recorder;
+pub mod sessions;
 pub mod stream;
 pub mod transport;
 pub mod usage;
@@ -58,6 +61,12 @@ macro_rules! store_conformance_tests {
             client_id_replays_and_conflicts,
             cursor_invariant_holds_under_concurrent_senders_and_pollers,
         );
+        $crate::__suite_tests!($backend, identity:
+            app_users_upsert_to_one_user_even_when_racing,
+            a_refresh_token_rotates_once_and_a_replay_revokes_the_session,
+            two_presentations_at_once_rotate_once_and_revoke,
+            sessions_are_revoked_one_at_a_time_or_all_together,
+        );
     };
 }
 
@@ -82,5 +91,11 @@ macro_rules! api_tests {
             ordinary_bursts_are_not_rate_limited,
         );
         $crate::__suite_tests!($backend, authorization: every_route_refuses_every_wrong_credential);
+        $crate::__suite_tests!($backend, sessions:
+            registration_starts_a_session_that_refreshes_and_signs_out,
+            access_tokens_expire_and_a_refresh_renews_them,
+            app_mode_closes_registration_and_the_server_api_makes_users,
+            the_server_key_and_user_tokens_open_only_their_own_routes,
+        );
     };
 }

@@ -27,6 +27,14 @@ pub enum Event {
     CaughtUp {
         cursor: String,
     },
+    /// A `reauth` was accepted.
+    Reauthed {
+        expires_in: u64,
+    },
+    /// The server could not act on what the client said.
+    Error {
+        code: String,
+    },
     Ping,
     /// A close frame with its code, or `None` when the connection ended without one.
     Closed(Option<u16>),
@@ -77,9 +85,10 @@ impl StreamClient {
             return Some(match frame {
                 Message::Text(text) => {
                     let frame: Value = serde_json::from_str(&text).expect("a JSON frame");
-                    let cursor = frame["cursor"].as_str().expect("every frame has a cursor").to_owned();
+                    let cursor = || frame["cursor"].as_str().expect("the frame has a cursor").to_owned();
                     match frame["type"].as_str() {
                         Some("message") => {
+                            let cursor = cursor();
                             let after = frame["after"].as_str().expect("a message frame has `after`");
                             if let Some(last) = &self.last {
                                 assert_eq!(after, last, "a frame's `after` is the cursor of the frame before it");
@@ -91,7 +100,11 @@ impl StreamClient {
                                 cursor,
                             }
                         }
-                        Some("caught_up") => Event::CaughtUp { cursor },
+                        Some("caught_up") => Event::CaughtUp { cursor: cursor() },
+                        Some("reauthed") => {
+                            Event::Reauthed { expires_in: frame["expires_in"].as_u64().expect("a number of seconds") }
+                        }
+                        Some("error") => Event::Error { code: frame["code"].as_str().expect("a code").to_owned() },
                         other => panic!("unknown frame type {other:?}: {text}"),
                     }
                 }
@@ -110,7 +123,7 @@ impl StreamClient {
             match self.next(wait).await? {
                 Event::Message { id, cursor, .. } => messages.push((id, cursor)),
                 Event::CaughtUp { cursor } => return Some((messages, cursor)),
-                Event::Ping => {}
+                Event::Ping | Event::Reauthed { .. } | Event::Error { .. } => {}
                 Event::Closed(_) => return None,
             }
         }
@@ -124,7 +137,7 @@ impl StreamClient {
             .await;
     }
 
-    /// Sends a text frame (the server ignores what clients say).
+    /// Sends a text frame: a client message (`{"action":…}`), or anything else.
     pub async fn say(&mut self, text: &str) {
         let _ = self.socket.send(Message::Text(text.into())).await;
     }

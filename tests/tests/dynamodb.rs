@@ -161,6 +161,48 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     assert_eq!(spent(&dynamo)["poll"].billed_read_units, 1.0, "an empty poll still costs one read unit");
 }
 
+/// The app's users and sessions: the README's request budget, one operation at a time. Every
+/// item is under 1 KB, every read under 4 KB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_operations_make_their_documented_requests() {
+    use runtime::domain::session::now;
+    use runtime::domain::{AppUserId, Name, RefreshToken, Session, SessionId};
+    use runtime::store::Rotation;
+
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let store = &*backend.store;
+    let app = AppUserId::parse("auth0|budget").unwrap();
+    let name = Name::parse("Ada").unwrap();
+    // The mapping read (nothing found: still a unit), its conditional put, the profile's put.
+    let user = store.upsert_app_user(&app, &name, &UserId::generate()).await.unwrap();
+    assert_budget(&dynamo, "upsert_app_user", 3, (1.0, 2.0));
+    store.upsert_app_user(&app, &name, &UserId::generate()).await.unwrap();
+    assert_budget(&dynamo, "upsert_app_user", 2, (1.0, 1.0));
+    store.app_user(&app).await.unwrap();
+    assert_budget(&dynamo, "get_app_user", 2, (2.0, 0.0));
+
+    let session = |generation| RefreshToken::issue(user.id.clone(), SessionId::generate(), generation);
+    let first = session(0);
+    store.create_session(&Session::of(&first, now() + 60)).await.unwrap();
+    assert_budget(&dynamo, "create_session", 1, (0.0, 1.0));
+    let second = first.successor();
+    let rotation = store.rotate_session(&first, &Session::of(&second, now() + 60), now()).await.unwrap();
+    assert_eq!(rotation, Rotation::Rotated);
+    assert_budget(&dynamo, "refresh_session", 2, (1.0, 1.0)); // read the session, put it conditionally
+    let replay = store.rotate_session(&first, &Session::of(&first.successor(), now() + 60), now()).await.unwrap();
+    assert_eq!(replay, Rotation::Revoked);
+    assert_budget(&dynamo, "refresh_session", 2, (1.0, 1.0)); // read it, delete it
+    store.revoke_session(&user.id, &second.session).await.unwrap();
+    assert_budget(&dynamo, "revoke_session", 1, (0.0, 1.0));
+    for _ in 0..2 {
+        store.create_session(&Session::of(&session(0), now() + 60)).await.unwrap();
+    }
+    spent(&dynamo);
+    store.revoke_sessions(&user.id).await.unwrap();
+    assert_budget(&dynamo, "revoke_sessions", 3, (1.0, 2.0)); // one Query, a delete per session
+}
+
 /// The connection records of push on AWS, and what a send's push reads: the README's request
 /// budget, "with push" column. Every item is under 1 KB and 4 KB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,12 @@ pub enum ApiError {
     MissingToken,
     #[error("the bearer token is not valid")]
     InvalidToken,
+    #[error("the access token has expired: refresh the session (POST /v1/sessions/refresh) or sign in again")]
+    TokenExpired,
+    #[error("the server API needs 'Authorization: Bearer <server key>'; this is not the server key")]
+    InvalidServerKey,
+    #[error("registration is closed: users come from the app (auth_mode is \"app\")")]
+    RegistrationClosed,
     #[error("no route for this path")]
     RouteNotFound,
     #[error(
@@ -67,6 +73,7 @@ impl ApiError {
             Self::Invalid(Invalid::ClientId) => (S::UNPROCESSABLE_ENTITY, "invalid_client_id"),
             Self::Invalid(Invalid::Cursor) => (S::BAD_REQUEST, "invalid_cursor"),
             Self::Invalid(Invalid::Limit) => (S::BAD_REQUEST, "invalid_limit"),
+            Self::Invalid(Invalid::AppUserId) => (S::UNPROCESSABLE_ENTITY, "invalid_app_user_id"),
             Self::Rejected(Rejection::UnknownUser) => (S::NOT_FOUND, "user_not_found"),
             Self::Rejected(Rejection::UnknownGroup) => (S::NOT_FOUND, "group_not_found"),
             Self::Rejected(Rejection::NotMember) => (S::FORBIDDEN, "not_a_member"),
@@ -76,6 +83,7 @@ impl ApiError {
             Self::Rejected(Rejection::GroupFull) => (S::CONFLICT, "group_full"),
             Self::Rejected(Rejection::ClientIdConflict) => (S::CONFLICT, "client_id_conflict"),
             Self::Rejected(Rejection::SelfBlock) => (S::UNPROCESSABLE_ENTITY, "cannot_block_self"),
+            Self::Rejected(Rejection::InvalidRefreshToken) => (S::UNAUTHORIZED, "invalid_refresh_token"),
             Self::MalformedJson { .. } => (S::BAD_REQUEST, "malformed_json"),
             Self::InvalidBody(_) => (S::UNPROCESSABLE_ENTITY, "invalid_body"),
             Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -85,6 +93,9 @@ impl ApiError {
             Self::InvalidPath => (S::BAD_REQUEST, "invalid_path"),
             Self::MissingToken => (S::UNAUTHORIZED, "missing_token"),
             Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
+            Self::TokenExpired => (S::UNAUTHORIZED, "token_expired"),
+            Self::InvalidServerKey => (S::UNAUTHORIZED, "invalid_server_key"),
+            Self::RegistrationClosed => (S::FORBIDDEN, "registration_closed"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
             Self::WebSocketRequired => (S::UPGRADE_REQUIRED, "websocket_required"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -123,8 +134,15 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
         let headers = response.headers_mut();
         match self {
-            Self::MissingToken | Self::InvalidToken => {
+            Self::MissingToken | Self::InvalidToken | Self::InvalidServerKey => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // RFC 6750 §3.1: an expired token is `invalid_token` in the challenge.
+            Self::TokenExpired => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token", error_description="expired""#),
+                );
             }
             Self::WebSocketRequired => {
                 headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -13,7 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::{AppState, MAX_BODY_BYTES};
-use crate::domain::{Cursor, GroupId, Rejection, Seq, UserId};
+use crate::domain::session::now;
+use crate::domain::{AccessClaims, Cursor, GroupId, Rejection, Seq, TokenError, UserId};
 
 /// A JSON object request body. The content type is not checked (curl's default is form-encoded,
 /// and the body is parsed as JSON either way); syntax errors are 400, shape errors 422. Only an
@@ -47,31 +49,47 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// The authenticated user. Verifying the token is one HMAC: no store read.
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(header: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = header.to_str().ok()?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The authenticated user. Verifying the access token is one HMAC: no store read.
 pub struct Caller(pub UserId);
+
+/// The authenticated user and the session their access token belongs to.
+pub struct CallerSession(pub AccessClaims);
+
+impl FromRequestParts<AppState> for CallerSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
+        let token = bearer(header).ok_or(ApiError::InvalidToken)?;
+        Caller::authenticate(token, state).map(CallerSession)
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingToken)?;
-        let value = header.to_str().map_err(|_| ApiError::InvalidToken)?;
-        let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::InvalidToken);
-        }
-        Self::authenticate(token, state).map(Caller)
+        CallerSession::from_request_parts(parts, state).await.map(|CallerSession(claims)| Caller(claims.user))
     }
 }
 
 impl Caller {
-    /// The user `token` was issued to, once the rate limit lets them through.
-    pub fn authenticate(token: &str, state: &AppState) -> Result<UserId, ApiError> {
-        let user = state.keys.verify_token(token.trim()).ok_or(ApiError::InvalidToken)?;
+    /// What the access token says, once the rate limit lets its user through.
+    pub fn authenticate(token: &str, state: &AppState) -> Result<AccessClaims, ApiError> {
+        let claims = state.keys.verify_access_token(token.trim(), now()).map_err(|error| match error {
+            TokenError::Invalid => ApiError::InvalidToken,
+            TokenError::Expired => ApiError::TokenExpired,
+        })?;
         if let Some(limiter) = &state.rate_limiter {
-            limiter.check(&user)?;
+            limiter.check(&claims.user)?;
         }
-        Ok(user)
+        Ok(claims)
     }
 }
 

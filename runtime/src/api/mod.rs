@@ -1,5 +1,6 @@
 //! HTTP: routes, extractors, and the mapping of every failure to a JSON error.
 
+mod admin;
 mod blocks;
 pub mod error;
 pub(crate) mod extract;
@@ -7,6 +8,8 @@ mod groups;
 mod messages;
 mod openapi;
 pub mod rate_limit;
+pub mod sessions;
+pub mod signouts;
 pub mod stream;
 mod system;
 mod users;
@@ -18,13 +21,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::error::ApiError;
 pub use self::openapi::openapi;
 use self::rate_limit::RateLimiter;
+pub use self::sessions::SessionPolicy;
 pub use self::stream::{ConnectionContext, StreamLimits};
 use async_trait::async_trait;
 
@@ -48,6 +52,9 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<Keys>,
     pub limits: Limits,
+    pub sessions: SessionPolicy,
+    /// Tells this process's open streams of a session that it was signed out.
+    pub signouts: Arc<signouts::Signouts>,
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// What else a committed send does: on Lambda with a WebSocket API, push its message.
     pub delivery: Option<Arc<dyn Delivery>>,
@@ -66,6 +73,11 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/users", post(users::register))
         .route("/users/{user_id}", get(users::get_user))
+        .route("/sessions", delete(sessions::logout_everywhere))
+        .route("/sessions/current", delete(sessions::logout))
+        .route("/sessions/refresh", post(sessions::refresh))
+        .route("/admin/users/{app_user_id}", put(admin::upsert_user))
+        .route("/admin/users/{app_user_id}/sessions", post(admin::start_session).delete(admin::revoke_sessions))
         .route("/users/{user_id}/messages", post(messages::send_direct))
         .route("/me/blocks", get(blocks::list))
         .route("/me/blocks/{user_id}", put(blocks::block).delete(blocks::unblock))

@@ -2,14 +2,16 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{blocks, groups, messages, system, users};
+use super::{admin, blocks, groups, messages, sessions, system, users};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Messaging API", description = "Users, blocks, direct and group messages, and a polled feed."),
+    info(title = "Messaging API", description = "Users, sessions, blocks, direct and group messages, and a polled feed; a server API for the app's backend."),
     paths(
         system::health, system::openapi_json,
         users::register, users::get_user,
+        sessions::refresh, sessions::logout, sessions::logout_everywhere,
+        admin::upsert_user, admin::start_session, admin::revoke_sessions,
         blocks::block, blocks::unblock, blocks::list,
         groups::create, groups::show, groups::add_member, groups::remove_member,
         messages::send_direct, messages::send_group, messages::poll,
@@ -75,6 +77,11 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The app backend's key, as a bearer token of its own kind (`sk_…`): the server API.
+        components.add_security_scheme(
+            "server_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sk_").build()),
         );
     }
 }

@@ -1,6 +1,10 @@
 //! `GET /v1/stream`: the caller's feed over a WebSocket — first every entry after the cursor, as
 //! a poll would read it, then each new entry as it commits.
 //!
+//! A stream outlives access tokens: the client sends `{"action":"reauth","access_token":"…"}` with
+//! a fresh token of the same user before the current one expires; a stream left to expire is
+//! closed with 4003, and one whose session is signed out with 4004, at once.
+//!
 //! Every frame carries the cursor just past its message, so a client that reconnects (or polls)
 //! with the last cursor it received gets every message exactly once, in order, whether it read
 //! them from a stream, a poll, or both. The feed is the truth: live entries come from the
@@ -21,14 +25,19 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, QueryParams, cursor_after};
-use crate::domain::{Cursor, Seq, UserId};
-use crate::protocol::{BEARER_PROTOCOL_PREFIX, CLOSE_BEHIND, CLOSE_TOO_SLOW, CatchUp, PROTOCOL, StreamFrame};
+use super::extract::{Caller, QueryParams, bearer, cursor_after};
+use super::signouts::SignedOut;
+use crate::domain::session::now;
+use crate::domain::{AccessClaims, Cursor, Seq, TokenError};
+use crate::protocol::{
+    BEARER_PROTOCOL_PREFIX, CLIENT_MESSAGES, CLOSE_BEHIND, CLOSE_SESSION_EXPIRED, CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW,
+    CatchUp, ClientMessage, PROTOCOL, StreamFrame,
+};
 use crate::store::events::Subscription;
 
 /// Entries per feed read while catching up.
@@ -59,14 +68,15 @@ pub struct StreamQuery {
 }
 
 /// The caller, from `Authorization: Bearer` or, for browsers, the `bearer.<token>` subprotocol.
-pub struct StreamCaller(pub UserId);
+pub struct StreamCaller(pub AccessClaims);
 
 impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts.headers.contains_key(AUTHORIZATION) {
-            return Caller::from_request_parts(parts, state).await.map(|Caller(user)| StreamCaller(user));
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let token = bearer(header).ok_or(ApiError::InvalidToken)?;
+            return Caller::authenticate(token, state).map(StreamCaller);
         }
         let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
         let token = offered
@@ -80,12 +90,12 @@ impl FromRequestParts<AppState> for StreamCaller {
 /// Opens a stream (the route exists only on a store that publishes its commits).
 pub async fn open(
     State(state): State<AppState>,
-    StreamCaller(caller): StreamCaller,
+    StreamCaller(claims): StreamCaller,
     QueryParams(query): QueryParams<StreamQuery>,
     context: Option<Extension<ConnectionContext>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let after = cursor_after(&state, &caller, query.after.as_deref())?;
+    let after = cursor_after(&state, &claims.user, query.after.as_deref())?;
     let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
     let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
     let context = context.map(|Extension(context)| context);
@@ -100,8 +110,9 @@ pub async fn open(
     Ok(upgrade.on_upgrade(move |socket| async move {
         // Subscribed before the first read of the feed: an entry committed in between is in
         // the read or in the subscription, never in neither.
-        let subscription = events.subscribe(&caller);
-        let stream = Stream { socket, state, user: caller, last: after.0, heard: Instant::now() };
+        let subscription = events.subscribe(&claims.user);
+        let signouts = state.signouts.subscribe();
+        let stream = Stream { socket, state, claims, signouts, last: after.0, heard: Instant::now() };
         stream.run(subscription, context).await;
     }))
 }
@@ -119,12 +130,18 @@ enum End {
     Silent,
     ShuttingDown,
     StoreUnavailable,
+    /// Its access token expired without a `reauth`.
+    SessionExpired,
+    /// Its session was signed out.
+    SignedOut,
 }
 
 struct Stream {
     socket: WebSocket,
     state: AppState,
-    user: UserId,
+    /// Whose feed, and until when: the last access token accepted.
+    claims: AccessClaims,
+    signouts: broadcast::Receiver<SignedOut>,
     /// Position of the last entry sent.
     last: Seq,
     /// When the client last sent anything.
@@ -142,13 +159,15 @@ impl Stream {
             Err(end) => end,
         };
         drop(subscription);
-        tracing::debug!(user = %self.user, ?end, "stream ended");
+        tracing::debug!(user = %self.claims.user, ?end, "stream ended");
         let close = match end {
             End::Gone | End::Silent => return,
             End::Behind => (CLOSE_BEHIND, "fell behind: reconnect with the last cursor"),
             End::TooSlow => (CLOSE_TOO_SLOW, "too slow to take frames: reconnect with the last cursor"),
             End::ShuttingDown => (1001, "server shutting down: reconnect with the last cursor"),
             End::StoreUnavailable => (1013, "store unavailable: reconnect with the last cursor"),
+            End::SessionExpired => (CLOSE_SESSION_EXPIRED, "the access token expired: reconnect with a fresh one"),
+            End::SignedOut => (CLOSE_SIGNED_OUT, "the session was signed out"),
         };
         let frame = Frame::Close(Some(CloseFrame { code: close.0, reason: close.1.into() }));
         // A client too slow for frames may be too slow for this one as well.
@@ -158,12 +177,12 @@ impl Stream {
     /// Sends every entry after `last` that the feed holds, then `caught_up`.
     async fn catch_up(&mut self) -> Result<(), End> {
         self.read_feed().await?;
-        let cursor = self.state.keys.encode_cursor(&self.user, Cursor(self.last));
+        let cursor = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.last));
         self.send(&StreamFrame::CaughtUp { cursor }).await
     }
 
     async fn read_feed(&mut self) -> Result<(), End> {
-        let mut pages = CatchUp::after(&self.user, self.last, CATCH_UP_PAGE, usize::MAX);
+        let mut pages = CatchUp::after(&self.claims.user, self.last, CATCH_UP_PAGE, usize::MAX);
         let store = self.state.store.clone();
         while let Some(page) = pages.next_page(&*store).await.map_err(|error| {
             tracing::warn!(%error, "a stream could not read its feed");
@@ -180,6 +199,8 @@ impl Stream {
     async fn live(&mut self, subscription: &mut Subscription, mut stopping: Option<&mut watch::Receiver<bool>>) -> End {
         let ping_every = self.state.limits.stream.ping;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        let expiry = tokio::time::sleep_until(self.expiry());
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 delivery = subscription.next() => {
@@ -199,8 +220,24 @@ impl Stream {
                 }
                 received = self.socket.recv() => match received {
                     Some(Ok(Frame::Close(_)) | Err(_)) | None => return End::Gone,
+                    Some(Ok(Frame::Text(text))) => {
+                        self.heard = Instant::now();
+                        match self.on_message(text.as_str()).await {
+                            Ok(true) => expiry.as_mut().reset(self.expiry()),
+                            Ok(false) => {}
+                            Err(end) => return end,
+                        }
+                    }
                     // Pongs, and anything else the client says: it is alive.
                     Some(Ok(_)) => self.heard = Instant::now(),
+                },
+                () = &mut expiry => return End::SessionExpired,
+                signed_out = self.signouts.recv() => match signed_out {
+                    Ok(signed_out) if signed_out.ends(&self.claims) => return End::SignedOut,
+                    Ok(_) => {}
+                    // Sign-outs were missed: this stream's may be among them.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return End::SignedOut,
+                    Err(broadcast::error::RecvError::Closed) => return End::ShuttingDown,
                 },
                 _ = ping.tick() => {
                     if self.heard.elapsed() > 2 * ping_every {
@@ -215,9 +252,47 @@ impl Stream {
         }
     }
 
+    /// When the stream's access token expires, on the runtime's clock (to the millisecond: a
+    /// token's expiry is a whole second, not the time it was checked at).
+    fn expiry(&self) -> Instant {
+        let expires = std::time::UNIX_EPOCH + Duration::from_secs(self.claims.expires_at);
+        Instant::now() + expires.duration_since(std::time::SystemTime::now()).unwrap_or_default()
+    }
+
+    /// Acts on a client's message; `true` when it extended the stream.
+    async fn on_message(&mut self, text: &str) -> Result<bool, End> {
+        let error = |code, message: String| StreamFrame::Error { code, message };
+        let answer = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Ping) => return Ok(false),
+            Ok(ClientMessage::Resume { after }) => match cursor_after(&self.state, &self.claims.user, after.as_deref())
+            {
+                Ok(Cursor(after)) => {
+                    self.last = after;
+                    return self.catch_up().await.map(|()| false);
+                }
+                Err(refused) => error(refused.status_and_code().1, refused.to_string()),
+            },
+            Ok(ClientMessage::Reauth { access_token }) => {
+                match self.state.keys.verify_access_token(access_token.trim(), now()) {
+                    Ok(claims) if claims.user == self.claims.user => {
+                        let expires_in = claims.expires_at.saturating_sub(now());
+                        self.claims = claims;
+                        self.send(&StreamFrame::Reauthed { expires_in }).await?;
+                        return Ok(true);
+                    }
+                    Ok(_) => error("invalid_token", "the access token is another user's".into()),
+                    Err(TokenError::Expired) => error("token_expired", ApiError::TokenExpired.to_string()),
+                    Err(TokenError::Invalid) => error("invalid_token", ApiError::InvalidToken.to_string()),
+                }
+            }
+            Err(refused) => error("invalid_message", format!("expected {CLIENT_MESSAGES}: {refused}")),
+        };
+        self.send(&answer).await.map(|()| false)
+    }
+
     async fn send_entry(&mut self, seq: Seq, message: &RawValue) -> Result<(), End> {
-        let cursor = self.state.keys.encode_cursor(&self.user, Cursor(seq));
-        let after = self.state.keys.encode_cursor(&self.user, Cursor(self.last));
+        let cursor = self.state.keys.encode_cursor(&self.claims.user, Cursor(seq));
+        let after = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.last));
         self.send(&StreamFrame::Message { message, cursor, after }).await?;
         self.last = seq;
         Ok(())

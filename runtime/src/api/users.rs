@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, PathParams, user_id};
+use super::sessions::{self, SessionView};
 use crate::domain::{Name, Rejection, User, UserId};
 
 #[derive(Deserialize, ToSchema)]
@@ -33,32 +34,24 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RegisteredUser {
-    pub id: String,
-    pub name: String,
-    /// Send as `Authorization: Bearer <token>`. It does not expire; keep it secret.
-    pub token: String,
-}
-
-/// Register a user and receive their bearer token.
+/// Register a user and start their session (`auth_mode = "open"` only).
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = NewUser,
     responses(
-        (status = 201, body = RegisteredUser),
+        (status = 201, body = SessionView),
         (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 403, description = "registration_closed: auth_mode is \"app\"", body = ErrorBody),
         (status = 422, description = "invalid name or unknown field", body = ErrorBody),
     ))]
 pub async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewUser>,
-) -> Result<(StatusCode, Json<RegisteredUser>), ApiError> {
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    if !state.sessions.open_registration {
+        return Err(ApiError::RegistrationClosed);
+    }
     let user = User { id: UserId::generate(), name: Name::parse(&body.name)? };
     state.store.create_user(&user).await?;
-    let token = state.keys.issue_token(&user.id);
-    Ok((
-        StatusCode::CREATED,
-        Json(RegisteredUser { id: user.id.to_string(), name: user.name.as_str().to_owned(), token }),
-    ))
+    Ok((StatusCode::CREATED, Json(sessions::start(&state, &user).await?)))
 }
 
 /// Look up a user's public profile.

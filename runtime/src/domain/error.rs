@@ -13,6 +13,8 @@ pub enum Invalid {
     Cursor,
     #[error("limit must be an integer from 1 to 500")]
     Limit,
+    #[error("an app user id must be 1 to 255 bytes, without control characters")]
+    AppUserId,
 }
 
 /// A rule refused the operation. Stores return these from inside their transactions so that the
@@ -37,4 +39,6 @@ pub enum Rejection {
     ClientIdConflict,
     #[error("a user cannot block themselves")]
     SelfBlock,
+    #[error("the refresh token is unknown, expired, already used or revoked; sign in again")]
+    InvalidRefreshToken,
 }

@@ -72,6 +72,10 @@ opaque_id!(
     GroupId, "g_", uuid::Uuid::new_v4()
 );
 opaque_id!(
+    /// A session: one chain of refresh tokens, from sign-in to logout.
+    SessionId, "s_", uuid::Uuid::new_v4()
+);
+opaque_id!(
     /// A message; v7 so ids sort roughly by creation time, which helps when debugging.
     MessageId, "m_", uuid::Uuid::now_v7()
 );
@@ -100,6 +104,27 @@ impl ClientId {
     /// A key a store wrote itself, read back: client ids and server-side keys alike.
     pub fn from_stored(raw: &str) -> Self {
         Self(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The app's own id of a user (its identity provider's `sub`, or its backend's key): the
+/// server API's handle on a user. Never shown to other users, who see only the opaque `u_…` id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AppUserId(String);
+
+impl AppUserId {
+    /// 1–255 bytes (identity providers' subjects fit: Cognito's UUIDs, Auth0's `provider|id`,
+    /// Firebase's 28 characters), no control characters.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        if (1..=255).contains(&raw.len()) && !raw.chars().any(char::is_control) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Invalid::AppUserId)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -158,6 +183,16 @@ mod tests {
         assert_eq!(ClientId::parse(""), Err(Invalid::ClientId));
         assert_eq!(ClientId::parse(&"a".repeat(65)), Err(Invalid::ClientId));
         assert_eq!(ClientId::parse("a\nb"), Err(Invalid::ClientId));
+    }
+
+    #[test]
+    fn app_user_ids_are_bounded() {
+        assert!(AppUserId::parse("auth0|5f7c8ec7c33c6c004bbafe82").is_ok());
+        assert!(AppUserId::parse(&"x".repeat(255)).is_ok());
+        for bad in ["", "a\u{0}b", "line\nbreak"] {
+            assert_eq!(AppUserId::parse(bad), Err(Invalid::AppUserId), "{bad:?}");
+        }
+        assert_eq!(AppUserId::parse(&"x".repeat(256)), Err(Invalid::AppUserId));
     }
 
     #[test]

@@ -1,27 +1,44 @@
-//! Bearer tokens and feed cursors, both MACs under one server key.
+//! Access tokens and feed cursors, both MACs under the key ring ([`contract::key_ring`]).
 //!
-//! A token is `<user id>.<MAC(user id)>`: verifying it costs one HMAC and no store read, which is
-//! what keeps a poll at a single store request. A cursor is `base64url(seq ‖ MAC(user id ‖ seq))`:
-//! it is bound to the user it was issued to, so another user's cursor, or one a client edited,
-//! fails to decode instead of silently reading the wrong position.
+//! An access token is `<key id>.<user id>.<session id>.<expiry>.<MAC>`: verifying it costs one
+//! HMAC and no store read, which is what keeps a poll at a single store request. The key id
+//! names the ring's key that signed it, so a rotated ring still verifies the tokens its older
+//! keys signed until they expire. A cursor is `base64url(seq ‖ MAC(user id ‖ seq))` under the
+//! ring's cursor key, which never rotates: it is bound to the user it was issued to, so another
+//! user's cursor, or one a client edited, fails to decode instead of silently reading the wrong
+//! position.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use contract::key_ring::{KeyRing, ServerKey};
 use contract::token_key::{TokenKey, TokenKeyError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::error::Invalid;
-use super::ids::UserId;
+use super::ids::{SessionId, UserId};
+use super::session::{AccessClaims, UnixSecs};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const TOKEN_DOMAIN: &[u8] = b"token/v1\0";
+/// The tokens of before sessions (`<user id>.<MAC>`, never expiring), recognised only to tell
+/// their holders to sign in again.
+const LEGACY_TOKEN_DOMAIN: &[u8] = b"token/v1\0";
+const TOKEN_DOMAIN: &[u8] = b"token/v2\0";
 const CURSOR_DOMAIN: &[u8] = b"cursor/v1\0";
 /// 96 bits of MAC: forging a cursor is pointless (it only addresses the caller's own feed) but a
 /// truncated MAC still makes tampering and cross-user use detectable.
 const CURSOR_MAC_LEN: usize = 12;
+
+/// Why an access token opens nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a token this server signed (or signed by a key the ring no longer holds).
+    Invalid,
+    /// Genuine but past its expiry, or a token of before sessions.
+    Expired,
+}
 
 /// Position in one user's feed: the number of entries before and including it. Entry 1 is the
 /// oldest; `Seq::START` means "before everything".
@@ -40,14 +57,24 @@ impl Seq {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor(pub Seq);
 
-/// The server's secret, with the HMAC states for tokens and cursors keyed once: every request
-/// verifies a token and every poll decodes and encodes a cursor, so each use only clones a
-/// keyed state instead of re-deriving it from the key.
+/// A signing key of the ring, keyed once.
+#[derive(Clone)]
+struct Signer {
+    id: String,
+    mac: HmacSha256,
+}
+
+/// The key ring with its HMAC states keyed once: every request verifies a token and every poll
+/// decodes and encodes a cursor, so each use only clones a keyed state instead of re-deriving it.
 #[derive(Clone)]
 pub struct Keys {
-    secret: TokenKey,
-    token_mac: HmacSha256,
+    /// Oldest first; the last signs.
+    signers: Vec<Signer>,
     cursor_mac: HmacSha256,
+    legacy_token_mac: HmacSha256,
+    server_key: Option<ServerKey>,
+    /// The ring's newest key in its text form, for starting another server on the same key.
+    signing_hex: String,
 }
 
 impl std::fmt::Debug for Keys {
@@ -56,53 +83,105 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-impl Keys {
-    pub const LEN: usize = 32;
+fn keyed(key: &TokenKey, domain: &[u8]) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key.bytes()).expect("HMAC takes keys of any size");
+    mac.update(domain);
+    mac
+}
 
-    pub fn new(secret: TokenKey) -> Self {
-        let keyed = |domain: &[u8]| {
-            let mut mac = HmacSha256::new_from_slice(secret.bytes()).expect("HMAC takes keys of any size");
-            mac.update(domain);
-            mac
-        };
-        Self { token_mac: keyed(TOKEN_DOMAIN), cursor_mac: keyed(CURSOR_DOMAIN), secret }
+impl Keys {
+    /// The ring's keys; `server_key` opens the server API (`None`: nothing does).
+    pub fn new(ring: &KeyRing, server_key: Option<ServerKey>) -> Self {
+        let signers =
+            ring.signing_keys.iter().map(|k| Signer { id: k.id(), mac: keyed(&k.key, TOKEN_DOMAIN) }).collect();
+        Self {
+            signers,
+            cursor_mac: keyed(&ring.cursor_key, CURSOR_DOMAIN),
+            legacy_token_mac: keyed(&ring.cursor_key, LEGACY_TOKEN_DOMAIN),
+            server_key,
+            signing_hex: ring.signing().key.to_hex(),
+        }
     }
 
-    pub fn from_bytes(secret: [u8; 32]) -> Self {
-        Self::new(TokenKey::from_bytes(secret))
+    /// A ring of its own, with its server key.
+    pub fn from_ring(ring: &KeyRing) -> Self {
+        Self::new(ring, Some(ring.server_key.clone()))
+    }
+
+    /// One key that signs and keys cursors, as `token_key` configures it; no server key.
+    pub fn single(key: TokenKey) -> Self {
+        Self::new(&KeyRing::from_legacy(key, super::session::now()), None)
     }
 
     pub fn generate() -> Self {
-        Self::new(TokenKey::generate())
+        Self::single(TokenKey::generate())
     }
 
-    /// Accepts the contract's text form (64 hex characters), as written to the key file and
-    /// expected in configuration.
+    /// Accepts the contract's text form (64 hex characters), as `token_key` holds it.
     pub fn from_hex(hex_key: &str) -> Result<Self, TokenKeyError> {
-        TokenKey::parse(hex_key).map(Self::new)
+        TokenKey::parse(hex_key).map(Self::single)
     }
 
+    /// The signing key in its text form: another server given it as `token_key` verifies this
+    /// one's tokens and cursors.
     pub fn to_hex(&self) -> String {
-        self.secret.to_hex()
+        self.signing_hex.clone()
     }
 
-    pub fn issue_token(&self, user: &UserId) -> String {
-        let mut mac = self.token_mac.clone();
-        mac.update(user.as_str().as_bytes());
-        format!("{user}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    pub fn server_key(&self) -> Option<&ServerKey> {
+        self.server_key.as_ref()
     }
 
-    /// The user the token was issued to, or `None` if it was not issued under this key.
-    pub fn verify_token(&self, token: &str) -> Option<UserId> {
-        let (user, signature) = token.split_once('.')?;
-        let user = UserId::parse(user)?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let mut mac = self.token_mac.clone();
-        mac.update(user.as_str().as_bytes());
+    /// Whether `presented` is the server key, compared in constant time.
+    pub fn is_server_key(&self, presented: &str) -> bool {
+        self.server_key.as_ref().is_some_and(|key| bool::from(key.as_str().as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    pub fn issue_access_token(&self, claims: &AccessClaims) -> String {
+        let signer = self.signers.last().expect("a ring has a signing key");
+        let body = format!("{}.{}.{}.{}", signer.id, claims.user, claims.session, claims.expires_at);
+        let mut mac = signer.mac.clone();
+        mac.update(body.as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// What the token says, if one of the ring's keys signed it and it has not expired at `now`.
+    pub fn verify_access_token(&self, token: &str, now: UnixSecs) -> Result<AccessClaims, TokenError> {
+        let (body, signature) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| TokenError::Invalid)?;
+        let mut parts = body.split('.');
+        let (Some(key_id), Some(user), Some(session), Some(expiry), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(self.legacy(body, &signature));
+        };
+        let signer = self.signers.iter().find(|s| s.id == key_id).ok_or(TokenError::Invalid)?;
+        let mut mac = signer.mac.clone();
+        mac.update(body.as_bytes());
         // `verify_slice` compares in constant time (it uses `subtle`), so timing reveals nothing
         // about how much of a forged signature was right.
-        mac.verify_slice(&signature).ok()?;
-        Some(user)
+        mac.verify_slice(&signature).map_err(|_| TokenError::Invalid)?;
+        let expires_at: UnixSecs = expiry.parse().map_err(|_| TokenError::Invalid)?;
+        if expires_at <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(AccessClaims {
+            user: UserId::parse(user).ok_or(TokenError::Invalid)?,
+            session: SessionId::parse(session).ok_or(TokenError::Invalid)?,
+            expires_at,
+        })
+    }
+
+    /// A token of before sessions is `Expired` (its holder must sign in again), anything else
+    /// `Invalid`.
+    fn legacy(&self, user: &str, signature: &[u8]) -> TokenError {
+        let mut mac = self.legacy_token_mac.clone();
+        mac.update(user.as_bytes());
+        if !user.contains('.') && mac.verify_slice(signature).is_ok() {
+            TokenError::Expired
+        } else {
+            TokenError::Invalid
+        }
     }
 
     fn cursor_mac(&self, user: &UserId, seq: Seq) -> [u8; CURSOR_MAC_LEN] {
@@ -135,18 +214,64 @@ impl Keys {
 mod tests {
     use super::*;
 
+    fn claims(expires_at: UnixSecs) -> AccessClaims {
+        AccessClaims { user: UserId::generate(), session: SessionId::generate(), expires_at }
+    }
+
     #[test]
-    fn tokens_verify_only_under_the_issuing_key() {
+    fn tokens_verify_only_under_the_ring_and_until_they_expire() {
+        let keys = Keys::generate();
+        let claims = claims(1_000);
+        let token = keys.issue_access_token(&claims);
+        assert_eq!(keys.verify_access_token(&token, 999), Ok(claims.clone()));
+        assert_eq!(keys.verify_access_token(&token, 1_000), Err(TokenError::Expired));
+        assert_eq!(Keys::generate().verify_access_token(&token, 0), Err(TokenError::Invalid));
+        let other = UserId::generate();
+        let swapped = token.replace(claims.user.as_str(), other.as_str());
+        assert_eq!(keys.verify_access_token(&swapped, 0), Err(TokenError::Invalid));
+        let extended = token.replace(".1000.", ".9999999999.");
+        assert_eq!(keys.verify_access_token(&extended, 0), Err(TokenError::Invalid));
+        for bad in ["garbage", "", ".", "a.b.c.d.e.f", &format!("{token}x")] {
+            assert_eq!(keys.verify_access_token(bad, 0), Err(TokenError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_rotated_ring_verifies_the_older_keys_tokens_and_the_same_cursors() {
+        let mut ring = KeyRing::generate(0);
+        let before = Keys::from_ring(&ring);
+        let user = UserId::generate();
+        let token = before.issue_access_token(&claims(10_000));
+        let cursor = before.encode_cursor(&user, Cursor(Seq(7)));
+        ring.rotate(100, 3_600);
+        let after = Keys::from_ring(&ring);
+        assert!(after.verify_access_token(&token, 200).is_ok());
+        assert_ne!(after.issue_access_token(&claims(10_000)).split('.').next(), token.split('.').next());
+        assert_eq!(after.decode_cursor(&user, &cursor), Ok(Cursor(Seq(7))));
+        ring.rotate(1_000_000, 3_600);
+        ring.rotate(1_000_001, 3_600);
+        assert_eq!(Keys::from_ring(&ring).verify_access_token(&token, 200), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tokens_of_before_sessions_are_expired() {
         let keys = Keys::generate();
         let user = UserId::generate();
-        let token = keys.issue_token(&user);
-        assert_eq!(keys.verify_token(&token), Some(user.clone()));
-        assert_eq!(Keys::generate().verify_token(&token), None);
-        let other = UserId::generate();
-        let (_, signature) = token.split_once('.').unwrap();
-        assert_eq!(keys.verify_token(&format!("{other}.{signature}")), None);
-        assert_eq!(keys.verify_token("garbage"), None);
-        assert_eq!(keys.verify_token(&format!("{user}.")), None);
+        let mut mac = keys.legacy_token_mac.clone();
+        mac.update(user.as_str().as_bytes());
+        let legacy = format!("{user}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(keys.verify_access_token(&legacy, 0), Err(TokenError::Expired));
+        assert_eq!(Keys::generate().verify_access_token(&legacy, 0), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn only_the_server_key_is_the_server_key() {
+        let ring = KeyRing::generate(0);
+        let keys = Keys::from_ring(&ring);
+        assert!(keys.is_server_key(ring.server_key.as_str()));
+        assert!(!keys.is_server_key(""));
+        assert!(!keys.is_server_key(&keys.issue_access_token(&claims(u64::MAX))));
+        assert!(!Keys::generate().is_server_key(ring.server_key.as_str()), "no server key configured");
     }
 
     #[test]
@@ -167,7 +292,8 @@ mod tests {
     #[test]
     fn hex_keys_round_trip_and_wrong_lengths_fail() {
         let keys = Keys::generate();
-        assert_eq!(Keys::from_hex(&keys.to_hex()).unwrap().secret, keys.secret);
+        let token = keys.issue_access_token(&claims(u64::MAX));
+        assert!(Keys::from_hex(&keys.to_hex()).unwrap().verify_access_token(&token, 0).is_ok());
         assert!(Keys::from_hex("abcd").is_err());
         assert!(Keys::from_hex("zz").is_err());
     }

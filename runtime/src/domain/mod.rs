@@ -8,11 +8,13 @@ pub mod group;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod session;
 pub mod text;
 
 pub use error::{Invalid, Rejection};
 pub use group::Group;
-pub use ids::{ClientId, ConnectionId, GroupId, MessageId, UserId};
-pub use keys::{Cursor, Keys, Seq};
+pub use ids::{AppUserId, ClientId, ConnectionId, GroupId, MessageId, SessionId, UserId};
+pub use keys::{Cursor, Keys, Seq, TokenError};
 pub use message::{FeedPage, Message, MessageJson, Outgoing, Recipient, Sent, User};
+pub use session::{AccessClaims, RefreshToken, Session};
 pub use text::{Name, Text};

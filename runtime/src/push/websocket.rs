@@ -18,7 +18,6 @@ use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
-use serde::Deserialize;
 
 use super::Push;
 use crate::api::AppState;
@@ -26,21 +25,11 @@ use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
 use crate::domain::{ConnectionId, Cursor, UserId};
-use crate::protocol::{CatchUp, PROTOCOL, StreamFrame};
+use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame};
 
 /// Entries one resume sends; more wait for the next resume (or a poll).
 pub use contract::limits::RESUME_LIMIT;
 const RESUME_PAGE: usize = 100;
-
-#[derive(Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    Resume {
-        #[serde(default)]
-        after: Option<String>,
-    },
-    Ping,
-}
 
 /// Why an event got no normal answer: not one this function handles, or what the HTTP API would
 /// refuse (a `$connect` without a valid token, the store unavailable).
@@ -102,7 +91,8 @@ async fn connect(
     request: lambda_http::Request,
 ) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
-    let StreamCaller(user) = StreamCaller::from_request_parts(&mut parts, state).await?;
+    let StreamCaller(claims) = StreamCaller::from_request_parts(&mut parts, state).await?;
+    let user = claims.user;
     push.connections().open_connection(&user, connection).await.map_err(ApiError::from)?;
     let mut response = empty();
     // A browser that offered subprotocols drops a connection whose answer names none of them.
@@ -118,9 +108,9 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
     let after = match serde_json::from_slice::<ClientMessage>(body) {
         Ok(ClientMessage::Ping) => return,
         Ok(ClientMessage::Resume { after }) => Ok(after),
-        Err(error) => Err(format!(
-            "expected {{\"action\":\"resume\",\"after\":\"<cursor>\"}} or {{\"action\":\"ping\"}}: {error}"
-        )),
+        // Not yet on AWS: a connection lives until API Gateway's 2-hour limit.
+        Ok(ClientMessage::Reauth { .. }) => Err("reauth is not supported on this connection yet".to_owned()),
+        Err(error) => Err(format!("expected {CLIENT_MESSAGES}: {error}")),
     };
     let user = match push.connections().connection_owner(connection).await {
         Ok(Some(user)) => user,

@@ -57,7 +57,10 @@ use thiserror::Error;
 use self::events::FeedEvents;
 
 use crate::domain::message::Outgoing;
-use crate::domain::{FeedPage, Group, GroupId, Rejection, Sent, Seq, User, UserId};
+use crate::domain::session::UnixSecs;
+use crate::domain::{
+    AppUserId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User, UserId,
+};
 
 #[derive(Debug, Clone, Error)]
 pub enum StoreError {
@@ -78,6 +81,16 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What presenting a session's refresh token did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was the current token: the session now has the next one.
+    Rotated,
+    /// It had been used before, so it was copied: the session is revoked, and no token of it
+    /// works any more.
+    Revoked,
+}
+
 /// A membership change requested by `caller`.
 #[derive(Clone, Debug)]
 pub struct MembershipChange {
@@ -92,6 +105,29 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &User) -> StoreResult<()>;
 
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>>;
+
+    /// The user the app knows as `app_user`, named `name`: created with the id `new_id` the first
+    /// time, renamed after. Atomic: concurrent upserts of one app user make one user.
+    async fn upsert_app_user(&self, app_user: &AppUserId, name: &Name, new_id: &UserId) -> StoreResult<User>;
+
+    /// The user the app knows as `app_user`, if it was ever upserted.
+    async fn app_user(&self, app_user: &AppUserId) -> StoreResult<Option<User>>;
+
+    /// Stores a new session (its id is random and new).
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+
+    /// Presents a refresh token (see [`Session::judge`]): its session's current one, unexpired
+    /// at `now`, replaces the session by `next` (`Rotated`); one of an earlier generation revokes
+    /// the session (`Revoked`); anything else — an unknown, expired or revoked session, a wrong
+    /// secret — rejects with `InvalidRefreshToken` and changes nothing. Two presentations of one
+    /// token at once: one rotates, the other revokes.
+    async fn rotate_session(&self, presented: &RefreshToken, next: &Session, now: UnixSecs) -> StoreResult<Rotation>;
+
+    /// Forgets one session: its refresh token stops working. Idempotent.
+    async fn revoke_session(&self, user: &UserId, session: &SessionId) -> StoreResult<()>;
+
+    /// Forgets every session of `user`. Idempotent.
+    async fn revoke_sessions(&self, user: &UserId) -> StoreResult<()>;
 
     /// `blocker` stops receiving direct messages from `target`. Idempotent.
     /// Rejects with `UnknownUser` if `target` does not exist.

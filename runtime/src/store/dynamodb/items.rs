@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::schema::{PK, SEQ, SK, USER};
-use crate::domain::{ClientId, Group, GroupId, MessageId, Name, UserId};
+use crate::domain::{AppUserId, ClientId, Group, GroupId, MessageId, Name, SessionId, UserId};
 use crate::store::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -29,6 +29,20 @@ pub fn n(value: impl ToString) -> AttributeValue {
 pub fn user_pk(user: &UserId) -> String {
     format!("U#{user}")
 }
+
+/// The app's id of a user, mapped to ours. Its own partition: the app's ids are any string, so
+/// they must not share a key space with ours.
+pub fn app_user_pk(app_user: &AppUserId) -> String {
+    format!("A#{}", app_user.as_str())
+}
+
+pub const APP_USER: &str = "app_user";
+
+pub fn session_sk(session: &SessionId) -> String {
+    format!("{SESSION}{session}")
+}
+
+pub const SESSION: &str = "session#";
 
 pub fn group_pk(group: &GroupId) -> String {
     format!("G#{group}")

@@ -41,6 +41,7 @@ pub mod capacity;
 mod connections;
 mod feed;
 mod groups;
+mod identity;
 pub mod items;
 pub mod metrics;
 mod request;
@@ -60,9 +61,13 @@ use aws_sdk_dynamodb::types::CancellationReason;
 
 use self::items::*;
 use self::metrics::{Metrics, Op, Tally};
-use super::{MembershipChange, Store, StoreError, StoreResult};
+use super::{MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
-use crate::domain::{FeedPage, Group, GroupId, Recipient, Rejection, Sent, Seq, User, UserId};
+use crate::domain::session::UnixSecs;
+use crate::domain::{
+    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User,
+    UserId,
+};
 
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
 /// the group check, the send record and the recipients record within DynamoDB's 100 items.
@@ -212,6 +217,42 @@ impl Store for DynamoStore {
         }
         .await;
         self.record(Op::GetUser, tally, result)
+    }
+
+    async fn upsert_app_user(&self, app_user: &AppUserId, name: &Name, new_id: &UserId) -> StoreResult<User> {
+        let mut tally = self.account();
+        let result = self.upsert_app_user_now(app_user, name, new_id, &mut tally).await;
+        self.record(Op::UpsertAppUser, tally, result)
+    }
+
+    async fn app_user(&self, app_user: &AppUserId) -> StoreResult<Option<User>> {
+        let mut tally = self.account();
+        let result = self.app_user_now(app_user, &mut tally).await;
+        self.record(Op::GetAppUser, tally, result)
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let mut tally = self.account();
+        let result = self.create_session_now(session, &mut tally).await;
+        self.record(Op::CreateSession, tally, result)
+    }
+
+    async fn rotate_session(&self, presented: &RefreshToken, next: &Session, now: UnixSecs) -> StoreResult<Rotation> {
+        let mut tally = self.account();
+        let result = self.rotate_session_now(presented, next, now, &mut tally).await;
+        self.record(Op::RefreshSession, tally, result)
+    }
+
+    async fn revoke_session(&self, user: &UserId, session: &SessionId) -> StoreResult<()> {
+        let mut tally = self.account();
+        let result = self.revoke_session_now(user, session, &mut tally).await;
+        self.record(Op::RevokeSession, tally, result)
+    }
+
+    async fn revoke_sessions(&self, user: &UserId) -> StoreResult<()> {
+        let mut tally = self.account();
+        let result = self.revoke_sessions_now(user, &mut tally).await;
+        self.record(Op::RevokeSessions, tally, result)
     }
 
     async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {

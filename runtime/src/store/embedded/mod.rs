@@ -14,6 +14,7 @@
 //! a transaction's entries or none, and every earlier position was committed by an earlier
 //! (or the same) transaction: no reader can see position N+1 without N.
 
+mod identity;
 mod tables;
 mod writer;
 
@@ -26,9 +27,13 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use self::tables::*;
 use self::writer::Writer;
 use super::events::FeedEvents;
-use super::{MembershipChange, Store, StoreError, StoreResult};
+use super::{MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
-use crate::domain::{FeedPage, Group, GroupId, Recipient, Rejection, Sent, Seq, User, UserId};
+use crate::domain::session::UnixSecs;
+use crate::domain::{
+    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User,
+    UserId,
+};
 
 #[derive(Clone, Debug)]
 pub struct EmbeddedOptions {
@@ -156,6 +161,30 @@ impl Store for EmbeddedStore {
     async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let txn = self.read()?;
         read_user(&txn.open_table(USERS).map_err(storage)?, id)
+    }
+
+    async fn upsert_app_user(&self, app_user: &AppUserId, name: &Name, new_id: &UserId) -> StoreResult<User> {
+        self.upsert_app_user_now(app_user, name, new_id).await
+    }
+
+    async fn app_user(&self, app_user: &AppUserId) -> StoreResult<Option<User>> {
+        self.app_user_now(app_user).await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.create_session_now(session).await
+    }
+
+    async fn rotate_session(&self, presented: &RefreshToken, next: &Session, now: UnixSecs) -> StoreResult<Rotation> {
+        self.rotate_session_now(presented, next, now).await
+    }
+
+    async fn revoke_session(&self, user: &UserId, session: &SessionId) -> StoreResult<()> {
+        self.revoke_session_now(user, session).await
+    }
+
+    async fn revoke_sessions(&self, user: &UserId) -> StoreResult<()> {
+        self.revoke_sessions_now(user).await
     }
 
     async fn block(&self, blocker: &UserId, target: &UserId) -> StoreResult<()> {

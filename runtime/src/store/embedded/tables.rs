@@ -17,6 +17,10 @@ pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 pub const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 /// (user id, position) → message key. Positions are dense per user: 1, 2, 3, …
 pub const FEED: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
+/// app user id → user id: who the app's backend or identity provider says a user is.
+pub const APP_USERS: TableDefinition<&str, &str> = TableDefinition::new("app_users");
+/// (user id, session id) → JSON [`crate::domain::Session`]: the hash of its current refresh token.
+pub const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("sessions");
 /// (sender, client_id) → message key of the first send with that client_id.
 pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
 
@@ -29,6 +33,8 @@ pub struct WriteTables<'txn> {
     pub messages: Table<'txn, u64, &'static [u8]>,
     pub feed: Table<'txn, (&'static str, u64), u64>,
     pub sent_by_client_id: Table<'txn, (&'static str, &'static str), u64>,
+    pub app_users: Table<'txn, &'static str, &'static str>,
+    pub sessions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -40,6 +46,8 @@ impl<'txn> WriteTables<'txn> {
             messages: txn.open_table(MESSAGES)?,
             feed: txn.open_table(FEED)?,
             sent_by_client_id: txn.open_table(SENT_BY_CLIENT_ID)?,
+            app_users: txn.open_table(APP_USERS)?,
+            sessions: txn.open_table(SESSIONS)?,
         })
     }
 }
