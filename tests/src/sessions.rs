@@ -71,11 +71,13 @@ pub async fn registration_starts_a_session_that_refreshes_and_signs_out(backend:
 }
 
 pub async fn access_tokens_expire_and_a_refresh_renews_them(backend: &Backend) {
-    let sessions = runtime::SessionPolicy { access_ttl_secs: 1, ..TestApp::default_sessions() };
+    // Expiry is in whole seconds: a token issued at t expires between t + 1 and t + 2 s, so the
+    // renewed token below has at least a second to be used (a TTL of 1 left it milliseconds).
+    let sessions = runtime::SessionPolicy { access_ttl_secs: 2, ..TestApp::default_sessions() };
     let app = TestApp::with_sessions(backend, 1000, None, sessions);
     let session = app.call("POST", "/v1/users", None, Some(r#"{"name":"brief"}"#)).await.assert_status(201).clone();
-    assert_eq!(session["expires_in"], 1);
-    // Expiry is in whole seconds: past two, the token has expired whatever the rounding.
+    assert_eq!(session["expires_in"], 2);
+    // Past two seconds, the token has expired whatever the rounding.
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     let expired = app.get("/v1/messages", &field(&session, "access_token")).await;
     expired.assert_error(401, "token_expired");
