@@ -136,15 +136,20 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<A
                 write_timeout: Duration::from_secs(settings.stream_write_timeout_secs),
             },
         },
-        sessions: SessionPolicy {
-            open_registration: settings.auth_mode == AuthMode::Open,
-            access_ttl_secs: settings.access_token_ttl_secs,
-            refresh_ttl_secs: u64::from(settings.refresh_token_ttl_days) * 86_400,
-        },
+        sessions: session_policy(settings),
         signouts: Arc::default(),
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
         delivery: None,
     })
+}
+
+/// How sessions are issued, from the settings.
+pub fn session_policy(settings: &Settings) -> SessionPolicy {
+    SessionPolicy {
+        open_registration: settings.auth_mode == AuthMode::Open,
+        access_ttl_secs: settings.access_token_ttl_secs,
+        refresh_ttl_secs: u64::from(settings.refresh_token_ttl_days) * 86_400,
+    }
 }
 
 /// `runtime create-tables`: the DynamoDB tables of the settings, on-demand, with TTL if configured.

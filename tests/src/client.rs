@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use contract::key_ring::KeyRing;
 use http_body_util::BodyExt;
 use runtime::api::rate_limit::RateLimiter;
-use runtime::config::{AuthMode, Settings};
+use runtime::config::Settings;
 use runtime::domain::Keys;
 use runtime::{AppState, Limits, SessionPolicy, StreamLimits, app};
 use serde_json::Value;
@@ -73,12 +73,7 @@ impl TestApp {
 
     /// The session settings of the built-in defaults (open registration).
     pub fn default_sessions() -> SessionPolicy {
-        let defaults = Settings::defaults();
-        SessionPolicy {
-            open_registration: defaults.auth_mode == AuthMode::Open,
-            access_ttl_secs: defaults.access_token_ttl_secs,
-            refresh_ttl_secs: u64::from(defaults.refresh_token_ttl_days) * 86_400,
-        }
+        runtime::wiring::session_policy(&Settings::defaults())
     }
 
     pub fn with_sessions(

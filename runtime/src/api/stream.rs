@@ -30,7 +30,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Caller, QueryParams, bearer, cursor_after};
+use super::extract::{Caller, CallerSession, QueryParams, cursor_after};
 use super::signouts::SignedOut;
 use crate::domain::session::now;
 use crate::domain::{AccessClaims, Cursor, Seq, TokenError};
@@ -74,9 +74,10 @@ impl FromRequestParts<AppState> for StreamCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(header) = parts.headers.get(AUTHORIZATION) {
-            let token = bearer(header).ok_or(ApiError::InvalidToken)?;
-            return Caller::authenticate(token, state).map(StreamCaller);
+        if parts.headers.contains_key(AUTHORIZATION) {
+            return CallerSession::from_request_parts(parts, state)
+                .await
+                .map(|CallerSession(claims)| StreamCaller(claims));
         }
         let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
         let token = offered

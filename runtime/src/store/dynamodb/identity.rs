@@ -8,13 +8,10 @@
 //! A session's `ttl` is its refresh token's expiry, so DynamoDB deletes it some time after (the
 //! store still checks `expires_at`: TTL deletes within days, not at once).
 
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
-
-use super::capacity::{Read, item_size, read_units};
+use super::DynamoStore;
 use super::items::*;
-use super::metrics::{Kind, Tally};
+use super::metrics::Tally;
 use super::schema::{SK, TTL};
-use super::{DynamoStore, sdk_error};
 use crate::domain::session::{Presented, UnixSecs};
 use crate::domain::{AppUserId, Name, RefreshToken, Rejection, Session, SessionId, User, UserId};
 use crate::store::{Rotation, StoreError, StoreResult};
@@ -139,28 +136,9 @@ impl DynamoStore {
 
     /// One `Query` for the user's sessions (a page of them at a time), then a delete each.
     pub(super) async fn revoke_sessions_now(&self, user: &UserId, tally: &mut Tally) -> StoreResult<()> {
-        let mut start = None;
-        loop {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.options.entities_table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .expression_attribute_values(":prefix", s(SESSION))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total);
-            let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
-            tally.request(Kind::Read, output.consumed_capacity());
-            tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
-            for item in output.items() {
-                self.delete_entity(entity_key(user_pk(user), get_s(item, SK)?), tally).await?;
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
+        for item in self.query_entities(user_pk(user), SESSION, tally).await? {
+            self.delete_entity(entity_key(user_pk(user), get_s(&item, SK)?), tally).await?;
         }
+        Ok(())
     }
 }

@@ -154,6 +154,34 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// The entity items under `pk` whose sort key starts with `prefix` (a user's blocks, their
+    /// sessions), every page of them, by consistent `Query`s; each page billed by the whole items
+    /// it read.
+    pub(super) async fn query_entities(&self, pk: String, prefix: &str, tally: &mut Tally) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.options.entities_table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
+            tally.request(Kind::Read, output.consumed_capacity());
+            tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
+            start = output.last_evaluated_key;
+            items.extend(output.items.unwrap_or_default());
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Deletes the entity item at `key`, an item that is its key alone or nearly (a block, a
     /// connection record): the delete is billed by the key's size.
     pub(super) async fn delete_entity(&self, key: Item, tally: &mut Tally) -> StoreResult<()> {
