@@ -13,6 +13,12 @@ pub mod var {
     pub const AUTH_MODE: &str = "MESSAGING_AUTH_MODE";
     pub const ACCESS_TOKEN_TTL_SECS: &str = "MESSAGING_ACCESS_TOKEN_TTL_SECS";
     pub const REFRESH_TOKEN_TTL_DAYS: &str = "MESSAGING_REFRESH_TOKEN_TTL_DAYS";
+    pub const JWT_JWKS_URL: &str = "MESSAGING_JWT_JWKS_URL";
+    pub const JWT_HS256_SECRET: &str = "MESSAGING_JWT_HS256_SECRET";
+    pub const JWT_ISSUER: &str = "MESSAGING_JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "MESSAGING_JWT_AUDIENCE";
+    pub const JWT_NAME_CLAIM: &str = "MESSAGING_JWT_NAME_CLAIM";
+    pub const JWT_LEEWAY_SECS: &str = "MESSAGING_JWT_LEEWAY_SECS";
     pub const MAX_GROUP_SIZE: &str = "MESSAGING_MAX_GROUP_SIZE";
     pub const CACHE_MB: &str = "MESSAGING_CACHE_MB";
     pub const RATE_LIMIT_PER_SECOND: &str = "MESSAGING_RATE_LIMIT_PER_SECOND";

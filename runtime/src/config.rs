@@ -63,6 +63,24 @@ pub struct ServeArgs {
     /// Days a refresh token is valid after it is issued.
     #[arg(long, env = var::REFRESH_TOKEN_TTL_DAYS)]
     pub refresh_token_ttl_days: Option<u32>,
+    /// The app's identity provider's JWKS (https; http only to loopback).
+    #[arg(long, env = var::JWT_JWKS_URL)]
+    pub jwt_jwks_url: Option<String>,
+    /// Shared secret of HS256 identity tokens (at least 32 bytes).
+    #[arg(long, env = var::JWT_HS256_SECRET, hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+    /// The identity tokens' issuer (iss).
+    #[arg(long, env = var::JWT_ISSUER)]
+    pub jwt_issuer: Option<String>,
+    /// The identity tokens' audience (aud): this app's id at the provider.
+    #[arg(long, env = var::JWT_AUDIENCE)]
+    pub jwt_audience: Option<String>,
+    /// The identity token claim that names the user.
+    #[arg(long, env = var::JWT_NAME_CLAIM)]
+    pub jwt_name_claim: Option<String>,
+    /// Seconds of clock skew allowed to an identity token's exp and nbf.
+    #[arg(long, env = var::JWT_LEEWAY_SECS)]
+    pub jwt_leeway_secs: Option<u64>,
     /// Maximum members per group.
     #[arg(long, env = var::MAX_GROUP_SIZE)]
     pub max_group_size: Option<usize>,
@@ -158,6 +176,12 @@ pub struct Settings {
     pub auth_mode: AuthMode,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: u32,
+    pub jwt_jwks_url: String,
+    pub jwt_hs256_secret: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_name_claim: String,
+    pub jwt_leeway_secs: u64,
     pub max_group_size: usize,
     pub cache_mb: usize,
     pub rate_limit_per_second: u32,
@@ -205,6 +229,12 @@ impl Settings {
             auth_mode,
             access_token_ttl_secs,
             refresh_token_ttl_days,
+            jwt_jwks_url,
+            jwt_hs256_secret,
+            jwt_issuer,
+            jwt_audience,
+            jwt_name_claim,
+            jwt_leeway_secs,
             max_group_size,
             cache_mb,
             rate_limit_per_second,
@@ -305,7 +335,7 @@ mod tests {
         for name in deployed.to_vars().keys() {
             assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
         }
-        assert_eq!(read.len(), 28, "one variable per setting: {read:?}");
+        assert_eq!(read.len(), 34, "one variable per setting: {read:?}");
     }
 
     #[test]

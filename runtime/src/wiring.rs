@@ -12,6 +12,7 @@ use crate::api::{AppState, Limits, SessionPolicy, StreamLimits};
 use crate::config::{AuthMode, Settings, StoreKind};
 use crate::domain::Keys;
 use crate::domain::session::now;
+use crate::identity::{IdentityOptions, IdentityProvider, jwks_url};
 use crate::store::Store;
 use crate::store::dynamodb::{DynamoStore, schema};
 use crate::store::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -137,6 +138,7 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<A
             },
         },
         sessions: session_policy(settings),
+        identity: identity_provider(settings)?.map(Arc::new),
         signouts: Arc::default(),
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
         delivery: None,
@@ -150,6 +152,19 @@ pub fn session_policy(settings: &Settings) -> SessionPolicy {
         access_ttl_secs: settings.access_token_ttl_secs,
         refresh_ttl_secs: u64::from(settings.refresh_token_ttl_days) * 86_400,
     }
+}
+
+/// The app's identity provider, when the settings name one.
+pub fn identity_provider(settings: &Settings) -> anyhow::Result<Option<IdentityProvider>> {
+    let set = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+    IdentityProvider::new(IdentityOptions {
+        jwks_url: set(&settings.jwt_jwks_url).map(|url| jwks_url(&url)).transpose()?,
+        hs256_secret: set(&settings.jwt_hs256_secret),
+        issuer: set(&settings.jwt_issuer),
+        audience: set(&settings.jwt_audience),
+        leeway_secs: settings.jwt_leeway_secs,
+        name_claim: settings.jwt_name_claim.clone(),
+    })
 }
 
 /// `runtime create-tables`: the DynamoDB tables of the settings, on-demand, with TTL if configured.

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use runtime::api::rate_limit::RateLimiter;
 use runtime::config::Settings;
 use runtime::domain::Keys;
+use runtime::identity::IdentityProvider;
 use runtime::{AppState, Limits, SessionPolicy, StreamLimits, app};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -82,6 +83,17 @@ impl TestApp {
         rate_limiter: Option<RateLimiter>,
         sessions: SessionPolicy,
     ) -> Self {
+        Self::with_identity(backend, max_group_size, rate_limiter, sessions, None)
+    }
+
+    /// The app taking identity tokens of `identity` at `POST /v1/sessions`.
+    pub fn with_identity(
+        backend: &Backend,
+        max_group_size: usize,
+        rate_limiter: Option<RateLimiter>,
+        sessions: SessionPolicy,
+        identity: Option<IdentityProvider>,
+    ) -> Self {
         let ring = KeyRing::generate(runtime::domain::session::now());
         let state = AppState {
             store: backend.store.clone(),
@@ -95,6 +107,7 @@ impl TestApp {
                 },
             },
             sessions,
+            identity: identity.map(Arc::new),
             signouts: Arc::default(),
             rate_limiter: rate_limiter.map(Arc::new),
             delivery: None,

@@ -4,7 +4,8 @@
 //!   cursor invariant with concurrent senders and interleaved pollers.
 //! * [`api`]: every route and every error of the HTTP contract, in-process through `oneshot`.
 //! * [`authorization`]: every authenticated route × every wrong credential.
-//! * [`identity`]: the store's app users and sessions; [`sessions`]: their routes.
+//! * [`identity`]: the store's app users and sessions; [`sessions`]: their routes;
+//!   [`sign_in`]: identity tokens of a provider on loopback ([`identity_provider`]).
 //!
 //! A backend's test file provides an async constructor returning `Option<Backend>` (`None`: the
 //! backend is not available here, so the test is skipped) and expands
@@ -20,10 +21,12 @@ pub mod crash;
 pub mod delivery;
 pub mod fixtures;
 pub mod identity;
+pub mod identity_provider;
 pub mod lambda_events;
 pub mod process;
 pub mod push_recorder;
 pub mod sessions;
+pub mod sign_in;
 pub mod stream;
 pub mod transport;
 pub mod usage;
@@ -96,6 +99,13 @@ macro_rules! api_tests {
             access_tokens_expire_and_a_refresh_renews_them,
             app_mode_closes_registration_and_the_server_api_makes_users,
             the_server_key_and_user_tokens_open_only_their_own_routes,
+        );
+        $crate::__suite_tests!($backend, sign_in:
+            identity_tokens_sign_in_the_same_user_each_time,
+            every_failed_check_is_refused_with_its_reason,
+            keys_rotate_and_unknown_keys_refetch_at_most_once_a_minute,
+            hs256_tokens_verify_with_the_shared_secret_only,
+            an_unreachable_provider_is_a_503_and_no_provider_a_401,
         );
     };
 }

@@ -6,6 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use messaging_tests::fixtures::{self, user};
+use messaging_tests::identity_provider::sign_hs256;
+use runtime::identity::{IdentityOptions, IdentityProvider};
+use serde_json::json;
 use runtime::domain::message::Outgoing;
 use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, UserId};
 use runtime::store::MembershipChange;
@@ -201,6 +204,41 @@ async fn session_operations_make_their_documented_requests() {
     spent(&dynamo);
     store.revoke_sessions(&user.id).await.unwrap();
     assert_budget(&dynamo, "revoke_sessions", 3, (1.0, 2.0)); // one Query, a delete per session
+
+    // `POST /v1/sessions`: the app user's lookup and the new session; a new or renamed user adds
+    // the upsert. No request goes to the store before the token has verified.
+    let secret = b"the budget test's shared secret, 32+ bytes";
+    let identity = IdentityProvider::new(IdentityOptions {
+        jwks_url: None,
+        hs256_secret: Some(String::from_utf8(secret.to_vec()).unwrap()),
+        issuer: None,
+        audience: None,
+        leeway_secs: 60,
+        name_claim: "name".into(),
+    })
+    .unwrap();
+    let app = TestApp::with_identity(&backend, 1000, None, TestApp::default_sessions(), identity);
+    let sign_in = |name: &str| {
+        let token = sign_hs256(secret, &json!({ "sub": "auth0|exchange", "name": name, "exp": now() + 60 }));
+        let body = json!({ "id_token": token }).to_string();
+        let app = &app;
+        async move { app.call("POST", "/v1/sessions", None, Some(&body)).await.assert_status(201).clone() }
+    };
+    let requests = |spent: BTreeMap<&'static str, OperationCost>| -> Vec<(&'static str, u64)> {
+        spent.into_iter().map(|(operation, cost)| (operation, cost.requests)).collect()
+    };
+    spent(&dynamo);
+    sign_in("Ada").await;
+    let first = [("create_session", 1), ("get_app_user", 1), ("upsert_app_user", 3)];
+    assert_eq!(requests(spent(&dynamo)), first, "a new user: 5 requests");
+    sign_in("Ada").await;
+    assert_eq!(requests(spent(&dynamo)), [("create_session", 1), ("get_app_user", 2)], "a returning user: 3");
+    sign_in("Ada L.").await;
+    let renamed = [("create_session", 1), ("get_app_user", 2), ("upsert_app_user", 2)];
+    assert_eq!(requests(spent(&dynamo)), renamed, "a renamed user: 5");
+    let refused = json!({ "id_token": sign_hs256(b"not the secret, but 32 bytes long!", &json!({})) }).to_string();
+    app.call("POST", "/v1/sessions", None, Some(&refused)).await.assert_error(401, "invalid_id_token");
+    assert!(spent(&dynamo).is_empty(), "a refused token costs no request");
 }
 
 /// The connection records of push on AWS, and what a send's push reads: the README's request

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{Invalid, Rejection};
+use crate::identity::IdTokenError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,12 @@ pub enum ApiError {
     TokenExpired,
     #[error("the server API needs 'Authorization: Bearer <server key>'; this is not the server key")]
     InvalidServerKey,
+    #[error("{0}")]
+    IdToken(#[from] IdTokenError),
+    #[error(
+        "this server takes no identity tokens: no identity provider is configured (jwt_jwks_url or jwt_hs256_secret)"
+    )]
+    NoIdentityProvider,
     #[error("registration is closed: users come from the app (auth_mode is \"app\")")]
     RegistrationClosed,
     #[error("no route for this path")]
@@ -95,6 +102,10 @@ impl ApiError {
             Self::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
             Self::TokenExpired => (S::UNAUTHORIZED, "token_expired"),
             Self::InvalidServerKey => (S::UNAUTHORIZED, "invalid_server_key"),
+            Self::IdToken(IdTokenError::Refused(_)) | Self::NoIdentityProvider => (S::UNAUTHORIZED, "invalid_id_token"),
+            Self::IdToken(IdTokenError::ProviderUnavailable { .. }) => {
+                (S::SERVICE_UNAVAILABLE, "identity_provider_unavailable")
+            }
             Self::RegistrationClosed => (S::FORBIDDEN, "registration_closed"),
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
             Self::WebSocketRequired => (S::UPGRADE_REQUIRED, "websocket_required"),
@@ -147,7 +158,8 @@ impl IntoResponse for ApiError {
             Self::WebSocketRequired => {
                 headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs }
+            | Self::IdToken(IdTokenError::ProviderUnavailable { retry_after_secs, .. }) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Self::Unavailable(_) => {

@@ -33,6 +33,7 @@ pub use self::stream::{ConnectionContext, StreamLimits};
 use async_trait::async_trait;
 
 use crate::domain::{Keys, Sent};
+use crate::identity::IdentityProvider;
 use crate::store::Store;
 
 /// Request bodies above this are refused with 413 before they are parsed.
@@ -53,6 +54,8 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub limits: Limits,
     pub sessions: SessionPolicy,
+    /// Verifies `POST /v1/sessions`' identity tokens; `None`: no identity provider is configured.
+    pub identity: Option<Arc<IdentityProvider>>,
     /// Tells this process's open streams of a session that it was signed out.
     pub signouts: Arc<signouts::Signouts>,
     pub rate_limiter: Option<Arc<RateLimiter>>,
@@ -73,7 +76,7 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/users", post(users::register))
         .route("/users/{user_id}", get(users::get_user))
-        .route("/sessions", delete(sessions::logout_everywhere))
+        .route("/sessions", post(sessions::sign_in).delete(sessions::logout_everywhere))
         .route("/sessions/current", delete(sessions::logout))
         .route("/sessions/refresh", post(sessions::refresh))
         .route("/admin/users/{app_user_id}", put(admin::upsert_user))

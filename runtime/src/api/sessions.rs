@@ -11,7 +11,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, CallerSession, JsonBody};
 use super::signouts::SignedOut;
 use crate::domain::session::{UnixSecs, now};
-use crate::domain::{AccessClaims, RefreshToken, Rejection, Session, SessionId, User};
+use crate::domain::{AccessClaims, AppUserId, Name, RefreshToken, Rejection, Session, SessionId, User, UserId};
+use crate::identity::IdTokenError;
 use crate::store::Rotation;
 
 /// How sessions are issued, from the settings.
@@ -37,6 +38,13 @@ pub struct SessionView {
     pub expires_in: u64,
     /// The access token again, for clients of before sessions.
     pub token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// A JWT of the app's identity provider (at most 8 KiB).
+    pub id_token: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,6 +76,44 @@ fn view(state: &AppState, user: &User, refresh: &RefreshToken, now: UnixSecs) ->
         refresh_token: refresh.to_string(),
         expires_in: state.sessions.access_ttl_secs,
     }
+}
+
+/// Sign in with an identity token of the app's identity provider: a session of the user whose
+/// app id is its `sub`, created on first sight and named by its name claim.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInRequest,
+    responses(
+        (status = 201, body = SessionView),
+        (status = 401, description = "invalid_id_token: the message says which check failed", body = ErrorBody),
+        (status = 422, description = "invalid body", body = ErrorBody),
+        (status = 503, description = "identity_provider_unavailable: its keys could not be fetched; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SignInRequest>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let provider = state.identity.as_ref().ok_or(ApiError::NoIdentityProvider)?;
+    let identity = provider.verify(&body.id_token).await?;
+    let app_user = AppUserId::parse(&identity.subject).map_err(|_| {
+        IdTokenError::Refused("its sub is not a valid app user id (1-255 bytes, no control characters)".into())
+    })?;
+    let name = identity.name.as_deref().and_then(|name| Name::parse(name).ok());
+    let user = match (state.store.app_user(&app_user).await?, name) {
+        (Some(user), Some(name)) if user.name != name => {
+            state.store.upsert_app_user(&app_user, &name, &user.id).await?
+        }
+        (Some(user), _) => user,
+        (None, name) => {
+            let id = UserId::generate();
+            // Without a usable name claim a new user is named by their own opaque id, never by
+            // the app's id, which other users must not see.
+            let name = match name {
+                Some(name) => name,
+                None => Name::parse(id.as_str())?,
+            };
+            state.store.upsert_app_user(&app_user, &name, &id).await?
+        }
+    };
+    Ok((StatusCode::CREATED, Json(start(&state, &user).await?)))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.
