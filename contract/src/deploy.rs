@@ -26,6 +26,32 @@ pub struct DeploySettings {
     pub throttling_burst: i32,
     pub feed_ttl_days: u32,
     pub point_in_time_recovery: bool,
+    /// Who creates users: `app` (the app's backend or identity provider) or `open`.
+    #[serde(default = "app_mode")]
+    pub auth_mode: String,
+    #[serde(default = "an_hour")]
+    pub access_token_ttl_secs: u64,
+    /// The app's identity provider (see the runtime's settings of the same names); empty: none.
+    #[serde(default)]
+    pub jwt_jwks_url: String,
+    #[serde(default)]
+    pub jwt_issuer: String,
+    #[serde(default)]
+    pub jwt_audience: String,
+    #[serde(default = "name_claim")]
+    pub jwt_name_claim: String,
+}
+
+fn app_mode() -> String {
+    "app".into()
+}
+
+fn an_hour() -> u64 {
+    3600
+}
+
+fn name_claim() -> String {
+    "name".into()
 }
 
 /// A setting out of its range: which, and why.
@@ -61,6 +87,18 @@ impl DeploySettings {
         }
         if self.throttling_burst < 0 {
             return bad("throttling_burst", "must be 0 or more");
+        }
+        if !matches!(self.auth_mode.as_str(), "app" | "open") {
+            return bad("auth_mode", "must be \"app\" or \"open\"");
+        }
+        if self.access_token_ttl_secs == 0 {
+            return bad("access_token_ttl_secs", "must be at least 1");
+        }
+        if !self.jwt_jwks_url.is_empty() && (self.jwt_issuer.is_empty() || self.jwt_audience.is_empty()) {
+            return bad("jwt_jwks_url", "needs jwt_issuer and jwt_audience: a provider signs other apps' tokens too");
+        }
+        if !self.jwt_jwks_url.is_empty() && !self.jwt_jwks_url.starts_with("https://") {
+            return bad("jwt_jwks_url", "must be an https URL");
         }
         self.stack.parse::<StackName>().map_err(|e| InvalidSetting { key: "stack", why: e.to_string() })?;
         Ok(())

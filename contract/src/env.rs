@@ -9,6 +9,8 @@ pub mod var {
     pub const LISTEN: &str = "MESSAGING_LISTEN";
     pub const DATA_DIR: &str = "MESSAGING_DATA_DIR";
     pub const TOKEN_KEY: &str = "MESSAGING_TOKEN_KEY";
+    pub const KEY_RING_SECRET: &str = "MESSAGING_KEY_RING_SECRET";
+    pub const KEY_RING_VERSION: &str = "MESSAGING_KEY_RING_VERSION";
     pub const SERVER_KEY: &str = "MESSAGING_SERVER_KEY";
     pub const AUTH_MODE: &str = "MESSAGING_AUTH_MODE";
     pub const ACCESS_TOKEN_TTL_SECS: &str = "MESSAGING_ACCESS_TOKEN_TTL_SECS";
@@ -45,17 +47,35 @@ pub mod var {
 pub const STORE_DYNAMODB: &str = "dynamodb";
 
 /// What the provisioner sets in the deployed function's environment; everything else keeps the
-/// runtime's built-in default.
+/// runtime's built-in default. No secret is in it: the keys are in a Secrets Manager secret,
+/// which only the function's role may read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FunctionEnv {
     pub entities_table: String,
     pub feeds_table: String,
     /// Days feed entries are kept (0: forever).
     pub feed_ttl_days: u32,
-    /// The token key, in the [`crate::token_key`] format.
-    pub token_key: String,
+    /// The ARN of the secret holding the key ring ([`crate::key_ring`]).
+    pub key_ring_secret: String,
+    /// The secret's version the function reads: a rotation changes it, which makes Lambda
+    /// replace every instance (each reads the ring once, at its cold start).
+    pub key_ring_version: String,
+    pub auth: FunctionAuth,
     /// The WebSocket API stage's management endpoint, when push is deployed.
     pub push_endpoint: Option<String>,
+}
+
+/// The sign-in settings a deployment sets (`config/deploy.toml`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionAuth {
+    /// `open` or `app`.
+    pub auth_mode: String,
+    pub access_token_ttl_secs: u64,
+    /// Empty: not set.
+    pub jwt_jwks_url: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_name_claim: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,13 +90,27 @@ impl FunctionEnv {
     /// The variables, as Lambda's `Environment.Variables` holds them. The store is always
     /// DynamoDB: a function instance has no disk that outlives it.
     pub fn to_vars(&self) -> HashMap<String, String> {
+        let a = &self.auth;
         let mut vars = HashMap::from([
             (var::STORE.to_owned(), STORE_DYNAMODB.to_owned()),
             (var::ENTITIES_TABLE.to_owned(), self.entities_table.clone()),
             (var::FEEDS_TABLE.to_owned(), self.feeds_table.clone()),
             (var::FEED_TTL_DAYS.to_owned(), self.feed_ttl_days.to_string()),
-            (var::TOKEN_KEY.to_owned(), self.token_key.clone()),
+            (var::KEY_RING_SECRET.to_owned(), self.key_ring_secret.clone()),
+            (var::KEY_RING_VERSION.to_owned(), self.key_ring_version.clone()),
+            (var::AUTH_MODE.to_owned(), a.auth_mode.clone()),
+            (var::ACCESS_TOKEN_TTL_SECS.to_owned(), a.access_token_ttl_secs.to_string()),
+            (var::JWT_NAME_CLAIM.to_owned(), a.jwt_name_claim.clone()),
         ]);
+        for (name, value) in [
+            (var::JWT_JWKS_URL, &a.jwt_jwks_url),
+            (var::JWT_ISSUER, &a.jwt_issuer),
+            (var::JWT_AUDIENCE, &a.jwt_audience),
+        ] {
+            if !value.is_empty() {
+                vars.insert(name.to_owned(), value.clone());
+            }
+        }
         if let Some(endpoint) = &self.push_endpoint {
             vars.insert(var::PUSH_ENDPOINT.to_owned(), endpoint.clone());
         }
@@ -86,20 +120,34 @@ impl FunctionEnv {
     /// Reads the variables back (what a deployed function has): the inverse of [`Self::to_vars`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, EnvError> {
         let get = |name: &'static str| vars.get(name).cloned().ok_or(EnvError::Missing(name));
+        let optional = |name: &'static str| vars.get(name).cloned().unwrap_or_default();
+        let number = |name: &'static str, expected: &'static str| {
+            let value = get(name)?;
+            value.parse::<u64>().map_err(|_| EnvError::Invalid { name, value: value.clone(), expected })
+        };
         let store = get(var::STORE)?;
         if store != STORE_DYNAMODB {
             return Err(EnvError::Invalid { name: var::STORE, value: store, expected: "dynamodb" });
         }
-        let days = get(var::FEED_TTL_DAYS)?;
+        let days = number(var::FEED_TTL_DAYS, "a number of days")?;
         Ok(Self {
             entities_table: get(var::ENTITIES_TABLE)?,
             feeds_table: get(var::FEEDS_TABLE)?,
-            feed_ttl_days: days.parse().map_err(|_| EnvError::Invalid {
+            feed_ttl_days: u32::try_from(days).map_err(|_| EnvError::Invalid {
                 name: var::FEED_TTL_DAYS,
-                value: days.clone(),
+                value: days.to_string(),
                 expected: "a number of days",
             })?,
-            token_key: get(var::TOKEN_KEY)?,
+            key_ring_secret: get(var::KEY_RING_SECRET)?,
+            key_ring_version: get(var::KEY_RING_VERSION)?,
+            auth: FunctionAuth {
+                auth_mode: get(var::AUTH_MODE)?,
+                access_token_ttl_secs: number(var::ACCESS_TOKEN_TTL_SECS, "a number of seconds")?,
+                jwt_jwks_url: optional(var::JWT_JWKS_URL),
+                jwt_issuer: optional(var::JWT_ISSUER),
+                jwt_audience: optional(var::JWT_AUDIENCE),
+                jwt_name_claim: get(var::JWT_NAME_CLAIM)?,
+            },
             push_endpoint: vars.get(var::PUSH_ENDPOINT).cloned(),
         })
     }
@@ -115,18 +163,34 @@ mod tests {
             entities_table: "s-entities".into(),
             feeds_table: "s-feeds".into(),
             feed_ttl_days: 30,
-            token_key: "00".repeat(32),
+            key_ring_secret: "arn:aws:secretsmanager:us-east-1:1:secret:s-keys-AbCdEf".into(),
+            key_ring_version: "v1".into(),
+            auth: FunctionAuth {
+                auth_mode: "app".into(),
+                access_token_ttl_secs: 3600,
+                jwt_jwks_url: "https://idp.example/jwks".into(),
+                jwt_issuer: "https://idp.example/".into(),
+                jwt_audience: "app".into(),
+                jwt_name_claim: "name".into(),
+            },
             push_endpoint: Some("https://x.execute-api.us-east-1.amazonaws.com/live".into()),
         };
         assert_eq!(FunctionEnv::from_vars(&env.to_vars()), Ok(env.clone()));
-        let without_push = FunctionEnv { push_endpoint: None, ..env };
-        assert_eq!(without_push.to_vars().len(), 5);
-        assert_eq!(FunctionEnv::from_vars(&without_push.to_vars()), Ok(without_push.clone()));
-        let mut embedded = without_push.to_vars();
+        let auth = FunctionAuth {
+            jwt_jwks_url: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            ..env.auth.clone()
+        };
+        let plain = FunctionEnv { push_endpoint: None, auth, ..env };
+        assert_eq!(plain.to_vars().len(), 9, "unset identity settings are left out");
+        assert_eq!(FunctionEnv::from_vars(&plain.to_vars()), Ok(plain.clone()));
+        let mut embedded = plain.to_vars();
         embedded.insert(var::STORE.into(), "embedded".into());
         assert!(matches!(FunctionEnv::from_vars(&embedded), Err(EnvError::Invalid { name: var::STORE, .. })));
-        let mut missing = without_push.to_vars();
-        missing.remove(var::TOKEN_KEY);
-        assert_eq!(FunctionEnv::from_vars(&missing), Err(EnvError::Missing(var::TOKEN_KEY)));
+        let mut missing = plain.to_vars();
+        missing.remove(var::KEY_RING_SECRET);
+        assert_eq!(FunctionEnv::from_vars(&missing), Err(EnvError::Missing(var::KEY_RING_SECRET)));
+        assert!(!plain.to_vars().contains_key(var::TOKEN_KEY), "no key in the environment");
     }
 }

@@ -17,3 +17,6 @@ pub const DYNAMODB_ACTIONS: [&str; 7] = [
 
 /// `PostToConnection` on the WebSocket API's stage, for push.
 pub const PUSH_ACTION: &str = "execute-api:ManageConnections";
+
+/// Reading the key ring at a cold start, from the stack's own secret.
+pub const KEY_RING_ACTION: &str = "secretsmanager:GetSecretValue";

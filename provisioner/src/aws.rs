@@ -61,6 +61,7 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub account: Account,
 }
 
@@ -117,6 +118,7 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
             account,
         })
     }

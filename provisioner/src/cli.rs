@@ -54,16 +54,29 @@ pub enum Output {
 pub enum Command {
     #[command(flatten)]
     Stack(StackCommand),
+    /// Prints the deployed stack's server key, for the app's backend (the server API).
+    ServerKey,
+    /// The deployed stack's key ring.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The monthly AWS bill for 1K to 10M users, by component, with the alternatives that save
     /// the most; needs no AWS access.
     CostReport(Box<cost::CostArgs>),
+}
+
+#[derive(Clone, Copy, Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Adds a signing key to the ring in the stack's secret and restarts the function on it: the
+    /// new key signs, the older ones verify until their tokens have expired. Nobody is logged
+    /// out, and cursors stay valid.
+    Rotate,
 }
 
 /// The commands that act on a deployed stack.
 #[derive(Debug, Subcommand)]
 pub enum StackCommand {
     /// Creates or updates every resource in dependency order; unchanged ones are left alone.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Shows each resource as present, missing or drifted from the settings, and the endpoint.
     /// Exits 1 when something is missing.
     Status,
@@ -82,9 +95,6 @@ pub struct DeployArgs {
     /// Print what would be created, updated or left unchanged, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Generate a new token key: every issued token and cursor stops working.
-    #[arg(long)]
-    pub rotate_token_key: bool,
     #[command(flatten)]
     pub settings: SettingFlags,
 }

@@ -33,6 +33,13 @@ impl Context<'_> {
         self.aws.arn("logs", &format!("log-group:{}", self.names.log_group))
     }
 
+    /// The key ring's secret: Secrets Manager appends six random characters to the name in its
+    /// ARN, which this pattern matches, and nothing else (User Guide, "Secrets Manager resource
+    /// ARNs in IAM policies").
+    pub fn key_ring_secret_arn_pattern(&self) -> String {
+        self.aws.arn("secretsmanager", &format!("secret:{}-??????", self.names.key_ring_secret))
+    }
+
     /// IAM is global: its ARNs have no region.
     pub fn role_arn(&self) -> String {
         self.aws.account.arn("iam", "", &format!("role/{}", self.names.role))

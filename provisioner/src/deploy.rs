@@ -11,5 +11,5 @@ use crate::report::Report;
 pub async fn run(cx: &Context<'_>, args: &DeployArgs) -> Result<Report, Error> {
     // First, so a binary that cannot be shipped stops the deploy before anything is created.
     let image = Image::build(&args.binary, args.ca_bundle.as_deref())?;
-    plan::run(cx, &Command::Deploy { args, image: &image }).await
+    plan::run(cx, &Command::Deploy { image: &image }).await
 }

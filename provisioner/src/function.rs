@@ -10,12 +10,13 @@ use aws_sdk_lambda::types::{
     ApplicationLogLevel, Architecture, Environment, FunctionCode, LogFormat, LoggingConfig, PackageType, SystemLogLevel,
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use contract::env::{FunctionEnv, var};
+use contract::env::{FunctionAuth, FunctionEnv, var};
 use contract::token_key::TokenKey;
 
 use crate::context::Context;
 use crate::error::{Error, absent_as_none, code};
 use crate::resource::{Observation, Resource};
+use crate::secret::KeyRingRef;
 use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "lambda function";
@@ -74,26 +75,55 @@ pub fn logging_config(cx: &Context<'_>) -> LoggingConfig {
         .build()
 }
 
-/// The environment the runtime's Lambda entry reads; the token key is passed in because it is
-/// kept from the deployed function (see [`token_key`]).
-fn environment(cx: &Context<'_>, token_key: &str) -> HashMap<String, String> {
+/// The environment the runtime's Lambda entry reads. Without `key_ring` (a status of a stack
+/// whose secret is gone), the deployed function's own reference to it is taken as it is.
+fn environment(
+    cx: &Context<'_>,
+    key_ring: Option<&KeyRingRef>,
+    observed: Option<&Observed>,
+) -> HashMap<String, String> {
+    let deployed = |name: &str| observed.and_then(|o| o.environment.get(name)).cloned().unwrap_or_default();
+    let s = cx.settings;
     FunctionEnv {
         entities_table: cx.names.entities_table.clone(),
         feeds_table: cx.names.feeds_table.clone(),
-        feed_ttl_days: cx.settings.feed_ttl_days,
-        token_key: token_key.to_owned(),
+        feed_ttl_days: s.feed_ttl_days,
+        key_ring_secret: key_ring.map_or_else(|| deployed(var::KEY_RING_SECRET), |k| k.arn.clone()),
+        key_ring_version: key_ring.map_or_else(|| deployed(var::KEY_RING_VERSION), |k| k.version.clone()),
+        auth: FunctionAuth {
+            auth_mode: s.auth_mode.clone(),
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            jwt_jwks_url: s.jwt_jwks_url.clone(),
+            jwt_issuer: s.jwt_issuer.clone(),
+            jwt_audience: s.jwt_audience.clone(),
+            jwt_name_claim: s.jwt_name_claim.clone(),
+        },
         push_endpoint: cx.push_endpoint(),
     }
     .to_vars()
 }
 
-/// The deployed key, kept on every deploy: a new one would log every user out. Generated at the
-/// first deploy, or when asked to rotate, or when the deployed one is not a valid key.
-fn token_key(observed: Option<&Observed>, rotate: bool) -> (String, bool) {
-    match observed.and_then(|o| o.environment.get(var::TOKEN_KEY)) {
-        Some(key) if !rotate && TokenKey::parse(key).is_ok() => (key.clone(), false),
-        _ => (TokenKey::generate().to_hex(), true),
-    }
+/// Points the deployed function at another version of its key ring, changing nothing else.
+pub async fn point_at_key_ring(cx: &Context<'_>, key_ring: &KeyRingRef) -> Result<(), Error> {
+    let Observation::Ours(observed) = observe_function(cx).await? else {
+        return Err(Error::Refused(format!("{} is not deployed: run deploy first", cx.names.function)));
+    };
+    let mut environment = observed.environment;
+    environment.insert(var::KEY_RING_SECRET.to_owned(), key_ring.arn.clone());
+    environment.insert(var::KEY_RING_VERSION.to_owned(), key_ring.version.clone());
+    // The environment alone: the rest is deploy's, with the settings it was given.
+    let name = &cx.names.function;
+    let update = cx.aws.lambda.update_function_configuration().function_name(name);
+    let update = update.environment(Environment::builder().set_variables(Some(environment)).build());
+    update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionConfiguration", name, e))?;
+    wait_ready(cx, After::Update).await
+}
+
+/// The plaintext token key of a function deployed before the key ring, if there is one: it
+/// becomes the ring's first key, so the cursors it issued keep working.
+pub async fn legacy_token_key(cx: &Context<'_>) -> Result<Option<TokenKey>, Error> {
+    let Observation::Ours(observed) = observe_function(cx).await? else { return Ok(None) };
+    Ok(observed.environment.get(var::TOKEN_KEY).and_then(|key| TokenKey::parse(key).ok()))
 }
 
 fn incompatible(cx: &Context<'_>, observed: &Observed) -> Option<String> {
@@ -105,10 +135,10 @@ fn incompatible(cx: &Context<'_>, observed: &Observed) -> Option<String> {
 }
 
 /// The function, as deploy wants it: running `image_uri` (`None`: whatever it runs, for
-/// `status` and `destroy`), with a new token key when `rotate_token_key`.
+/// `status` and `destroy`), reading the key ring `key_ring`.
 pub struct Function<'a> {
     pub image_uri: Option<&'a str>,
-    pub rotate_token_key: bool,
+    pub key_ring: Option<&'a KeyRingRef>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +149,6 @@ pub enum Change {
     Timeout(i32),
     Environment,
     Logging,
-    TokenKeyRotated,
     /// Reserved concurrency to set, or none.
     Concurrency(Option<i32>),
 }
@@ -140,7 +169,6 @@ impl fmt::Display for Change {
             Self::Timeout(seconds) => write!(f, "timeout {seconds} s"),
             Self::Environment => f.write_str("environment"),
             Self::Logging => f.write_str("logging"),
-            Self::TokenKeyRotated => f.write_str("token key rotated"),
             Self::Concurrency(Some(n)) => write!(f, "reserved concurrency {n}"),
             Self::Concurrency(None) => f.write_str("no reserved concurrency"),
         }
@@ -148,7 +176,7 @@ impl fmt::Display for Change {
 }
 
 /// Configuration differences; the image and the concurrency are compared apart.
-fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
+fn config_drift(cx: &Context<'_>, observed: &Observed, key_ring: Option<&KeyRingRef>) -> Vec<Change> {
     let mut changes = Vec::new();
     let s = cx.settings;
     if observed.role.as_deref() != Some(cx.role_arn().as_str()) {
@@ -160,8 +188,7 @@ fn config_drift(cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
     if observed.timeout_seconds != Some(s.timeout_seconds) {
         changes.push(Change::Timeout(s.timeout_seconds));
     }
-    let key = observed.environment.get(var::TOKEN_KEY).cloned().unwrap_or_default();
-    if observed.environment != environment(cx, &key) || TokenKey::parse(&key).is_err() {
+    if observed.environment != environment(cx, key_ring, Some(observed)) {
         changes.push(Change::Environment);
     }
     if observed.logging.as_ref().is_some_and(|l| *l != logging_config(cx)) {
@@ -205,14 +232,7 @@ impl Resource for Function<'_> {
         if self.image_uri.is_some_and(|uri| observed.image_uri.as_deref() != Some(uri)) {
             changes.push(Change::Image);
         }
-        changes.extend(config_drift(cx, observed));
-        let (_, new_key) = token_key(Some(observed), self.rotate_token_key);
-        if new_key && !changes.contains(&Change::Environment) {
-            changes.push(Change::Environment);
-        }
-        if self.rotate_token_key {
-            changes.push(Change::TokenKeyRotated);
-        }
+        changes.extend(config_drift(cx, observed, self.key_ring));
         if observed.reserved_concurrency != cx.settings.reserved_concurrency {
             changes.push(Change::Concurrency(cx.settings.reserved_concurrency));
         }
@@ -225,7 +245,8 @@ impl Resource for Function<'_> {
 
     async fn create(&self, cx: &Context<'_>) -> Result<Option<String>, Error> {
         let image_uri = self.image_uri.ok_or_else(|| Error::Refused("no image to create the function with".into()))?;
-        create(cx, image_uri, &token_key(None, true).0).await?;
+        let key_ring = self.key_ring.ok_or_else(|| Error::Refused("no key ring to create the function with".into()))?;
+        create(cx, image_uri, &environment(cx, Some(key_ring), None)).await?;
         wait_ready(cx, After::Create).await?;
         if cx.settings.reserved_concurrency.is_some() {
             set_concurrency(cx).await?;
@@ -241,8 +262,7 @@ impl Resource for Function<'_> {
             wait_ready(cx, After::Update).await?;
         }
         if changes.iter().any(|c| c.is_configuration()) {
-            let (key, _) = token_key(Some(observed), self.rotate_token_key);
-            update_configuration(cx, &key).await?;
+            update_configuration(cx, environment(cx, self.key_ring, Some(observed))).await?;
             wait_ready(cx, After::Update).await?;
         }
         if changes.iter().any(|c| matches!(c, Change::Concurrency(_))) {
@@ -259,7 +279,7 @@ impl Resource for Function<'_> {
 }
 
 /// Creates the function, retrying while the new role is not yet assumable by Lambda.
-async fn create(cx: &Context<'_>, image_uri: &str, token_key: &str) -> Result<(), Error> {
+async fn create(cx: &Context<'_>, image_uri: &str, environment: &HashMap<String, String>) -> Result<(), Error> {
     let name = &cx.names.function;
     let s = cx.settings;
     let deadline = std::time::Instant::now() + ROLE_PROPAGATION;
@@ -276,7 +296,7 @@ async fn create(cx: &Context<'_>, image_uri: &str, token_key: &str) -> Result<()
             .architectures(Architecture::X8664)
             .memory_size(s.memory_mb)
             .timeout(s.timeout_seconds)
-            .environment(Environment::builder().set_variables(Some(environment(cx, token_key))).build())
+            .environment(Environment::builder().set_variables(Some(environment.clone())).build())
             .logging_config(logging_config(cx))
             .tags(TAG_KEY, cx.names.stack.as_str())
             .send()
@@ -301,7 +321,7 @@ fn role_not_ready<R>(
         && error.as_service_error().and_then(|e| e.message()).is_some_and(|m| m.contains("cannot be assumed"))
 }
 
-async fn update_configuration(cx: &Context<'_>, token_key: &str) -> Result<(), Error> {
+async fn update_configuration(cx: &Context<'_>, environment: HashMap<String, String>) -> Result<(), Error> {
     let name = &cx.names.function;
     cx.aws
         .lambda
@@ -310,7 +330,7 @@ async fn update_configuration(cx: &Context<'_>, token_key: &str) -> Result<(), E
         .role(cx.role_arn())
         .memory_size(cx.settings.memory_mb)
         .timeout(cx.settings.timeout_seconds)
-        .environment(Environment::builder().set_variables(Some(environment(cx, token_key))).build())
+        .environment(Environment::builder().set_variables(Some(environment)).build())
         .logging_config(logging_config(cx))
         .send()
         .await

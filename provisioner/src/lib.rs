@@ -1,5 +1,5 @@
 //! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role, DynamoDB tables,
-//! log group, Lambda function, HTTP API, WebSocket API), reports on it and destroys it, with the AWS SDK.
+//! key ring secret, log group, Lambda function, HTTP API, WebSocket API), reports on it and destroys it, with the AWS SDK.
 //!
 //! One module per AWS resource; most implement `resource::Resource` (observe, drift as typed
 //! changes, create, apply, delete), which one state machine (`resource::reconcile`) drives for
@@ -16,12 +16,14 @@ pub mod error;
 pub mod function;
 pub mod http_api;
 pub mod image;
+pub mod keys;
 pub mod log_group;
 mod plan;
 pub mod report;
 pub mod repository;
 mod resource;
 pub mod role;
+pub mod secret;
 pub mod settings;
 pub mod stack;
 pub mod status;
@@ -31,7 +33,7 @@ pub mod websocket_api;
 pub use error::Error;
 
 use crate::aws::Aws;
-use crate::cli::{AwsOptions, StackCommand};
+use crate::cli::{AwsOptions, KeysCommand, StackCommand};
 use crate::context::Context;
 use crate::report::{Outcome, Report};
 use crate::settings::{SettingFlags, load_settings};
@@ -60,6 +62,29 @@ pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report,
         StackCommand::Deploy(args) => Box::pin(deploy::run(&cx, args)).await,
         StackCommand::Status => Box::pin(status::run(&cx)).await,
         StackCommand::Destroy(args) => Box::pin(destroy::run(&cx, args)).await,
+    }
+}
+
+/// What to do with the stack's key ring.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyAction {
+    ServerKey,
+    Keys(KeysCommand),
+}
+
+/// `server-key` or `keys rotate`; what to print.
+pub async fn keys(options: &AwsOptions, action: KeyAction) -> Result<String, Error> {
+    let settings = load_settings(&options.config, &SettingFlags::default())?;
+    let stack = match &options.stack {
+        Some(stack) => stack.clone(),
+        None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
+    };
+    let names = Names::new(&stack);
+    let aws = Box::pin(Aws::connect(options)).await?;
+    let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run: false, websocket_api: None };
+    match action {
+        KeyAction::ServerKey => keys::server_key(&cx).await,
+        KeyAction::Keys(KeysCommand::Rotate) => Box::pin(keys::rotate(&cx)).await,
     }
 }
 

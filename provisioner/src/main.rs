@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use provisioner::KeyAction;
 use provisioner::cli::{Cli, Command, Output, StackCommand};
 use provisioner::settings::{SettingFlags, load_settings};
 
@@ -13,6 +14,21 @@ async fn main() -> ExitCode {
     match &cli.command {
         Command::CostReport(args) => cost_report(&cli, args),
         Command::Stack(command) => stack(&cli, command).await,
+        Command::ServerKey => keys(&cli, KeyAction::ServerKey).await,
+        Command::Keys(command) => keys(&cli, KeyAction::Keys(*command)).await,
+    }
+}
+
+async fn keys(cli: &Cli, action: KeyAction) -> ExitCode {
+    match provisioner::keys(&cli.aws, action).await {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("provisioner: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

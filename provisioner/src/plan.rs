@@ -1,7 +1,6 @@
 //! The stack's resources in dependency order — one list that `deploy` walks forwards, `status`
 //! forwards and `destroy` backwards — and what each command does at each step.
 
-use crate::cli::DeployArgs;
 use crate::context::Context;
 use crate::error::Error;
 use crate::function::Function;
@@ -11,6 +10,7 @@ use crate::report::{Progress, Report};
 use crate::repository::Repository;
 use crate::resource::{Mode, Observation, Resource, reconcile};
 use crate::role::Role;
+use crate::secret::{KeyRingRef, KeyRingSecret};
 use crate::{http_api, tables, websocket_api};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum Step {
     Repository,
     /// The image in the repository (pushed by deploy; gone with the repository).
     Image,
+    /// The key ring: the function's environment names it, and the role may read it.
+    Secret,
     /// Before the role and the function: its id is in the role's policy and the function's
     /// environment. Its integration names the function by ARN, which need not exist yet.
     WebsocketApi,
@@ -31,9 +33,10 @@ pub enum Step {
     WebsocketPermission,
 }
 
-pub const ORDER: [Step; 10] = [
+pub const ORDER: [Step; 11] = [
     Step::Repository,
     Step::Image,
+    Step::Secret,
     Step::WebsocketApi,
     Step::Role,
     Step::Tables,
@@ -46,7 +49,7 @@ pub const ORDER: [Step; 10] = [
 
 /// What a command does, with what it needs.
 pub enum Command<'a> {
-    Deploy { args: &'a DeployArgs, image: &'a Image },
+    Deploy { image: &'a Image },
     Status,
     Destroy { keep_data: bool },
 }
@@ -69,6 +72,7 @@ struct Outputs {
     image_uri: Option<String>,
     http_api: Option<String>,
     endpoint: Option<String>,
+    key_ring: Option<KeyRingRef>,
 }
 
 /// Runs `command` over every step, in order (backwards for destroy).
@@ -82,7 +86,7 @@ pub async fn run(cx: &Context<'_>, command: &Command<'_>) -> Result<Report, Erro
     };
     // Status needs the function's image before the image step: it looks it up first.
     if matches!(command, Command::Status) {
-        let function = Function { image_uri: None, rotate_token_key: false };
+        let function = Function { image_uri: None, key_ring: None };
         if let Observation::Ours(found) = function.observe(&cx).await? {
             outputs.image_uri = function.output(&found);
         }
@@ -126,6 +130,7 @@ async fn one(
             Command::Destroy { .. } => {}
         },
         Step::WebsocketApi => unreachable!("run handles the WebSocket API, whose id changes the context"),
+        Step::Secret => outputs.key_ring = resource(cx, &KeyRingSecret, mode, progress).await?,
         Step::Role => {
             resource(cx, &Role, mode, progress).await?;
         }
@@ -138,11 +143,11 @@ async fn one(
             resource(cx, &LogGroup, mode, progress).await?;
         }
         Step::Function => {
-            let (image_uri, rotate_token_key) = match command {
-                Command::Deploy { args, .. } => (outputs.image_uri.as_deref(), args.rotate_token_key),
-                _ => (None, false),
+            let image_uri = match command {
+                Command::Deploy { .. } => outputs.image_uri.as_deref(),
+                _ => None,
             };
-            resource(cx, &Function { image_uri, rotate_token_key }, mode, progress).await?;
+            resource(cx, &Function { image_uri, key_ring: outputs.key_ring.as_ref() }, mode, progress).await?;
         }
         Step::HttpApi => {
             if let Some(api) = resource(cx, &http_api::api(cx), mode, progress).await? {

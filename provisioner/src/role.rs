@@ -1,5 +1,5 @@
 //! The function's IAM role, least privilege: the store's DynamoDB actions on the stack's two
-//! tables, writing to the stack's own log group, and posting to the connections of the stack's
+//! tables, reading the stack's own key ring secret, writing to the stack's own log group, and posting to the connections of the stack's
 //! own WebSocket API stage. Nothing else, and no `*` in place of a resource's name.
 
 use std::fmt;
@@ -36,6 +36,12 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
                 "Effect": "Allow",
                 "Action": contract::iam::DYNAMODB_ACTIONS,
                 "Resource": tables
+            },
+            {
+                "Sid": "ItsOwnKeyRing",
+                "Effect": "Allow",
+                "Action": contract::iam::KEY_RING_ACTION,
+                "Resource": cx.key_ring_secret_arn_pattern()
             },
             {
                 "Sid": "LogsToItsOwnLogGroup",

@@ -37,6 +37,24 @@ pub struct SettingFlags {
     /// Point-in-time recovery of both tables.
     #[arg(long)]
     pub point_in_time_recovery: Option<bool>,
+    /// Who creates users: app (the app's backend or identity provider) or open.
+    #[arg(long)]
+    pub auth_mode: Option<String>,
+    /// Seconds an access token is valid.
+    #[arg(long)]
+    pub access_token_ttl_secs: Option<u64>,
+    /// The app's identity provider's JWKS (https).
+    #[arg(long)]
+    pub jwt_jwks_url: Option<String>,
+    /// The identity tokens' issuer (iss).
+    #[arg(long)]
+    pub jwt_issuer: Option<String>,
+    /// The identity tokens' audience (aud).
+    #[arg(long)]
+    pub jwt_audience: Option<String>,
+    /// The identity token claim that names the user.
+    #[arg(long)]
+    pub jwt_name_claim: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,6 +92,12 @@ pub fn apply(mut settings: DeploySettings, flags: &SettingFlags) -> Result<Deplo
     settings.throttling_burst = f.throttling_burst.unwrap_or(settings.throttling_burst);
     settings.feed_ttl_days = f.feed_ttl_days.unwrap_or(settings.feed_ttl_days);
     settings.point_in_time_recovery = f.point_in_time_recovery.unwrap_or(settings.point_in_time_recovery);
+    settings.auth_mode = f.auth_mode.unwrap_or(settings.auth_mode);
+    settings.access_token_ttl_secs = f.access_token_ttl_secs.unwrap_or(settings.access_token_ttl_secs);
+    settings.jwt_jwks_url = f.jwt_jwks_url.unwrap_or(settings.jwt_jwks_url);
+    settings.jwt_issuer = f.jwt_issuer.unwrap_or(settings.jwt_issuer);
+    settings.jwt_audience = f.jwt_audience.unwrap_or(settings.jwt_audience);
+    settings.jwt_name_claim = f.jwt_name_claim.unwrap_or(settings.jwt_name_claim);
     settings.validate().map_err(|e| Error::Config(e.to_string()))?;
     Ok(settings)
 }

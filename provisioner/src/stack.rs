@@ -16,6 +16,8 @@ pub struct Names {
     pub entities_table: String,
     pub feeds_table: String,
     pub log_group: String,
+    /// The Secrets Manager secret of the key ring and the server key.
+    pub key_ring_secret: String,
     pub function: String,
     pub http_api: String,
     /// The statement id of the permission that lets the HTTP API invoke the function.
@@ -36,6 +38,7 @@ impl Names {
             entities_table: format!("{s}-entities"),
             feeds_table: format!("{s}-feeds"),
             log_group: format!("{s}-api-logs"),
+            key_ring_secret: format!("{s}-keys"),
             function: format!("{s}-api"),
             http_api: format!("{s}-http"),
             invoke_permission: format!("{s}-http-invoke"),

@@ -132,6 +132,9 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
     let mut function_process = command
         .envs(function.environment().unwrap().variables().unwrap())
         .env(contract::env::var::DYNAMODB_ENDPOINT, format!("http://{DYNAMODB_HOST}:{port}"))
+        // The key ring is read from the secret deploy created, on moto's Secrets Manager (the
+        // SDK's standard per-service endpoint variable).
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", format!("http://{DYNAMODB_HOST}:{port}"))
         // The emulator serialises every test's requests: give attempts the time it needs (moto
         // ignores the token that makes a retried transaction safe on DynamoDB).
         .env(
@@ -151,7 +154,9 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
         .spawn()
         .expect("chroot into the image");
 
-    // register → direct message → group message → poll, as API Gateway events.
+    // Users from the app's backend (deploy's default is auth_mode = "app"), with the server key
+    // `provisioner server-key` prints, which the function read from the secret: then a direct
+    // message → group message → poll, as API Gateway events.
     let http = reqwest::Client::new();
     let call = |method: &str, path: &str, token: Option<&str>, body: Option<Value>| {
         call(&http, &runtime_api, method, path, token, body)
@@ -160,8 +165,16 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
         .await
         .expect("the image answers");
     assert_eq!(reply.status, 200);
-    let alice = call("POST", "/v1/users", None, Some(json!({"name": "alice"}))).await;
-    let bob = call("POST", "/v1/users", None, Some(json!({"name": "bob"}))).await;
+    let closed = call("POST", "/v1/users", None, Some(json!({"name": "mallory"}))).await;
+    assert_eq!((closed.status, closed.body["error"]["code"].as_str()), (403, Some("registration_closed")));
+    let server_key = provisioner_keys(&moto, &stack, &["server-key"]).await.unwrap();
+    let mut sessions = Vec::new();
+    for name in ["alice", "bob"] {
+        let user = call("PUT", &format!("/v1/admin/users/app-{name}"), Some(&server_key), Some(json!({"name": name})));
+        assert_eq!(user.await.status, 200);
+        sessions.push(call("POST", &format!("/v1/admin/users/app-{name}/sessions"), Some(&server_key), None).await);
+    }
+    let (alice, bob) = (&sessions[0], &sessions[1]);
     assert_eq!((alice.status, bob.status), (201, 201), "{:?}", alice.body);
     let (a, b) = (alice.body["token"].as_str().unwrap(), bob.body["token"].as_str().unwrap());
     let b_id = bob.body["id"].as_str().unwrap();

@@ -19,7 +19,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
 
     let first = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
     assert!(first.resources.iter().all(|r| r.outcome == Outcome::Created), "{first}");
-    assert_eq!(first.resources.len(), 11, "{first}");
+    assert_eq!(first.resources.len(), 12, "{first}");
     let endpoint = first.endpoint.clone().expect("deploy prints the endpoint");
     assert!(endpoint.starts_with("https://") && endpoint.contains(".execute-api.us-east-1."), "{endpoint}");
     let sent = proxy.take();
@@ -48,8 +48,15 @@ async fn deploy_check_redeploy_change_and_destroy() {
         .unwrap();
     let policy: Value = serde_json::from_str(&percent_decode(&policy.policy_document)).unwrap();
     let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 3);
+    assert_eq!(statements.len(), 4);
     assert_eq!(statements[0]["Action"], json!(contract::iam::DYNAMODB_ACTIONS));
+    // The key ring: that one secret, by its name and the six characters Secrets Manager appends.
+    assert_eq!(statements[1]["Action"], "secretsmanager:GetSecretValue");
+    assert_eq!(
+        statements[1]["Resource"],
+        format!("arn:aws:secretsmanager:us-east-1:{account}:secret:{stack}-keys-??????")
+    );
+    let statements: Vec<&Value> = statements.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, s)| s).collect();
     let tables = [format!("{stack}-entities"), format!("{stack}-feeds")];
     let table_arns: Vec<String> =
         tables.iter().map(|t| format!("arn:aws:dynamodb:us-east-1:{account}:table/{t}")).collect();
@@ -90,8 +97,20 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let ttl = aws.dynamodb.describe_time_to_live().table_name(&tables[1]).send().await.unwrap();
     assert_ne!(ttl.time_to_live_description().unwrap().time_to_live_status().unwrap().as_str(), "ENABLED");
 
+    // The key ring's secret: tagged, holding a fresh ring, its ARN matched by the role's pattern.
+    let secret = aws.secrets.describe_secret().secret_id(format!("{stack}-keys")).send().await.unwrap();
+    assert_eq!(tag_of(secret.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap()))), stack);
+    let secret_arn = secret.arn().unwrap().to_owned();
+    let pattern = format!("arn:aws:secretsmanager:us-east-1:{account}:secret:{stack}-keys-");
+    assert!(secret_arn.starts_with(&pattern) && secret_arn.len() == pattern.len() + 6, "{secret_arn}");
+    let stored = aws.secrets.get_secret_value().secret_id(&secret_arn).send().await.unwrap();
+    let ring = contract::key_ring::KeyRing::parse(stored.secret_string().unwrap()).unwrap();
+    let server_key = provisioner_keys(&proxy.url, &stack, &["server-key"]).await.unwrap();
+    assert_eq!(server_key, ring.server_key.as_str(), "server-key prints the ring's");
+    proxy.take();
+
     // The function: an x86_64 image function running the pushed image, with the runtime's
-    // environment; the token key is a fresh 256-bit key.
+    // environment, which names the key ring's secret and holds no key.
     let function = aws.lambda.get_function().function_name(format!("{stack}-api")).send().await.unwrap();
     let config = function.configuration().unwrap();
     assert_eq!(config.package_type().unwrap().as_str(), "Image");
@@ -109,7 +128,10 @@ async fn deploy_check_redeploy_change_and_destroy() {
     );
     assert_eq!(env["MESSAGING_FEED_TTL_DAYS"], "0");
     assert_eq!(env["MESSAGING_PUSH_ENDPOINT"], format!("https://{ws_id}.execute-api.us-east-1.amazonaws.com/live"));
-    assert!(contract::token_key::TokenKey::parse(&env["MESSAGING_TOKEN_KEY"]).is_ok());
+    assert_eq!(env["MESSAGING_KEY_RING_SECRET"], secret_arn);
+    assert_eq!(env["MESSAGING_KEY_RING_VERSION"], stored.version_id().unwrap());
+    assert!(!env.contains_key("MESSAGING_TOKEN_KEY") && !env.contains_key("MESSAGING_SERVER_KEY"), "{env:?}");
+    assert_eq!((env["MESSAGING_AUTH_MODE"].as_str(), env["MESSAGING_ACCESS_TOKEN_TTL_SECS"].as_str()), ("app", "3600"));
     assert_eq!(tag_of(function.tags().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str()))), stack);
     // moto keeps no LoggingConfig: what the provisioner sent is checked instead.
     let create =
@@ -205,7 +227,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let writes: Vec<String> = proxy.take().into_iter().map(|r| r.operation).filter(|o| !is_read(o)).collect();
     assert_eq!(writes, ["GetCallerIdentity"], "the second deploy only read");
     let env_after: HashMap<String, String> = function_env(&aws, &stack).await;
-    assert_eq!(env_after["MESSAGING_TOKEN_KEY"], env["MESSAGING_TOKEN_KEY"], "the token key is kept");
+    assert_eq!(env_after, env, "the key ring is kept");
 
     // A dry run with a changed setting says what would change, and changes nothing.
     let plan =
@@ -239,11 +261,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
         .unwrap()
         .memory_size();
     assert_eq!(memory, Some(256));
-    assert_eq!(
-        function_env(&aws, &stack).await["MESSAGING_TOKEN_KEY"],
-        env["MESSAGING_TOKEN_KEY"],
-        "the token key is kept"
-    );
+    assert_eq!(function_env(&aws, &stack).await["MESSAGING_KEY_RING_VERSION"], env["MESSAGING_KEY_RING_VERSION"]);
 
     // Reserved concurrency is set, then removed again.
     provisioner(
@@ -264,11 +282,24 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let concurrency = aws.lambda.get_function_concurrency().function_name(format!("{stack}-api")).send().await.unwrap();
     assert_eq!(concurrency.reserved_concurrent_executions(), None);
 
-    // Rotating the key is explicit.
-    provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256", "--rotate-token-key"])
-        .await
-        .unwrap();
-    assert_ne!(function_env(&aws, &stack).await["MESSAGING_TOKEN_KEY"], env["MESSAGING_TOKEN_KEY"]);
+    // Rotation adds a signing key to the ring, keeps the others and the server key, and points
+    // the function at the new version (which replaces its instances); a deploy after it agrees.
+    let said = provisioner_keys(&proxy.url, &stack, &["keys", "rotate"]).await.unwrap();
+    let rotated = aws.secrets.get_secret_value().secret_id(&secret_arn).send().await.unwrap();
+    let new_ring = contract::key_ring::KeyRing::parse(rotated.secret_string().unwrap()).unwrap();
+    assert_eq!(new_ring.signing_keys.len(), 2, "the old key verifies until its tokens expire");
+    assert_eq!(new_ring.signing_keys[0].key, ring.signing_keys[0].key);
+    assert_eq!((&new_ring.server_key, &new_ring.cursor_key), (&ring.server_key, &ring.cursor_key));
+    assert!(said.contains(&new_ring.signing().id()), "{said}");
+    let env_rotated = function_env(&aws, &stack).await;
+    assert_eq!(env_rotated["MESSAGING_KEY_RING_VERSION"], rotated.version_id().unwrap());
+    assert_ne!(env_rotated["MESSAGING_KEY_RING_VERSION"], env["MESSAGING_KEY_RING_VERSION"]);
+    assert_eq!(env_rotated["MESSAGING_PUSH_ENDPOINT"], env["MESSAGING_PUSH_ENDPOINT"], "nothing else changed");
+    let config = aws.lambda.get_function_configuration().function_name(format!("{stack}-api")).send().await.unwrap();
+    assert_eq!(config.memory_size(), Some(256), "the deployed settings stay");
+    let after_rotation =
+        provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY, "--memory-mb", "256"]).await.unwrap();
+    assert!(after_rotation.resources.iter().all(|r| r.outcome == Outcome::Unchanged), "{after_rotation}");
 
     // Destroy leaves nothing of the stack.
     let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
@@ -314,4 +345,6 @@ pub async fn assert_nothing_left(aws: &provisioner::aws::Aws, stack: &str) {
     assert!(!functions.functions().iter().any(|f| f.function_name().unwrap().starts_with(&prefix)));
     let apis = aws.apigateway.get_apis().send().await.unwrap();
     assert!(!apis.items().iter().any(|a| a.name().unwrap().starts_with(&prefix)));
+    let secrets = aws.secrets.list_secrets().send().await.unwrap();
+    assert!(!secrets.secret_list().iter().any(|s| s.name().unwrap().starts_with(&prefix)));
 }

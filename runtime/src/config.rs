@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// One key for tokens and cursors instead of the key ring, 64 hex characters.
     #[arg(long, env = var::TOKEN_KEY, hide_env_values = true)]
     pub token_key: Option<String>,
+    /// The AWS Secrets Manager secret (ARN or name) holding the key ring, instead of data_dir's.
+    #[arg(long, env = var::KEY_RING_SECRET)]
+    pub key_ring_secret: Option<String>,
+    /// The version of that secret to read (empty: the current one).
+    #[arg(long, env = var::KEY_RING_VERSION)]
+    pub key_ring_version: Option<String>,
     /// The server API's key ("sk_" and 64 hex characters) instead of the ring's.
     #[arg(long, env = var::SERVER_KEY, hide_env_values = true)]
     pub server_key: Option<String>,
@@ -172,6 +178,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub token_key: String,
+    pub key_ring_secret: String,
+    pub key_ring_version: String,
     pub server_key: String,
     pub auth_mode: AuthMode,
     pub access_token_ttl_secs: u64,
@@ -225,6 +233,8 @@ impl Settings {
             listen,
             data_dir,
             token_key,
+            key_ring_secret,
+            key_ring_version,
             server_key,
             auth_mode,
             access_token_ttl_secs,
@@ -329,13 +339,22 @@ mod tests {
             entities_table: "e".into(),
             feeds_table: "f".into(),
             feed_ttl_days: 1,
-            token_key: String::new(),
+            key_ring_secret: "arn".into(),
+            key_ring_version: "v".into(),
+            auth: contract::env::FunctionAuth {
+                auth_mode: "app".into(),
+                access_token_ttl_secs: 60,
+                jwt_jwks_url: "https://idp.example/jwks".into(),
+                jwt_issuer: "i".into(),
+                jwt_audience: "a".into(),
+                jwt_name_claim: "name".into(),
+            },
             push_endpoint: Some("https://example.invalid".into()),
         };
         for name in deployed.to_vars().keys() {
             assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
         }
-        assert_eq!(read.len(), 34, "one variable per setting: {read:?}");
+        assert_eq!(read.len(), 36, "one variable per setting: {read:?}");
     }
 
     #[test]

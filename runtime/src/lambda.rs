@@ -30,11 +30,17 @@ pub fn is_lambda() -> bool {
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     anyhow::ensure!(settings.store == StoreKind::Dynamodb, "on Lambda, {} must be dynamodb", var::STORE);
     // Instances come and go with no shared disk: a generated key would differ between them.
-    anyhow::ensure!(!settings.token_key.is_empty(), "on Lambda, {} must be set", var::TOKEN_KEY);
+    anyhow::ensure!(
+        !settings.key_ring_secret.is_empty() || !settings.token_key.is_empty(),
+        "on Lambda, {} (or {}) must be set",
+        var::KEY_RING_SECRET,
+        var::TOKEN_KEY
+    );
+    let keys = crate::wiring::keys(&settings).await.context("loading the keys")?;
     let options = settings.dynamo_options();
     let client = DynamoStore::client(settings.dynamodb_endpoint(), options.operation_budget).await;
     let store = Arc::new(DynamoStore::new(client, options));
-    let mut state = app_state(&settings, store.clone()).context("opening the store")?;
+    let mut state = app_state(&settings, store.clone(), keys).context("opening the store")?;
     tracing::info!(entities = %settings.entities_table, feeds = %settings.feeds_table, "ready for events");
     if settings.push_endpoint.is_empty() {
         return lambda_http::run(app(state)).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));

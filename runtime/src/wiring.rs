@@ -25,6 +25,38 @@ pub const KEY_RING_FILE: &str = "keys.json";
 /// The one token key of versions before the ring: read once, to become the ring's first key.
 pub const LEGACY_KEY_FILE: &str = "server.key";
 
+/// The ring in AWS Secrets Manager (`key_ring_secret`, on Lambda: read once per cold start), the
+/// one configured key, or the ring kept in the data directory (created on first start).
+pub async fn keys(settings: &Settings) -> anyhow::Result<Keys> {
+    if settings.key_ring_secret.is_empty() {
+        return load_keys(settings);
+    }
+    anyhow::ensure!(settings.token_key.is_empty(), "set token_key or key_ring_secret, not both");
+    let ring = read_secret_ring(&settings.key_ring_secret, &settings.key_ring_version).await?;
+    let server_key = match settings.server_key.as_str() {
+        "" => ring.server_key.clone(),
+        configured => ServerKey::parse(configured).map_err(|e| anyhow::anyhow!("server_key: {e}"))?,
+    };
+    Ok(Keys::new(&ring, Some(server_key)))
+}
+
+/// The ring stored in the secret, at `version` (empty: the current one). The client takes the
+/// endpoint, region and credentials from the standard AWS environment
+/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER` points it at an emulator).
+async fn read_secret_ring(secret: &str, version: &str) -> anyhow::Result<KeyRing> {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let mut request = client.get_secret_value().secret_id(secret);
+    if !version.is_empty() {
+        request = request.version_id(version);
+    }
+    let value = request.send().await.map_err(|e| {
+        anyhow::anyhow!("reading the key ring {secret}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+    })?;
+    let text = value.secret_string().context("the key ring secret has no string value")?;
+    KeyRing::parse(text).map_err(|e| anyhow::anyhow!("the key ring in {secret}: {e}"))
+}
+
 /// The configured key, or the ring kept in the data directory (created on first start).
 pub fn load_keys(settings: &Settings) -> anyhow::Result<Keys> {
     let server_key = match settings.server_key.as_str() {
@@ -120,12 +152,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Everything the router needs, opened from the settings.
 pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
-    app_state(settings, open_store(settings).await?)
+    app_state(settings, open_store(settings).await?, keys(settings).await?)
 }
 
 /// Everything the router needs, over a store already open.
-pub fn app_state(settings: &Settings, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
-    let keys = load_keys(settings)?;
+pub fn app_state(settings: &Settings, store: Arc<dyn Store>, keys: Keys) -> anyhow::Result<AppState> {
     Ok(AppState {
         store,
         keys: Arc::new(keys),

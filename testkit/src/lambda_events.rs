@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use std::time::Duration;
 
-use contract::env::{FunctionEnv, var};
+use contract::env::{FunctionAuth, FunctionEnv, var};
 use contract::token_key::TokenKey;
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -26,16 +26,28 @@ pub struct FunctionTables<'a> {
 }
 
 /// The environment a deployed function gets — the contract's [`FunctionEnv`], as the provisioner
-/// sets it — for fresh `tables` on the DynamoDB emulator at `dynamodb`, with a key of its own.
+/// sets it — for fresh `tables` on the DynamoDB emulator at `dynamodb`, in open mode (the tests
+/// register users), with a key of its own in place of the key ring's secret: the image test
+/// (`provisioner/tests/image.rs`) is the one that reads the secret the provisioner created.
 pub fn function_settings(dynamodb: &str, tables: &FunctionTables<'_>) -> Vec<(String, String)> {
     let deployed = FunctionEnv {
         entities_table: tables.entities_table.to_owned(),
         feeds_table: tables.feeds_table.to_owned(),
         feed_ttl_days: tables.feed_ttl_days,
-        token_key: TokenKey::generate().to_hex(),
+        key_ring_secret: String::new(),
+        key_ring_version: String::new(),
+        auth: FunctionAuth {
+            auth_mode: "open".into(),
+            access_token_ttl_secs: 3600,
+            jwt_jwks_url: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_name_claim: "name".into(),
+        },
         push_endpoint: None,
     };
     let mut settings: Vec<(String, String)> = deployed.to_vars().into_iter().collect();
+    settings.push((var::TOKEN_KEY.into(), TokenKey::generate().to_hex()));
     settings.push((var::DYNAMODB_ENDPOINT.into(), dynamodb.to_owned()));
     settings.push((var::DYNAMODB_BUDGET_SECS.into(), tables.operation_budget.as_secs().to_string()));
     settings

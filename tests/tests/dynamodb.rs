@@ -7,16 +7,16 @@ use messaging_tests::Backend;
 use messaging_tests::client::TestApp;
 use messaging_tests::fixtures::{self, user};
 use messaging_tests::identity_provider::sign_hs256;
-use runtime::identity::{IdentityOptions, IdentityProvider};
-use serde_json::json;
 use runtime::domain::message::Outgoing;
 use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, UserId};
+use runtime::identity::{IdentityOptions, IdentityProvider};
 use runtime::store::MembershipChange;
 use runtime::store::connections::Connections;
 use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;
 use runtime::store::dynamodb::metrics::OperationCost;
+use serde_json::json;
 
 messaging_tests::store_conformance_tests!(Backend::dynamodb);
 messaging_tests::api_tests!(Backend::dynamodb);

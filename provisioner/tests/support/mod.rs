@@ -51,6 +51,19 @@ pub async fn provisioner(endpoint: &str, stack: &str, args: &[&str]) -> Result<R
     Box::pin(provisioner::run(&cli.aws, command)).await
 }
 
+/// Runs `provisioner <args>` for the key ring (`server-key`, `keys rotate`); what it prints.
+pub async fn provisioner_keys(endpoint: &str, stack: &str, args: &[&str]) -> Result<String, provisioner::Error> {
+    let mut argv = vec!["provisioner", "--endpoint-url", endpoint, "--stack", stack];
+    argv.extend(args);
+    let cli = Cli::try_parse_from(argv).expect("valid arguments");
+    let action = match cli.command {
+        Command::ServerKey => provisioner::KeyAction::ServerKey,
+        Command::Keys(command) => provisioner::KeyAction::Keys(command),
+        _ => panic!("{args:?} is not a key command"),
+    };
+    Box::pin(provisioner::keys(&cli.aws, action)).await
+}
+
 /// Every SDK client, straight to the emulator, for checking what the provisioner made.
 pub async fn clients(endpoint: &str) -> Aws {
     let options = AwsOptions {
