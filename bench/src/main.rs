@@ -3,6 +3,7 @@
 
 mod client;
 mod dataset;
+mod exchange;
 mod growth;
 mod load;
 mod realistic;
@@ -68,7 +69,8 @@ struct Args {
     /// Streams held open at the end, to measure memory per stream.
     #[arg(long, default_value_t = 10_000)]
     stream_hold: usize,
-    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, stream, growth).
+    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, stream,
+    /// exchange, growth).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// How this run was invoked, for the report.
@@ -238,6 +240,13 @@ async fn run(args: Args) -> Result<Report, String> {
         .any(|s| args.wants(s))
     {
         closed_loop_scenarios(&args, &mut report, &scratch.path().join("scenarios")).await?;
+    }
+    if args.wants("exchange") {
+        let warmup = Duration::from_secs_f64(args.seconds / 5.0);
+        let duration = Duration::from_secs_f64(args.seconds);
+        let dir = scratch.path().join("exchange");
+        let scenarios = exchange::run(&args.runtime, &dir, args.connections, warmup, duration).await?;
+        report.scenarios.extend(scenarios);
     }
     if args.wants("growth") {
         let plan = growth::Plan {

@@ -20,11 +20,16 @@ pub struct Server {
 impl Server {
     /// Starts `runtime serve` with the default settings except address, data dir and key.
     pub async fn start(binary: &Path, data_dir: &Path, token_key: &str) -> Result<Self, String> {
+        Self::start_with(binary, data_dir, &["--token-key", token_key]).await
+    }
+
+    /// Starts `runtime serve` on loopback in `data_dir` with these flags.
+    pub async fn start_with(binary: &Path, data_dir: &Path, flags: &[&str]) -> Result<Self, String> {
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(["--token-key", token_key])
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

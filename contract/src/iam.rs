@@ -2,11 +2,12 @@
 //! runtime's tests check that its store's code performs no request outside them.
 
 /// Every request the DynamoDB store makes (`GetItem`, `PutItem`, `DeleteItem`, `UpdateItem`,
-/// `Query`, `BatchGetItem`) and every item action inside its `TransactWriteItems` (`Put`,
+/// `Query`, `BatchGetItem`, `BatchWriteItem`: an erase's deletes) and every item action inside its `TransactWriteItems` (`Put`,
 /// `Update`, `ConditionCheck`), which IAM authorises per item action rather than as a
 /// `TransactWriteItems` action.
-pub const DYNAMODB_ACTIONS: [&str; 7] = [
+pub const DYNAMODB_ACTIONS: [&str; 8] = [
     "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",

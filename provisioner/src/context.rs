@@ -72,10 +72,14 @@ impl Context<'_> {
         Some(format!("{scheme}://{api}.execute-api.{}.{suffix}/{}", self.aws.region, crate::websocket_api::STAGE))
     }
 
-    /// Posting to the connections of the stage, and nothing else.
-    pub fn manage_connections_arn(&self) -> Option<String> {
+    /// Posting to the connections of the stage (push) and deleting them (sign-out, erase), and
+    /// nothing else: `execute-api:ManageConnections` is authorised per method and path (API
+    /// Gateway Developer Guide, "Use IAM authorization" for WebSocket APIs' `@connections`).
+    pub fn manage_connections_arns(&self) -> Option<[String; 2]> {
         let api = self.websocket_api.as_ref()?;
-        Some(self.aws.arn("execute-api", &format!("{api}/{}/POST/@connections/*", crate::websocket_api::STAGE)))
+        let stage = crate::websocket_api::STAGE;
+        let arn = |method: &str| self.aws.arn("execute-api", &format!("{api}/{stage}/{method}/@connections/*"));
+        Some([arn("POST"), arn("DELETE")])
     }
 
     pub fn foreign(&self, kind: &'static str, name: &str) -> Error {

@@ -51,7 +51,7 @@ pub fn permissions_policy(cx: &Context<'_>) -> Value {
             }
         ]
     });
-    if let Some(connections) = cx.manage_connections_arn() {
+    if let Some(connections) = cx.manage_connections_arns() {
         let push = json!({
             "Sid": "PushToItsOwnWebSocketApi",
             "Effect": "Allow",

@@ -111,7 +111,8 @@ async fn a_name_taken_by_an_untagged_resource_is_refused_and_left_alone() {
 }
 
 /// Against a moto that enforces IAM policies: an identity allowed ECR only gets one "access
-/// denied" line naming the refused call — the first after the image: looking up the WebSocket API.
+/// denied" line naming the refused call — the first after the image: looking up the key ring's
+/// secret (moto checks Secrets Manager's actions, whose signature it verifies).
 #[tokio::test]
 async fn access_denied_names_the_refused_call() {
     let Some(endpoint) = testkit::emulators::emulator_endpoint().and(std::env::var(AUTH_ENDPOINT_VAR).ok()) else {
@@ -132,7 +133,7 @@ async fn access_denied_names_the_refused_call() {
         provisioner_command(&["--endpoint-url", &endpoint, "--stack", &stack, "deploy", "--binary", SMALL_BINARY]);
     with_credentials(&mut deploy, key.access_key_id(), key.secret_access_key());
     let output = deploy.output().await.unwrap();
-    assert_fails_clearly(&output, 1, &format!("access denied: apigateway:GetApis on {stack}-ws"));
+    assert_fails_clearly(&output, 1, &format!("access denied: secretsmanager:DescribeSecret on {stack}-keys"));
 }
 
 /// An IAM client that does not call STS first (the enforcing moto counts every request).

@@ -66,7 +66,10 @@ async fn deploy_check_redeploy_change_and_destroy() {
     assert_eq!(statements[2]["Action"], "execute-api:ManageConnections");
     assert_eq!(
         statements[2]["Resource"],
-        format!("arn:aws:execute-api:us-east-1:{account}:{ws_id}/live/POST/@connections/*")
+        json!([
+            format!("arn:aws:execute-api:us-east-1:{account}:{ws_id}/live/POST/@connections/*"),
+            format!("arn:aws:execute-api:us-east-1:{account}:{ws_id}/live/DELETE/@connections/*"),
+        ])
     );
     assert!(!policy.to_string().contains("\"*\""), "no wildcard resource: {policy}");
     assert_eq!(

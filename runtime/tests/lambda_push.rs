@@ -186,6 +186,17 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     function.send_direct(&a, &bob, "after disconnect").await;
     assert!(recorder.take().iter().all(|p| p.connection != "bob-1="));
 
+    // Signing out everywhere closes the user's connections at once: `DeleteConnection` for each
+    // (connection records do not say which session opened them, so a single logout does too).
+    let (carol, c) = function.register("carol").await;
+    for connection in ["carol-1=", "carol-2="] {
+        assert_eq!(function.connect(connection, &c).await.status, 200);
+    }
+    assert_eq!(function.call("DELETE", "/v1/sessions", Some(&c), None).await.status, 204);
+    let mut closed = recorder.deleted();
+    closed.sort();
+    assert_eq!(closed, ["carol-1=", "carol-2="], "{carol}'s connections");
+
     process.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), process.wait()).await;
 }

@@ -338,7 +338,7 @@ async fn refreshed(http: &Client, server: &Server, refresh_token: &str) -> (Stri
 }
 
 /// A stream outlives its access token by `reauth`, is closed with 4003 when its token expires
-/// unextended, and with 4004 as soon as its session is signed out.
+/// unextended, and with 4004 as soon as its session is signed out or its user erased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_outlive_tokens_by_reauth_and_close_when_signed_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -390,4 +390,18 @@ async fn streams_outlive_tokens_by_reauth_and_close_when_signed_out() {
         carol_got.push(event);
     }
     assert!(carol_got.iter().any(|e| matches!(e, Event::Message { .. })), "{carol_got:?}");
+
+    // Erased through the server API: closed at once, 4004.
+    let ring = std::fs::read_to_string(dir.path().join(runtime::wiring::KEY_RING_FILE)).unwrap();
+    let server_key = contract::key_ring::KeyRing::parse(&ring).unwrap().server_key.as_str().to_owned();
+    let admin = |method: reqwest::Method, path: &str| http.request(method, server.url(path)).bearer_auth(&server_key);
+    let made = admin(reqwest::Method::PUT, "/v1/admin/users/dave").json(&json!({ "name": "dave" })).send().await;
+    assert_eq!(made.unwrap().status(), StatusCode::OK);
+    let daves = json_of(admin(reqwest::Method::POST, "/v1/admin/users/dave/sessions").send().await.unwrap()).await;
+    let daves_access = daves["access_token"].as_str().unwrap();
+    let mut stream = StreamClient::connect(&server.base, Auth::Header(daves_access), None).await.unwrap();
+    stream.until_caught_up(WAIT).await.unwrap();
+    let erased = admin(reqwest::Method::DELETE, "/v1/admin/users/dave").send().await.unwrap();
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stream.next(WAIT).await, Some(Event::Closed(Some(4004))));
 }

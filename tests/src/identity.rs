@@ -111,3 +111,68 @@ pub async fn sessions_are_revoked_one_at_a_time_or_all_together(backend: &Backen
     assert!(refused(rotate(store, &alice_tablet).await.0));
     assert_eq!(rotate(store, &bobs).await.0.unwrap(), Rotation::Rotated, "someone else's sessions are untouched");
 }
+
+pub async fn erasing_an_app_user_leaves_nothing_of_theirs(backend: &Backend) {
+    use runtime::domain::message::Recipient;
+    use runtime::domain::{Group, Seq};
+    use runtime::store::MembershipChange;
+
+    use crate::fixtures::{outgoing, user};
+
+    let store = &*backend.store;
+    let app = AppUserId::parse("auth0|erase-me").unwrap();
+    let ada = store.upsert_app_user(&app, &Name::parse("Ada").unwrap(), &UserId::generate()).await.unwrap().id;
+    let (bob, carol) = (user(store, "bob").await, user(store, "carol").await);
+    let token = session(store, &ada).await;
+    store.block(&ada, &bob).await.unwrap();
+    store.block(&bob, &ada).await.unwrap();
+    store.send(&outgoing(&ada, Recipient::Direct(carol.clone()), "to carol", Some("c-1"))).await.unwrap();
+    store.send(&outgoing(&carol, Recipient::Direct(ada.clone()), "to ada", None)).await.unwrap();
+    // A group Ada owns (Bob joins after her), and one of Bob's she is in.
+    let owned = Group::new(Name::parse("ada's").unwrap(), ada.clone());
+    store.create_group(&owned).await.unwrap();
+    let add = |group: &Group, caller: &UserId, user: &UserId| MembershipChange {
+        group: group.id.clone(),
+        caller: caller.clone(),
+        user: user.clone(),
+    };
+    store.add_member(&add(&owned, &ada, &bob), 10).await.unwrap();
+    store.add_member(&add(&owned, &ada, &carol), 10).await.unwrap();
+    let bobs = Group::new(Name::parse("bob's").unwrap(), bob.clone());
+    store.create_group(&bobs).await.unwrap();
+    store.add_member(&add(&bobs, &bob, &ada), 10).await.unwrap();
+    store.send(&outgoing(&ada, Recipient::Group(owned.id.clone()), "hello all", None)).await.unwrap();
+
+    let erased = store.erase_app_user(&app).await.unwrap().expect("a known app user");
+    assert_eq!(erased.user, ada);
+    assert_eq!(store.user(&ada).await.unwrap(), None, "the profile");
+    assert_eq!(store.app_user(&app).await.unwrap(), None, "the app's id of them");
+    assert!(store.feed(&ada, Seq::START, 100).await.unwrap().entries.is_empty(), "the feed");
+    assert!(store.blocked(&ada).await.unwrap().is_empty(), "their blocks");
+    assert_eq!(store.blocked(&bob).await.unwrap(), vec![ada.clone()], "others' blocks of them stay, inert");
+    assert!(refused(rotate(store, &token).await.0), "their sessions");
+    let owned_now = store.group(&owned.id).await.unwrap().unwrap();
+    assert_eq!((owned_now.owner.clone(), owned_now.members.clone()), (bob.clone(), vec![bob.clone(), carol.clone()]));
+    assert_eq!(store.group(&bobs.id).await.unwrap().unwrap().members, vec![bob.clone()], "memberships");
+    // What they sent others stays with the others; nobody can send to them any more.
+    let carols: Vec<String> = store
+        .feed(&carol, Seq::START, 100)
+        .await
+        .unwrap()
+        .entries
+        .iter()
+        .map(|(_, message)| message.decode().unwrap().text.as_str().to_owned())
+        .collect();
+    assert_eq!(carols, ["to carol", "to ada", "hello all"]);
+    let to_ada = store.send(&outgoing(&carol, Recipient::Direct(ada.clone()), "hi?", None)).await;
+    assert!(matches!(to_ada, Err(StoreError::Rejected(Rejection::UnknownUser))), "{to_ada:?}");
+
+    // Again: nobody by that id. The app's id may be used again, for a new user.
+    assert_eq!(store.erase_app_user(&app).await.unwrap(), None);
+    let again = store.upsert_app_user(&app, &Name::parse("Ada").unwrap(), &UserId::generate()).await.unwrap();
+    assert_ne!(again.id, ada);
+    // A send record (client id) of theirs is gone with them: the new user's first send with the
+    // same client id is a new message.
+    let fresh = store.send(&outgoing(&again.id, Recipient::Direct(carol.clone()), "new", Some("c-1"))).await;
+    assert!(!fresh.unwrap().replayed);
+}

@@ -69,6 +69,7 @@ macro_rules! store_conformance_tests {
             a_refresh_token_rotates_once_and_a_replay_revokes_the_session,
             two_presentations_at_once_rotate_once_and_revoke,
             sessions_are_revoked_one_at_a_time_or_all_together,
+            erasing_an_app_user_leaves_nothing_of_theirs,
         );
     };
 }
@@ -99,6 +100,7 @@ macro_rules! api_tests {
             access_tokens_expire_and_a_refresh_renews_them,
             app_mode_closes_registration_and_the_server_api_makes_users,
             the_server_key_and_user_tokens_open_only_their_own_routes,
+            the_server_api_erases_a_user,
         );
         $crate::__suite_tests!($backend, sign_in:
             identity_tokens_sign_in_the_same_user_each_time,

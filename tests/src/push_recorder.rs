@@ -1,5 +1,6 @@
 //! A stand-in for an API Gateway WebSocket stage's management endpoint, on loopback: records
-//! every `PostToConnection` (`POST /{stage}/@connections/{id}`) a function makes, and answers
+//! every `PostToConnection` (`POST /{stage}/@connections/{id}`) and `DeleteConnection` (`DELETE`)
+//! a function makes, and answers
 //! as API Gateway would for connections the test declares gone (410 `GoneException`) or slow.
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +30,8 @@ struct Recorded {
     refused: HashMap<String, usize>,
     slow: HashMap<String, Duration>,
     unsigned: usize,
+    /// `DeleteConnection`s, by connection.
+    deleted: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -43,7 +46,8 @@ pub use testkit::lambda_events::STAGE;
 impl PushRecorder {
     pub async fn start() -> Self {
         let recorded = Arc::new(Mutex::new(Recorded::default()));
-        let app = Router::new().route("/{stage}/@connections/{id}", post(record)).with_state(recorded.clone());
+        let app =
+            Router::new().route("/{stage}/@connections/{id}", post(record).delete(delete)).with_state(recorded.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let endpoint = format!("http://{}/{STAGE}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -79,10 +83,22 @@ impl PushRecorder {
         self.lock().slow.insert(connection.to_owned(), delay);
     }
 
+    /// The connections closed (`DeleteConnection`) so far, and forgets them.
+    pub fn deleted(&self) -> Vec<String> {
+        std::mem::take(&mut self.lock().deleted)
+    }
+
     /// Posts that came without a SigV4 `Authorization` header.
     pub fn unsigned(&self) -> usize {
         self.lock().unsigned
     }
+}
+
+/// `DeleteConnection` (API reference: `DELETE /@connections/{connectionId}`, 204).
+async fn delete(State(recorded): State<Arc<Mutex<Recorded>>>, Path((stage, id)): Path<(String, String)>) -> Response {
+    assert_eq!(stage, STAGE, "deletes go to the configured stage");
+    recorded.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).deleted.push(id);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn record(

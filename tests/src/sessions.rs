@@ -121,6 +121,7 @@ pub async fn the_server_key_and_user_tokens_open_only_their_own_routes(backend: 
         ("PUT", "/v1/admin/users/someone", Some(r#"{"name":"x"}"#)),
         ("POST", "/v1/admin/users/auth0%7C42/sessions", None),
         ("DELETE", "/v1/admin/users/auth0%7C42/sessions", None),
+        ("DELETE", "/v1/admin/users/auth0%7C42", None),
     ];
     for (method, path, body) in admin_routes {
         app.call(method, path, None, body).await.assert_error(401, "missing_token");
@@ -133,4 +134,29 @@ pub async fn the_server_key_and_user_tokens_open_only_their_own_routes(backend: 
     }
     // Nothing above changed the user: their session still works.
     app.get("/v1/messages", &user_token).await.assert_status(200);
+}
+
+pub async fn the_server_api_erases_a_user(backend: &Backend) {
+    let (app, id) = app_mode(backend).await;
+    let key = Some(app.server_key.as_str());
+    let session = admin_session(&app, "auth0%7C42").await;
+    let token = field(&session, "access_token");
+    let body = json!({ "name": "Bea" }).to_string();
+    let bea = app.call("PUT", "/v1/admin/users/bea", key, Some(&body)).await.assert_status(200).clone();
+    let bea_token = field(&admin_session(&app, "bea").await, "access_token");
+    let to_bea = format!("/v1/users/{}/messages", field(&bea, "id"));
+    app.post(&to_bea, &token, &json!({ "text": "before I go" })).await.assert_status(201);
+
+    app.call("DELETE", "/v1/admin/users/auth0%7C42", key, None).await.assert_status(204);
+    app.get(&format!("/v1/users/{id}"), &bea_token).await.assert_error(404, "user_not_found");
+    refresh(&app, &field(&session, "refresh_token")).await.assert_error(401, "invalid_refresh_token");
+    let feed = app.get("/v1/messages", &bea_token).await.assert_status(200).clone();
+    assert_eq!(feed["messages"][0]["text"], "before I go", "what they sent others stays");
+    let to_them = format!("/v1/users/{id}/messages");
+    app.post(&to_them, &bea_token, &json!({ "text": "hello?" })).await.assert_error(404, "user_not_found");
+    // Erased already, or never known: 404, and the app's id may make a new user.
+    app.call("DELETE", "/v1/admin/users/auth0%7C42", key, None).await.assert_error(404, "user_not_found");
+    app.call("DELETE", "/v1/admin/users/nobody", key, None).await.assert_error(404, "user_not_found");
+    let again = app.call("PUT", "/v1/admin/users/auth0%7C42", key, Some(&body)).await.assert_status(200).clone();
+    assert_ne!(field(&again, "id"), id);
 }

@@ -1,5 +1,5 @@
-//! The server API: the app's backend, holding the server key, creates users and hands out and
-//! revokes their sessions. The server key is never a user token, and no user token opens it.
+//! The server API: the app's backend, holding the server key, creates users, hands out and
+//! revokes their sessions, and erases them. The server key is never a user token, and no user token opens it.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -13,7 +13,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, PathParams, bearer};
 use super::sessions::{self, SessionView};
-use super::signouts::SignedOut;
+use super::signouts::{self, SignedOut};
 use crate::domain::{AppUserId, Name, Rejection, User, UserId};
 
 /// The app's backend, by the server key.
@@ -92,6 +92,25 @@ pub async fn revoke_sessions(
 ) -> Result<StatusCode, ApiError> {
     let user = known(&state, &app_user_id(&raw)?).await?;
     state.store.revoke_sessions(&user.id).await?;
-    state.signouts.publish(SignedOut { user: user.id, session: None });
+    signouts::announce(&state, SignedOut { user: user.id, session: None }).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase the app's user: their profile, sessions, blocks, feed, group memberships (a group they
+/// own passes to its next member), send records and connections. What they sent others stays in
+/// the others' feeds. Their open streams are closed at once.
+#[utoipa::path(delete, path = "/v1/admin/users/{app_user_id}", tag = "server API", security(("server_key" = [])),
+    params(("app_user_id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn erase_user(
+    _: AppBackend,
+    State(state): State<AppState>,
+    PathParams(raw): PathParams<String>,
+) -> Result<StatusCode, ApiError> {
+    let erased = state.store.erase_app_user(&app_user_id(&raw)?).await?.ok_or(Rejection::UnknownUser)?;
+    state.signouts.publish(SignedOut { user: erased.user.clone(), session: None });
+    if let Some(delivery) = &state.delivery {
+        delivery.disconnect(&erased.connections).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

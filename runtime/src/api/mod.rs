@@ -32,7 +32,7 @@ pub use self::sessions::SessionPolicy;
 pub use self::stream::{ConnectionContext, StreamLimits};
 use async_trait::async_trait;
 
-use crate::domain::{Keys, Sent};
+use crate::domain::{ConnectionId, Keys, Sent, UserId};
 use crate::identity::IdentityProvider;
 use crate::store::Store;
 
@@ -69,6 +69,14 @@ pub struct AppState {
 pub trait Delivery: Send + Sync {
     /// Best effort and bounded in time: the send has committed, and answers whatever happens here.
     async fn deliver(&self, sent: &Sent);
+
+    /// Closes these connections (their user was erased); best effort and bounded in time.
+    async fn disconnect(&self, connections: &[ConnectionId]);
+
+    /// Closes `user`'s connections: they signed out. Connection records do not say which
+    /// session opened them, so every one of the user's is closed; the clients of their other
+    /// sessions reconnect.
+    async fn sign_out(&self, user: &UserId);
 }
 
 /// The whole API as one router, whatever serves it.
@@ -79,7 +87,7 @@ pub fn app(state: AppState) -> Router {
         .route("/sessions", post(sessions::sign_in).delete(sessions::logout_everywhere))
         .route("/sessions/current", delete(sessions::logout))
         .route("/sessions/refresh", post(sessions::refresh))
-        .route("/admin/users/{app_user_id}", put(admin::upsert_user))
+        .route("/admin/users/{app_user_id}", put(admin::upsert_user).delete(admin::erase_user))
         .route("/admin/users/{app_user_id}/sessions", post(admin::start_session).delete(admin::revoke_sessions))
         .route("/users/{user_id}/messages", post(messages::send_direct))
         .route("/me/blocks", get(blocks::list))

@@ -11,7 +11,7 @@ use super::{admin, blocks, groups, messages, sessions, system, users};
         system::health, system::openapi_json,
         users::register, users::get_user,
         sessions::sign_in, sessions::refresh, sessions::logout, sessions::logout_everywhere,
-        admin::upsert_user, admin::start_session, admin::revoke_sessions,
+        admin::upsert_user, admin::erase_user, admin::start_session, admin::revoke_sessions,
         blocks::block, blocks::unblock, blocks::list,
         groups::create, groups::show, groups::add_member, groups::remove_member,
         messages::send_direct, messages::send_group, messages::poll,

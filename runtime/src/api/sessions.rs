@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, CallerSession, JsonBody};
-use super::signouts::SignedOut;
+use super::signouts::{self, SignedOut};
 use crate::domain::session::{UnixSecs, now};
 use crate::domain::{AccessClaims, AppUserId, Name, RefreshToken, Rejection, Session, SessionId, User, UserId};
 use crate::identity::IdTokenError;
@@ -147,7 +147,7 @@ pub async fn logout(
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
     state.store.revoke_session(&claims.user, &claims.session).await?;
-    state.signouts.publish(SignedOut { user: claims.user, session: Some(claims.session) });
+    signouts::announce(&state, SignedOut { user: claims.user, session: Some(claims.session) }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,6 +156,6 @@ pub async fn logout(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout_everywhere(Caller(user): Caller, State(state): State<AppState>) -> Result<StatusCode, ApiError> {
     state.store.revoke_sessions(&user).await?;
-    state.signouts.publish(SignedOut { user, session: None });
+    signouts::announce(&state, SignedOut { user, session: None }).await;
     Ok(StatusCode::NO_CONTENT)
 }

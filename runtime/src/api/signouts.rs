@@ -1,9 +1,10 @@
 //! Sign-outs as they happen in this process, so its open streams of a signed-out session close
-//! at once instead of when their access token expires. Local streams exist only on the embedded
+//! at once instead of when their access token expires (and, on AWS, the user's connections). Local streams exist only on the embedded
 //! store, which one process serves, so every sign-out that concerns them passes through here.
 
 use tokio::sync::broadcast;
 
+use super::AppState;
 use crate::domain::{AccessClaims, SessionId, UserId};
 
 /// Sign-outs a slow stream may miss before it is closed anyway (it then reconnects).
@@ -39,5 +40,15 @@ impl Signouts {
 
     pub fn subscribe(&self) -> broadcast::Receiver<SignedOut> {
         self.0.subscribe()
+    }
+}
+
+/// Ends what a sign-out ends: this process's streams of it, and on AWS the user's WebSocket
+/// connections (`DeleteConnection`).
+pub async fn announce(state: &AppState, signed_out: SignedOut) {
+    let user = signed_out.user.clone();
+    state.signouts.publish(signed_out);
+    if let Some(delivery) = &state.delivery {
+        delivery.sign_out(&user).await;
     }
 }

@@ -3,11 +3,17 @@
 //! hammer the provider — and refreshed after an hour, so a key the provider retired stops working.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::Uri;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
@@ -34,16 +40,18 @@ const ACCEPTED: [Algorithm; 8] = [
 ];
 
 /// `jwt_jwks_url`, checked: HTTPS, or plain HTTP to a loopback host (the tests' provider).
-pub fn jwks_url(raw: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(raw).map_err(|e| anyhow::anyhow!("jwt_jwks_url: {e}"))?;
-    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+pub fn jwks_url(raw: &str) -> anyhow::Result<Uri> {
+    let url: Uri = raw.parse().map_err(|e| anyhow::anyhow!("jwt_jwks_url: {e}"))?;
+    let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
     let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
+    match url.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(url),
+        Some("http") if loopback => Ok(url),
         _ => anyhow::bail!("jwt_jwks_url must be https (plain http only to a loopback address): {raw}"),
     }
 }
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// A key with the one algorithm it verifies.
 #[derive(Clone)]
@@ -69,8 +77,8 @@ impl KeySet {
 }
 
 pub struct Jwks {
-    url: Url,
-    client: reqwest::Client,
+    url: Uri,
+    client: HttpsClient,
     cache: RwLock<Option<KeySet>>,
     /// When the last refetch (or failed fetch) was; held while fetching, so concurrent misses
     /// fetch once.
@@ -78,14 +86,14 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    pub fn new(url: Url) -> anyhow::Result<Self> {
-        // reqwest's rustls takes the process's provider: aws-lc-rs, as the AWS SDK's TLS uses.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .https_only(url.scheme() == "https")
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .build()?;
+    pub fn new(url: Uri) -> anyhow::Result<Self> {
+        // Plain HTTP reaches only loopback ([`jwks_url`]); the client follows no redirect.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { url, client, cache: RwLock::default(), last_fetch: Mutex::default() })
     }
 
@@ -139,19 +147,21 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<KeySet, String> {
-        let mut response = self.client.get(self.url.clone()).send().await.map_err(|e| e.to_string())?;
+        let body = tokio::time::timeout(FETCH_TIMEOUT, self.download())
+            .await
+            .map_err(|_| format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))??;
+        Ok(KeySet { keys: parse(&body)?, fetched_at: Instant::now() })
+    }
+
+    async fn download(&self) -> Result<Bytes, String> {
+        let request = hyper::Request::get(self.url.clone()).body(Empty::new()).map_err(|e| e.to_string())?;
+        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
         if !response.status().is_success() {
             return Err(format!("the JWKS answered {}", response.status()));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_JWKS_BYTES {
-                return Err(format!("the JWKS is larger than {} KiB", MAX_JWKS_BYTES / 1024));
-            }
-        }
-        let set = parse(&body)?;
-        Ok(KeySet { keys: set, fetched_at: Instant::now() })
+        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES).collect().await;
+        body.map(|collected| collected.to_bytes())
+            .map_err(|e| format!("reading the JWKS (at most {} KiB): {e}", MAX_JWKS_BYTES / 1024))
     }
 }
 

@@ -19,7 +19,7 @@ pub const MAX_ID_TOKEN_BYTES: usize = 8 * 1024;
 /// The identity provider as the settings describe it.
 pub struct IdentityOptions {
     /// The provider's JWKS (RS256, ES256 and the other RSA and EC signatures).
-    pub jwks_url: Option<reqwest::Url>,
+    pub jwks_url: Option<hyper::Uri>,
     /// The secret of apps that mint their own HS256 tokens; at least 32 bytes.
     pub hs256_secret: Option<String>,
     /// `iss` must equal this when set.

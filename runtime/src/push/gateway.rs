@@ -1,9 +1,11 @@
-//! `PostToConnection` on the WebSocket API's management endpoint: one client, built at start-up.
+//! `PostToConnection` and `DeleteConnection` on the WebSocket API's management endpoint: one
+//! client, built at start-up.
 
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::Client;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 
@@ -50,6 +52,18 @@ impl Gateway {
         match request.send().await {
             Ok(_) => Ok(()),
             Err(error) if is_gone(&error) => Err(PostError::Gone),
+            Err(error) => Err(PostError::Failed(DisplayErrorContext(error).to_string())),
+        }
+    }
+}
+
+impl Gateway {
+    /// Closes a connection (its user signed out or was erased). One that is gone already is
+    /// closed too.
+    pub async fn delete(&self, connection: &ConnectionId) -> Result<(), PostError> {
+        match self.client.delete_connection().connection_id(connection.as_str()).send().await {
+            Ok(_) => Ok(()),
+            Err(error) if matches!(error.as_service_error(), Some(DeleteConnectionError::GoneException(_))) => Ok(()),
             Err(error) => Err(PostError::Failed(DisplayErrorContext(error).to_string())),
         }
     }

@@ -105,4 +105,26 @@ impl Delivery for Push {
             tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
         }
     }
+
+    async fn sign_out(&self, user: &UserId) {
+        match self.connections.open_connections(std::slice::from_ref(user)).await {
+            Ok(open) => {
+                let ids: Vec<ConnectionId> = open.into_iter().map(|(_, connection)| connection).collect();
+                self.disconnect(&ids).await;
+            }
+            Err(error) => tracing::warn!(%error, %user, "could not read the connections of a user who signed out"),
+        }
+    }
+
+    /// `DeleteConnection` for each, at most the push budget in all.
+    async fn disconnect(&self, connections: &[ConnectionId]) {
+        let all = futures::stream::iter(connections).for_each_concurrent(CONCURRENT_POSTS, |connection| async move {
+            if let Err(error) = self.gateway.delete(connection).await {
+                tracing::warn!(%error, %connection, "could not close a connection");
+            }
+        });
+        if tokio::time::timeout(self.budget, all).await.is_err() {
+            tracing::warn!("closing connections stopped at its time bound");
+        }
+    }
 }

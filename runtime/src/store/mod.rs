@@ -59,7 +59,8 @@ use self::events::FeedEvents;
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User, UserId,
+    AppUserId, ConnectionId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Sent, Seq, Session, SessionId,
+    User, UserId,
 };
 
 #[derive(Debug, Clone, Error)]
@@ -99,6 +100,14 @@ pub struct MembershipChange {
     pub user: UserId,
 }
 
+/// A user who was erased, and what of theirs is still open elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Erased {
+    pub user: UserId,
+    /// Their WebSocket connections (on AWS), for the caller to close.
+    pub connections: Vec<ConnectionId>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a new user. Ids are generated randomly by the caller and never collide.
@@ -112,6 +121,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The user the app knows as `app_user`, if it was ever upserted.
     async fn app_user(&self, app_user: &AppUserId) -> StoreResult<Option<User>>;
+
+    /// Erases the user the app knows as `app_user` (`None`: there is none): their group
+    /// memberships (a group they own passes to its next member), sessions, blocks, feed, send
+    /// records and connection records, their profile, and last the app's id of them — so an
+    /// erase cut short (a 503) is finished by calling it again. What others received from them
+    /// stays in the others' feeds, and others' blocks of them stay as inert records.
+    async fn erase_app_user(&self, app_user: &AppUserId) -> StoreResult<Option<Erased>>;
 
     /// Stores a new session (its id is random and new).
     async fn create_session(&self, session: &Session) -> StoreResult<()>;

@@ -36,10 +36,10 @@ use crate::store::{StoreError, StoreResult};
 pub const CONNECTION_LIFETIME: Duration =
     Duration::from_secs(contract::limits::WEBSOCKET_CONNECTION_LIMIT.as_secs() + 300);
 
-const CONNECTION: &str = "connection";
-const CONNECTIONS: &str = "connections";
+pub(super) const CONNECTION: &str = "connection";
+pub(super) const CONNECTIONS: &str = "connections";
 
-fn connection_pk(connection: &ConnectionId) -> String {
+pub(super) fn connection_pk(connection: &ConnectionId) -> String {
     format!("C#{connection}")
 }
 

@@ -67,6 +67,20 @@ impl DynamoStore {
         Ok(loaded.map(|(group, version)| LoadedGroup { group, version, pending }))
     }
 
+    /// Notes beside `user`'s other items that they joined (or left) `group`, after the group's
+    /// own write: a crash between the two leaves a membership an erase does not find (the user
+    /// stays in that group's list), never a note of a membership that did not happen.
+    pub(super) async fn note_membership(
+        &self,
+        user: &UserId,
+        group: &GroupId,
+        member: bool,
+        tally: &mut Tally,
+    ) -> StoreResult<()> {
+        let key = entity_key(user_pk(user), membership_sk(group));
+        if member { self.put_entity(key, None, tally).await } else { self.delete_entity(key, tally).await }
+    }
+
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
     /// Each write carries a token of its own: a retry finding its own earlier write stored (see
     /// `put_if`) must not take a competitor's identical write for it.

@@ -44,7 +44,7 @@ fn profile_item(user: &User) -> Item {
 }
 
 impl DynamoStore {
-    async fn mapped_user(&self, app: &AppUserId, tally: &mut Tally) -> StoreResult<Option<UserId>> {
+    pub(super) async fn mapped_user(&self, app: &AppUserId, tally: &mut Tally) -> StoreResult<Option<UserId>> {
         let Some(item) = self.get_entity(app_user_pk(app), APP_USER, tally).await? else {
             return Ok(None);
         };

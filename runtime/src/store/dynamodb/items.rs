@@ -44,6 +44,13 @@ pub fn session_sk(session: &SessionId) -> String {
 
 pub const SESSION: &str = "session#";
 
+/// A user's membership of a group, beside their other items: what an erase finds their groups by.
+pub fn membership_sk(group: &GroupId) -> String {
+    format!("{MEMBERSHIP}{group}")
+}
+
+pub const MEMBERSHIP: &str = "membership#";
+
 pub fn group_pk(group: &GroupId) -> String {
     format!("G#{group}")
 }

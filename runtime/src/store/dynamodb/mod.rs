@@ -39,6 +39,7 @@ mod billing;
 mod blocks;
 pub mod capacity;
 mod connections;
+mod erase;
 mod feed;
 mod groups;
 mod identity;
@@ -61,7 +62,7 @@ use aws_sdk_dynamodb::types::CancellationReason;
 
 use self::items::*;
 use self::metrics::{Metrics, Op, Tally};
-use super::{MembershipChange, Rotation, Store, StoreError, StoreResult};
+use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
@@ -219,6 +220,12 @@ impl Store for DynamoStore {
         self.record(Op::GetUser, tally, result)
     }
 
+    async fn erase_app_user(&self, app_user: &AppUserId) -> StoreResult<Option<Erased>> {
+        let mut tally = self.account();
+        let result = self.erase_app_user_now(app_user, &mut tally).await;
+        self.record(Op::EraseAppUser, tally, result)
+    }
+
     async fn upsert_app_user(&self, app_user: &AppUserId, name: &Name, new_id: &UserId) -> StoreResult<User> {
         let mut tally = self.account();
         let result = self.upsert_app_user_now(app_user, name, new_id, &mut tally).await;
@@ -282,7 +289,15 @@ impl Store for DynamoStore {
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let mut tally = self.account();
-        let result = self.put_entity(group_item(group, 1), NEW, &mut tally).await;
+        let result = async {
+            self.put_entity(group_item(group, 1), NEW, &mut tally).await?;
+            // Through the API a new group has its owner alone.
+            for member in &group.members {
+                self.note_membership(member, &group.id, true, &mut tally).await?;
+            }
+            Ok(())
+        }
+        .await;
         self.record(Op::CreateGroup, tally, result)
     }
 
@@ -298,7 +313,8 @@ impl Store for DynamoStore {
             let (group, version) = self.load_group(&change.group, &mut tally).await?.ok_or(Rejection::UnknownGroup)?;
             group.require_member(&change.caller)?;
             if group.is_member(&change.user) {
-                return Ok(());
+                // A retry whose first attempt added them may have lost the note below.
+                return self.note_membership(&change.user, &change.group, true, &mut tally).await;
             }
             // Users are never deleted: once seen, the target exists for every retry below.
             if self.get_entity(user_pk(&change.user), PROFILE, &mut tally).await?.is_none() {
@@ -308,7 +324,8 @@ impl Store for DynamoStore {
                 group.require_member(&change.caller)?;
                 Ok(group.admit(&change.user, max_members)?)
             })
-            .await
+            .await?;
+            self.note_membership(&change.user, &change.group, true, &mut tally).await
         }
         .await;
         self.record(Op::AddMember, tally, result)
@@ -316,12 +333,15 @@ impl Store for DynamoStore {
 
     async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
         let mut tally = self.account();
-        let result = self
-            .update_group(&change.group, None, &mut tally, |group| {
+        let result = async {
+            self.update_group(&change.group, None, &mut tally, |group| {
                 group.remove(&change.caller, &change.user)?;
                 Ok(true)
             })
-            .await;
+            .await?;
+            self.note_membership(&change.user, &change.group, false, &mut tally).await
+        }
+        .await;
         self.record(Op::RemoveMember, tally, result)
     }
 

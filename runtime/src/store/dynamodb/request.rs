@@ -4,13 +4,16 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    KeysAndAttributes, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    WriteRequest,
 };
 
 use super::capacity::{Read, item_size, read_units, write_units};
@@ -180,6 +183,70 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// Every item of one partition of `table` (`pk_name` = `pk`), every page, by consistent
+    /// `Query`s; each page billed by the whole items it read.
+    pub(super) async fn query_partition(
+        &self,
+        table: &str,
+        pk_name: &str,
+        pk: AttributeValue,
+        tally: &mut Tally,
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_values(":pk", pk.clone())
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
+            tally.request(Kind::Read, output.consumed_capacity());
+            tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
+            start = output.last_evaluated_key;
+            items.extend(output.items.unwrap_or_default());
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Deletes `items` (each a key and the size of the item there, which the delete is billed by)
+    /// from `table` by `BatchWriteItem`s of 25, sending again what DynamoDB left unprocessed (it
+    /// sheds load that way) within the deadline. Deleting an item that is gone is no error.
+    pub(super) async fn batch_delete(&self, table: &str, items: &[(Item, u64)], tally: &mut Tally) -> StoreResult<()> {
+        for batch in items.chunks(25) {
+            tally.bill_write(batch.iter().map(|(_, size)| write_units(*size, false)).sum());
+            let mut requests = batch
+                .iter()
+                .map(|(key, _)| {
+                    let delete = DeleteRequest::builder().set_key(Some(key.clone())).build();
+                    Ok(WriteRequest::builder().delete_request(delete.map_err(StoreError::unavailable)?).build())
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let mut retry = tally.retry();
+            while !requests.is_empty() {
+                let call = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, requests)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                let output = Self::call(tally, Kind::Write, || call.clone().send()).await?.map_err(sdk_error)?;
+                tally.request(Kind::Write, output.consumed_capacity());
+                requests = output.unprocessed_items().and_then(|u| u.get(table)).cloned().unwrap_or_default();
+                if !requests.is_empty() {
+                    retry.back_off(Contention::Throttled).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the entity item at `key`, an item that is its key alone or nearly (a block, a

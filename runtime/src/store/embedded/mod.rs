@@ -14,6 +14,7 @@
 //! a transaction's entries or none, and every earlier position was committed by an earlier
 //! (or the same) transaction: no reader can see position N+1 without N.
 
+mod erase;
 mod identity;
 mod tables;
 mod writer;
@@ -27,7 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use self::tables::*;
 use self::writer::Writer;
 use super::events::FeedEvents;
-use super::{MembershipChange, Rotation, Store, StoreError, StoreResult};
+use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
@@ -165,6 +166,10 @@ impl Store for EmbeddedStore {
 
     async fn upsert_app_user(&self, app_user: &AppUserId, name: &Name, new_id: &UserId) -> StoreResult<User> {
         self.upsert_app_user_now(app_user, name, new_id).await
+    }
+
+    async fn erase_app_user(&self, app_user: &AppUserId) -> StoreResult<Option<Erased>> {
+        self.erase_app_user_now(app_user).await
     }
 
     async fn app_user(&self, app_user: &AppUserId) -> StoreResult<Option<User>> {
