@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     DeleteRequest, KeysAndAttributes, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -158,35 +159,19 @@ impl DynamoStore {
     }
 
     /// The entity items under `pk` whose sort key starts with `prefix` (a user's blocks, their
-    /// sessions), every page of them, by consistent `Query`s; each page billed by the whole items
-    /// it read.
+    /// sessions), every page of them.
     pub(super) async fn query_entities(&self, pk: String, prefix: &str, tally: &mut Tally) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.options.entities_table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total);
-            let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
-            tally.request(Kind::Read, output.consumed_capacity());
-            tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
-            start = output.last_evaluated_key;
-            items.extend(output.items.unwrap_or_default());
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.options.entities_table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix));
+        self.query_all(query, tally).await
     }
 
-    /// Every item of one partition of `table` (`pk_name` = `pk`), every page, by consistent
-    /// `Query`s; each page billed by the whole items it read.
+    /// Every item of one partition of `table` (`pk_name` = `pk`), every page of them.
     pub(super) async fn query_partition(
         &self,
         table: &str,
@@ -194,20 +179,24 @@ impl DynamoStore {
         pk: AttributeValue,
         tally: &mut Tally,
     ) -> StoreResult<Vec<Item>> {
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", pk);
+        self.query_all(query, tally).await
+    }
+
+    /// Every page of `query`, read consistently; each page billed by the whole items it read.
+    async fn query_all(&self, query: QueryFluentBuilder, tally: &mut Tally) -> StoreResult<Vec<Item>> {
+        let query = query.consistent_read(true).return_consumed_capacity(ReturnConsumedCapacity::Total);
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let query = self
-                .client
-                .query()
-                .table_name(table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_values(":pk", pk.clone())
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total);
-            let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
+            let page = query.clone().set_exclusive_start_key(start);
+            let output = Self::call(tally, Kind::Read, || page.clone().send()).await?.map_err(sdk_error)?;
             tally.request(Kind::Read, output.consumed_capacity());
             tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
             start = output.last_evaluated_key;
