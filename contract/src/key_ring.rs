@@ -1,11 +1,13 @@
 //! The service's secrets as one document: the keys that sign access tokens (a ring, so rotation
-//! logs nobody out), the key of cursors, and the server key of the app's backend. Locally it is
+//! logs nobody out), the key of cursors, the server key of the app's backend, and the shared
+//! secret of HS256 identity tokens when the app mints its own. Locally it is
 //! `keys.json` in the data directory (mode 0600); deployed, the value of one AWS Secrets Manager
 //! secret. The runtime reads it; `runtime keys rotate` and the provisioner write it.
 //!
 //! ```json
 //! {"server_key": "sk_…", "cursor_key": "<64 hex>",
-//!  "signing_keys": [{"key": "<64 hex>", "created_at": 1764460800}]}
+//!  "signing_keys": [{"key": "<64 hex>", "created_at": 1764460800}],
+//!  "jwt_hs256_secret": "<at least 32 bytes; only when set>"}
 //! ```
 
 use std::fmt;
@@ -31,6 +33,35 @@ pub enum KeyRingError {
     Key(#[from] TokenKeyError),
     #[error("the server key must be 'sk_' followed by 64 hex characters")]
     ServerKey,
+    #[error("the HS256 secret must be at least {MIN_HS256_SECRET_BYTES} bytes")]
+    Hs256Secret,
+}
+
+/// The shortest HS256 secret accepted: as long as SHA-256's output (RFC 7518, section 3.2).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// The secret the app signs its own HS256 identity tokens with. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hs256Secret(String);
+
+impl Hs256Secret {
+    pub fn parse(text: &str) -> Result<Self, KeyRingError> {
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.len() < MIN_HS256_SECRET_BYTES {
+            return Err(KeyRingError::Hs256Secret);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Hs256Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hs256Secret(..)")
+    }
 }
 
 /// The secret the app's backend presents to the server API. `Debug` never shows it.
@@ -88,6 +119,9 @@ pub struct KeyRing {
     pub cursor_key: TokenKey,
     /// Oldest first; the newest signs, every one verifies.
     pub signing_keys: Vec<SigningKey>,
+    /// Set by `provisioner keys hs256-secret`, so that it never sits in the function's
+    /// environment.
+    pub jwt_hs256_secret: Option<Hs256Secret>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +130,8 @@ struct Stored {
     server_key: String,
     cursor_key: String,
     signing_keys: Vec<StoredKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwt_hs256_secret: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -119,6 +155,7 @@ impl KeyRing {
             server_key: ServerKey::generate(),
             cursor_key: key.clone(),
             signing_keys: vec![SigningKey { key, created_at: now }],
+            jwt_hs256_secret: None,
         }
     }
 
@@ -154,6 +191,7 @@ impl KeyRing {
             server_key: ServerKey::parse(&stored.server_key)?,
             cursor_key: TokenKey::parse(&stored.cursor_key)?,
             signing_keys,
+            jwt_hs256_secret: stored.jwt_hs256_secret.as_deref().map(Hs256Secret::parse).transpose()?,
         })
     }
 
@@ -166,6 +204,7 @@ impl KeyRing {
                 .iter()
                 .map(|k| StoredKey { key: k.key.to_hex(), created_at: k.created_at })
                 .collect(),
+            jwt_hs256_secret: self.jwt_hs256_secret.as_ref().map(|secret| secret.as_str().to_owned()),
         };
         serde_json::to_string_pretty(&stored).expect("the ring serialises")
     }
@@ -189,6 +228,19 @@ mod tests {
         let bad_server = ring.to_json().replace(ring.server_key.as_str(), "not-a-key");
         assert_eq!(KeyRing::parse(&bad_server), Err(KeyRingError::ServerKey));
         assert_eq!(format!("{:?}", ring.server_key), "ServerKey(..)");
+    }
+
+    #[test]
+    fn an_hs256_secret_is_kept_only_when_set_and_never_shown() {
+        let mut ring = KeyRing::generate(1_000);
+        assert!(!ring.to_json().contains("jwt_hs256_secret"), "a ring without one stays as before");
+        ring.jwt_hs256_secret = Some(Hs256Secret::parse("a shared secret of at least 32 bytes\n").unwrap());
+        let parsed = KeyRing::parse(&ring.to_json()).unwrap();
+        assert_eq!(parsed.jwt_hs256_secret.as_ref().unwrap().as_str(), "a shared secret of at least 32 bytes");
+        assert!(!format!("{parsed:?}").contains("shared secret"));
+        assert_eq!(Hs256Secret::parse("short"), Err(KeyRingError::Hs256Secret));
+        let short = ring.to_json().replace("a shared secret of at least 32 bytes", "short");
+        assert_eq!(KeyRing::parse(&short), Err(KeyRingError::Hs256Secret));
     }
 
     #[test]

@@ -57,15 +57,23 @@ pub enum Operation {
         to: Recipients,
         push: bool,
     },
-    /// The WebSocket API's `$connect`, `$disconnect`, a `ping` and a `resume` of one entry.
+    /// Signing in with an identity token (`POST /v1/sessions`) as a returning user.
+    SessionExchange,
+    /// Logging out (`DELETE /v1/sessions/current`).
+    SessionLogout,
+    /// Refreshing a session (`POST /v1/sessions/refresh`).
+    SessionRefresh,
+    /// The WebSocket API's `$connect`, `$disconnect`, a `ping`, a `reauth` and a `resume` of one
+    /// entry.
     WsConnect,
     WsDisconnect,
     WsPing,
+    WsReauth,
     WsResume,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 16] = [
         Self::PollEmpty,
         Self::PollOne,
         Self::send(Recipients::Direct, false),
@@ -74,9 +82,13 @@ impl Operation {
         Self::send(Recipients::Group(MeasuredGroup::Small), true),
         Self::send(Recipients::Group(MeasuredGroup::Large), false),
         Self::send(Recipients::Group(MeasuredGroup::Large), true),
+        Self::SessionExchange,
+        Self::SessionLogout,
+        Self::SessionRefresh,
         Self::WsConnect,
         Self::WsDisconnect,
         Self::WsPing,
+        Self::WsReauth,
         Self::WsResume,
     ];
 
@@ -96,9 +108,13 @@ impl Operation {
                 };
                 format!("send_{to}{}", if push { "_push" } else { "" })
             }
+            Self::SessionExchange => "session_exchange".into(),
+            Self::SessionLogout => "session_logout".into(),
+            Self::SessionRefresh => "session_refresh".into(),
             Self::WsConnect => "ws_connect".into(),
             Self::WsDisconnect => "ws_disconnect".into(),
             Self::WsPing => "ws_ping".into(),
+            Self::WsReauth => "ws_reauth".into(),
             Self::WsResume => "ws_resume".into(),
         }
     }

@@ -88,6 +88,19 @@ pub struct WorkloadFlags {
     /// With push: minutes between a client's keep-alive pings (under API Gateway's 10-minute idle timeout).
     #[arg(long)]
     pub keepalive_minutes: Option<f64>,
+    /// Sign-ins with an identity token each user makes a month.
+    #[arg(long)]
+    pub sign_ins_per_user_per_month: Option<f64>,
+    /// Logouts each user makes a month.
+    #[arg(long)]
+    pub logouts_per_user_per_month: Option<f64>,
+    /// The deployment's access-token lifetime: an active client refreshes (and, with push,
+    /// reauthenticates its connection) once per lifetime.
+    #[arg(long)]
+    pub access_token_ttl_secs: Option<f64>,
+    /// Hours a Lambda execution environment lives; each new one reads the key secret once.
+    #[arg(long)]
+    pub environment_lifetime_hours: Option<f64>,
 }
 
 impl WorkloadFlags {
@@ -111,7 +124,11 @@ impl WorkloadFlags {
             images_kept,
             online_share,
             connections_per_user_per_day,
-            keepalive_minutes
+            keepalive_minutes,
+            sign_ins_per_user_per_month,
+            logouts_per_user_per_month,
+            access_token_ttl_secs,
+            environment_lifetime_hours
         );
         let bad = |key: &str, why: &str| Err(Error::Input(format!("workload: {key} {why}")));
         if w.users.is_empty() || w.users.contains(&0) {
@@ -126,6 +143,9 @@ impl WorkloadFlags {
         if !(w.keepalive_minutes > 0.0 && w.keepalive_minutes < 10.0) {
             return bad("keepalive_minutes", "must be above 0 and under API Gateway's 10-minute idle timeout");
         }
+        if !(w.access_token_ttl_secs > 0.0 && w.environment_lifetime_hours > 0.0) {
+            return bad("access_token_ttl_secs and environment_lifetime_hours", "must be above 0");
+        }
         if w.group_size < 2.0 {
             return bad("group_size", "must be at least 2");
         }
@@ -136,6 +156,8 @@ impl WorkloadFlags {
             w.retention_days,
             w.peak_factor,
             w.connections_per_user_per_day,
+            w.sign_ins_per_user_per_month,
+            w.logouts_per_user_per_month,
         ];
         if numbers.iter().any(|n| !n.is_finite() || *n < 0.0) {
             return bad("rates and sizes", "must be numbers of 0 or more");

@@ -55,6 +55,7 @@ section!(WebSocketApi { per_million_messages: Vec<Tier>, per_million_connection_
 section!(Logs { ingestion_per_gb: f64, storage_per_gb_month: f64 });
 section!(Transfer { per_gb: Vec<Tier> });
 section!(Ecr { storage_per_gb_month: f64 });
+section!(SecretsManager { per_secret_month: f64, per_10k_api_calls: f64 });
 section!(FreeTier {
     api_gateway_requests: f64,
     lambda_requests: f64,
@@ -77,6 +78,7 @@ pub struct Pricing {
     pub cloudwatch_logs: Logs,
     pub data_transfer_out: Transfer,
     pub ecr: Ecr,
+    pub secrets_manager: SecretsManager,
     pub free_tier: FreeTier,
 }
 
@@ -100,6 +102,10 @@ pub struct Workload {
     pub online_share: f64,
     pub connections_per_user_per_day: f64,
     pub keepalive_minutes: f64,
+    pub sign_ins_per_user_per_month: f64,
+    pub logouts_per_user_per_month: f64,
+    pub access_token_ttl_secs: f64,
+    pub environment_lifetime_hours: f64,
 }
 
 /// Reads a TOML file into `T`; any error names the file, and the key (a missing one by name, a

@@ -18,10 +18,14 @@ pub enum Invocation {
     PollWithNews,
     Direct,
     Group,
+    SignIn,
+    Refresh,
+    Logout,
     Connect,
     Resume,
     Disconnect,
     Ping,
+    Reauth,
 }
 
 impl Invocation {
@@ -31,16 +35,20 @@ impl Invocation {
             Self::PollWithNews => "poll with messages",
             Self::Direct => "direct message",
             Self::Group => "group message",
+            Self::SignIn => "sign-in",
+            Self::Refresh => "refresh",
+            Self::Logout => "logout",
             Self::Connect => "$connect",
             Self::Resume => "resume",
             Self::Disconnect => "$disconnect",
             Self::Ping => "ping",
+            Self::Reauth => "reauth",
         }
     }
 
     /// Whether its answer carries message texts (so a longer text than measured grows it).
     pub fn carries_text(self) -> bool {
-        self != Self::EmptyPoll
+        matches!(self, Self::PollWithNews | Self::Direct | Self::Group | Self::Resume)
     }
 
     /// Whether its answer goes out as the invocation's response; a resume's frames are counted
@@ -63,6 +71,10 @@ pub struct Measured {
     pub direct: OperationUsage,
     /// A group send of the workload's group size, interpolated.
     pub group: OperationUsage,
+    /// Sessions: an identity-token exchange of a returning user, a refresh, a logout.
+    pub sign_in: OperationUsage,
+    pub refresh: OperationUsage,
+    pub logout: OperationUsage,
     pub push: Option<PushUsage>,
 }
 
@@ -73,6 +85,7 @@ pub struct PushUsage {
     pub resume: OperationUsage,
     pub disconnect: OperationUsage,
     pub ping: OperationUsage,
+    pub reauth: OperationUsage,
 }
 
 impl Measured {
@@ -84,12 +97,16 @@ impl Measured {
             poll_one: get(Operation::PollOne)?,
             direct: get(Operation::send(Recipients::Direct, push))?,
             group: group_send(usage, workload.group_size, push)?,
+            sign_in: get(Operation::SessionExchange)?,
+            refresh: get(Operation::SessionRefresh)?,
+            logout: get(Operation::SessionLogout)?,
             push: if push {
                 Some(PushUsage {
                     connect: get(Operation::WsConnect)?,
                     resume: get(Operation::WsResume)?,
                     disconnect: get(Operation::WsDisconnect)?,
                     ping: get(Operation::WsPing)?,
+                    reauth: get(Operation::WsReauth)?,
                 })
             } else {
                 None
@@ -130,7 +147,12 @@ pub struct Invocations {
 /// resume posts one frame after another.
 pub fn mix(t: &Traffic, w: &Workload, m: &Measured, l: &mut Ledger) -> Vec<Invocations> {
     let one = |kind, count, usage, post_round_trips| Invocations { kind, count, usage, post_round_trips };
-    let invocations = match &m.push {
+    let sessions = [
+        one(Invocation::SignIn, t.sign_ins, m.sign_in, 0.0),
+        one(Invocation::Refresh, t.refreshes, m.refresh, 0.0),
+        one(Invocation::Logout, t.logouts, m.logout, 0.0),
+    ];
+    let mut invocations = match &m.push {
         None => vec![
             one(Invocation::EmptyPoll, t.polls_empty, m.empty_poll, 0.0),
             one(Invocation::PollWithNews, t.polls_with_news, m.poll_one, 0.0),
@@ -148,19 +170,22 @@ pub fn mix(t: &Traffic, w: &Workload, m: &Measured, l: &mut Ledger) -> Vec<Invoc
                 one(Invocation::Resume, t.connections, push.resume, pushed_per_resume + 1.0),
                 one(Invocation::Disconnect, t.connections, push.disconnect, 0.0),
                 one(Invocation::Ping, t.pings, push.ping, 0.0),
+                one(Invocation::Reauth, t.reauths, push.reauth, 1.0),
             ]
         }
     };
+    invocations.extend(sessions);
     l.put(
         "function invocations",
         invocations.iter().map(|i| i.count).sum(),
         "invocations",
         if m.push.is_some() {
             format!(
-                "{} requests + 3 × {} connections ($connect, resume, $disconnect) + {} pings",
+                "{} requests + 3 × {} connections ($connect, resume, $disconnect) + {} pings + {} reauths",
                 num(t.requests),
                 num(t.connections),
-                num(t.pings)
+                num(t.pings),
+                num(t.reauths)
             )
         } else {
             format!("{} requests", num(t.requests))

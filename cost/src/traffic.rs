@@ -1,5 +1,5 @@
-//! What one tier does in a month — polls, sends, feed entries, connections, pings — derived from
-//! the workload alone, before any price.
+//! What one tier does in a month — polls, sends, feed entries, sessions, connections, pings —
+//! derived from the workload alone, before any price.
 
 use contract::limits::WEBSOCKET_CONNECTION_LIMIT;
 
@@ -18,7 +18,11 @@ pub struct Traffic {
     pub entries: f64,
     pub polls_with_news: f64,
     pub polls_empty: f64,
-    /// Requests through the HTTP API: polls and sends.
+    /// Sign-ins with an identity token, refreshes and logouts.
+    pub sign_ins: f64,
+    pub refreshes: f64,
+    pub logouts: f64,
+    /// Requests through the HTTP API: polls, sends and sessions.
     pub requests: f64,
     pub requests_per_second: f64,
     pub peak_requests_per_second: f64,
@@ -27,6 +31,8 @@ pub struct Traffic {
     pub connection_minutes: f64,
     pub connections: f64,
     pub pings: f64,
+    /// Reauths of open connections (one after each refresh of a push client).
+    pub reauths: f64,
     pub websocket_messages: f64,
 }
 
@@ -108,11 +114,12 @@ impl Traffic {
             "requests",
             format!("{} − {}", num(polls), num(polls_with_news)),
         );
+        let sessions = Sessions::derive(u, w, deployment, l);
         let requests = l.put(
             "requests",
-            polls + directs + groups,
+            polls + directs + groups + sessions.total(),
             "requests",
-            format!("{} + {} + {}", num(polls), num(directs), num(groups)),
+            format!("{} + {} + {} + {} session requests", num(polls), num(directs), num(groups), num(sessions.total())),
         );
         let rps = l.put(
             "requests per second",
@@ -134,6 +141,9 @@ impl Traffic {
             entries,
             polls_with_news,
             polls_empty,
+            sign_ins: sessions.sign_ins,
+            refreshes: sessions.refreshes,
+            logouts: sessions.logouts,
             requests,
             requests_per_second: rps,
             peak_requests_per_second: peak,
@@ -141,6 +151,7 @@ impl Traffic {
             connection_minutes: 0.0,
             connections: 0.0,
             pings: 0.0,
+            reauths: 0.0,
             websocket_messages: 0.0,
         }
     }
@@ -180,27 +191,80 @@ impl Traffic {
                 num(w.keepalive_minutes)
             ),
         );
+        self.reauths = l.put(
+            "reauths",
+            if push { self.refreshes } else { 0.0 },
+            "messages",
+            "a connected client reauthenticates its connection after each refresh (an upper bound: a \
+             connection shorter than a token's lifetime may need none)"
+                .into(),
+        );
         let posts = l.put(
             "frames posted",
-            if push { self.entries + self.connections } else { 0.0 },
+            if push { self.entries + self.connections + self.reauths } else { 0.0 },
             "messages",
             format!(
-                "{} feed entries (pushed live, or sent by the resume of the next connection) + {} caught_up",
+                "{} feed entries (pushed live, or sent by the resume of the next connection) + {} caught_up + {} reauthed",
                 num(self.entries),
-                num(self.connections)
+                num(self.connections),
+                num(self.reauths)
             ),
         );
         self.websocket_messages = l.put(
             "WebSocket messages",
-            posts + self.connections + self.pings,
+            posts + self.connections + self.pings + self.reauths,
             "messages",
             format!(
-                "{} frames + {} resumes + {} pings received (each under {} KB: one metered message)",
+                "{} frames + {} resumes + {} pings + {} reauths received (each under {} KB: one metered message)",
                 num(posts),
                 num(self.connections),
                 num(self.pings),
+                num(self.reauths),
                 num(p.api_gateway_websocket.metered_kb)
             ),
         );
+    }
+}
+
+/// The session requests of a month.
+struct Sessions {
+    sign_ins: f64,
+    refreshes: f64,
+    logouts: f64,
+}
+
+impl Sessions {
+    fn derive(u: f64, w: &Workload, deployment: &Deployment, l: &mut Ledger) -> Self {
+        let sign_ins = l.put(
+            "sign-ins",
+            u * w.sign_ins_per_user_per_month,
+            "requests",
+            format!("{} users × {} identity-token exchanges a month", num(u), num(w.sign_ins_per_user_per_month)),
+        );
+        let logouts = l.put(
+            "logouts",
+            u * w.logouts_per_user_per_month,
+            "requests",
+            format!("{} users × {} a month", num(u), num(w.logouts_per_user_per_month)),
+        );
+        // Polling clients are active all month; push clients while online.
+        let active = if deployment.push { w.online_share } else { 1.0 };
+        let refreshes = l.put(
+            "refreshes",
+            u * active * SECONDS_PER_MONTH / w.access_token_ttl_secs,
+            "requests",
+            format!(
+                "{} users × {} active × {} s / {} s access-token lifetime",
+                num(u),
+                num(active),
+                num(SECONDS_PER_MONTH),
+                num(w.access_token_ttl_secs)
+            ),
+        );
+        Self { sign_ins, refreshes, logouts }
+    }
+
+    fn total(&self) -> f64 {
+        self.sign_ins + self.refreshes + self.logouts
     }
 }

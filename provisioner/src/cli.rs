@@ -70,6 +70,13 @@ pub enum KeysCommand {
     /// new key signs, the older ones verify until their tokens have expired. Nobody is logged
     /// out, and cursors stay valid.
     Rotate,
+    /// Sets the shared secret of the app's own HS256 identity tokens (at least 32 bytes) in the
+    /// stack's secret, read from standard input — never from the command line, which the shell's
+    /// history and the process list show — and restarts the function on it. `--clear` removes it.
+    Hs256Secret {
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// The commands that act on a deployed stack.

@@ -1,4 +1,7 @@
-//! `server-key` and `keys rotate`: the key ring in the stack's secret ([`crate::secret`]).
+//! `server-key`, `keys rotate` and `keys hs256-secret`: the key ring in the stack's secret
+//! ([`crate::secret`]).
+
+use contract::key_ring::Hs256Secret;
 
 use crate::context::Context;
 use crate::error::Error;
@@ -19,4 +22,16 @@ pub async fn rotate(cx: &Context<'_>) -> Result<String, Error> {
     let reference = secret::write(cx, &ring).await?;
     function::point_at_key_ring(cx, &reference).await?;
     Ok(format!("signing key {key_id} added; {} reads version {}", cx.names.function, reference.version))
+}
+
+/// The app's HS256 identity-token secret set (or removed) in the secret, then the function pointed
+/// at that version, as for a rotation: the secret never enters the function's environment.
+pub async fn set_hs256_secret(cx: &Context<'_>, secret: Option<Hs256Secret>) -> Result<String, Error> {
+    let mut ring = secret::read(cx).await?;
+    let set = secret.is_some();
+    ring.jwt_hs256_secret = secret;
+    let reference = secret::write(cx, &ring).await?;
+    function::point_at_key_ring(cx, &reference).await?;
+    let what = if set { "HS256 identity-token secret set" } else { "HS256 identity-token secret removed" };
+    Ok(format!("{what}; {} reads version {}", cx.names.function, reference.version))
 }

@@ -33,11 +33,12 @@ pub mod websocket_api;
 pub use error::Error;
 
 use crate::aws::Aws;
-use crate::cli::{AwsOptions, KeysCommand, StackCommand};
+use crate::cli::{AwsOptions, StackCommand};
 use crate::context::Context;
 use crate::report::{Outcome, Report};
 use crate::settings::{SettingFlags, load_settings};
 use crate::stack::{Names, StackName};
+use contract::key_ring::Hs256Secret;
 
 /// Runs one stack command; the report says what happened to each resource.
 pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report, Error> {
@@ -66,13 +67,15 @@ pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report,
 }
 
 /// What to do with the stack's key ring.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum KeyAction {
     ServerKey,
-    Keys(KeysCommand),
+    Rotate,
+    /// Sets (or, with `None`, removes) the HS256 identity-token secret.
+    SetHs256Secret(Option<Hs256Secret>),
 }
 
-/// `server-key` or `keys rotate`; what to print.
+/// `server-key`, `keys rotate` or `keys hs256-secret`; what to print.
 pub async fn keys(options: &AwsOptions, action: KeyAction) -> Result<String, Error> {
     let settings = load_settings(&options.config, &SettingFlags::default())?;
     let stack = match &options.stack {
@@ -84,7 +87,8 @@ pub async fn keys(options: &AwsOptions, action: KeyAction) -> Result<String, Err
     let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run: false, websocket_api: None };
     match action {
         KeyAction::ServerKey => keys::server_key(&cx).await,
-        KeyAction::Keys(KeysCommand::Rotate) => Box::pin(keys::rotate(&cx)).await,
+        KeyAction::Rotate => Box::pin(keys::rotate(&cx)).await,
+        KeyAction::SetHs256Secret(secret) => Box::pin(keys::set_hs256_secret(&cx, secret)).await,
     }
 }
 

@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use contract::key_ring::Hs256Secret;
 use provisioner::KeyAction;
-use provisioner::cli::{Cli, Command, Output, StackCommand};
+use provisioner::cli::{Cli, Command, KeysCommand, Output, StackCommand};
 use provisioner::settings::{SettingFlags, load_settings};
 
 /// What a shell reports for a command stopped by SIGINT.
@@ -15,8 +16,23 @@ async fn main() -> ExitCode {
         Command::CostReport(args) => cost_report(&cli, args),
         Command::Stack(command) => stack(&cli, command).await,
         Command::ServerKey => keys(&cli, KeyAction::ServerKey).await,
-        Command::Keys(command) => keys(&cli, KeyAction::Keys(*command)).await,
+        Command::Keys(KeysCommand::Rotate) => keys(&cli, KeyAction::Rotate).await,
+        Command::Keys(KeysCommand::Hs256Secret { clear: true }) => keys(&cli, KeyAction::SetHs256Secret(None)).await,
+        Command::Keys(KeysCommand::Hs256Secret { clear: false }) => match read_hs256_secret() {
+            Ok(secret) => keys(&cli, KeyAction::SetHs256Secret(Some(secret))).await,
+            Err(error) => {
+                eprintln!("provisioner: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The HS256 secret from standard input (one line; its line break is not part of it).
+fn read_hs256_secret() -> Result<Hs256Secret, String> {
+    let mut text = String::new();
+    std::io::stdin().read_line(&mut text).map_err(|e| format!("reading the secret from standard input: {e}"))?;
+    Hs256Secret::parse(&text).map_err(|e| format!("{e} (read from standard input)"))
 }
 
 async fn keys(cli: &Cli, action: KeyAction) -> ExitCode {

@@ -22,6 +22,8 @@ use testkit::proxy::Recorded;
 const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";
 /// The name DynamoDB is reached by from inside the image.
 const DYNAMODB_HOST: &str = "dynamodb.emulator.internal";
+/// The app's own HS256 identity-token secret.
+const HS256_SECRET: &str = "the app's own HS256 secret, 32+ bytes";
 
 fn release_runtime() -> Option<PathBuf> {
     match std::env::var(RELEASE_RUNTIME_VAR) {
@@ -119,6 +121,10 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
     // The entrypoint and environment of the image and of the deployed function, as Lambda
     // combines them, plus the emulators' addresses and the credentials Lambda would inject.
     let entrypoint = config["config"]["Entrypoint"][0].as_str().unwrap();
+    // The app mints its own HS256 identity tokens: their secret goes into the stack's secret,
+    // never into the function's environment.
+    let said = provisioner_set_hs256_secret(&moto, &stack, Some(HS256_SECRET)).await;
+    assert!(said.contains("HS256 identity-token secret set"), "{said}");
     let function = aws.lambda.get_function_configuration().function_name(format!("{stack}-api")).send().await.unwrap();
     // Found before the environment is cleared: the child's PATH is empty.
     let chroot =
@@ -174,6 +180,14 @@ async fn the_pushed_image_runs_in_an_empty_root_under_the_lambda_runtime_api() {
         assert_eq!(user.await.status, 200);
         sessions.push(call("POST", &format!("/v1/admin/users/app-{name}/sessions"), Some(&server_key), None).await);
     }
+    let variables = function.environment().unwrap().variables().unwrap();
+    assert!(variables.values().all(|value| !value.contains(HS256_SECRET)), "{variables:?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims = json!({ "sub": "app-carol", "name": "carol", "exp": now + 300 });
+    let key = jsonwebtoken::EncodingKey::from_secret(HS256_SECRET.as_bytes()).unwrap();
+    let id_token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    let signed_in = call("POST", "/v1/sessions", None, Some(json!({ "id_token": id_token }))).await;
+    assert_eq!((signed_in.status, signed_in.body["name"].as_str()), (201, Some("carol")), "{:?}", signed_in.body);
     let (alice, bob) = (&sessions[0], &sessions[1]);
     assert_eq!((alice.status, bob.status), (201, 201), "{:?}", alice.body);
     let (a, b) = (alice.body["token"].as_str().unwrap(), bob.body["token"].as_str().unwrap());

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::domain::{MessageJson, Seq, UserId};
+use crate::api::error::ApiError;
+use crate::domain::{AccessClaims, Keys, MessageJson, Seq, TokenError, UnixSecs, UserId};
 use crate::store::{Store, StoreResult};
 
 /// The subprotocol the server speaks, and answers with when a client offers it.
@@ -64,6 +65,23 @@ pub enum StreamFrame<'a> {
 impl StreamFrame<'_> {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a frame always serialises")
+    }
+}
+
+/// Judges a `reauth` of `user`'s stream at `now`: the fresh token's claims, or the `error` frame
+/// that refuses it (with the codes the HTTP API answers a bad token with).
+pub fn reauth(
+    keys: &Keys,
+    user: &UserId,
+    access_token: &str,
+    now: UnixSecs,
+) -> Result<AccessClaims, StreamFrame<'static>> {
+    let refused = |code, message: String| StreamFrame::Error { code, message };
+    match keys.verify_access_token(access_token.trim(), now) {
+        Ok(claims) if claims.user == *user => Ok(claims),
+        Ok(_) => Err(refused("invalid_token", "the access token is another user's".into())),
+        Err(TokenError::Expired) => Err(refused("token_expired", ApiError::TokenExpired.to_string())),
+        Err(TokenError::Invalid) => Err(refused("invalid_token", ApiError::InvalidToken.to_string())),
     }
 }
 

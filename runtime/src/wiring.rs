@@ -157,6 +157,7 @@ pub async fn open_state(settings: &Settings) -> anyhow::Result<AppState> {
 
 /// Everything the router needs, over a store already open.
 pub fn app_state(settings: &Settings, store: Arc<dyn Store>, keys: Keys) -> anyhow::Result<AppState> {
+    let identity = identity_provider(settings, &keys)?.map(Arc::new);
     Ok(AppState {
         store,
         keys: Arc::new(keys),
@@ -169,7 +170,7 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, keys: Keys) -> anyh
             },
         },
         sessions: session_policy(settings),
-        identity: identity_provider(settings)?.map(Arc::new),
+        identity,
         signouts: Arc::default(),
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
         delivery: None,
@@ -185,12 +186,14 @@ pub fn session_policy(settings: &Settings) -> SessionPolicy {
     }
 }
 
-/// The app's identity provider, when the settings name one.
-pub fn identity_provider(settings: &Settings) -> anyhow::Result<Option<IdentityProvider>> {
+/// The app's identity provider, when the settings name one. The HS256 secret is the setting's,
+/// else the key ring's (where `provisioner keys hs256-secret` puts it on AWS).
+pub fn identity_provider(settings: &Settings, keys: &Keys) -> anyhow::Result<Option<IdentityProvider>> {
     let set = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+    let ring_secret = keys.jwt_hs256_secret().map(|secret| secret.as_str().to_owned());
     IdentityProvider::new(IdentityOptions {
         jwks_url: set(&settings.jwt_jwks_url).map(|url| jwks_url(&url)).transpose()?,
-        hs256_secret: set(&settings.jwt_hs256_secret),
+        hs256_secret: set(&settings.jwt_hs256_secret).or(ring_secret),
         issuer: set(&settings.jwt_issuer),
         audience: set(&settings.jwt_audience),
         leeway_secs: settings.jwt_leeway_secs,

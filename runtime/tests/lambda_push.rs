@@ -15,6 +15,8 @@ use messaging_tests::lambda_events::{
 use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::transport::{Lambda, register};
 use reqwest::Client;
+use runtime::domain::session::now;
+use runtime::domain::{AccessClaims, Keys, SessionId, UserId};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -60,6 +62,13 @@ impl Function {
         assert_eq!(page.status, 200);
         (page.body["messages"].as_array().unwrap().clone(), page.body["next"].as_str().unwrap().to_owned())
     }
+}
+
+/// Sends `action` on `connection`; the frames it has been posted since the recorder was last taken.
+async fn says(function: &Function, recorder: &PushRecorder, connection: &str, action: Value) -> Vec<Value> {
+    let body = action.to_string();
+    assert_eq!(function.event("MESSAGE", connection, &[], Some(&body)).await.status, 200);
+    recorder.frames_for(connection)
 }
 
 fn messages(frames: &[Value]) -> Vec<Value> {
@@ -186,16 +195,76 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     function.send_direct(&a, &bob, "after disconnect").await;
     assert!(recorder.take().iter().all(|p| p.connection != "bob-1="));
 
-    // Signing out everywhere closes the user's connections at once: `DeleteConnection` for each
-    // (connection records do not say which session opened them, so a single logout does too).
+    // Reauth, expiry and sign-outs, with tokens minted by the function's own key for chosen
+    // sessions and expiries (a token is checked without a store read, so any session id works).
+    let keys =
+        Keys::from_hex(settings.iter().find(|(name, _)| name == var::TOKEN_KEY).map(|(_, v)| v).unwrap()).unwrap();
     let (carol, c) = function.register("carol").await;
-    for connection in ["carol-1=", "carol-2="] {
-        assert_eq!(function.connect(connection, &c).await.status, 200);
+    let carol_id = UserId::parse(&carol).unwrap();
+    let token = |session: &SessionId, lifetime: u64| {
+        keys.issue_access_token(&AccessClaims {
+            user: carol_id.clone(),
+            session: session.clone(),
+            expires_at: now() + lifetime,
+        })
+    };
+    let current = keys.verify_access_token(&c, now()).unwrap().session;
+    let (tablet, watch) = (SessionId::generate(), SessionId::generate());
+    assert_eq!(function.connect("carol-1=", &c).await.status, 200);
+    assert_eq!(function.connect("carol-2=", &token(&tablet, 3600)).await.status, 200);
+    assert_eq!(function.connect("carol-3=", &token(&watch, 30)).await.status, 200);
+    // A reauth extends carol-3 onto the current session; refused ones say why, with the HTTP codes.
+    recorder.take();
+    for (access_token, code) in [
+        (b.clone(), "invalid_token"),
+        ("u_nobody.AAAA".to_owned(), "invalid_token"),
+        (
+            keys.issue_access_token(&AccessClaims {
+                user: carol_id.clone(),
+                session: watch.clone(),
+                expires_at: now(),
+            }),
+            "token_expired",
+        ),
+    ] {
+        let frames =
+            says(&function, &recorder, "carol-3=", json!({ "action": "reauth", "access_token": access_token })).await;
+        assert_eq!((frames.len(), frames[0]["code"].as_str()), (1, Some(code)), "{frames:?}");
+        recorder.take();
     }
-    assert_eq!(function.call("DELETE", "/v1/sessions", Some(&c), None).await.status, 204);
+    let frames = says(&function, &recorder, "carol-3=", json!({ "action": "reauth", "access_token": c })).await;
+    assert_eq!(frames[0]["type"], "reauthed", "{frames:?}");
+    assert!(frames[0]["expires_in"].as_u64().unwrap() > 3000);
+    // carol-4's token expires unextended: it gets no more pushes, and its next message (a ping
+    // too) is answered `session_expired` and the connection closed (API Gateway then sends
+    // `$disconnect`).
+    let short = token(&tablet, 2);
+    assert_eq!(function.connect("carol-4=", &short).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    recorder.take();
+    function.send_direct(&a, &carol, "after expiry").await;
+    let mut pushed: Vec<String> = recorder.take().into_iter().map(|p| p.connection).collect();
+    pushed.sort();
+    assert_eq!(pushed, ["alice-1=", "carol-1=", "carol-2=", "carol-3="], "an expired connection gets no push");
+    let frames = says(&function, &recorder, "carol-4=", json!({ "action": "ping" })).await;
+    assert_eq!((frames[0]["type"].as_str(), frames[0]["code"].as_str()), (Some("error"), Some("session_expired")));
+    assert_eq!(recorder.deleted(), ["carol-4="], "closed after telling why");
+    assert_eq!(function.event("DISCONNECT", "carol-4=", &[], None).await.status, 200);
+    let frames = says(&function, &recorder, "carol-1=", json!({ "action": "ping" })).await;
+    assert!(frames.is_empty(), "a live connection's ping answers nothing: {frames:?}");
+
+    // Logging out one session closes its connections only (carol-1, and carol-3 reauthed onto
+    // it); signing out everywhere closes the rest. `DeleteConnection` for each.
+    assert_eq!(function.call("DELETE", "/v1/sessions/current", Some(&c), None).await.status, 204);
     let mut closed = recorder.deleted();
     closed.sort();
-    assert_eq!(closed, ["carol-1=", "carol-2="], "{carol}'s connections");
+    assert_eq!(closed, ["carol-1=", "carol-3="], "the session {current:?}'s connections");
+    for connection in closed {
+        assert_eq!(function.event("DISCONNECT", &connection, &[], None).await.status, 200);
+    }
+    let other = token(&tablet, 3600);
+    assert_eq!(function.call("DELETE", "/v1/sessions", Some(&other), None).await.status, 204);
+    assert_eq!(recorder.deleted(), ["carol-2="]);
 
     process.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), process.wait()).await;

@@ -7,10 +7,12 @@
 //! response sizes are still the code's.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use contract::usage::{MeasuredGroup, Operation, OperationUsage, Recipients};
 use serde_json::{Value, json};
 
+use crate::identity_provider::{SigningKey, TestIdentityProvider, claims};
 use crate::transport::Transport;
 pub use crate::transport::register;
 
@@ -20,25 +22,58 @@ pub const TEXT_BYTES: usize = 200;
 pub struct Request {
     pub method: &'static str,
     pub path: String,
-    pub token: String,
+    pub token: Option<String>,
     pub body: Option<Value>,
 }
 
 impl Request {
     pub async fn send(&self, api: &impl Transport) -> (u16, Value) {
-        api.call(self.method, &self.path, Some(&self.token), self.body.clone()).await
+        api.call(self.method, &self.path, self.token.as_deref(), self.body.clone()).await
     }
 }
+
+/// What an answer of one operation hands to another: the sessions the exchange starts, which
+/// the refresh and logout scenarios use up one per repetition (they run after it, as often).
+pub type Handed = Arc<Mutex<Vec<Value>>>;
 
 /// One operation: the request of its repetition `i` (client ids differ between repetitions).
 pub struct Scenario {
     pub operation: Operation,
     pub expected_status: u16,
     pub request: Box<dyn Fn(usize) -> Request>,
+    /// Keeps what the answer hands on.
+    pub keep: Option<Handed>,
+}
+
+impl Scenario {
+    /// Sends repetition `i`, checks its status, keeps what it hands on.
+    pub async fn run(&self, i: usize, api: &impl Transport) -> Value {
+        let (status, body) = (self.request)(i).send(api).await;
+        assert_eq!(status, self.expected_status, "{}: {body}", self.operation);
+        if let Some(keep) = &self.keep {
+            keep.lock().unwrap().push(body.clone());
+        }
+        body
+    }
+}
+
+/// The identity provider the scenarios sign in with (RS256, as most providers sign): the app
+/// or function must take its tokens.
+pub struct SignIn {
+    pub key: SigningKey,
+    pub provider: TestIdentityProvider,
+}
+
+impl SignIn {
+    pub async fn start() -> Self {
+        let key = SigningKey::rsa("usage-1");
+        let provider = TestIdentityProvider::start(&[&key]).await;
+        Self { key, provider }
+    }
 }
 
 /// Registers the users and groups, then returns the operations.
-pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
+pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario> {
     let (_, alice) = register(api, "alice").await;
     let (bob_id, bob) = register(api, "bob").await;
     let mut members = Vec::new();
@@ -58,9 +93,10 @@ pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
         request: Box::new(move |_| Request {
             method: "GET",
             path: format!("/v1/messages?after={cursor}"),
-            token: b.clone(),
+            token: Some(b.clone()),
             body: None,
         }),
+        keep: None,
     });
     let (a, t, to) = (alice.clone(), text.clone(), bob_id.clone());
     operations.push(Scenario {
@@ -69,9 +105,10 @@ pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
         request: Box::new(move |i| Request {
             method: "POST",
             path: format!("/v1/users/{to}/messages"),
-            token: a.clone(),
+            token: Some(a.clone()),
             body: Some(json!({ "text": t, "client_id": format!("direct-{i}") })),
         }),
+        keep: None,
     });
     // A poll that returns one message (of the ones `send_direct` delivered): `limit=1` reads two
     // entries, as a poll of one new message among more does at most.
@@ -82,9 +119,10 @@ pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
         request: Box::new(move |_| Request {
             method: "GET",
             path: "/v1/messages?limit=1".into(),
-            token: b.clone(),
+            token: Some(b.clone()),
             body: None,
         }),
+        keep: None,
     });
     for measured in MeasuredGroup::ALL {
         let size = measured.members();
@@ -96,12 +134,76 @@ pub async fn operations(api: &impl Transport) -> Vec<Scenario> {
             request: Box::new(move |i| Request {
                 method: "POST",
                 path: format!("/v1/groups/{group}/messages"),
-                token: a.clone(),
+                token: Some(a.clone()),
                 body: Some(json!({ "text": t, "client_id": format!("group{size}-{i}") })),
             }),
+            keep: None,
         });
     }
+    operations.extend(session_scenarios(api, sign_in).await);
     operations
+}
+
+/// Signing in as a returning user, refreshing and logging out: each refresh and logout with a
+/// session of its own (a refresh token is good once), handed on by the exchange.
+async fn session_scenarios(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario> {
+    let id_token = |key: &SigningKey| key.sign(&claims("usage|returning", Some("Returning")));
+    let (status, first) =
+        api.call("POST", "/v1/sessions", None, Some(json!({ "id_token": id_token(&sign_in.key) }))).await;
+    assert_eq!(status, 201, "the first sign-in creates the user: {first}");
+    let sessions = Handed::default();
+    let token = id_token(&sign_in.key);
+    let handed = |field: &'static str, sessions: &Handed, i: usize| {
+        sessions.lock().unwrap()[i][field].as_str().expect("a session").to_owned()
+    };
+    let (to_refresh, to_logout) = (sessions.clone(), sessions.clone());
+    vec![
+        Scenario {
+            operation: Operation::SessionExchange,
+            expected_status: 201,
+            request: Box::new(move |_| Request {
+                method: "POST",
+                path: "/v1/sessions".into(),
+                token: None,
+                body: Some(json!({ "id_token": token })),
+            }),
+            keep: Some(sessions),
+        },
+        Scenario {
+            operation: Operation::SessionRefresh,
+            expected_status: 200,
+            request: Box::new(move |i| Request {
+                method: "POST",
+                path: "/v1/sessions/refresh".into(),
+                token: None,
+                body: Some(json!({ "refresh_token": handed("refresh_token", &to_refresh, i) })),
+            }),
+            keep: None,
+        },
+        Scenario {
+            operation: Operation::SessionLogout,
+            expected_status: 204,
+            request: Box::new(move |i| Request {
+                method: "DELETE",
+                path: "/v1/sessions/current".into(),
+                token: Some(handed("access_token", &to_logout, i)),
+                body: None,
+            }),
+            keep: None,
+        },
+    ]
+}
+
+/// The app in-process, with the default settings, taking `sign_in`'s identity tokens.
+pub fn app_signing_in(backend: &crate::Backend, sign_in: &SignIn) -> crate::client::TestApp {
+    let defaults = runtime::config::Settings::defaults();
+    crate::client::TestApp::with_identity(
+        backend,
+        defaults.max_group_size,
+        runtime::api::rate_limit::RateLimiter::new(defaults.rate_limit_per_second, defaults.rate_limit_burst),
+        crate::client::TestApp::default_sessions(),
+        Some(sign_in.provider.verifier()),
+    )
 }
 
 /// A group the owner (by token) creates, with `members` added: its id.
@@ -125,12 +227,12 @@ pub fn response_bytes(body: &Value) -> u64 {
 /// the store's counters, and its response size. Everything but the CPU time of `usage.toml`.
 pub async fn store_usage(backend: &crate::Backend) -> BTreeMap<Operation, OperationUsage> {
     let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
-    let app = crate::client::TestApp::new(backend);
+    let sign_in = SignIn::start().await;
+    let app = app_signing_in(backend, &sign_in);
     let mut usage = BTreeMap::new();
-    for scenario in operations(&app).await {
+    for scenario in operations(&app, &sign_in).await {
         dynamo.metrics().reset();
-        let (status, body) = (scenario.request)(0).send(&app).await;
-        assert_eq!(status, scenario.expected_status, "{}: {body}", scenario.operation);
+        let body = scenario.run(0, &app).await;
         let spent = dynamo.metrics().snapshot();
         usage.insert(
             scenario.operation,
@@ -149,15 +251,15 @@ pub async fn store_usage(backend: &crate::Backend) -> BTreeMap<Operation, Operat
 
 /// The push operations: their names, what the Lambda handler does for each in DynamoDB, in
 /// process. `ws_connect` records a connection, `ws_resume` looks it up and reads one new entry,
-/// `ws_disconnect` forgets it, `ws_ping` reads nothing, and `send_*_push` is the send plus the
+/// `ws_disconnect` forgets it, `ws_ping` reads the record, `ws_reauth` reads and extends it, and `send_*_push` is the send plus the
 /// lookup of every recipient's connections. Response bytes: what the client receives — the
 /// frames for a resume (the entry and `caught_up`), the send's answer for a send.
 pub async fn store_push_usage(
     backend: &crate::Backend,
     sends: &BTreeMap<Operation, OperationUsage>,
 ) -> BTreeMap<Operation, OperationUsage> {
-    use runtime::domain::{ConnectionId, Seq, UserId};
-    use runtime::store::connections::Connections;
+    use runtime::domain::{ConnectionId, Seq, SessionId, UserId};
+    use runtime::store::connections::{ConnectionRecord, Connections};
     let dynamo = backend.dynamo.clone().expect("a DynamoDB backend");
     let store = &backend.store;
     let app = crate::client::TestApp::new(backend);
@@ -185,14 +287,26 @@ pub async fn store_push_usage(
             },
         );
     };
+    let record = |expires_at| ConnectionRecord {
+        user: bob_id.clone(),
+        connection: connection.clone(),
+        session: SessionId::generate(),
+        expires_at,
+    };
+    let expires_at = chrono::Utc::now().timestamp() as u64 + 3600;
     dynamo.metrics().reset();
-    dynamo.open_connection(&bob_id, &connection).await.unwrap();
+    dynamo.open_connection(&record(expires_at)).await.unwrap();
     measure(Operation::WsConnect, 0);
     dynamo.connection_owner(&connection).await.unwrap();
     let page = store.feed(&bob_id, Seq::START, 100).await.unwrap();
     assert_eq!(page.entries.len(), 1);
     measure(Operation::WsResume, resume_frame_bytes(&sent));
+    // Every message reads the connection's record, to answer an expired one `session_expired`.
+    dynamo.connection_owner(&connection).await.unwrap();
     measure(Operation::WsPing, 0);
+    dynamo.connection_owner(&connection).await.unwrap();
+    assert!(dynamo.extend_connection(&record(expires_at + 3600)).await.unwrap());
+    measure(Operation::WsReauth, response_bytes(&json!({ "type": "reauthed", "expires_in": 3600 })));
     dynamo.close_connection(&connection).await.unwrap();
     measure(Operation::WsDisconnect, 0);
     let sent_to =

@@ -1,6 +1,6 @@
 //! Every suite against the DynamoDB store on the emulator (moto), plus its request budget.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
@@ -8,10 +8,10 @@ use messaging_tests::client::TestApp;
 use messaging_tests::fixtures::{self, user};
 use messaging_tests::identity_provider::sign_hs256;
 use runtime::domain::message::Outgoing;
-use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, UserId};
+use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, SessionId, UserId};
 use runtime::identity::{IdentityOptions, IdentityProvider};
 use runtime::store::MembershipChange;
-use runtime::store::connections::Connections;
+use runtime::store::connections::{ConnectionRecord, Connections};
 use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;
@@ -257,17 +257,28 @@ async fn connection_records_make_their_documented_requests() {
     let store = &*backend.store;
     let (alice, bob) = (user(store, "alice").await, user(store, "bob").await);
     let (first, second) = (ConnectionId::parse("bob-1=").unwrap(), ConnectionId::parse("bob-2=").unwrap());
+    let now = chrono::Utc::now().timestamp() as u64;
+    let record = |user: &UserId, connection: &ConnectionId, session: &SessionId, expires_at| ConnectionRecord {
+        user: user.clone(),
+        connection: connection.clone(),
+        session: session.clone(),
+        expires_at,
+    };
+    let (phone, laptop) = (SessionId::generate(), SessionId::generate());
+    let bob_first = record(&bob, &first, &phone, now + 3600);
+    let bob_second = record(&bob, &second, &laptop, now + 60);
     spent(&dynamo);
 
-    // The connection's own item, and the user's set: two writes.
-    dynamo.open_connection(&bob, &first).await.unwrap();
+    // The connection's own item, and its entry in the user's item: two writes.
+    dynamo.open_connection(&bob_first).await.unwrap();
     assert_budget(&dynamo, "connect", 2, (0.0, 2.0));
-    dynamo.open_connection(&bob, &second).await.unwrap();
+    dynamo.open_connection(&bob_second).await.unwrap();
     spent(&dynamo);
-    // A send's lookup: one BatchGetItem per 100 recipients, a read unit per recipient, found or not.
+    // A send's lookup: one BatchGetItem per 100 recipients, a read unit per recipient, found or
+    // not; each connection with its session and its token's expiry.
     let mut open = dynamo.open_connections(&[alice.clone(), bob.clone()]).await.unwrap();
     open.sort();
-    assert_eq!(open, [(bob.clone(), first.clone()), (bob.clone(), second.clone())]);
+    assert_eq!(open, [bob_first.clone(), bob_second.clone()]);
     assert_budget(&dynamo, "push_lookup", 1, (2.0, 0.0));
     let mut many = vec![bob.clone()];
     for _ in 0..149 {
@@ -276,10 +287,26 @@ async fn connection_records_make_their_documented_requests() {
     assert_eq!(dynamo.open_connections(&many).await.unwrap().len(), 2);
     assert_budget(&dynamo, "push_lookup", 2, (150.0, 0.0));
 
-    // A message on the connection (`$default`): whose it is, one read.
-    assert_eq!(dynamo.connection_owner(&first).await.unwrap(), Some(bob.clone()));
+    // A message on the connection (`$default`): its record, one read.
+    assert_eq!(dynamo.connection_owner(&first).await.unwrap(), Some(bob_first.clone()));
     assert_budget(&dynamo, "connection_owner", 1, (1.0, 0.0));
-    // `$disconnect`: that read, then the set and the connection's item written.
+    // A reauth moves one connection to the fresh token's session and expiry: two writes, and
+    // the lookup and the record both see it; the other connection is untouched.
+    let reauthed = record(&bob, &second, &phone, now + 7200);
+    assert!(dynamo.extend_connection(&reauthed).await.unwrap());
+    assert_budget(&dynamo, "extend_connection", 2, (0.0, 2.0));
+    assert_eq!(dynamo.connection_owner(&second).await.unwrap(), Some(reauthed.clone()));
+    let mut open = dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap();
+    open.sort();
+    assert_eq!(open, [bob_first.clone(), reauthed.clone()]);
+    // One that is not recorded is not extended, and not recorded by the attempt.
+    let stranger = record(&bob, &ConnectionId::parse("nobody=").unwrap(), &phone, now + 7200);
+    assert!(!dynamo.extend_connection(&stranger).await.unwrap());
+    assert_eq!(dynamo.connection_owner(&stranger.connection).await.unwrap(), None);
+    assert_eq!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().len(), 2);
+    spent(&dynamo);
+
+    // `$disconnect`: that read, then the user's item and the connection's item written.
     assert_eq!(dynamo.close_connection(&first).await.unwrap(), Some(bob.clone()));
     assert_budget(&dynamo, "disconnect", 3, (1.0, 2.0));
     assert_eq!(dynamo.connection_owner(&first).await.unwrap(), None);
@@ -289,26 +316,57 @@ async fn connection_records_make_their_documented_requests() {
     assert_budget(&dynamo, "forget_connection", 2, (0.0, 2.0));
     assert!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().is_empty());
 
-    // Past its `ttl` (which DynamoDB deletes only eventually) a set lists only dead connections:
+    // Past its `ttl` (which DynamoDB deletes only eventually) an item lists only dead connections:
     // it reads as empty, and the next connection replaces it instead of joining it.
     let expired = (chrono::Utc::now().timestamp() - 60).to_string();
     let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    let dead = AttributeValue::M(HashMap::from([
+        ("session".to_owned(), AttributeValue::S(phone.to_string())),
+        ("expires".to_owned(), AttributeValue::N(now.to_string())),
+    ]));
     client
         .put_item()
         .table_name(&dynamo.options().entities_table)
         .item("pk", AttributeValue::S(format!("U#{alice}")))
         .item("sk", AttributeValue::S("connections".into()))
-        .item("ids", AttributeValue::Ss(vec!["dead=".into()]))
+        .item("c#dead=", dead)
         .item("ttl", AttributeValue::N(expired))
         .send()
         .await
         .unwrap();
     assert!(dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap().is_empty());
     spent(&dynamo);
-    let fresh = ConnectionId::parse("alice-1=").unwrap();
-    dynamo.open_connection(&alice, &fresh).await.unwrap();
+    let fresh = record(&alice, &ConnectionId::parse("alice-1=").unwrap(), &laptop, now + 3600);
+    dynamo.open_connection(&fresh).await.unwrap();
     assert_budget(&dynamo, "connect", 3, (0.0, 3.0)); // the refused update, then a put
-    assert_eq!(dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap(), [(alice.clone(), fresh)]);
+    assert_eq!(dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap(), [fresh]);
+}
+
+/// Erasing a user on DynamoDB hands back their open connections (for `DeleteConnection`) and
+/// deletes every record of them: their own items and their entries in the user's item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_user_forgets_their_connections() {
+    use runtime::domain::AppUserId;
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let app_user = AppUserId::parse("app|erased-with-connections").unwrap();
+    let user = backend.store.upsert_app_user(&app_user, &Name::parse("Eve").unwrap(), &UserId::generate()).await;
+    let user = user.unwrap().id;
+    let (session, expires_at) = (SessionId::generate(), chrono::Utc::now().timestamp() as u64 + 3600);
+    let mut opened = Vec::new();
+    for id in ["eve-1=", "eve-2="] {
+        let connection = ConnectionId::parse(id).unwrap();
+        let record = ConnectionRecord { user: user.clone(), connection, session: session.clone(), expires_at };
+        dynamo.open_connection(&record).await.unwrap();
+        opened.push(record.connection);
+    }
+    let mut erased = backend.store.erase_app_user(&app_user).await.unwrap().expect("the user existed").connections;
+    erased.sort();
+    assert_eq!(erased, opened, "the connections to close");
+    for connection in &opened {
+        assert_eq!(dynamo.connection_owner(connection).await.unwrap(), None, "{connection}'s record is gone");
+    }
+    assert!(dynamo.open_connections(std::slice::from_ref(&user)).await.unwrap().is_empty());
 }
 
 /// Through HTTP: authentication and the cursor cost no store read, so a poll is one request.

@@ -20,7 +20,7 @@ pub fn price(tier: &Tier<'_>, l: &mut Ledger) -> Dynamodb {
 }
 
 fn units(tier: &Tier<'_>, l: &mut Ledger) -> (f64, f64) {
-    let (p, d, m) = (tier.pricing, tier.deployment, tier.measured);
+    let (p, d) = (tier.pricing, tier.deployment);
     let poll_read_scale = if d.eventual_polls { 0.5 } else { 1.0 };
     let (mut read_units, mut write_units) = (0.0, 0.0);
     for i in tier.invocations {
@@ -40,22 +40,20 @@ fn units(tier: &Tier<'_>, l: &mut Ledger) -> (f64, f64) {
             if d.eventual_polls { "; polls eventually consistent: × 0.5" } else { "" }
         ),
     );
-    let events = m.push.map_or(String::new(), |push| {
-        format!(
-            ", {} per $connect, {} per $disconnect",
-            num(push.connect.write_units),
-            num(push.disconnect.write_units)
-        )
-    });
+    let measured_writes: Vec<String> = tier
+        .invocations
+        .iter()
+        .filter(|i| i.usage.write_units > 0.0)
+        .map(|i| format!("{} per {}", num(i.usage.write_units), i.kind.label()))
+        .collect();
     let write_units = l.put(
         "write request units",
         write_units,
         "WRU",
         format!(
-            "Σ invocations × measured units ({} per direct, {} per group message of {} members{events})",
-            num(m.direct.write_units),
-            num(m.group.write_units),
-            num(tier.workload.group_size),
+            "Σ invocations × measured units ({}; a group message of {} members)",
+            measured_writes.join(", "),
+            num(tier.workload.group_size)
         ),
     );
     let reads = l.put(

@@ -4,6 +4,7 @@
 mod api_gateway;
 mod dynamodb;
 mod lambda;
+mod secrets;
 mod storage;
 mod transfer;
 
@@ -53,6 +54,7 @@ pub fn price(tier: &Tier<'_>, ledger: &mut Ledger) -> Priced {
     let logs = storage::logs(tier, ledger);
     let transfer = transfer::price(tier, ledger);
     let ecr = storage::ecr(tier, ledger);
+    let secrets = secrets::price(tier, lambda.busy_ms, ledger);
     Priced {
         components: vec![
             (Component::HttpApi, http_api),
@@ -66,6 +68,7 @@ pub fn price(tier: &Tier<'_>, ledger: &mut Ledger) -> Priced {
             (Component::Logs, logs),
             (Component::DataTransfer, transfer),
             (Component::Ecr, ecr),
+            (Component::SecretsManager, secrets),
         ],
         busy_ms: lambda.busy_ms,
     }

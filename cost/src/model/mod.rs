@@ -35,10 +35,11 @@ pub enum Component {
     Logs,
     DataTransfer,
     Ecr,
+    SecretsManager,
 }
 
 impl Component {
-    pub const ALL: [Component; 11] = [
+    pub const ALL: [Component; 12] = [
         Self::HttpApi,
         Self::WebsocketApi,
         Self::LambdaRequests,
@@ -50,6 +51,7 @@ impl Component {
         Self::Logs,
         Self::DataTransfer,
         Self::Ecr,
+        Self::SecretsManager,
     ];
 
     pub fn label(self) -> &'static str {
@@ -65,6 +67,7 @@ impl Component {
             Self::Logs => "CloudWatch Logs",
             Self::DataTransfer => "Data transfer out",
             Self::Ecr => "ECR storage",
+            Self::SecretsManager => "Secrets Manager",
         }
     }
 }

@@ -38,7 +38,11 @@ fn usage() -> MeasuredUsage {
             (key("ws_connect"), op(2, 0.0, 2.0, 0, 0.5)),
             (key("ws_resume"), op(2, 2.0, 0.0, 1000, 0.5)),
             (key("ws_disconnect"), op(3, 1.0, 2.0, 0, 0.5)),
-            (key("ws_ping"), op(0, 0.0, 0.0, 0, 0.25)),
+            (key("ws_ping"), op(1, 1.0, 0.0, 0, 0.25)),
+            (key("ws_reauth"), op(3, 1.0, 2.0, 40, 0.25)),
+            (key("session_exchange"), op(3, 3.0, 2.0, 300, 1.0)),
+            (key("session_refresh"), op(3, 2.0, 2.0, 300, 0.5)),
+            (key("session_logout"), op(1, 0.0, 1.0, 0, 0.25)),
         ]),
         ..MeasuredUsage::default()
     }
@@ -77,7 +81,11 @@ fn one_tier_by_hand() {
     let (directs, groups) = (1000.0 * 10.0 * days * 0.7, 1000.0 * 10.0 * days * 0.3);
     let entries = directs * 2.0 + groups * 10.0; // 44,000 a day: 1000 × (7 × 2 + 3 × 10)
     let (news, empty) = (entries, polls - entries);
-    let requests = polls + directs + groups;
+    // Sessions: 4 sign-ins and a logout a user a month; a client polling all month refreshes
+    // once per 3,600 s access token: 730 times.
+    let (sign_ins, logouts, refreshes) = (4_000.0, 1_000.0, 730_000.0);
+    let sessions = sign_ins + logouts + refreshes;
+    let requests = polls + directs + groups + sessions;
     close(tier.requests_per_second, requests / (730.0 * 3600.0));
 
     // HTTP API: under 300 million requests, $1.00 per million.
@@ -86,13 +94,19 @@ fn one_tier_by_hand() {
     close(tier.cost(Component::LambdaRequests), requests / 1e6 * 0.20);
     // Duration at 128 MB: CPU runs 1769 / 128 = 13.8203125 times slower than on a full core,
     // plus 4 ms per DynamoDB request, rounded up to the millisecond:
-    // polls ⌈0.5 × 13.82 + 4⌉ = 11 ms, direct ⌈1 × 13.82 + 8⌉ = 22 ms, group ⌈2 × 13.82 + 12⌉ = 40 ms.
-    let milliseconds = polls * 11.0 + directs * 22.0 + groups * 40.0;
+    // polls ⌈0.5 × 13.82 + 4⌉ = 11 ms, direct ⌈1 × 13.82 + 8⌉ = 22 ms, group ⌈2 × 13.82 + 12⌉ = 40 ms,
+    // sign-in ⌈1 × 13.82 + 12⌉ = 26 ms, refresh ⌈0.5 × 13.82 + 12⌉ = 19 ms, logout ⌈0.25 × 13.82 + 4⌉ = 8 ms.
+    let session_ms = sign_ins * 26.0 + refreshes * 19.0 + logouts * 8.0;
+    let milliseconds = polls * 11.0 + directs * 22.0 + groups * 40.0 + session_ms;
     let gb_seconds = milliseconds / 1000.0 * 128.0 / 1024.0;
     close(tier.cost(Component::LambdaDuration), gb_seconds * 0.0000166667);
-    // DynamoDB: 1 read unit per poll, 2 per direct, 11 per group message; 14 and 44 write units.
-    close(tier.cost(Component::DynamodbReads), (polls * 1.0 + directs * 2.0 + groups * 11.0) / 1e6 * 0.125);
-    close(tier.cost(Component::DynamodbWrites), (directs * 14.0 + groups * 44.0) / 1e6 * 0.625);
+    // DynamoDB: 1 read unit per poll, 2 per direct, 11 per group message; 14 and 44 write units;
+    // sessions as measured.
+    let (session_reads, session_writes) =
+        (sign_ins * 3.0 + refreshes * 2.0, sign_ins * 2.0 + refreshes * 2.0 + logouts);
+    let reads = polls * 1.0 + directs * 2.0 + groups * 11.0 + session_reads;
+    close(tier.cost(Component::DynamodbReads), reads / 1e6 * 0.125);
+    close(tier.cost(Component::DynamodbWrites), (directs * 14.0 + groups * 44.0 + session_writes) / 1e6 * 0.625);
     // Storage: 44,000 entries a day kept 30 days, 451 B each plus 100 B of per-item overhead.
     let stored_gb = 44_000.0 * 30.0 * 551.0 / 1024f64.powi(3);
     close(tier.cost(Component::DynamodbStorage), stored_gb * 0.25);
@@ -100,15 +114,22 @@ fn one_tier_by_hand() {
     // Logs: the deployed configuration logs nothing per request.
     close(tier.cost(Component::Logs), 0.0);
     // Data out: the bodies plus 200 B of headers, at $0.09 per GB (under 10 TB).
-    let bytes = empty * (69.0 + 200.0) + news * (461.0 + 200.0) + directs * (392.0 + 200.0) + groups * (400.0 + 200.0);
+    let bytes = empty * (69.0 + 200.0)
+        + news * (461.0 + 200.0)
+        + directs * (392.0 + 200.0)
+        + groups * (400.0 + 200.0)
+        + (sign_ins + refreshes) * (300.0 + 200.0);
     close(tier.cost(Component::DataTransfer), bytes / 1024f64.powi(3) * 0.09);
     // ECR: 5 images of 9,444,834 B at $0.10 per GB-month.
     close(tier.cost(Component::Ecr), 5.0 * 9_444_834.0 / 1024f64.powi(3) * 0.10);
+    // Secrets Manager: the secret, and a read by each environment's cold start: under one
+    // environment busy on average, started afresh every 2 hours.
+    close(tier.cost(Component::SecretsManager), 0.40 + 365.0 / 10_000.0 * 0.05);
 
     let total: f64 = Component::ALL.iter().map(|c| tier.cost(*c)).sum();
     close(tier.total, total);
     close(tier.per_user, total / 1000.0);
-    assert!((65.0..66.0).contains(&tier.total), "about $65.33 a month for 1,000 users: {}", tier.total);
+    assert!((66.0..68.0).contains(&tier.total), "about $67 a month for 1,000 users: {}", tier.total);
     assert!(tier.warnings.is_empty(), "{:?}", tier.warnings);
 }
 
@@ -125,26 +146,55 @@ fn one_push_tier_by_hand() {
     let minutes = 1000.0 * 0.1 * 43_800.0;
     let connections = 1000.0 * 6.0 * days;
     let pings = minutes / 9.0;
+    // Clients online 10 % of the time refresh once per hour online (73,000 times), and reauth
+    // their connection after each refresh.
+    let (sign_ins, logouts, refreshes) = (4_000.0, 1_000.0, 73_000.0);
+    let reauths = refreshes;
     // Every entry is one frame (pushed, or sent by the next resume), every resume ends with
-    // `caught_up`; received: a resume per connection, and the pings.
-    let messages = entries + connections + connections + pings;
+    // `caught_up`, every reauth is answered `reauthed`; received: a resume per connection, the
+    // pings and the reauths.
+    let messages = entries + connections + reauths + connections + pings + reauths;
     close(tier.cost(Component::WebsocketApi), minutes / 1e6 * 0.25 + messages / 1e6 * 1.00);
-    // No polls: the HTTP API carries only the sends.
-    close(tier.cost(Component::HttpApi), (directs + groups) / 1e6 * 1.00);
-    let invocations = directs + groups + 3.0 * connections + pings;
+    // No polls: the HTTP API carries the sends and the sessions.
+    close(tier.cost(Component::HttpApi), (directs + groups + sign_ins + logouts + refreshes) / 1e6 * 1.00);
+    let invocations = directs + groups + 3.0 * connections + pings + reauths + sign_ins + logouts + refreshes;
     close(tier.cost(Component::LambdaRequests), invocations / 1e6 * 0.20);
     // At 13.8203125× CPU and 4 ms a round trip: direct ⌈1.5 × 13.82 + (3 + 1 round of posts) × 4⌉
     // = 37, group ⌈3 × 13.82 + (4 + 1) × 4⌉ = 62, $connect ⌈0.5 × 13.82 + 2 × 4⌉ = 15, resume
     // ⌈0.5 × 13.82 + (2 + 44 × 0.9 / 6 entries + 1 caught_up) × 4⌉ = ⌈45.31⌉ = 46, $disconnect
-    // ⌈0.5 × 13.82 + 3 × 4⌉ = 19, ping ⌈0.25 × 13.82⌉ = 4.
-    let milliseconds = directs * 37.0 + groups * 62.0 + connections * (15.0 + 46.0 + 19.0) + pings * 4.0;
+    // ⌈0.5 × 13.82 + 3 × 4⌉ = 19, ping ⌈0.25 × 13.82 + 4⌉ = 8, reauth ⌈0.25 × 13.82 + (3 + 1) × 4⌉ = 20;
+    // the sessions as when polling (26, 19 and 8).
+    let milliseconds = directs * 37.0
+        + groups * 62.0
+        + connections * (15.0 + 46.0 + 19.0)
+        + pings * 8.0
+        + reauths * 20.0
+        + sign_ins * 26.0
+        + refreshes * 19.0
+        + logouts * 8.0;
     close(tier.cost(Component::LambdaDuration), milliseconds / 1000.0 * 0.125 * 0.0000166667);
-    let reads = directs * 4.0 + groups * 21.0 + connections * (0.0 + 2.0 + 1.0);
+    let reads = directs * 4.0
+        + groups * 21.0
+        + connections * (0.0 + 2.0 + 1.0)
+        + pings
+        + reauths
+        + sign_ins * 3.0
+        + refreshes * 2.0;
     close(tier.cost(Component::DynamodbReads), reads / 1e6 * 0.125);
-    let writes = directs * 14.0 + groups * 44.0 + connections * (2.0 + 2.0);
+    let writes = directs * 14.0
+        + groups * 44.0
+        + connections * (2.0 + 2.0)
+        + reauths * 2.0
+        + sign_ins * 2.0
+        + refreshes * 2.0
+        + logouts;
     close(tier.cost(Component::DynamodbWrites), writes / 1e6 * 0.625);
-    // Data out: the sends' answers, and a frame per entry.
-    let bytes = directs * (392.0 + 200.0) + groups * (400.0 + 200.0) + entries * 1000.0;
+    // Data out: the sends' and sessions' answers, a frame per entry, and the reauths' answers.
+    let bytes = directs * (392.0 + 200.0)
+        + groups * (400.0 + 200.0)
+        + (sign_ins + refreshes) * (300.0 + 200.0)
+        + reauths * (40.0 + 200.0)
+        + entries * 1000.0;
     close(tier.cost(Component::DataTransfer), bytes / 1024f64.powi(3) * 0.09);
     let polling = price_tier(1000, &workload(), &usage(), &pricing, &deployment()).unwrap();
     assert!(tier.total < polling.total, "push at 10 % online: {} vs polling {}", tier.total, polling.total);

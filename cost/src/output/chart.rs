@@ -9,7 +9,7 @@ use crate::CostReport;
 use crate::error::Error;
 use crate::model::Component;
 
-const COLOURS: [RGBColor; 11] = [
+const COLOURS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -21,6 +21,7 @@ const COLOURS: [RGBColor; 11] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
     RGBColor(57, 59, 121),
+    RGBColor(173, 73, 74),
 ];
 // One colour per component: two bands of one colour would read as one.
 const _: () = assert!(COLOURS.len() >= Component::ALL.len());

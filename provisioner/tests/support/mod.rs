@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use provisioner::aws::Aws;
-use provisioner::cli::{AwsOptions, Cli, Command, Output};
+use provisioner::cli::{AwsOptions, Cli, Command, KeysCommand, Output};
 use provisioner::report::{Outcome, Report};
 use testkit::proxy::{Forward, Proxy as Shared};
 
@@ -58,10 +58,19 @@ pub async fn provisioner_keys(endpoint: &str, stack: &str, args: &[&str]) -> Res
     let cli = Cli::try_parse_from(argv).expect("valid arguments");
     let action = match cli.command {
         Command::ServerKey => provisioner::KeyAction::ServerKey,
-        Command::Keys(command) => provisioner::KeyAction::Keys(command),
-        _ => panic!("{args:?} is not a key command"),
+        Command::Keys(KeysCommand::Rotate) => provisioner::KeyAction::Rotate,
+        // Read from standard input by `main`: tests pass it through `provisioner_set_hs256_secret`.
+        _ => panic!("{args:?} is not a key command taking no input"),
     };
     Box::pin(provisioner::keys(&cli.aws, action)).await
+}
+
+/// `provisioner keys hs256-secret` with `secret` as its standard input (`None`: `--clear`).
+pub async fn provisioner_set_hs256_secret(endpoint: &str, stack: &str, secret: Option<&str>) -> String {
+    let argv = ["provisioner", "--endpoint-url", endpoint, "--stack", stack, "keys", "hs256-secret"];
+    let cli = Cli::try_parse_from(argv).expect("valid arguments");
+    let secret = secret.map(|text| contract::key_ring::Hs256Secret::parse(text).expect("a long enough secret"));
+    Box::pin(provisioner::keys(&cli.aws, provisioner::KeyAction::SetHs256Secret(secret))).await.unwrap()
 }
 
 /// Every SDK client, straight to the emulator, for checking what the provisioner made.

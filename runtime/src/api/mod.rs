@@ -32,7 +32,7 @@ pub use self::sessions::SessionPolicy;
 pub use self::stream::{ConnectionContext, StreamLimits};
 use async_trait::async_trait;
 
-use crate::domain::{ConnectionId, Keys, Sent, UserId};
+use crate::domain::{ConnectionId, Keys, Sent, SessionId, UserId};
 use crate::identity::IdentityProvider;
 use crate::store::Store;
 
@@ -73,10 +73,9 @@ pub trait Delivery: Send + Sync {
     /// Closes these connections (their user was erased); best effort and bounded in time.
     async fn disconnect(&self, connections: &[ConnectionId]);
 
-    /// Closes `user`'s connections: they signed out. Connection records do not say which
-    /// session opened them, so every one of the user's is closed; the clients of their other
-    /// sessions reconnect.
-    async fn sign_out(&self, user: &UserId);
+    /// Closes the connections of `user`'s `session` (every session's with `None`): it was
+    /// signed out. Best effort and bounded in time.
+    async fn sign_out(&self, user: &UserId, session: Option<&SessionId>);
 }
 
 /// The whole API as one router, whatever serves it.

@@ -1,6 +1,7 @@
 //! Sign-outs as they happen in this process, so its open streams of a signed-out session close
-//! at once instead of when their access token expires (and, on AWS, the user's connections). Local streams exist only on the embedded
-//! store, which one process serves, so every sign-out that concerns them passes through here.
+//! at once instead of when their access token expires (and, on AWS, that session's connections).
+//! Local streams exist only on the embedded store, which one process serves, so every sign-out
+//! that concerns them passes through here.
 
 use tokio::sync::broadcast;
 
@@ -43,12 +44,11 @@ impl Signouts {
     }
 }
 
-/// Ends what a sign-out ends: this process's streams of it, and on AWS the user's WebSocket
+/// Ends what a sign-out ends: this process's streams of it, and on AWS its WebSocket
 /// connections (`DeleteConnection`).
 pub async fn announce(state: &AppState, signed_out: SignedOut) {
-    let user = signed_out.user.clone();
-    state.signouts.publish(signed_out);
     if let Some(delivery) = &state.delivery {
-        delivery.sign_out(&user).await;
+        delivery.sign_out(&signed_out.user, signed_out.session.as_ref()).await;
     }
+    state.signouts.publish(signed_out);
 }

@@ -33,10 +33,10 @@ use super::error::ApiError;
 use super::extract::{Caller, CallerSession, QueryParams, cursor_after};
 use super::signouts::SignedOut;
 use crate::domain::session::now;
-use crate::domain::{AccessClaims, Cursor, Seq, TokenError};
+use crate::domain::{AccessClaims, Cursor, Seq};
 use crate::protocol::{
     BEARER_PROTOCOL_PREFIX, CLIENT_MESSAGES, CLOSE_BEHIND, CLOSE_SESSION_EXPIRED, CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW,
-    CatchUp, ClientMessage, PROTOCOL, StreamFrame,
+    CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth,
 };
 use crate::store::events::Subscription;
 
@@ -274,16 +274,14 @@ impl Stream {
                 Err(refused) => error(refused.status_and_code().1, refused.to_string()),
             },
             Ok(ClientMessage::Reauth { access_token }) => {
-                match self.state.keys.verify_access_token(access_token.trim(), now()) {
-                    Ok(claims) if claims.user == self.claims.user => {
+                match reauth(&self.state.keys, &self.claims.user, &access_token, now()) {
+                    Ok(claims) => {
                         let expires_in = claims.expires_at.saturating_sub(now());
                         self.claims = claims;
                         self.send(&StreamFrame::Reauthed { expires_in }).await?;
                         return Ok(true);
                     }
-                    Ok(_) => error("invalid_token", "the access token is another user's".into()),
-                    Err(TokenError::Expired) => error("token_expired", ApiError::TokenExpired.to_string()),
-                    Err(TokenError::Invalid) => error("invalid_token", ApiError::InvalidToken.to_string()),
+                    Err(refused) => refused,
                 }
             }
             Err(refused) => error("invalid_message", format!("expected {CLIENT_MESSAGES}: {refused}")),

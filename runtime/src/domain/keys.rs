@@ -10,7 +10,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use contract::key_ring::{KeyRing, ServerKey};
+use contract::key_ring::{Hs256Secret, KeyRing, ServerKey};
 use contract::token_key::{TokenKey, TokenKeyError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -75,6 +75,9 @@ pub struct Keys {
     server_key: Option<ServerKey>,
     /// The ring's newest key in its text form, for starting another server on the same key.
     signing_hex: String,
+    /// The app's HS256 identity-token secret, when the ring holds it (on AWS, where it lives in
+    /// the secret rather than in the function's environment).
+    jwt_hs256_secret: Option<Hs256Secret>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -100,6 +103,7 @@ impl Keys {
             legacy_token_mac: keyed(&ring.cursor_key, LEGACY_TOKEN_DOMAIN),
             server_key,
             signing_hex: ring.signing().key.to_hex(),
+            jwt_hs256_secret: ring.jwt_hs256_secret.clone(),
         }
     }
 
@@ -130,6 +134,10 @@ impl Keys {
 
     pub fn server_key(&self) -> Option<&ServerKey> {
         self.server_key.as_ref()
+    }
+
+    pub fn jwt_hs256_secret(&self) -> Option<&Hs256Secret> {
+        self.jwt_hs256_secret.as_ref()
     }
 
     /// Whether `presented` is the server key, compared in constant time.

@@ -16,5 +16,5 @@ pub use group::Group;
 pub use ids::{AppUserId, ClientId, ConnectionId, GroupId, MessageId, SessionId, UserId};
 pub use keys::{Cursor, Keys, Seq, TokenError};
 pub use message::{FeedPage, Message, MessageJson, Outgoing, Recipient, Sent, User};
-pub use session::{AccessClaims, RefreshToken, Session};
+pub use session::{AccessClaims, RefreshToken, Session, UnixSecs};
 pub use text::{Name, Text};

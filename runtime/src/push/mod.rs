@@ -22,7 +22,7 @@ use async_trait::async_trait;
 
 use self::gateway::{Gateway, PostError};
 use crate::api::Delivery;
-use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, UserId};
+use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, SessionId, UserId};
 use crate::protocol::StreamFrame;
 use crate::store::connections::Connections;
 
@@ -46,8 +46,11 @@ impl Push {
 
     async fn deliver_all(&self, sent: &Sent) {
         let users: Vec<UserId> = sent.deliveries.iter().map(|(user, _)| user.clone()).collect();
+        // A connection whose access token expired unextended gets no more pushes; its next
+        // message is answered `session_expired`.
+        let now = crate::domain::session::now();
         let connections = match self.connections.open_connections(&users).await {
-            Ok(connections) => connections,
+            Ok(connections) => connections.into_iter().filter(|record| record.is_live(now)).collect::<Vec<_>>(),
             Err(error) => {
                 tracing::warn!(%error, "push could not read the recipients' connections");
                 return;
@@ -59,10 +62,10 @@ impl Push {
         let positions: HashMap<&UserId, Seq> = sent.deliveries.iter().map(|(user, seq)| (user, *seq)).collect();
         let message = MessageJson::encode(&sent.message);
         futures::stream::iter(connections)
-            .for_each_concurrent(CONCURRENT_POSTS, |(user, connection)| {
-                let frame = self.message_frame(&user, positions[&user], message.raw());
+            .for_each_concurrent(CONCURRENT_POSTS, |record| {
+                let frame = self.message_frame(&record.user, positions[&record.user], message.raw());
                 async move {
-                    self.post(&user, &connection, frame).await;
+                    self.post(&record.user, &record.connection, frame).await;
                 }
             })
             .await;
@@ -106,10 +109,16 @@ impl Delivery for Push {
         }
     }
 
-    async fn sign_out(&self, user: &UserId) {
+    /// Closes the connections the sign-out ends: those of its session, or all of the user's —
+    /// expired ones too, which API Gateway still holds open.
+    async fn sign_out(&self, user: &UserId, session: Option<&SessionId>) {
         match self.connections.open_connections(std::slice::from_ref(user)).await {
             Ok(open) => {
-                let ids: Vec<ConnectionId> = open.into_iter().map(|(_, connection)| connection).collect();
+                let ids: Vec<ConnectionId> = open
+                    .into_iter()
+                    .filter(|record| session.is_none_or(|session| record.session == *session))
+                    .map(|record| record.connection)
+                    .collect();
                 self.disconnect(&ids).await;
             }
             Err(error) => tracing::warn!(%error, %user, "could not read the connections of a user who signed out"),

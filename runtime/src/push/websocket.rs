@@ -9,7 +9,12 @@
 //!   [`RESUME_LIMIT`] entries, `behind` with the cursor to resume from. API Gateway accepts no
 //!   post before `$connect` has returned, so catching up is a message of the client's, sent once
 //!   it is connected. `{"action":"ping"}` only keeps the connection alive (API Gateway closes one
-//!   idle for 10 minutes). Anything else is answered with an `error` frame.
+//!   idle for 10 minutes). `{"action":"reauth","access_token":"…"}` moves the connection to a
+//!   fresh token of the same user (`reauthed`). Anything else is answered with an `error` frame.
+//! * A connection whose token expired unextended gets no pushes; whatever it sends next is
+//!   answered `session_expired` and the connection closed (`DeleteConnection`), as a local stream
+//!   is closed with 4003 — nothing runs on AWS at the moment a token expires. Every message
+//!   therefore reads the connection's record, pings included (one read).
 
 use axum::Json;
 use axum::body::Body;
@@ -21,11 +26,14 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContex
 
 use super::Push;
 use crate::api::AppState;
+use crate::api::Delivery;
 use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
+use crate::domain::session::now;
 use crate::domain::{ConnectionId, Cursor, UserId};
-use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame};
+use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth};
+use crate::store::connections::ConnectionRecord;
 
 /// Entries one resume sends; more wait for the next resume (or a poll).
 pub use contract::limits::RESUME_LIMIT;
@@ -92,8 +100,8 @@ async fn connect(
 ) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
     let StreamCaller(claims) = StreamCaller::from_request_parts(&mut parts, state).await?;
-    let user = claims.user;
-    push.connections().open_connection(&user, connection).await.map_err(ApiError::from)?;
+    let record = ConnectionRecord::new(connection.clone(), claims);
+    push.connections().open_connection(&record).await.map_err(ApiError::from)?;
     let mut response = empty();
     // A browser that offered subprotocols drops a connection whose answer names none of them.
     let offered = parts.headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().filter_map(|v| v.to_str().ok());
@@ -104,20 +112,11 @@ async fn connect(
 }
 
 async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body: &[u8]) {
-    // A ping costs nothing but the invocation: no lookup.
-    let after = match serde_json::from_slice::<ClientMessage>(body) {
-        Ok(ClientMessage::Ping) => return,
-        Ok(ClientMessage::Resume { after }) => Ok(after),
-        // Not yet on AWS: a connection lives until API Gateway's 2-hour limit.
-        Ok(ClientMessage::Reauth { .. }) => Err("reauth is not supported on this connection yet".to_owned()),
-        Err(error) => Err(format!("expected {CLIENT_MESSAGES}: {error}")),
-    };
-    let user = match push.connections().connection_owner(connection).await {
-        Ok(Some(user)) => user,
+    let record = match push.connections().connection_owner(connection).await {
+        Ok(Some(record)) => record,
         // Not recorded (its `$connect` failed, or it outlived its record): it should reconnect.
         Ok(None) => {
-            let text = "this connection is not recorded: reconnect".to_owned();
-            let _ = push.gateway.post(connection, error_frame("unknown_connection", text)).await;
+            let _ = push.gateway.post(connection, unknown_connection()).await;
             return;
         }
         Err(error) => {
@@ -126,11 +125,41 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
             return;
         }
     };
-    match after {
-        Ok(after) => resume(state, push, &user, connection, after.as_deref()).await,
-        Err(text) => {
-            push.post(&user, connection, error_frame("invalid_message", text)).await;
+    let user = &record.user;
+    // Expired unextended, as a local stream is closed at its token's expiry (4003): told why,
+    // then closed, so that the client reconnects with a fresh token. A reauth comes too late.
+    if !record.is_live(now()) {
+        let text = "the access token expired: reconnect with a fresh one".to_owned();
+        push.post(user, connection, error_frame("session_expired", text)).await;
+        push.disconnect(std::slice::from_ref(connection)).await;
+        return;
+    }
+    match serde_json::from_slice::<ClientMessage>(body) {
+        Ok(ClientMessage::Ping) => {}
+        Ok(ClientMessage::Resume { after }) => resume(state, push, user, connection, after.as_deref()).await,
+        Ok(ClientMessage::Reauth { access_token }) => {
+            let frame = extend(state, push, &record, &access_token).await;
+            push.post(user, connection, frame).await;
         }
+        Err(error) => {
+            let text = format!("expected {CLIENT_MESSAGES}: {error}");
+            push.post(user, connection, error_frame("invalid_message", text)).await;
+        }
+    }
+}
+
+/// A `reauth` of `record`'s connection: `reauthed` once its record carries the fresh token's
+/// session and expiry, or the `error` frame that says why not.
+async fn extend(state: &AppState, push: &Push, record: &ConnectionRecord, access_token: &str) -> Vec<u8> {
+    let claims = match reauth(&state.keys, &record.user, access_token, now()) {
+        Ok(claims) => claims,
+        Err(refused) => return refused.to_bytes(),
+    };
+    let expires_in = claims.expires_at.saturating_sub(now());
+    match push.connections().extend_connection(&ConnectionRecord::new(record.connection.clone(), claims)).await {
+        Ok(true) => StreamFrame::Reauthed { expires_in }.to_bytes(),
+        Ok(false) => unknown_connection(),
+        Err(error) => api_error_frame(&ApiError::from(error)),
     }
 }
 
@@ -166,6 +195,10 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
     let cursor = state.keys.encode_cursor(user, Cursor(pages.last()));
     let last = if pages.caught_up() { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
     push.post(user, connection, last.to_bytes()).await;
+}
+
+fn unknown_connection() -> Vec<u8> {
+    error_frame("unknown_connection", "this connection is not recorded: reconnect".to_owned())
 }
 
 fn error_frame(code: &'static str, message: String) -> Vec<u8> {

@@ -5,15 +5,42 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::{ConnectionId, UserId};
+use crate::domain::{AccessClaims, ConnectionId, SessionId, UnixSecs, UserId};
+
+/// One open connection: whose it is, the session whose access token opened (or last
+/// reauthenticated) it, and when that token expires — after which it gets no pushes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConnectionRecord {
+    pub user: UserId,
+    pub connection: ConnectionId,
+    pub session: SessionId,
+    pub expires_at: UnixSecs,
+}
+
+impl ConnectionRecord {
+    /// `connection`, authenticated by `claims`.
+    pub fn new(connection: ConnectionId, claims: AccessClaims) -> Self {
+        Self { user: claims.user, connection, session: claims.session, expires_at: claims.expires_at }
+    }
+
+    /// Whether its access token is still good at `now` (a token is good until the second it names).
+    pub fn is_live(&self, now: UnixSecs) -> bool {
+        self.expires_at > now
+    }
+}
 
 #[async_trait]
 pub trait Connections: Send + Sync {
-    /// Records that `connection` belongs to `user` (API Gateway's `$connect`).
-    async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()>;
+    /// Records a connection (API Gateway's `$connect`).
+    async fn open_connection(&self, record: &ConnectionRecord) -> StoreResult<()>;
 
-    /// Whose connection it is, if it is recorded and not expired.
-    async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>>;
+    /// The connection's record, if it is recorded and within API Gateway's lifetime (whether or
+    /// not its token has expired).
+    async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<ConnectionRecord>>;
+
+    /// Moves a recorded connection to a fresh token's session and expiry (a `reauth`); `false`
+    /// if it is not recorded.
+    async fn extend_connection(&self, record: &ConnectionRecord) -> StoreResult<bool>;
 
     /// Forgets a connection API Gateway reports closed (`$disconnect`); whose it was.
     async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>>;
@@ -21,6 +48,6 @@ pub trait Connections: Send + Sync {
     /// Forgets a connection of `user` a push found gone (410).
     async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()>;
 
-    /// The live connections of each of `users`.
-    async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>>;
+    /// The recorded connections of each of `users`, expired tokens included.
+    async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<ConnectionRecord>>;
 }

@@ -13,10 +13,10 @@ use contract::env::var;
 use contract::usage::{MeasuredGroup, MeasuredUsage, Operation, Recipients};
 use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
-use messaging_tests::lambda_events;
 use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::transport::{Lambda, Transport};
 use messaging_tests::usage;
+use messaging_tests::{identity_provider, lambda_events};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -122,6 +122,19 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
         })
         .await,
     ));
+    // A reauth with a token of bob's (the one he has: any valid token of his extends it).
+    recorder.take();
+    let reauth = json!({ "action": "reauth", "access_token": bob }).to_string();
+    measured.push((
+        Operation::WsReauth,
+        cpu_median(pid, invocations, Operation::WsReauth, |_| {
+            event("MESSAGE", "bob=".into(), Vec::new(), Some(reauth.clone()))
+        })
+        .await,
+    ));
+    let answers = recorder.take();
+    assert_eq!(answers.len(), 20 + invocations as usize);
+    assert!(answers.iter().all(|post| post.frame["type"] == "reauthed"), "each reauth was accepted");
     // Resume from just before bob's newest entry: one message frame and `caught_up`.
     let (_, page) = lambda.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
     let messages = page["messages"].as_array().unwrap().len();
@@ -167,7 +180,14 @@ async fn main() {
     let feed_entry_bytes = usage::feed_entry_bytes(&backend).await;
 
     let tables = fresh_tables();
-    let settings = lambda_events::function_settings(&dynamodb, &tables);
+    let mut settings = lambda_events::function_settings(&dynamodb, &tables);
+    // Signing in with the scenario's identity provider, served on loopback.
+    let sign_in = usage::SignIn::start().await;
+    settings.extend([
+        (var::JWT_JWKS_URL.to_owned(), sign_in.provider.jwks_url.clone()),
+        (var::JWT_ISSUER.to_owned(), identity_provider::ISSUER.to_owned()),
+        (var::JWT_AUDIENCE.to_owned(), identity_provider::AUDIENCE.to_owned()),
+    ]);
     let created =
         tokio::process::Command::new(&args.runtime).arg("create-tables").envs(settings.clone()).status().await;
     assert!(created.expect("run create-tables").success());
@@ -181,13 +201,11 @@ async fn main() {
         .await
         .expect("the function answers");
 
-    for scenario in usage::operations(&lambda).await {
+    for scenario in usage::operations(&lambda, &sign_in).await {
         let median_ms = cpu_median(pid, args.invocations, scenario.operation, |i| {
-            let request = (scenario.request)(i);
             let (lambda, scenario) = (&lambda, &scenario);
             async move {
-                let (status, body) = request.send(lambda).await;
-                assert_eq!(status, scenario.expected_status, "{}: {body}", scenario.operation);
+                scenario.run(i, lambda).await;
             }
         })
         .await;

@@ -3,11 +3,14 @@
 //!
 //! | pk | sk | attributes |
 //! |---|---|---|
-//! | `C#<connection>` | `connection` | `user`, `ttl` |
-//! | `U#<user>` | `connections` | `ids` (string set), `ttl` |
+//! | `C#<connection>` | `connection` | `user`, `session`, `expires`, `ttl` |
+//! | `U#<user>` | `connections` | `c#<connection>` → `{session, expires}` for each, `ttl` |
 //!
-//! A send reads the per-user item of every recipient, 100 to a `BatchGetItem`; `$disconnect` and
-//! `$default` events name only the connection, so its own item says whose it is.
+//! A send reads the per-user item of every recipient, 100 to a `BatchGetItem`, and pushes to the
+//! connections whose access token (`expires`) has not expired; `$disconnect` and `$default` events
+//! name only the connection, so its own item says whose it is and until when. Each connection is
+//! an attribute of its own in the per-user item (not an element of a set), so that a `reauth`
+//! moves one connection's expiry and a logout finds the connections of one session.
 //!
 //! API Gateway ends every connection after two hours, and its `$disconnect` is best effort: each
 //! item's `ttl` is [`CONNECTION_LIFETIME`] after the newest connection it lists, so once it passes
@@ -20,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 
 use super::capacity::{item_size, write_units};
@@ -27,8 +31,8 @@ use super::items::*;
 use super::metrics::{Kind, Op, Tally};
 use super::schema::{PK, TTL};
 use super::{DynamoStore, sdk_error};
-use crate::domain::{ConnectionId, UserId};
-use crate::store::connections::Connections;
+use crate::domain::{ConnectionId, SessionId, UserId};
+use crate::store::connections::{ConnectionRecord, Connections};
 use crate::store::{StoreError, StoreResult};
 
 /// API Gateway's limit on a WebSocket connection's life, and a margin for clocks and for two
@@ -38,6 +42,10 @@ pub const CONNECTION_LIFETIME: Duration =
 
 pub(super) const CONNECTION: &str = "connection";
 pub(super) const CONNECTIONS: &str = "connections";
+/// The prefix of a connection's attribute in its user's `connections` item.
+pub(super) const CONNECTION_ATTRIBUTE: &str = "c#";
+const SESSION: &str = "session";
+const EXPIRES: &str = "expires";
 
 pub(super) fn connection_pk(connection: &ConnectionId) -> String {
     format!("C#{connection}")
@@ -47,27 +55,96 @@ fn now_secs() -> u64 {
     super::now_millis() / 1000
 }
 
+/// A connection's entry in its user's item: its session and its token's expiry.
+fn entry(record: &ConnectionRecord) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        (SESSION.to_owned(), s(record.session.as_str())),
+        (EXPIRES.to_owned(), n(record.expires_at)),
+    ]))
+}
+
+fn attribute(connection: &ConnectionId) -> String {
+    format!("{CONNECTION_ATTRIBUTE}{connection}")
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::unavailable(format!("bad {what} item"))
+}
+
+/// The connections a user's `connections` item lists.
+pub(super) fn listed(user: &UserId, item: &Item) -> StoreResult<Vec<ConnectionRecord>> {
+    let mut records = Vec::new();
+    for (name, value) in item {
+        let Some(connection) = name.strip_prefix(CONNECTION_ATTRIBUTE) else { continue };
+        let entry = value.as_m().map_err(|_| corrupt("connections"))?;
+        records.push(ConnectionRecord {
+            user: user.clone(),
+            connection: ConnectionId::parse(connection).ok_or_else(|| corrupt("connections"))?,
+            session: SessionId::parse(get_s(entry, SESSION)?).ok_or_else(|| corrupt("connections"))?,
+            expires_at: get_n(entry, EXPIRES)?,
+        });
+    }
+    Ok(records)
+}
+
 #[async_trait]
 impl Connections for DynamoStore {
-    /// Records that `connection` belongs to `user` (API Gateway's `$connect`).
-    async fn open_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
+    async fn open_connection(&self, record: &ConnectionRecord) -> StoreResult<()> {
         let mut tally = self.account();
-        let result = self.record_connection(user, connection, &mut tally).await;
+        let result = self.record_connection(record, &mut tally).await;
         self.record(Op::Connect, tally, result)
     }
 
-    /// Whose `connection` is, if it is recorded and not past its lifetime.
-    async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
+    async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<ConnectionRecord>> {
         let mut tally = self.account();
         let result = self.owner(connection, &mut tally).await;
         self.record(Op::ConnectionOwner, tally, result)
     }
 
-    /// Forgets `connection` (API Gateway's `$disconnect`); whose it was, if it was recorded.
+    /// The connection's own item, then its entry in the user's item: two writes, each on the
+    /// condition that the connection is still recorded.
+    async fn extend_connection(&self, record: &ConnectionRecord) -> StoreResult<bool> {
+        let mut tally = self.account();
+        let result = async {
+            let own = self
+                .client
+                .update_item()
+                .set_key(Some(entity_key(connection_pk(&record.connection), CONNECTION)))
+                .update_expression("SET #s = :session, #e = :expires")
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#s", SESSION)
+                .expression_attribute_names("#e", EXPIRES)
+                .expression_attribute_values(":session", s(record.session.as_str()))
+                .expression_attribute_values(":expires", n(record.expires_at));
+            let mut written = entity_key(connection_pk(&record.connection), CONNECTION);
+            written
+                .extend([(SESSION.to_owned(), s(record.session.as_str())), (EXPIRES.to_owned(), n(record.expires_at))]);
+            tally.bill_write(write_units(item_size(&written), false));
+            if !self.update_if(own, &mut tally).await? {
+                return Ok(false);
+            }
+            let listed = self
+                .client
+                .update_item()
+                .set_key(Some(entity_key(user_pk(&record.user), CONNECTIONS)))
+                .update_expression("SET #c = :entry")
+                .condition_expression("attribute_exists(#c)")
+                .expression_attribute_names("#c", attribute(&record.connection))
+                .expression_attribute_values(":entry", entry(record));
+            let mut written = entity_key(user_pk(&record.user), CONNECTIONS);
+            written.insert(attribute(&record.connection), entry(record));
+            self.bill_put(&self.options.entities_table, &written, &mut tally);
+            self.update_if(listed, &mut tally).await
+        }
+        .await;
+        self.record(Op::ExtendConnection, tally, result)
+    }
+
     async fn close_connection(&self, connection: &ConnectionId) -> StoreResult<Option<UserId>> {
         let mut tally = self.account();
         let result = async {
-            let owner = self.owner(connection, &mut tally).await?;
+            let owner = self.owner(connection, &mut tally).await?.map(|record| record.user);
             if let Some(user) = &owner {
                 self.remove_connection(user, connection, &mut tally).await?;
             }
@@ -77,16 +154,15 @@ impl Connections for DynamoStore {
         self.record(Op::Disconnect, tally, result)
     }
 
-    /// Forgets a connection API Gateway says is gone (a push answered 410).
     async fn forget_connection(&self, user: &UserId, connection: &ConnectionId) -> StoreResult<()> {
         let mut tally = self.account();
         let result = self.remove_connection(user, connection, &mut tally).await;
         self.record(Op::ForgetConnection, tally, result)
     }
 
-    /// The open connections of `users`, by strongly consistent reads: a connection whose
-    /// `$connect` has returned is seen by every send that commits afterwards.
-    async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<(UserId, ConnectionId)>> {
+    /// By strongly consistent reads: a connection whose `$connect` has returned is seen by every
+    /// send that commits afterwards.
+    async fn open_connections(&self, users: &[UserId]) -> StoreResult<Vec<ConnectionRecord>> {
         let mut tally = self.account();
         let result = self.read_connections(users, &mut tally).await;
         self.record(Op::PushLookup, tally, result)
@@ -94,56 +170,74 @@ impl Connections for DynamoStore {
 }
 
 impl DynamoStore {
-    async fn record_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
+    async fn record_connection(&self, record: &ConnectionRecord, tally: &mut Tally) -> StoreResult<()> {
         let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
-        let mut owner = entity_key(connection_pk(connection), CONNECTION);
-        owner.insert("user".into(), s(user.as_str()));
-        owner.insert(TTL.into(), n(expires));
-        self.put_entity(owner, None, tally).await?;
+        let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
+        own.insert("user".into(), s(record.user.as_str()));
+        own.insert(SESSION.into(), s(record.session.as_str()));
+        own.insert(EXPIRES.into(), n(record.expires_at));
+        own.insert(TTL.into(), n(expires));
+        self.put_entity(own, None, tally).await?;
 
-        // Added to the user's live set; a set past its `ttl` lists only dead connections and is
+        // Added to the user's live item; an item past its `ttl` lists only dead connections and is
         // replaced instead.
-        let key = entity_key(user_pk(user), CONNECTIONS);
-        let id = AttributeValue::Ss(vec![connection.as_str().to_owned()]);
+        let key = entity_key(user_pk(&record.user), CONNECTIONS);
         let mut written = key.clone();
-        written.insert("ids".into(), id.clone());
+        written.insert(attribute(&record.connection), entry(record));
         written.insert(TTL.into(), n(expires));
-        self.bill_put(&self.options.entities_table, &written, tally);
         let add = self
             .client
             .update_item()
-            .table_name(&self.options.entities_table)
             .set_key(Some(key))
-            .update_expression("ADD ids :id SET #t = :expires")
+            .update_expression("SET #c = :entry, #t = :expires")
             .condition_expression("attribute_not_exists(#t) OR #t > :now")
+            .expression_attribute_names("#c", attribute(&record.connection))
             .expression_attribute_names("#t", TTL)
-            .expression_attribute_values(":id", id)
+            .expression_attribute_values(":entry", entry(record))
             .expression_attribute_values(":expires", n(expires))
-            .expression_attribute_values(":now", n(now))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        match Self::call(tally, Kind::Write, || add.clone().send()).await? {
-            Ok(output) => tally.request(Kind::Write, output.consumed_capacity()),
-            Err(error)
-                if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
-            {
-                tally.request(Kind::Write, None);
-                self.put_entity(written, None, tally).await?;
-            }
-            Err(error) => return Err(sdk_error(error)),
+            .expression_attribute_values(":now", n(now));
+        self.bill_put(&self.options.entities_table, &written, tally);
+        if !self.update_if(add, tally).await? {
+            self.put_entity(written, None, tally).await?;
         }
         Ok(())
     }
 
-    async fn owner(&self, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<Option<UserId>> {
+    /// Sends an update of the entities table on its condition; `false` if the condition failed.
+    /// Billed by the caller when it knows the item's size better than the key's.
+    async fn update_if(&self, update: UpdateItemFluentBuilder, tally: &mut Tally) -> StoreResult<bool> {
+        let update =
+            update.table_name(&self.options.entities_table).return_consumed_capacity(ReturnConsumedCapacity::Total);
+        match Self::call(tally, Kind::Write, || update.clone().send()).await? {
+            Ok(output) => {
+                tally.request(Kind::Write, output.consumed_capacity());
+                Ok(true)
+            }
+            Err(error)
+                if matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) =>
+            {
+                tally.request(Kind::Write, None);
+                Ok(false)
+            }
+            Err(error) => Err(sdk_error(error)),
+        }
+    }
+
+    async fn owner(&self, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<Option<ConnectionRecord>> {
         let Some(item) = self.get_entity(connection_pk(connection), CONNECTION, tally).await? else {
             return Ok(None);
         };
-        if get_n(&item, TTL)? <= now_secs() {
+        // Past API Gateway's lifetime; or recorded by a version before sessions, which did not
+        // say by which session: the client reconnects either way.
+        if get_n(&item, TTL)? <= now_secs() || !item.contains_key(SESSION) {
             return Ok(None);
         }
-        let user =
-            UserId::parse(get_s(&item, "user")?).ok_or_else(|| StoreError::unavailable("bad connection item"))?;
-        Ok(Some(user))
+        Ok(Some(ConnectionRecord {
+            user: UserId::parse(get_s(&item, "user")?).ok_or_else(|| corrupt("connection"))?,
+            connection: connection.clone(),
+            session: SessionId::parse(get_s(&item, SESSION)?).ok_or_else(|| corrupt("connection"))?,
+            expires_at: get_n(&item, EXPIRES)?,
+        }))
     }
 
     async fn remove_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
@@ -154,8 +248,8 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.options.entities_table)
             .set_key(Some(key))
-            .update_expression("DELETE ids :id")
-            .expression_attribute_values(":id", AttributeValue::Ss(vec![connection.as_str().to_owned()]))
+            .update_expression("REMOVE #c")
+            .expression_attribute_names("#c", attribute(connection))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         let output = Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
         tally.request(Kind::Write, output.consumed_capacity());
@@ -163,7 +257,7 @@ impl DynamoStore {
         self.delete_entity(entity_key(connection_pk(connection), CONNECTION), tally).await
     }
 
-    async fn read_connections(&self, users: &[UserId], tally: &mut Tally) -> StoreResult<Vec<(UserId, ConnectionId)>> {
+    async fn read_connections(&self, users: &[UserId], tally: &mut Tally) -> StoreResult<Vec<ConnectionRecord>> {
         let now = now_secs();
         let mut distinct: Vec<&UserId> = users.iter().collect();
         distinct.sort_unstable();
@@ -174,17 +268,8 @@ impl DynamoStore {
             if get_n(&item, TTL)? <= now {
                 continue;
             }
-            let pk = get_s(&item, PK)?;
-            let user = pk
-                .strip_prefix("U#")
-                .and_then(UserId::parse)
-                .ok_or_else(|| StoreError::unavailable("bad connections item"))?;
-            let ids = match item.get("ids") {
-                Some(AttributeValue::Ss(ids)) => ids.as_slice(),
-                // The set's last connection was removed: DynamoDB drops an empty set.
-                _ => &[],
-            };
-            open.extend(ids.iter().filter_map(|id| ConnectionId::parse(id)).map(|id| (user.clone(), id)));
+            let user = get_s(&item, PK)?.strip_prefix("U#").and_then(UserId::parse);
+            open.extend(listed(&user.ok_or_else(|| corrupt("connections"))?, &item)?);
         }
         Ok(open)
     }

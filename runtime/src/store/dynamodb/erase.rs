@@ -6,11 +6,11 @@
 
 use super::DynamoStore;
 use super::capacity::item_size;
-use super::connections::{CONNECTION, CONNECTIONS, connection_pk};
+use super::connections::{CONNECTION, CONNECTIONS, connection_pk, listed};
 use super::items::*;
 use super::metrics::Tally;
 use super::schema::{PK, SEQ, SK, USER};
-use crate::domain::{AppUserId, ConnectionId, GroupId, Rejection, UserId};
+use crate::domain::{AppUserId, GroupId, Rejection, UserId};
 use crate::store::{Erased, StoreError, StoreResult};
 
 /// An item's key, with the item's size (what deleting it is billed by).
@@ -31,8 +31,7 @@ impl DynamoStore {
                 let group = GroupId::parse(group).ok_or_else(|| StoreError::unavailable("corrupt membership"))?;
                 self.leave(&group, &user, tally).await?;
             } else if sk == CONNECTIONS {
-                let ids = item.get("ids").and_then(|ids| ids.as_ss().ok()).map_or(&[][..], Vec::as_slice);
-                connections.extend(ids.iter().filter_map(|id| ConnectionId::parse(id)));
+                connections.extend(listed(&user, item)?.into_iter().map(|record| record.connection));
             }
         }
         let records: Vec<(Item, u64)> =
