@@ -18,6 +18,14 @@ pub const CONCURRENT_POSTS: usize = 32;
 /// reconnects at least 24 h / 2 h = 12 times.
 pub const WEBSOCKET_CONNECTION_LIMIT: Duration = Duration::from_secs(2 * 3600);
 
+/// How long a WebSocket connection may still be in its `$connect`: API Gateway's integration
+/// timeout, at most 29 s and not raisable for WebSocket APIs ("Quotas for configuring and running
+/// a WebSocket in API Gateway",
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-execution-service-websocket-limits-table.html),
+/// rounded up. `PostToConnection` answers 410 before a connection is established, so a 410 means
+/// "gone" only for a connection recorded longer ago than this.
+pub const CONNECT_GRACE: Duration = Duration::from_secs(30);
+
 /// Entries one `resume` on a WebSocket connection posts before it answers `behind`.
 pub const RESUME_LIMIT: usize = 500;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use contract::env::var;
-use lambda_http::request::RequestContext;
-use lambda_http::{RequestExt, service_fn};
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::tower::Service;
+use lambda_http::{Adapter, LambdaEvent, RequestExt, service_fn};
 use tower::ServiceExt;
 
 use crate::app;
@@ -64,5 +65,35 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     });
     tracing::info!(endpoint = %settings.push_endpoint, "pushing to WebSocket connections");
-    lambda_http::run(handler).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+    let adapter = Adapter::from(handler);
+    let events = service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        let websocket = matches!(event.payload, LambdaRequest::WebSocket(_));
+        let mut adapter = adapter.clone();
+        async move {
+            let response = adapter.ready().await?.call(event).await?;
+            let mut response = serde_json::to_value(response)?;
+            if websocket {
+                headers_as_documented(&mut response);
+            }
+            Ok::<_, lambda_http::Error>(response)
+        }
+    });
+    lambda_http::lambda_runtime::run(events).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// Moves a WebSocket answer's headers from `multiValueHeaders`, where `lambda_http` puts them, to
+/// `headers`: the form AWS documents for the `$connect` subprotocol answer ("Set up a $connect
+/// route that requires a WebSocket subprotocol",
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-connect-route-subprotocol.html).
+/// Moved, not copied: API Gateway merges the two fields of a proxy answer, and a subprotocol named
+/// twice is one the browser refuses.
+pub fn headers_as_documented(response: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(Value::Object(multi)) = response.get_mut("multiValueHeaders").map(Value::take) else { return };
+    let single = multi.into_iter().filter_map(|(name, values)| {
+        let values: Vec<&str> = values.as_array()?.iter().filter_map(Value::as_str).collect();
+        Some((name, Value::String(values.join(", "))))
+    });
+    response["headers"] = Value::Object(single.collect());
+    response["multiValueHeaders"] = Value::Object(serde_json::Map::new());
 }

@@ -180,8 +180,10 @@ pub fn websocket_event(event_type: &str, connection: &str, headers: &[(&str, &st
 /// The function's answer to a WebSocket event (API Gateway's REST-style response).
 pub struct WebSocketReply {
     pub status: u16,
-    /// `multiValueHeaders`, where `lambda_http` puts a WebSocket answer's headers.
+    /// `headers`, the form AWS documents for a `$connect` answer's subprotocol.
     pub headers: Value,
+    /// `multiValueHeaders`, which API Gateway merges with `headers`.
+    pub multi_value_headers: Value,
     pub body: String,
 }
 
@@ -191,7 +193,8 @@ pub async fn invoke_websocket(http: &Client, api: &str, event: Value) -> WebSock
     let response: Value = http.post(url).json(&event).send().await.expect("invoke").json().await.expect("a JSON reply");
     WebSocketReply {
         status: response["statusCode"].as_u64().expect("a status code") as u16,
-        headers: response["multiValueHeaders"].clone(),
+        headers: response["headers"].clone(),
+        multi_value_headers: response["multiValueHeaders"].clone(),
         body: response["body"].as_str().unwrap_or_default().to_owned(),
     }
 }

@@ -263,6 +263,7 @@ async fn connection_records_make_their_documented_requests() {
         connection: connection.clone(),
         session: session.clone(),
         expires_at,
+        connected_at: now,
     };
     let (phone, laptop) = (SessionId::generate(), SessionId::generate());
     let bob_first = record(&bob, &first, &phone, now + 3600);
@@ -304,6 +305,25 @@ async fn connection_records_make_their_documented_requests() {
     assert!(!dynamo.extend_connection(&stranger).await.unwrap());
     assert_eq!(dynamo.connection_owner(&stranger.connection).await.unwrap(), None);
     assert_eq!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().len(), 2);
+    // An entry that does not parse is skipped, not fatal to the lookup of every recipient.
+    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    let bobs = |sk: &str| {
+        HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(format!("U#{bob}"))),
+            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+        ])
+    };
+    let damage = client
+        .update_item()
+        .table_name(&dynamo.options().entities_table)
+        .set_key(Some(bobs("connections")))
+        .update_expression("SET #c = :bad")
+        .expression_attribute_names("#c", "c#damaged=")
+        .expression_attribute_values(":bad", AttributeValue::S("not an entry".into()));
+    damage.send().await.unwrap();
+    let mut open = dynamo.open_connections(&[alice.clone(), bob.clone()]).await.unwrap();
+    open.sort();
+    assert_eq!(open, [bob_first.clone(), reauthed.clone()]);
     spent(&dynamo);
 
     // `$disconnect`: that read, then the user's item and the connection's item written.
@@ -315,11 +335,20 @@ async fn connection_records_make_their_documented_requests() {
     dynamo.forget_connection(&bob, &second).await.unwrap();
     assert_budget(&dynamo, "forget_connection", 2, (0.0, 2.0));
     assert!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().is_empty());
+    // A removal for a user whose item is gone (expired and deleted, erased) leaves no bare item.
+    let nobody = UserId::generate();
+    dynamo.forget_connection(&nobody, &ConnectionId::parse("gone=").unwrap()).await.unwrap();
+    let key = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("U#{nobody}"))),
+        ("sk".to_owned(), AttributeValue::S("connections".to_owned())),
+    ]);
+    let table = &dynamo.options().entities_table;
+    let bare = client.get_item().table_name(table).set_key(Some(key)).consistent_read(true).send().await.unwrap();
+    assert_eq!(bare.item(), None, "no item is created by a removal");
 
     // Past its `ttl` (which DynamoDB deletes only eventually) an item lists only dead connections:
     // it reads as empty, and the next connection replaces it instead of joining it.
     let expired = (chrono::Utc::now().timestamp() - 60).to_string();
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
     let dead = AttributeValue::M(HashMap::from([
         ("session".to_owned(), AttributeValue::S(phone.to_string())),
         ("expires".to_owned(), AttributeValue::N(now.to_string())),
@@ -356,7 +385,8 @@ async fn erasing_a_user_forgets_their_connections() {
     let mut opened = Vec::new();
     for id in ["eve-1=", "eve-2="] {
         let connection = ConnectionId::parse(id).unwrap();
-        let record = ConnectionRecord { user: user.clone(), connection, session: session.clone(), expires_at };
+        let record =
+            ConnectionRecord { user: user.clone(), connection, session: session.clone(), expires_at, connected_at: 0 };
         dynamo.open_connection(&record).await.unwrap();
         opened.push(record.connection);
     }

@@ -5,7 +5,9 @@
 //! `push_budget_ms` (then answers anyway); a post that fails loses that frame for that connection
 //! only, and every frame carries the cursors just before and just past its entry, so a client
 //! that finds a frame not following its own cursor polls from its cursor. Connections API
-//! Gateway reports gone (410) are forgotten on the spot.
+//! Gateway reports gone (410) are forgotten on the spot, once they are older than
+//! [`CONNECT_GRACE`](contract::limits::CONNECT_GRACE): a connection still in its `$connect`
+//! answers 410 too.
 
 pub mod gateway;
 pub mod websocket;
@@ -24,7 +26,7 @@ use self::gateway::{Gateway, PostError};
 use crate::api::Delivery;
 use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, SessionId, UserId};
 use crate::protocol::StreamFrame;
-use crate::store::connections::Connections;
+use crate::store::connections::{ConnectionRecord, Connections};
 
 pub struct Push {
     connections: Arc<dyn Connections>,
@@ -65,7 +67,7 @@ impl Push {
             .for_each_concurrent(CONCURRENT_POSTS, |record| {
                 let frame = self.message_frame(&record.user, positions[&record.user], message.raw());
                 async move {
-                    self.post(&record.user, &record.connection, frame).await;
+                    self.post(&record, frame).await;
                 }
             })
             .await;
@@ -78,13 +80,15 @@ impl Push {
         StreamFrame::Message { message, cursor, after }.to_bytes()
     }
 
-    /// Posts one frame; forgets the connection if API Gateway says it is gone. Whether it was
-    /// delivered.
-    pub async fn post(&self, user: &UserId, connection: &ConnectionId, frame: Vec<u8>) -> bool {
+    /// Posts one frame; forgets the connection if API Gateway says it is gone — unless it may
+    /// still be in its `$connect`, when API Gateway answers 410 as well. Whether it was delivered.
+    pub async fn post(&self, record: &ConnectionRecord, frame: Vec<u8>) -> bool {
+        let connection = &record.connection;
         match self.gateway.post(connection, frame).await {
             Ok(()) => true,
+            Err(PostError::Gone) if !record.is_settled(crate::domain::session::now()) => false,
             Err(PostError::Gone) => {
-                if let Err(error) = self.connections.forget_connection(user, connection).await {
+                if let Err(error) = self.connections.forget_connection(&record.user, connection).await {
                     tracing::warn!(%error, %connection, "could not forget a connection that is gone");
                 }
                 false

@@ -31,7 +31,7 @@ use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
 use crate::domain::session::now;
-use crate::domain::{ConnectionId, Cursor, UserId};
+use crate::domain::{ConnectionId, Cursor};
 use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth};
 use crate::store::connections::ConnectionRecord;
 
@@ -100,7 +100,7 @@ async fn connect(
 ) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
     let StreamCaller(claims) = StreamCaller::from_request_parts(&mut parts, state).await?;
-    let record = ConnectionRecord::new(connection.clone(), claims);
+    let record = ConnectionRecord::new(connection.clone(), claims, now());
     push.connections().open_connection(&record).await.map_err(ApiError::from)?;
     let mut response = empty();
     // A browser that offered subprotocols drops a connection whose answer names none of them.
@@ -125,25 +125,24 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
             return;
         }
     };
-    let user = &record.user;
     // Expired unextended, as a local stream is closed at its token's expiry (4003): told why,
     // then closed, so that the client reconnects with a fresh token. A reauth comes too late.
     if !record.is_live(now()) {
         let text = "the access token expired: reconnect with a fresh one".to_owned();
-        push.post(user, connection, error_frame("session_expired", text)).await;
+        push.post(&record, error_frame("session_expired", text)).await;
         push.disconnect(std::slice::from_ref(connection)).await;
         return;
     }
     match serde_json::from_slice::<ClientMessage>(body) {
         Ok(ClientMessage::Ping) => {}
-        Ok(ClientMessage::Resume { after }) => resume(state, push, user, connection, after.as_deref()).await,
+        Ok(ClientMessage::Resume { after }) => resume(state, push, &record, after.as_deref()).await,
         Ok(ClientMessage::Reauth { access_token }) => {
             let frame = extend(state, push, &record, &access_token).await;
-            push.post(user, connection, frame).await;
+            push.post(&record, frame).await;
         }
         Err(error) => {
             let text = format!("expected {CLIENT_MESSAGES}: {error}");
-            push.post(user, connection, error_frame("invalid_message", text)).await;
+            push.post(&record, error_frame("invalid_message", text)).await;
         }
     }
 }
@@ -156,7 +155,8 @@ async fn extend(state: &AppState, push: &Push, record: &ConnectionRecord, access
         Err(refused) => return refused.to_bytes(),
     };
     let expires_in = claims.expires_at.saturating_sub(now());
-    match push.connections().extend_connection(&ConnectionRecord::new(record.connection.clone(), claims)).await {
+    let extended = ConnectionRecord { session: claims.session, expires_at: claims.expires_at, ..record.clone() };
+    match push.connections().extend_connection(&extended).await {
         Ok(true) => StreamFrame::Reauthed { expires_in }.to_bytes(),
         Ok(false) => unknown_connection(),
         Err(error) => api_error_frame(&ApiError::from(error)),
@@ -165,12 +165,12 @@ async fn extend(state: &AppState, push: &Push, record: &ConnectionRecord, access
 
 /// Sends the entries after `after`, in order, one post at a time (posts to one connection in
 /// flight together could arrive out of order).
-async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &ConnectionId, after: Option<&str>) {
+async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after: Option<&str>) {
+    let user = &record.user;
     let Cursor(after) = match cursor_after(state, user, after) {
         Ok(cursor) => cursor,
         Err(error) => {
-            let frame = api_error_frame(&error);
-            push.post(user, connection, frame).await;
+            push.post(record, api_error_frame(&error)).await;
             return;
         }
     };
@@ -180,21 +180,19 @@ async fn resume(state: &AppState, push: &Push, user: &UserId, connection: &Conne
             Ok(Some(page)) => page,
             Ok(None) => break,
             Err(error) => {
-                let error = ApiError::from(error);
-                let frame = api_error_frame(&error);
-                push.post(user, connection, frame).await;
+                push.post(record, api_error_frame(&ApiError::from(error))).await;
                 return;
             }
         };
         for (seq, message) in &page {
-            if !push.post(user, connection, push.message_frame(user, *seq, message.raw())).await {
+            if !push.post(record, push.message_frame(user, *seq, message.raw())).await {
                 return;
             }
         }
     }
     let cursor = state.keys.encode_cursor(user, Cursor(pages.last()));
     let last = if pages.caught_up() { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
-    push.post(user, connection, last.to_bytes()).await;
+    push.post(record, last.to_bytes()).await;
 }
 
 fn unknown_connection() -> Vec<u8> {

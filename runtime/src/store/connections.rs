@@ -8,24 +8,37 @@ use super::StoreResult;
 use crate::domain::{AccessClaims, ConnectionId, SessionId, UnixSecs, UserId};
 
 /// One open connection: whose it is, the session whose access token opened (or last
-/// reauthenticated) it, and when that token expires — after which it gets no pushes.
+/// reauthenticated) it, when that token expires — after which it gets no pushes — and when it
+/// was recorded.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConnectionRecord {
     pub user: UserId,
     pub connection: ConnectionId,
     pub session: SessionId,
     pub expires_at: UnixSecs,
+    pub connected_at: UnixSecs,
 }
 
 impl ConnectionRecord {
-    /// `connection`, authenticated by `claims`.
-    pub fn new(connection: ConnectionId, claims: AccessClaims) -> Self {
-        Self { user: claims.user, connection, session: claims.session, expires_at: claims.expires_at }
+    /// `connection`, authenticated by `claims`, at `now`.
+    pub fn new(connection: ConnectionId, claims: AccessClaims, now: UnixSecs) -> Self {
+        Self {
+            user: claims.user,
+            connection,
+            session: claims.session,
+            expires_at: claims.expires_at,
+            connected_at: now,
+        }
     }
 
     /// Whether its access token is still good at `now` (a token is good until the second it names).
     pub fn is_live(&self, now: UnixSecs) -> bool {
         self.expires_at > now
+    }
+
+    /// Whether its `$connect` has surely ended by `now`, so that a 410 means it is gone.
+    pub fn is_settled(&self, now: UnixSecs) -> bool {
+        now >= self.connected_at.saturating_add(contract::limits::CONNECT_GRACE.as_secs())
     }
 }
 
@@ -38,8 +51,8 @@ pub trait Connections: Send + Sync {
     /// not its token has expired).
     async fn connection_owner(&self, connection: &ConnectionId) -> StoreResult<Option<ConnectionRecord>>;
 
-    /// Moves a recorded connection to a fresh token's session and expiry (a `reauth`); `false`
-    /// if it is not recorded.
+    /// Moves a recorded connection to a fresh token's session and expiry (a `reauth`; its
+    /// `connected_at` stays); `false` if it is not recorded.
     async fn extend_connection(&self, record: &ConnectionRecord) -> StoreResult<bool>;
 
     /// Forgets a connection API Gateway reports closed (`$disconnect`); whose it was.

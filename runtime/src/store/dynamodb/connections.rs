@@ -3,8 +3,8 @@
 //!
 //! | pk | sk | attributes |
 //! |---|---|---|
-//! | `C#<connection>` | `connection` | `user`, `session`, `expires`, `ttl` |
-//! | `U#<user>` | `connections` | `c#<connection>` → `{session, expires}` for each, `ttl` |
+//! | `C#<connection>` | `connection` | `user`, `session`, `expires`, `since`, `ttl` |
+//! | `U#<user>` | `connections` | `c#<connection>` → `{session, expires, since}` for each, `ttl` |
 //!
 //! A send reads the per-user item of every recipient, 100 to a `BatchGetItem`, and pushes to the
 //! connections whose access token (`expires`) has not expired; `$disconnect` and `$default` events
@@ -46,6 +46,7 @@ pub(super) const CONNECTIONS: &str = "connections";
 pub(super) const CONNECTION_ATTRIBUTE: &str = "c#";
 const SESSION: &str = "session";
 const EXPIRES: &str = "expires";
+const SINCE: &str = "since";
 
 pub(super) fn connection_pk(connection: &ConnectionId) -> String {
     format!("C#{connection}")
@@ -55,11 +56,12 @@ fn now_secs() -> u64 {
     super::now_millis() / 1000
 }
 
-/// A connection's entry in its user's item: its session and its token's expiry.
+/// A connection's entry in its user's item: its session, its token's expiry, when it was recorded.
 fn entry(record: &ConnectionRecord) -> AttributeValue {
     AttributeValue::M(Item::from([
         (SESSION.to_owned(), s(record.session.as_str())),
         (EXPIRES.to_owned(), n(record.expires_at)),
+        (SINCE.to_owned(), n(record.connected_at)),
     ]))
 }
 
@@ -71,20 +73,27 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::unavailable(format!("bad {what} item"))
 }
 
-/// The connections a user's `connections` item lists.
-pub(super) fn listed(user: &UserId, item: &Item) -> StoreResult<Vec<ConnectionRecord>> {
-    let mut records = Vec::new();
-    for (name, value) in item {
-        let Some(connection) = name.strip_prefix(CONNECTION_ATTRIBUTE) else { continue };
+/// The connections a user's `connections` item lists. An entry that does not parse is skipped
+/// (and logged), not an error: one bad record must not cost every recipient of a send its push.
+pub(super) fn listed(user: &UserId, item: &Item) -> Vec<ConnectionRecord> {
+    let entry = |name: &str, value: &AttributeValue| -> StoreResult<ConnectionRecord> {
         let entry = value.as_m().map_err(|_| corrupt("connections"))?;
-        records.push(ConnectionRecord {
+        Ok(ConnectionRecord {
             user: user.clone(),
-            connection: ConnectionId::parse(connection).ok_or_else(|| corrupt("connections"))?,
+            connection: ConnectionId::parse(name).ok_or_else(|| corrupt("connections"))?,
             session: SessionId::parse(get_s(entry, SESSION)?).ok_or_else(|| corrupt("connections"))?,
             expires_at: get_n(entry, EXPIRES)?,
-        });
-    }
-    Ok(records)
+            connected_at: get_n(entry, SINCE)?,
+        })
+    };
+    let parsed = item.iter().filter_map(|(name, value)| Some((name.strip_prefix(CONNECTION_ATTRIBUTE)?, value)));
+    parsed
+        .filter_map(|(name, value)| {
+            entry(name, value)
+                .inspect_err(|error| tracing::warn!(%error, %user, connection = name, "skipped a connection record"))
+                .ok()
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -128,10 +137,13 @@ impl Connections for DynamoStore {
                 .client
                 .update_item()
                 .set_key(Some(entity_key(user_pk(&record.user), CONNECTIONS)))
-                .update_expression("SET #c = :entry")
+                .update_expression("SET #c.#s = :session, #c.#e = :expires")
                 .condition_expression("attribute_exists(#c)")
                 .expression_attribute_names("#c", attribute(&record.connection))
-                .expression_attribute_values(":entry", entry(record));
+                .expression_attribute_names("#s", SESSION)
+                .expression_attribute_names("#e", EXPIRES)
+                .expression_attribute_values(":session", s(record.session.as_str()))
+                .expression_attribute_values(":expires", n(record.expires_at));
             let mut written = entity_key(user_pk(&record.user), CONNECTIONS);
             written.insert(attribute(&record.connection), entry(record));
             self.bill_put(&self.options.entities_table, &written, &mut tally);
@@ -176,6 +188,7 @@ impl DynamoStore {
         own.insert("user".into(), s(record.user.as_str()));
         own.insert(SESSION.into(), s(record.session.as_str()));
         own.insert(EXPIRES.into(), n(record.expires_at));
+        own.insert(SINCE.into(), n(record.connected_at));
         own.insert(TTL.into(), n(expires));
         self.put_entity(own, None, tally).await?;
 
@@ -237,23 +250,24 @@ impl DynamoStore {
             connection: connection.clone(),
             session: SessionId::parse(get_s(&item, SESSION)?).ok_or_else(|| corrupt("connection"))?,
             expires_at: get_n(&item, EXPIRES)?,
+            connected_at: get_n(&item, SINCE)?,
         }))
     }
 
     async fn remove_connection(&self, user: &UserId, connection: &ConnectionId, tally: &mut Tally) -> StoreResult<()> {
         let key = entity_key(user_pk(user), CONNECTIONS);
         tally.bill_write(write_units(item_size(&key), false));
+        // On the item existing: an update creates the item it names, and a removal from a user
+        // item that is gone (expired, erased) would leave a bare one behind.
         let remove = self
             .client
             .update_item()
-            .table_name(&self.options.entities_table)
             .set_key(Some(key))
             .update_expression("REMOVE #c")
+            .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#c", attribute(connection))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let output = Self::call(tally, Kind::Write, || remove.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Write, output.consumed_capacity());
-
+            .expression_attribute_names("#pk", PK);
+        self.update_if(remove, tally).await?;
         self.delete_entity(entity_key(connection_pk(connection), CONNECTION), tally).await
     }
 
@@ -265,11 +279,13 @@ impl DynamoStore {
         let keys = distinct.iter().map(|user| entity_key(user_pk(user), CONNECTIONS)).collect();
         let mut open = Vec::new();
         for item in self.batch_get(&self.options.entities_table, keys, None, tally).await? {
-            if get_n(&item, TTL)? <= now {
+            // Past its lifetime (or without one, which only a damaged item lacks): none of it live.
+            if get_n(&item, TTL).map_or(true, |ttl| ttl <= now) {
                 continue;
             }
-            let user = get_s(&item, PK)?.strip_prefix("U#").and_then(UserId::parse);
-            open.extend(listed(&user.ok_or_else(|| corrupt("connections"))?, &item)?);
+            if let Some(user) = get_s(&item, PK).ok().and_then(|pk| pk.strip_prefix("U#")).and_then(UserId::parse) {
+                open.extend(listed(&user, &item));
+            }
         }
         Ok(open)
     }

@@ -31,7 +31,7 @@ impl DynamoStore {
                 let group = GroupId::parse(group).ok_or_else(|| StoreError::unavailable("corrupt membership"))?;
                 self.leave(&group, &user, tally).await?;
             } else if sk == CONNECTIONS {
-                connections.extend(listed(&user, item)?.into_iter().map(|record| record.connection));
+                connections.extend(listed(&user, item).into_iter().map(|record| record.connection));
             }
         }
         let records: Vec<(Item, u64)> =
