@@ -4,12 +4,12 @@
 //! table, and refuses one whose keys differ.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::types::{
-    BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, Tag, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, TableStatus, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use contract::tables::{TableSpec, tables};
@@ -21,6 +21,10 @@ use crate::stack::{TAG_KEY, is_ours};
 
 pub const KIND: &str = "dynamodb table";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+/// How long a new table's point-in-time recovery may stay unavailable before deploy gives up.
+const RECOVERY_WAIT: Duration = Duration::from_secs(120);
+/// How long `destroy` waits for a deleted table to be gone.
+const DELETE_WAIT: Duration = Duration::from_secs(300);
 
 /// Both tables as the runtime defines them, under the stack's names.
 pub fn specs(cx: &Context<'_>) -> [Table; 2] {
@@ -30,7 +34,10 @@ pub fn specs(cx: &Context<'_>) -> [Table; 2] {
 /// One of the two tables.
 pub struct Table(pub TableSpec);
 
+#[derive(Default)]
 pub struct Observed {
+    /// `DELETING`: a destroy moments ago; nothing else about it is read.
+    deleting: bool,
     arn: String,
     same_keys: bool,
     on_demand: bool,
@@ -90,6 +97,9 @@ impl Resource for Table {
         let found = absent_as_none(found, NOT_FOUND, "dynamodb:DescribeTable", name)?;
         let Some(table) = found.and_then(|f| f.table) else { return Ok(Observation::Absent) };
         let arn = table.table_arn().unwrap_or_default().to_owned();
+        if table.table_status() == Some(&TableStatus::Deleting) {
+            return Ok(Observation::Ours(Observed { deleting: true, arn, ..Observed::default() }));
+        }
         let tags = db.list_tags_of_resource().resource_arn(&arn).send().await;
         let tags = tags.map_err(|e| Error::aws("dynamodb:ListTagsOfResource", name, e))?;
         if !is_ours(&cx.names.stack, tags.tags().iter().map(|t| (t.key(), t.value()))) {
@@ -109,6 +119,7 @@ impl Resource for Table {
             on.then(|| d.attribute_name().unwrap_or_default().to_owned())
         });
         Ok(Observation::Ours(Observed {
+            deleting: false,
             arn,
             same_keys: table.key_schema() == spec.key_schema(),
             // A table created on demand may not report a billing summary at all.
@@ -122,6 +133,9 @@ impl Resource for Table {
     }
 
     fn incompatible(&self, _cx: &Context<'_>, observed: &Observed) -> Option<String> {
+        if observed.deleting {
+            return Some("it is being deleted (a destroy moments ago): deploy again once it is gone".to_owned());
+        }
         (!observed.same_keys).then(|| {
             "its keys differ from the runtime's schema, and deploy never recreates a table (it holds data)".to_owned()
         })
@@ -129,6 +143,9 @@ impl Resource for Table {
 
     fn drift(&self, cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
         let mut changes = Vec::new();
+        if observed.deleting {
+            return changes;
+        }
         if !observed.on_demand {
             changes.push(Change::OnDemand);
         }
@@ -185,10 +202,16 @@ impl Resource for Table {
         Ok(())
     }
 
-    async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
+    /// Deletes the table and waits until it is gone: `DeleteTable` returns while the table is
+    /// still `DELETING` (API reference, DeleteTable), and a `status` or `deploy` right after
+    /// would find it half there.
+    async fn delete(&self, cx: &Context<'_>, observed: &Observed) -> Result<(), Error> {
         let name = self.0.name.as_str();
-        let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
-        absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name).map(drop)
+        if !observed.deleting {
+            let deleted = cx.aws.dynamodb.delete_table().table_name(name).send().await;
+            absent_as_none(deleted, NOT_FOUND, "dynamodb:DeleteTable", name)?;
+        }
+        wait_gone(cx, name).await
     }
 
     fn holds_data(&self) -> bool {
@@ -210,6 +233,25 @@ async fn wait_active(cx: &Context<'_>, name: &str) -> Result<(), Error> {
     }
 }
 
+/// Until `DescribeTable` no longer finds the table, polling each second for [`DELETE_WAIT`].
+async fn wait_gone(cx: &Context<'_>, name: &str) -> Result<(), Error> {
+    let deadline = Instant::now() + DELETE_WAIT;
+    loop {
+        let found = cx.aws.dynamodb.describe_table().table_name(name).send().await;
+        if absent_as_none(found, NOT_FOUND, "dynamodb:DescribeTable", name)?.is_none() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::NotReady(format!("table {name} (still being deleted)")));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Point-in-time recovery as configured. A table created moments ago may refuse it with
+/// `ContinuousBackupsUnavailableException` while its backups are being set up (API reference,
+/// UpdateContinuousBackups: "Backups have not yet been enabled for this table"): retried, with
+/// growing pauses, for up to [`RECOVERY_WAIT`].
 async fn set_recovery(cx: &Context<'_>, name: &str) -> Result<(), Error> {
     let spec = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(cx.settings.point_in_time_recovery)
@@ -217,8 +259,20 @@ async fn set_recovery(cx: &Context<'_>, name: &str) -> Result<(), Error> {
         .expect("enabled flag set");
     let update =
         cx.aws.dynamodb.update_continuous_backups().table_name(name).point_in_time_recovery_specification(spec);
-    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateContinuousBackups", name, e))?;
-    Ok(())
+    let (deadline, mut pause) = (Instant::now() + RECOVERY_WAIT, Duration::from_millis(500));
+    loop {
+        match update.clone().send().await {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if error.as_service_error().is_some_and(|e| e.is_continuous_backups_unavailable_exception())
+                    && Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            Err(error) => return Err(Error::aws("dynamodb:UpdateContinuousBackups", name, error)),
+        }
+    }
 }
 
 /// Turns TTL on (on the schema's attribute) or off (on the attribute it is on now).

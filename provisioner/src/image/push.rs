@@ -17,7 +17,10 @@ const MAX_PART: usize = 20 * 1024 * 1024;
 pub async fn exists(cx: &Context<'_>, manifest_digest: &str) -> Result<bool, Error> {
     let name = &cx.names.repository;
     let id = ImageIdentifier::builder().image_digest(manifest_digest).build();
-    let found = cx.aws.ecr.batch_get_image().repository_name(name).image_ids(id).send().await;
+    // Without `acceptedMediaTypes` ECR assumes the Docker v2 schema types and reports an OCI
+    // manifest as a failure (API reference, BatchGetImage → acceptedMediaTypes).
+    let request = cx.aws.ecr.batch_get_image().repository_name(name).image_ids(id);
+    let found = request.accepted_media_types(Image::manifest_media_type()).send().await;
     let found = absent_as_none(found, &["RepositoryNotFoundException"], "ecr:BatchGetImage", name)?;
     Ok(found.is_some_and(|f| !f.images().is_empty()))
 }
@@ -54,8 +57,15 @@ pub async fn push(cx: &Context<'_>, image: &Image, repository_uri: &str) -> Resu
         .image_manifest(&image.manifest)
         .image_manifest_media_type(Image::manifest_media_type())
         .image_digest(&image.manifest_digest);
-    put.send().await.map_err(|e| Error::aws("ecr:PutImage", name, e))?;
-    Ok((report(Outcome::Created).changes(uploaded), uri))
+    match put.send().await {
+        Ok(_) => Ok((report(Outcome::Created).changes(uploaded), uri)),
+        // The manifest is there already (another deploy pushed it since `exists` looked): the
+        // image is what it should be (API reference, PutImage → ImageAlreadyExistsException).
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_image_already_exists_exception()) => {
+            Ok((report(Outcome::Unchanged).changes(uploaded), uri))
+        }
+        Err(error) => Err(Error::aws("ecr:PutImage", name, error)),
+    }
 }
 
 async fn available(cx: &Context<'_>, digest: &str) -> Result<bool, Error> {

@@ -1,0 +1,156 @@
+//! What real AWS answers and moto does not: a proxy in front of the emulator answers some
+//! requests the way the real service documents, and the provisioner must come through. Each
+//! answer names the API reference page it follows.
+
+mod support;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use provisioner::report::Outcome;
+use serde_json::{Value, json};
+use support::*;
+use testkit::proxy::{Answer, BoxFuture, Bytes, Exchange, HeaderMap, HeaderValue, Hook, Proxy, StatusCode, Upstream};
+
+/// The answers AWS gives that moto never does, each switched on by the test.
+#[derive(Default)]
+struct RealAnswers {
+    /// `UpdateContinuousBackups` refusals left: DynamoDB API reference, UpdateContinuousBackups →
+    /// `ContinuousBackupsUnavailableException` ("Backups have not yet been enabled for this
+    /// table"), which a table created moments ago can answer.
+    recovery_unavailable: AtomicU32,
+    /// `DescribeTable` answers of `DELETING` after each `DeleteTable`: DynamoDB API reference,
+    /// DeleteTable ("the table is in the DELETING state until DynamoDB completes the deletion").
+    deleting_after_delete: AtomicU32,
+    deleting: Mutex<Vec<(String, u32)>>,
+    /// A table `DescribeTable` reports as `DELETING` whatever happens.
+    always_deleting: Mutex<Option<String>>,
+    /// `BatchGetImage` finds no image and `PutImage` answers `ImageAlreadyExistsException`: ECR
+    /// API reference, PutImage ("the specified image has already been pushed") — another deploy
+    /// pushed it in between.
+    image_race: AtomicBool,
+}
+
+fn json_answer(status: u16, content_type: &'static str, body: Value) -> Answer {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    Answer { status: StatusCode::from_u16(status).unwrap(), headers, body: Bytes::from(body.to_string()) }
+}
+
+const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
+const ECR_JSON: &str = "application/x-amz-json-1.1";
+
+fn table_deleting(name: &str) -> Answer {
+    let arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{name}");
+    json_answer(
+        200,
+        DYNAMODB_JSON,
+        json!({ "Table": { "TableName": name, "TableArn": arn, "TableStatus": "DELETING" } }),
+    )
+}
+
+/// Takes one from a counter, if any is left.
+fn take(counter: &AtomicU32) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1)).is_ok()
+}
+
+impl RealAnswers {
+    fn answer_for(&self, request: &Exchange) -> Option<Answer> {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let table = body["TableName"].as_str().unwrap_or_default().to_owned();
+        match request.operation().as_str() {
+            "UpdateContinuousBackups" if take(&self.recovery_unavailable) => {
+                let error = "com.amazonaws.dynamodb.v20120810#ContinuousBackupsUnavailableException";
+                let message = "Backups are being enabled for the table: retry later";
+                Some(json_answer(400, DYNAMODB_JSON, json!({ "__type": error, "message": message })))
+            }
+            "DeleteTable" => {
+                let times = self.deleting_after_delete.load(Ordering::SeqCst);
+                self.deleting.lock().unwrap().push((table, times));
+                None
+            }
+            "DescribeTable" if self.always_deleting.lock().unwrap().as_deref() == Some(table.as_str()) => {
+                Some(table_deleting(&table))
+            }
+            "DescribeTable" => {
+                let mut deleting = self.deleting.lock().unwrap();
+                let left = deleting.iter_mut().find(|(name, left)| *name == table && *left > 0)?;
+                left.1 -= 1;
+                Some(table_deleting(&table))
+            }
+            "BatchGetImage" if self.image_race.load(Ordering::SeqCst) => {
+                Some(json_answer(200, ECR_JSON, json!({ "images": [], "failures": [] })))
+            }
+            "PutImage" if self.image_race.load(Ordering::SeqCst) => {
+                let message = "Image with digest already exists";
+                Some(json_answer(400, ECR_JSON, json!({ "__type": "ImageAlreadyExistsException", "message": message })))
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Shared(std::sync::Arc<RealAnswers>);
+
+impl Hook for Shared {
+    fn answer<'a>(&'a self, request: &'a Exchange, upstream: &'a Upstream) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            match self.0.answer_for(request) {
+                Some(answer) => answer,
+                None => upstream.forward(request).await,
+            }
+        })
+    }
+}
+
+fn outcome_of(report: &provisioner::report::Report, kind: &str) -> Vec<Outcome> {
+    report.resources.iter().filter(|r| r.kind == kind).map(|r| r.outcome).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_destroy_come_through_what_real_aws_answers() {
+    let Some(moto) = emulator() else { return };
+    let answers = std::sync::Arc::new(RealAnswers::default());
+    let proxy = Proxy::recording(&moto, std::sync::Arc::new(Shared(answers.clone()))).await;
+    let stack = fresh_stack();
+    let deploy = ["deploy", "--binary", SMALL_BINARY];
+
+    // Point-in-time recovery refused twice on a new table: retried, then on.
+    answers.recovery_unavailable.store(2, Ordering::SeqCst);
+    provisioner(&proxy.url, &stack, &deploy).await.expect("deploy retries point-in-time recovery");
+    assert_eq!(proxy.seen("UpdateContinuousBackups"), 4, "2 refused, then once per table");
+    // Every `BatchGetImage` names the OCI manifest type the image is pushed with (ECR API
+    // reference, BatchGetImage → acceptedMediaTypes).
+    let lookups: Vec<Value> =
+        proxy.take().iter().filter(|r| r.operation == "BatchGetImage").map(|r| r.json()).collect();
+    assert!(!lookups.is_empty());
+    for lookup in &lookups {
+        assert_eq!(lookup["acceptedMediaTypes"], json!(["application/vnd.oci.image.manifest.v1+json"]), "{lookup}");
+    }
+
+    // The image pushed by someone else in between: `PutImage` refused as already there is the
+    // image in place, not a failure.
+    answers.image_race.store(true, Ordering::SeqCst);
+    let raced = provisioner(&proxy.url, &stack, &deploy).await.expect("an image already there is no failure");
+    assert_eq!(outcome_of(&raced, "image"), [Outcome::Unchanged], "{raced}");
+    assert_eq!(proxy.seen("PutImage"), 2, "pushed by the first deploy, refused to the second");
+    answers.image_race.store(false, Ordering::SeqCst);
+
+    // Destroy waits while DynamoDB still reports the tables `DELETING`, so that nothing of them
+    // is left for a `status` or `deploy` right after.
+    answers.deleting_after_delete.store(2, Ordering::SeqCst);
+    let described = proxy.seen("DescribeTable");
+    let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+    assert!(destroyed.resources.iter().all(|r| r.outcome == Outcome::Deleted), "{destroyed}");
+    // Per table: the observation, two answers of DELETING, then not found.
+    assert_eq!(proxy.seen("DescribeTable") - described, 2 * 4);
+    let status = provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
+    assert_eq!(outcome_of(&status, "dynamodb table"), [Outcome::Missing, Outcome::Missing], "{status}");
+
+    // A deploy that finds a table still being deleted says so instead of failing on it.
+    *answers.always_deleting.lock().unwrap() = Some(format!("{stack}-entities"));
+    let refused = provisioner(&proxy.url, &stack, &deploy).await.expect_err("a table being deleted");
+    assert!(refused.to_string().contains("being deleted"), "{refused}");
+    *answers.always_deleting.lock().unwrap() = None;
+    provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+}
