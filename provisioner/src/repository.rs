@@ -53,19 +53,43 @@ fn lifecycle_policy() -> Value {
     })
 }
 
+/// The statement of ours in the repository policy, by its `Sid`.
+const STATEMENT_ID: &str = "LambdaPullsTheFunctionImage";
+
 /// Lambda pulls a function's image with the Lambda service principal; this grants it exactly the
-/// two pull actions, and only on behalf of this stack's function.
-fn repository_policy(cx: &Context<'_>) -> Value {
+/// two pull actions, and only on behalf of this stack's function: the source ARN in the form the
+/// Lambda Developer Guide documents, `…:function:<name>*` ("Amazon ECR permissions", in
+/// "Create a Lambda function using a container image"), which its versions and aliases match too.
+fn our_statement(cx: &Context<'_>) -> Value {
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "LambdaPullsTheFunctionImage",
-            "Effect": "Allow",
-            "Principal": { "Service": "lambda.amazonaws.com" },
-            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Condition": { "StringLike": { "aws:sourceArn": cx.function_arn() } }
-        }]
+        "Sid": STATEMENT_ID,
+        "Effect": "Allow",
+        "Principal": { "Service": "lambda.amazonaws.com" },
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+        "Condition": { "StringLike": { "aws:sourceArn": format!("{}*", cx.function_arn()) } }
     })
+}
+
+/// The statements of a policy document other than ours: Lambda adds its own to a repository's
+/// policy when it creates a function from it, and they stay.
+fn others(policy: Option<&str>) -> Vec<Value> {
+    let document: Value = policy.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+    let statements = document["Statement"].as_array().cloned().unwrap_or_default();
+    statements.into_iter().filter(|s| s["Sid"] != STATEMENT_ID).collect()
+}
+
+/// Whether the policy holds our statement as the settings want it (whatever else it holds).
+fn has_our_statement(cx: &Context<'_>, policy: Option<&str>) -> bool {
+    let document: Value = policy.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+    let statements = document["Statement"].as_array().cloned().unwrap_or_default();
+    statements.iter().any(|s| *s == our_statement(cx))
+}
+
+/// The policy to set: ours, beside the statements others put there.
+fn repository_policy(cx: &Context<'_>, current: Option<&str>) -> Value {
+    let mut statements = others(current);
+    statements.push(our_statement(cx));
+    json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
 impl Resource for Repository {
@@ -127,7 +151,7 @@ impl Resource for Repository {
         if !same_json(observed.lifecycle.as_deref(), &lifecycle_policy()) {
             changes.push(Change::Lifecycle);
         }
-        if !same_json(observed.policy.as_deref(), &repository_policy(cx)) {
+        if !has_our_statement(cx, observed.policy.as_deref()) {
             changes.push(Change::Policy);
         }
         changes
@@ -144,12 +168,12 @@ impl Resource for Repository {
         let created =
             cx.aws.ecr.create_repository().repository_name(name).image_scanning_configuration(scanning).tags(tag);
         let created = created.send().await.map_err(|e| Error::aws("ecr:CreateRepository", name, e))?;
-        put(cx, &[Change::Lifecycle, Change::Policy]).await?;
+        put(cx, &[Change::Lifecycle, Change::Policy], None).await?;
         Ok(created.repository().and_then(|r| r.repository_uri()).unwrap_or_default().to_owned())
     }
 
-    async fn apply(&self, cx: &Context<'_>, _observed: &Observed, changes: &[Change]) -> Result<(), Error> {
-        put(cx, changes).await
+    async fn apply(&self, cx: &Context<'_>, observed: &Observed, changes: &[Change]) -> Result<(), Error> {
+        put(cx, changes, observed.policy.as_deref()).await
     }
 
     /// Deletes the repository with every image in it.
@@ -160,8 +184,8 @@ impl Resource for Repository {
     }
 }
 
-/// Sets each of `changes` as the settings want it.
-async fn put(cx: &Context<'_>, changes: &[Change]) -> Result<(), Error> {
+/// Sets each of `changes` as the settings want it, keeping what others put in `policy`.
+async fn put(cx: &Context<'_>, changes: &[Change], policy: Option<&str>) -> Result<(), Error> {
     let (ecr, name) = (&cx.aws.ecr, &cx.names.repository);
     for change in changes {
         match change {
@@ -179,8 +203,8 @@ async fn put(cx: &Context<'_>, changes: &[Change]) -> Result<(), Error> {
                 put.send().await.map_err(|e| Error::aws("ecr:PutLifecyclePolicy", name, e))?;
             }
             Change::Policy => {
-                let put =
-                    ecr.set_repository_policy().repository_name(name).policy_text(repository_policy(cx).to_string());
+                let text = repository_policy(cx, policy).to_string();
+                let put = ecr.set_repository_policy().repository_name(name).policy_text(text);
                 put.send().await.map_err(|e| Error::aws("ecr:SetRepositoryPolicy", name, e))?;
             }
         }

@@ -128,12 +128,33 @@ async fn deploy_and_destroy_come_through_what_real_aws_answers() {
         assert_eq!(lookup["acceptedMediaTypes"], json!(["application/vnd.oci.image.manifest.v1+json"]), "{lookup}");
     }
 
+    // The repository policy lets Lambda pull for this function, in the documented source-ARN form
+    // (`…:function:<name>*`); a statement Lambda adds beside it is no drift, and stays.
+    let aws = clients(&moto).await;
+    let repository = format!("{stack}-runtime");
+    let policy = |text: Option<String>| -> Value { serde_json::from_str(&text.unwrap_or_default()).unwrap() };
+    let ours = policy(aws.ecr.get_repository_policy().repository_name(&repository).send().await.unwrap().policy_text);
+    let source = ours["Statement"][0]["Condition"]["StringLike"]["aws:sourceArn"].as_str().unwrap().to_owned();
+    assert!(source.ends_with(&format!(":function:{stack}-api*")), "{source}");
+    let lambdas = json!({
+        "Sid": "LambdaECRImageRetrievalPolicy",
+        "Effect": "Allow",
+        "Principal": { "Service": "lambda.amazonaws.com" },
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    });
+    let both = json!({ "Version": "2012-10-17", "Statement": [ours["Statement"][0].clone(), lambdas.clone()] });
+    let set = aws.ecr.set_repository_policy().repository_name(&repository).policy_text(both.to_string());
+    set.send().await.unwrap();
+
     // The image pushed by someone else in between: `PutImage` refused as already there is the
     // image in place, not a failure.
     answers.image_race.store(true, Ordering::SeqCst);
     let raced = provisioner(&proxy.url, &stack, &deploy).await.expect("an image already there is no failure");
     assert_eq!(outcome_of(&raced, "image"), [Outcome::Unchanged], "{raced}");
     assert_eq!(proxy.seen("PutImage"), 2, "pushed by the first deploy, refused to the second");
+    assert_eq!(outcome_of(&raced, "ecr repository"), [Outcome::Unchanged], "Lambda's statement is no drift");
+    let kept = policy(aws.ecr.get_repository_policy().repository_name(&repository).send().await.unwrap().policy_text);
+    assert!(kept["Statement"].as_array().unwrap().contains(&lambdas), "{kept}");
     answers.image_race.store(false, Ordering::SeqCst);
 
     // Destroy waits while DynamoDB still reports the tables `DELETING`, so that nothing of them

@@ -46,7 +46,11 @@ impl Contents {
         check_x86_64_elf(&elf, binary)?;
         let mut files = BTreeMap::new();
         files.insert(ENTRYPOINT.to_owned(), File { contents: elf, mode: 0o755 });
-        for library in shared_libraries(binary)? {
+        let libraries = shared_libraries(binary)?;
+        if !libraries.is_empty() {
+            check_name_service(&ldd_version()?)?;
+        }
+        for library in libraries {
             let contents = std::fs::read(&library)
                 .map_err(|e| Error::Image(format!("cannot read the library {}: {e}", library.display())))?;
             files.insert(library.to_string_lossy().into_owned(), File { contents, mode: 0o755 });
@@ -145,6 +149,43 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, Error> {
     parse_ldd(&text)
 }
 
+/// What `ldd --version` says: the host's C library, which `ldd` resolved the binary's against.
+fn ldd_version() -> Result<String, Error> {
+    let output = Command::new("ldd")
+        .arg("--version")
+        .output()
+        .map_err(|e| Error::Image(format!("cannot run ldd --version: {e}")))?;
+    Ok(format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+}
+
+/// The glibc version `ldd --version` names on its first line (`ldd (Debian GLIBC 2.36-9) 2.36`),
+/// if it is glibc's `ldd` at all.
+fn glibc_version(ldd_version: &str) -> Option<(u32, u32)> {
+    let first = ldd_version.lines().next()?;
+    if !(first.contains("GLIBC") || first.contains("GNU libc")) {
+        return None;
+    }
+    let (major, minor) = first.rsplit(' ').next()?.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Whether the image can resolve host names with the host's glibc. Before 2.34 glibc loads its
+/// name service modules (`libnss_files`, `libnss_dns`) with `dlopen` at run time, so `ldd` does
+/// not list them and the image would have none: every DynamoDB and Secrets Manager host name
+/// would fail to resolve. From 2.34 both are inside `libc.so.6` (glibc 2.34 release notes).
+/// Other C libraries (musl) resolve names without modules.
+fn check_name_service(ldd_version: &str) -> Result<(), Error> {
+    match glibc_version(ldd_version) {
+        Some(version) if version < (2, 34) => Err(Error::Image(format!(
+            "this machine's glibc is {}.{}: before 2.34 it loads its name service modules at run time, which \
+             ldd does not list, so the image could not resolve host names; build the image on a machine with \
+             glibc 2.34 or later (Debian 12, Ubuntu 22.04, Amazon Linux 2023)",
+            version.0, version.1
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn parse_ldd(text: &str) -> Result<Vec<PathBuf>, Error> {
     let mut libraries = Vec::new();
     for line in text.lines().map(str::trim) {
@@ -179,6 +220,22 @@ mod tests {
         assert_eq!(paths, expected.map(PathBuf::from));
         assert!(parse_ldd("\tlibfoo.so.1 => not found\n").is_err());
         assert_eq!(parse_ldd("\tstatically linked\n").unwrap(), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn images_are_refused_on_a_glibc_whose_name_service_ldd_cannot_see() {
+        let debian = "ldd (Debian GLIBC 2.36-9+deb12u14) 2.36\nCopyright (C) 2022 Free Software Foundation, Inc.\n";
+        assert_eq!(glibc_version(debian), Some((2, 36)));
+        assert!(check_name_service(debian).is_ok());
+        assert!(check_name_service("ldd (Ubuntu GLIBC 2.35-0ubuntu3.8) 2.35\n").is_ok());
+        assert!(check_name_service("ldd (GNU libc) 2.34\n").is_ok());
+        let old = "ldd (Ubuntu GLIBC 2.31-0ubuntu9.16) 2.31\n";
+        assert_eq!(glibc_version(old), Some((2, 31)));
+        let refused = check_name_service(old).unwrap_err().to_string();
+        assert!(refused.contains("glibc is 2.31") && refused.contains("2.34 or later"), "{refused}");
+        assert!(check_name_service("ldd (GNU libc) 2.17\n").is_err(), "Amazon Linux 2");
+        assert_eq!(glibc_version("musl libc (x86_64)\nVersion 1.2.4\n"), None);
+        assert!(check_name_service("musl libc (x86_64)\nVersion 1.2.4\n").is_ok());
     }
 
     #[test]
