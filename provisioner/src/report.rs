@@ -10,6 +10,10 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+/// The kind column: as wide as the longest kind, "websocket invoke permission" (a test checks
+/// every kind fits), so that names and outcomes line up.
+pub const KIND_WIDTH: usize = 27;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
@@ -68,7 +72,7 @@ impl ResourceReport {
 
 impl fmt::Display for ResourceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<17} {:<30} {}", self.kind, self.name, self.outcome)?;
+        write!(f, "{:<KIND_WIDTH$} {:<30} {}", self.kind, self.name, self.outcome)?;
         if !self.changes.is_empty() {
             write!(f, " ({})", self.changes.join("; "))?;
         }
@@ -100,7 +104,7 @@ impl fmt::Display for Report {
         for resource in &self.resources {
             writeln!(f, "  {resource}")?;
             if let Some(id) = &resource.id {
-                writeln!(f, "  {:<17} {id}", "")?;
+                writeln!(f, "  {:<KIND_WIDTH$} {id}", "")?;
             }
         }
         if let Some(endpoint) = &self.endpoint {
@@ -135,7 +139,7 @@ impl Progress {
         let spinner = self.terminal.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
-            bar.set_message(format!("{kind:<17} {name}"));
+            bar.set_message(format!("{kind:<KIND_WIDTH$} {name}"));
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
@@ -150,7 +154,7 @@ impl Progress {
                 Ok(value)
             }
             Err(error) => {
-                eprintln!("{kind:<17} {name:<30} failed");
+                eprintln!("{kind:<KIND_WIDTH$} {name:<30} failed");
                 Err(error)
             }
         }
@@ -181,5 +185,26 @@ mod tests {
         assert_eq!(report("abc123").id.as_deref(), Some("abc123"));
         let stack = Report { stack: "s".into(), endpoint: None, stream_endpoint: None, resources: vec![report("")] };
         assert_eq!(stack.to_string().lines().count(), 2, "no empty identifier line:\n{stack}");
+    }
+
+    #[test]
+    fn every_kind_fits_its_column() {
+        let kinds = [
+            crate::repository::KIND,
+            crate::image::push::KIND,
+            crate::secret::KIND,
+            crate::websocket_api::KIND,
+            crate::role::KIND,
+            crate::tables::KIND,
+            crate::log_group::KIND,
+            crate::function::KIND,
+            crate::http_api::KIND,
+            crate::http_api::PERMISSION_KIND,
+            crate::websocket_api::PERMISSION_KIND,
+        ];
+        assert_eq!(kinds.iter().map(|k| k.len()).max(), Some(KIND_WIDTH));
+        let line = ResourceReport::new(crate::websocket_api::PERMISSION_KIND, "s-ws-invoke", Outcome::Created);
+        let short = ResourceReport::new(crate::role::KIND, "s-api-role", Outcome::Created);
+        assert_eq!(line.to_string().find("s-ws-invoke"), short.to_string().find("s-api-role"), "names line up");
     }
 }

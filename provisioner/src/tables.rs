@@ -286,6 +286,23 @@ async fn set_ttl(cx: &Context<'_>, spec: &TableSpec, current: Option<&str>) -> R
     let ttl =
         TimeToLiveSpecification::builder().enabled(enabled).attribute_name(attribute).build().expect("fields set");
     let update = cx.aws.dynamodb.update_time_to_live().table_name(name).time_to_live_specification(ttl);
-    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTimeToLive", name, e))?;
-    Ok(())
+    match update.send().await {
+        Ok(_) => Ok(()),
+        // DynamoDB takes one TTL change per table per hour ("it may take up to one hour for the
+        // change to fully process. Any additional UpdateTimeToLive calls for the same table during
+        // this one hour duration result in a ValidationException", API reference,
+        // UpdateTimeToLive): said plainly, once, not retried.
+        Err(error)
+            if error
+                .as_service_error()
+                .and_then(|e| e.meta().message())
+                .is_some_and(|m| m.contains("multiple times")) =>
+        {
+            Err(Error::Refused(format!(
+                "the TTL of table {name} was changed less than an hour ago, and DynamoDB takes one change an hour: \
+                 deploy again later"
+            )))
+        }
+        Err(error) => Err(Error::aws("dynamodb:UpdateTimeToLive", name, error)),
+    }
 }

@@ -29,12 +29,36 @@ struct RealAnswers {
     /// API reference, PutImage ("the specified image has already been pushed") — another deploy
     /// pushed it in between.
     image_race: AtomicBool,
+    /// `UpdateTimeToLive` refused: DynamoDB API reference, UpdateTimeToLive (a second change
+    /// within the hour is a `ValidationException`).
+    ttl_changed_recently: AtomicBool,
+    /// `GetFunction` without `Tags`, as Lambda answers a caller not allowed `lambda:ListTags`
+    /// (API reference, GetFunction → Tags); and `ListTags` itself denied.
+    untagged_function: AtomicBool,
+    deny_list_tags: AtomicBool,
+    /// The function `Inactive`, as after weeks without an invocation ("Lambda function states").
+    inactive: AtomicBool,
+    /// `PutFunctionConcurrency` refused for the account's concurrency quota (API reference,
+    /// PutFunctionConcurrency → InvalidParameterValueException).
+    concurrency_quota: AtomicBool,
 }
 
 fn json_answer(status: u16, content_type: &'static str, body: Value) -> Answer {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(content_type));
     Answer { status: StatusCode::from_u16(status).unwrap(), headers, body: Bytes::from(body.to_string()) }
+}
+
+/// A Lambda (REST) error: its type in `x-amzn-errortype`, as Lambda sends it.
+fn lambda_error(status: u16, kind: &'static str, message: &str) -> Answer {
+    let mut answer = json_answer(status, "application/json", json!({ "Type": "User", "message": message }));
+    answer.headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    answer
+}
+
+/// Whether the request is `GetFunction` (`GET /2015-03-31/functions/<name>`, nothing after it).
+fn is_get_function(operation: &str) -> bool {
+    operation.strip_prefix("GET /2015-03-31/functions/").is_some_and(|rest| !rest.contains('/'))
 }
 
 const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
@@ -78,6 +102,26 @@ impl RealAnswers {
                 left.1 -= 1;
                 Some(table_deleting(&table))
             }
+            "UpdateTimeToLive" if self.ttl_changed_recently.load(Ordering::SeqCst) => {
+                let error = "com.amazon.coral.validate#ValidationException";
+                let message = "Time to live has been modified multiple times within a fixed interval";
+                Some(json_answer(400, DYNAMODB_JSON, json!({ "__type": error, "message": message })))
+            }
+            operation
+                if operation.starts_with("GET /2017-03-31/tags/") && self.deny_list_tags.load(Ordering::SeqCst) =>
+            {
+                let message = "User is not authorized to perform: lambda:ListTags";
+                Some(lambda_error(403, "AccessDeniedException", message))
+            }
+            operation
+                if operation.starts_with("PUT /2017-10-31/functions/")
+                    && operation.ends_with("/concurrency")
+                    && self.concurrency_quota.load(Ordering::SeqCst) =>
+            {
+                let message = "Specified ReservedConcurrentExecutions for function decreases account's \
+                               UnreservedConcurrentExecution below its minimum value of [10].";
+                Some(lambda_error(400, "InvalidParameterValueException", message))
+            }
             "BatchGetImage" if self.image_race.load(Ordering::SeqCst) => {
                 Some(json_answer(200, ECR_JSON, json!({ "images": [], "failures": [] })))
             }
@@ -90,6 +134,24 @@ impl RealAnswers {
     }
 }
 
+impl RealAnswers {
+    /// `GetFunction`'s answer as Lambda gives it in the switched-on cases.
+    fn rewrite(&self, request: &Exchange, mut answer: Answer) -> Answer {
+        if !is_get_function(&request.operation()) || answer.status != StatusCode::OK {
+            return answer;
+        }
+        let mut body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        if self.untagged_function.load(Ordering::SeqCst) {
+            body.as_object_mut().unwrap().remove("Tags");
+        }
+        if self.inactive.load(Ordering::SeqCst) {
+            body["Configuration"]["State"] = json!("Inactive");
+        }
+        answer.body = Bytes::from(body.to_string());
+        answer
+    }
+}
+
 struct Shared(std::sync::Arc<RealAnswers>);
 
 impl Hook for Shared {
@@ -97,7 +159,7 @@ impl Hook for Shared {
         Box::pin(async move {
             match self.0.answer_for(request) {
                 Some(answer) => answer,
-                None => upstream.forward(request).await,
+                None => self.0.rewrite(request, upstream.forward(request).await),
             }
         })
     }
@@ -114,6 +176,12 @@ async fn deploy_and_destroy_come_through_what_real_aws_answers() {
     let proxy = Proxy::recording(&moto, std::sync::Arc::new(Shared(answers.clone()))).await;
     let stack = fresh_stack();
     let deploy = ["deploy", "--binary", SMALL_BINARY];
+
+    // A dry run of a new stack names no ARN it cannot know yet (an invoke permission's source is
+    // its API's, which does not exist).
+    let dry = provisioner(&proxy.url, &stack, &["deploy", "--dry-run", "--binary", SMALL_BINARY]).await.unwrap();
+    let ids: Vec<&str> = dry.resources.iter().filter_map(|r| r.id.as_deref()).collect();
+    assert!(ids.iter().all(|id| !id.contains(":/*") && !id.starts_with('@')), "{ids:?}");
 
     // Point-in-time recovery refused twice on a new table: retried, then on.
     answers.recovery_unavailable.store(2, Ordering::SeqCst);
@@ -156,6 +224,47 @@ async fn deploy_and_destroy_come_through_what_real_aws_answers() {
     let kept = policy(aws.ecr.get_repository_policy().repository_name(&repository).send().await.unwrap().policy_text);
     assert!(kept["Statement"].as_array().unwrap().contains(&lambdas), "{kept}");
     answers.image_race.store(false, Ordering::SeqCst);
+
+    // `GetFunction` without tags (no `lambda:ListTags` in its answer): the tags are asked for, and
+    // the function is still the stack's; with `ListTags` denied, the error names the permission.
+    answers.untagged_function.store(true, Ordering::SeqCst);
+    let listed = proxy.seen_matching("GET /2017-03-31/tags/");
+    let unchanged = provisioner(&proxy.url, &stack, &deploy).await.expect("the function is still ours");
+    assert_eq!(outcome_of(&unchanged, "lambda function"), [Outcome::Unchanged], "{unchanged}");
+    assert!(proxy.seen_matching("GET /2017-03-31/tags/") > listed, "ListTags asked");
+    answers.deny_list_tags.store(true, Ordering::SeqCst);
+    let denied = provisioner(&proxy.url, &stack, &deploy).await.expect_err("ListTags denied");
+    assert!(denied.to_string().contains("lambda:ListTags"), "{denied}");
+    answers.untagged_function.store(false, Ordering::SeqCst);
+    answers.deny_list_tags.store(false, Ordering::SeqCst);
+
+    // An `Inactive` function: `status` says so, and deploy wakes it by deploying its image again.
+    answers.inactive.store(true, Ordering::SeqCst);
+    let status = provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
+    let function = status.resources.iter().find(|r| r.kind == "lambda function").unwrap();
+    assert_eq!((function.outcome, function.changes.clone()), (Outcome::Drifted, vec!["inactive".to_owned()]));
+    let update_code = format!("PUT /2015-03-31/functions/{stack}-api/code");
+    let code_updates = proxy.seen(&update_code);
+    let woken = provisioner(&proxy.url, &stack, &deploy).await.unwrap();
+    assert_eq!(outcome_of(&woken, "lambda function"), [Outcome::Updated], "{woken}");
+    assert_eq!(proxy.seen(&update_code), code_updates + 1, "the image deployed again");
+    answers.inactive.store(false, Ordering::SeqCst);
+
+    // Reserved concurrency on an account whose quota cannot spare it: the message names the quota.
+    answers.concurrency_quota.store(true, Ordering::SeqCst);
+    let reserved = ["deploy", "--binary", SMALL_BINARY, "--reserved-concurrency", "5"];
+    let refused = provisioner(&proxy.url, &stack, &reserved).await.expect_err("over the quota");
+    assert!(refused.to_string().contains("Concurrent executions"), "{refused}");
+    answers.concurrency_quota.store(false, Ordering::SeqCst);
+
+    // A TTL changed twice within the hour: one clear refusal, the request sent once.
+    answers.ttl_changed_recently.store(true, Ordering::SeqCst);
+    let ttl_changes = proxy.seen("UpdateTimeToLive");
+    let retention = ["deploy", "--binary", SMALL_BINARY, "--feed-ttl-days", "7"];
+    let refused = provisioner(&proxy.url, &stack, &retention).await.expect_err("DynamoDB refuses the change");
+    assert!(refused.to_string().contains("less than an hour ago"), "{refused}");
+    assert_eq!(proxy.seen("UpdateTimeToLive") - ttl_changes, 1, "not retried");
+    answers.ttl_changed_recently.store(false, Ordering::SeqCst);
 
     // Destroy waits while DynamoDB still reports the tables `DELETING`, so that nothing of them
     // is left for a `status` or `deploy` right after.

@@ -185,6 +185,11 @@ impl Proxy {
         self.shared.seen.lock().unwrap().get(operation).copied().unwrap_or(0)
     }
 
+    /// Requests of every operation starting with `prefix` (REST operations name their path).
+    pub fn seen_matching(&self, prefix: &str) -> u64 {
+        self.shared.seen.lock().unwrap().iter().filter(|(op, _)| op.starts_with(prefix)).map(|(_, n)| n).sum()
+    }
+
     /// Delays every request by `delay` from now on.
     pub fn slow_down(&self, delay: Duration) {
         self.shared.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);

@@ -63,8 +63,9 @@ impl Resource for InvokePermission<'_> {
         self.sid.to_owned()
     }
 
+    /// None while the API does not exist (a dry run that would create it): its ARN is not known.
     fn id(&self, cx: &Context<'_>, _observed: Option<&bool>) -> String {
-        self.source_arn(cx)
+        if self.api_id.is_empty() { String::new() } else { self.source_arn(cx) }
     }
 
     /// Absent without the API, without the function, or without the statement in its policy. A

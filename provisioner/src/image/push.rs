@@ -31,8 +31,9 @@ pub async fn push(cx: &Context<'_>, image: &Image, repository_uri: &str) -> Resu
     let uri = format!("{repository_uri}@{}", image.manifest_digest);
     let report = |outcome| ResourceReport::new(KIND, &cx.names.repository, outcome).id(uri.clone());
     if repository_uri.is_empty() {
-        // Dry run before the repository exists.
-        return Ok((report(Outcome::WouldCreate), uri));
+        // Dry run before the repository exists: the image is known by its digest alone.
+        let report = ResourceReport::new(KIND, &cx.names.repository, Outcome::WouldCreate);
+        return Ok((report.id(image.manifest_digest.clone()), uri));
     }
     if exists(cx, &image.manifest_digest).await? {
         return Ok((report(Outcome::Unchanged), uri));

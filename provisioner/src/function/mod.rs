@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_lambda::client::Waiters as _;
 use aws_sdk_lambda::types::{
-    ApplicationLogLevel, Architecture, Environment, FunctionCode, LogFormat, LoggingConfig, PackageType, SystemLogLevel,
+    ApplicationLogLevel, Architecture, Environment, FunctionCode, LogFormat, LoggingConfig, PackageType, State,
+    SystemLogLevel,
 };
-use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use contract::env::{FunctionAuth, FunctionEnv, var};
 use contract::token_key::TokenKey;
 
@@ -19,13 +18,15 @@ use crate::resource::{Observation, Resource};
 use crate::secret::KeyRingRef;
 use crate::stack::{TAG_KEY, is_ours};
 
+mod wait;
+
+use self::wait::{After, wait_ready};
+
 pub const KIND: &str = "lambda function";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 /// How long a new role may take to become assumable by Lambda (IAM is eventually consistent;
 /// AWS's own tools wait up to about a minute).
 const ROLE_PROPAGATION: Duration = Duration::from_secs(90);
-/// Lambda creates and updates functions asynchronously; image functions take longest.
-const READY: Duration = Duration::from_secs(600);
 
 pub struct Observed {
     pub arn: String,
@@ -39,6 +40,8 @@ pub struct Observed {
     /// `None` where the service does not report it (see the README on moto).
     logging: Option<LoggingConfig>,
     reserved_concurrency: Option<i32>,
+    /// `Inactive` after weeks without an invocation (Lambda reclaims its resources).
+    state: Option<State>,
 }
 
 async fn observe_function(cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
@@ -48,8 +51,18 @@ async fn observe_function(cx: &Context<'_>) -> Result<Observation<Observed>, Err
         return Ok(Observation::Absent);
     };
     let Some(config) = found.configuration() else { return Ok(Observation::Absent) };
-    let tags = found.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
-    if !is_ours(&cx.names.stack, tags) {
+    let arn = config.function_arn().unwrap_or_default();
+    // `GetFunction` returns the tags only to a caller also allowed `lambda:ListTags` (API
+    // reference, GetFunction → Tags): without them, ask for them, so that a caller without that
+    // permission gets an error naming it instead of taking the stack's function for a foreign one.
+    let tags = match found.tags() {
+        Some(tags) => tags.clone(),
+        None => {
+            let listed = cx.aws.lambda.list_tags().resource(arn).send().await;
+            listed.map_err(|e| Error::aws("lambda:ListTags", name, e))?.tags().cloned().unwrap_or_default()
+        }
+    };
+    if !is_ours(&cx.names.stack, tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         return Ok(Observation::Foreign);
     }
     Ok(Observation::Ours(Observed {
@@ -63,6 +76,7 @@ async fn observe_function(cx: &Context<'_>) -> Result<Observation<Observed>, Err
         environment: config.environment().and_then(|e| e.variables()).cloned().unwrap_or_default(),
         logging: config.logging_config().cloned(),
         reserved_concurrency: found.concurrency().and_then(|c| c.reserved_concurrent_executions()),
+        state: config.state().cloned(),
     }))
 }
 
@@ -151,12 +165,15 @@ pub enum Change {
     Logging,
     /// Reserved concurrency to set, or none.
     Concurrency(Option<i32>),
+    /// `Inactive`: the image deployed again, which has Lambda provision the function anew ("Lambda
+    /// function states": an inactive function may need redeploying to return to `Active`).
+    Inactive,
 }
 
 impl Change {
     /// Changed by `UpdateFunctionConfiguration`.
     fn is_configuration(self) -> bool {
-        !matches!(self, Self::Image | Self::Concurrency(_))
+        !matches!(self, Self::Image | Self::Concurrency(_) | Self::Inactive)
     }
 }
 
@@ -171,6 +188,7 @@ impl fmt::Display for Change {
             Self::Logging => f.write_str("logging"),
             Self::Concurrency(Some(n)) => write!(f, "reserved concurrency {n}"),
             Self::Concurrency(None) => f.write_str("no reserved concurrency"),
+            Self::Inactive => f.write_str("inactive"),
         }
     }
 }
@@ -236,6 +254,9 @@ impl Resource for Function<'_> {
         if observed.reserved_concurrency != cx.settings.reserved_concurrency {
             changes.push(Change::Concurrency(cx.settings.reserved_concurrency));
         }
+        if observed.state == Some(State::Inactive) {
+            changes.push(Change::Inactive);
+        }
         changes
     }
 
@@ -256,7 +277,8 @@ impl Resource for Function<'_> {
 
     async fn apply(&self, cx: &Context<'_>, observed: &Observed, changes: &[Change]) -> Result<(), Error> {
         let name = &cx.names.function;
-        if let Some(image_uri) = self.image_uri.filter(|_| changes.contains(&Change::Image)) {
+        let redeploy = changes.contains(&Change::Image) || changes.contains(&Change::Inactive);
+        if let Some(image_uri) = self.image_uri.or(observed.image_uri.as_deref()).filter(|_| redeploy) {
             let update = cx.aws.lambda.update_function_code().function_name(name).image_uri(image_uri);
             update.send().await.map_err(|e| Error::aws("lambda:UpdateFunctionCode", name, e))?;
             wait_ready(cx, After::Update).await?;
@@ -276,6 +298,23 @@ impl Resource for Function<'_> {
         let deleted = cx.aws.lambda.delete_function().function_name(name).send().await;
         absent_as_none(deleted, NOT_FOUND, "lambda:DeleteFunction", name).map(drop)
     }
+}
+
+/// The minimum of unreserved concurrency Lambda refused to go under, from its answer to
+/// `PutFunctionConcurrency` ("Specified ReservedConcurrentExecutions for function decreases
+/// account's UnreservedConcurrentExecution below its minimum value of [10]."; API reference,
+/// PutFunctionConcurrency: the account keeps at least 100 unreserved, or all of a smaller quota).
+fn concurrency_quota<R>(
+    error: &aws_sdk_lambda::error::SdkError<
+        aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyError,
+        R,
+    >,
+) -> Option<u32> {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    let message = error.as_service_error()?.message()?;
+    let minimum = message.split("minimum value of [").nth(1)?.split(']').next()?;
+    message.contains("UnreservedConcurrentExecution").then_some(())?;
+    minimum.parse().ok()
 }
 
 /// Creates the function, retrying while the new role is not yet assumable by Lambda.
@@ -343,7 +382,15 @@ async fn set_concurrency(cx: &Context<'_>) -> Result<(), Error> {
     match cx.settings.reserved_concurrency {
         Some(n) => {
             let put = lambda.put_function_concurrency().function_name(name).reserved_concurrent_executions(n);
-            put.send().await.map_err(|e| Error::aws("lambda:PutFunctionConcurrency", name, e))?;
+            put.send().await.map_err(|e| match concurrency_quota(&e) {
+                Some(minimum) => Error::Refused(format!(
+                    "reserved_concurrency {n} would leave this account under the {minimum} unreserved concurrent \
+                     executions Lambda keeps for other functions (new accounts start with a quota of 10 in all): \
+                     ask for a higher \"Concurrent executions\" quota in Service Quotas, or deploy without \
+                     reserved_concurrency"
+                )),
+                None => Error::aws("lambda:PutFunctionConcurrency", name, e),
+            })?;
         }
         None => {
             let delete = lambda.delete_function_concurrency().function_name(name);
@@ -351,50 +398,4 @@ async fn set_concurrency(cx: &Context<'_>) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// What the function is waited for after.
-#[derive(Clone, Copy)]
-enum After {
-    Create,
-    Update,
-}
-
-/// Until the function is `Active` (after its creation) or its last update `Successful`, by the
-/// SDK's waiters: Lambda refuses the next change (and API Gateway would call an unready function)
-/// before then.
-async fn wait_ready(cx: &Context<'_>, after: After) -> Result<(), Error> {
-    let (lambda, name) = (&cx.aws.lambda, &cx.names.function);
-    let waited = match after {
-        After::Create => waited(lambda.wait_until_function_active_v2().function_name(name).wait(READY).await),
-        After::Update => waited(lambda.wait_until_function_updated_v2().function_name(name).wait(READY).await),
-    };
-    match waited {
-        Waited::Ready => Ok(()),
-        Waited::TimedOut => Err(Error::NotReady(format!("function {name}"))),
-        Waited::Failed => {
-            let config = lambda.get_function_configuration().function_name(name).send().await;
-            let config = config.map_err(|e| Error::aws("lambda:GetFunctionConfiguration", name, e))?;
-            let reason = config.state_reason().or(config.last_update_status_reason()).unwrap_or("no reason given");
-            Err(Error::Refused(format!("function {name} failed to become ready: {reason}")))
-        }
-        Waited::Error(error) => Err(Error::Refused(format!("waiting for function {name}: {error}"))),
-    }
-}
-
-enum Waited {
-    Ready,
-    TimedOut,
-    /// The resource reached a state it cannot leave by waiting.
-    Failed,
-    Error(String),
-}
-
-fn waited<T, O: std::fmt::Debug, E: std::error::Error + 'static>(result: Result<T, WaiterError<O, E>>) -> Waited {
-    match result {
-        Ok(_) => Waited::Ready,
-        Err(WaiterError::ExceededMaxWait(_)) => Waited::TimedOut,
-        Err(WaiterError::FailureState(_)) => Waited::Failed,
-        Err(error) => Waited::Error(aws_sdk_lambda::error::DisplayErrorContext(error).to_string()),
-    }
 }
