@@ -73,8 +73,12 @@ impl DeploySettings {
         if !(128..=10_240).contains(&self.memory_mb) {
             return bad("memory_mb", "must be from 128 to 10240");
         }
-        if !(1..=900).contains(&self.timeout_seconds) {
-            return bad("timeout_seconds", "must be from 1 to 900");
+        if !(crate::limits::MIN_FUNCTION_TIMEOUT_SECS..=900).contains(&self.timeout_seconds) {
+            return bad(
+                "timeout_seconds",
+                "must be from 3 to 900: every request is answered half a second before it, after its store \
+                 operations and the pushes of a send (1 s), so a shorter one leaves them no time",
+            );
         }
         if self.reserved_concurrency.is_some_and(|n| n < 0) {
             return bad("reserved_concurrency", "must be 0 or more (0 stops the function), or left out");
@@ -162,6 +166,9 @@ mod tests {
         assert_eq!(settings.validate(), Ok(()));
         let error = DeploySettings { log_retention_days: 10, ..settings.clone() }.validate().unwrap_err();
         assert_eq!(error.key, "log_retention_days");
+        let error = DeploySettings { timeout_seconds: 2, ..settings.clone() }.validate().unwrap_err();
+        assert_eq!(error.key, "timeout_seconds");
+        assert_eq!(DeploySettings { timeout_seconds: 3, ..settings.clone() }.validate(), Ok(()));
         let error = DeploySettings { stack: "Bad".into(), ..settings }.validate().unwrap_err();
         assert!(error.to_string().starts_with("stack: invalid stack name 'Bad'"), "{error}");
         let unknown = DeploySettings::parse(&format!("{BUILT_IN}\nmemroy_mb = 3\n")).unwrap_err();

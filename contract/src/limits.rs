@@ -31,3 +31,9 @@ pub const RESUME_LIMIT: usize = 500;
 
 /// The group sizes `measure-usage` measures sends to; the cost model interpolates between them.
 pub const MEASURED_GROUP_SIZES: [usize; 2] = [10, 50];
+
+/// The shortest function timeout `deploy` accepts. Every budget is cut to the invocation's
+/// deadline less half a second to answer (the runtime's `deadline` module), and a send spends up
+/// to its push budget (1 s by default) after it commits: under 3 s, a send slowed by throttling
+/// would have no time left for its pushes, or a store operation for its first retry.
+pub const MIN_FUNCTION_TIMEOUT_SECS: i32 = 3;

@@ -12,12 +12,12 @@ use lambda_http::tower::Service;
 use lambda_http::{Adapter, LambdaEvent, RequestExt, service_fn};
 use tower::ServiceExt;
 
-use crate::app;
 use crate::config::{Settings, StoreKind};
 use crate::push::gateway::Gateway;
 use crate::push::{Push, websocket};
 use crate::store::dynamodb::DynamoStore;
 use crate::wiring::app_state;
+use crate::{app, deadline};
 
 /// Set by the Lambda service (and by emulators of its Runtime API) in the function's process.
 pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -44,7 +44,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let mut state = app_state(&settings, store.clone(), keys).context("opening the store")?;
     tracing::info!(entities = %settings.entities_table, feeds = %settings.feeds_table, "ready for events");
     if settings.push_endpoint.is_empty() {
-        return lambda_http::run(app(state)).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
+        let router = app(state);
+        let handler = service_fn(move |request: lambda_http::Request| {
+            let router = router.clone();
+            async move { deadline::within(answer_by(&request), router.oneshot(request)).await }
+        });
+        return lambda_http::run(handler).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
     }
 
     let budget = Duration::from_millis(settings.push_budget_ms);
@@ -55,13 +60,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let handler = service_fn(move |request: lambda_http::Request| {
         let (router, state, push) = (router.clone(), state.clone(), push.clone());
         async move {
-            match request.request_context_ref() {
-                Some(RequestContext::WebSocket(context)) => {
-                    let context = context.clone();
-                    Ok(websocket::handle(&state, &push, &context, request).await)
+            let by = answer_by(&request);
+            let served = async {
+                match request.request_context_ref() {
+                    Some(RequestContext::WebSocket(context)) => {
+                        let context = context.clone();
+                        Ok(websocket::handle(&state, &push, &context, request).await)
+                    }
+                    _ => router.oneshot(request).await,
                 }
-                _ => router.oneshot(request).await,
-            }
+            };
+            deadline::within(by, served).await
         }
     });
     tracing::info!(endpoint = %settings.push_endpoint, "pushing to WebSocket connections");
@@ -79,6 +88,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     });
     lambda_http::lambda_runtime::run(events).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// When the invocation must be answered by: its deadline less the time to answer.
+fn answer_by(request: &lambda_http::Request) -> Option<tokio::time::Instant> {
+    let context = request.lambda_context_ref()?;
+    deadline::answer_by(context.deadline(), std::time::SystemTime::now(), tokio::time::Instant::now())
 }
 
 /// Moves a WebSocket answer's headers from `multiValueHeaders`, where `lambda_http` puts them, to

@@ -4,10 +4,12 @@
 //! and the parsed types; `identity` verifies the app's identity provider's tokens; `store` holds the storage traits and their backends; `protocol` is the
 //! feed on the wire, shared by the local stream and `push` (AWS's WebSocket API). `config` reads
 //! the settings, `wiring` builds the state from them once, and `server` and `lambda` serve it:
-//! `axum::serve` locally, `lambda_http::run` on Lambda.
+//! `axum::serve` locally, `lambda_http::run` on Lambda, where `deadline` cuts every budget to the
+//! invocation's.
 
 pub mod api;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod identity;
 pub mod lambda;

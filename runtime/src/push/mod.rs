@@ -108,7 +108,7 @@ impl Delivery for Push {
         if sent.deliveries.is_empty() {
             return;
         }
-        if tokio::time::timeout(self.budget, self.deliver_all(sent)).await.is_err() {
+        if tokio::time::timeout(crate::deadline::cut(self.budget), self.deliver_all(sent)).await.is_err() {
             tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
         }
     }
@@ -136,7 +136,7 @@ impl Delivery for Push {
                 tracing::warn!(%error, %connection, "could not close a connection");
             }
         });
-        if tokio::time::timeout(self.budget, all).await.is_err() {
+        if tokio::time::timeout(crate::deadline::cut(self.budget), all).await.is_err() {
             tracing::warn!("closing connections stopped at its time bound");
         }
     }

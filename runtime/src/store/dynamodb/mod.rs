@@ -185,8 +185,9 @@ impl DynamoStore {
     }
 
     /// The accounts of one operation, which must end within the operation budget.
+    /// A new operation's accounts, with its budget cut to the request's deadline, if any.
     fn account(&self) -> Tally {
-        Tally::until(retry::Deadline::after(self.options.operation_budget))
+        Tally::until(retry::Deadline::after(crate::deadline::cut(self.options.operation_budget)))
     }
 
     /// Adds an operation's accounts to the counters, whatever its result.
