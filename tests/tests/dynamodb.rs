@@ -399,6 +399,21 @@ async fn erasing_a_user_forgets_their_connections() {
     assert!(dynamo.open_connections(std::slice::from_ref(&user)).await.unwrap().is_empty());
 }
 
+/// On Lambda a store operation's budget ends with the invocation: with no time left before the
+/// request's deadline, an operation gives up at once with `Unavailable` (503, `Retry-After`)
+/// instead of running into Lambda's timeout.
+#[tokio::test]
+async fn an_operation_stops_at_the_requests_deadline() {
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let store = &*backend.store;
+    let alice = user(store, "alice").await;
+    let now = tokio::time::Instant::now();
+    let read = runtime::deadline::within(Some(now), store.user(&alice)).await;
+    assert!(matches!(read, Err(runtime::store::StoreError::Unavailable(_))), "{read:?}");
+    let later = now + std::time::Duration::from_secs(30);
+    assert!(runtime::deadline::within(Some(later), store.user(&alice)).await.unwrap().is_some());
+}
+
 /// Through HTTP: authentication and the cursor cost no store read, so a poll is one request.
 #[tokio::test]
 async fn a_poll_over_http_is_exactly_one_dynamodb_request() {
