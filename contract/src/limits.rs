@@ -18,6 +18,10 @@ pub const CONCURRENT_POSTS: usize = 32;
 /// reconnects at least 24 h / 2 h = 12 times.
 pub const WEBSOCKET_CONNECTION_LIMIT: Duration = Duration::from_secs(2 * 3600);
 
+/// The largest WebSocket frame API Gateway takes, and the unit it meters messages in ("Quotas
+/// for configuring and running a WebSocket in API Gateway": WebSocket frame size 32 KB).
+pub const WEBSOCKET_FRAME_BYTES: usize = 32 * 1024;
+
 /// How long a WebSocket connection may still be in its `$connect`: API Gateway's integration
 /// timeout, at most 29 s and not raisable for WebSocket APIs ("Quotas for configuring and running
 /// a WebSocket in API Gateway",

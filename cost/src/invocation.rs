@@ -144,7 +144,7 @@ pub struct Invocations {
 
 /// The tier's invocations: polls and sends when polling; sends, the WebSocket events and pings
 /// with push. A send posts to its recipients' connections [`CONCURRENT_POSTS`] at a time; a
-/// resume posts one frame after another.
+/// resume posts its frames (several entries each) one after another, then `caught_up`.
 pub fn mix(t: &Traffic, w: &Workload, m: &Measured, l: &mut Ledger) -> Vec<Invocations> {
     let one = |kind, count, usage, post_round_trips| Invocations { kind, count, usage, post_round_trips };
     let sessions = [
@@ -161,13 +161,11 @@ pub fn mix(t: &Traffic, w: &Workload, m: &Measured, l: &mut Ledger) -> Vec<Invoc
         ],
         Some(push) => {
             let rounds = |recipients: f64| (recipients * t.online / CONCURRENT_POSTS as f64).ceil();
-            let pushed_per_resume =
-                if t.connections > 0.0 { t.entries * (1.0 - t.online) / t.connections } else { 0.0 };
             vec![
                 one(Invocation::Direct, t.directs, m.direct, rounds(2.0)),
                 one(Invocation::Group, t.groups, m.group, rounds(w.group_size)),
                 one(Invocation::Connect, t.connections, push.connect, 0.0),
-                one(Invocation::Resume, t.connections, push.resume, pushed_per_resume + 1.0),
+                one(Invocation::Resume, t.connections, push.resume, t.frames_per_resume + 1.0),
                 one(Invocation::Disconnect, t.connections, push.disconnect, 0.0),
                 one(Invocation::Ping, t.pings, push.ping, 0.0),
                 one(Invocation::Reauth, t.reauths, push.reauth, 1.0),

@@ -1,7 +1,7 @@
 //! What one tier does in a month — polls, sends, feed entries, sessions, connections, pings —
 //! derived from the workload alone, before any price.
 
-use contract::limits::WEBSOCKET_CONNECTION_LIMIT;
+use contract::limits::{WEBSOCKET_CONNECTION_LIMIT, WEBSOCKET_FRAME_BYTES};
 
 use crate::format::num;
 use crate::inputs::{Pricing, Workload};
@@ -33,6 +33,8 @@ pub struct Traffic {
     pub pings: f64,
     /// Reauths of open connections (one after each refresh of a push client).
     pub reauths: f64,
+    /// Frames one resume posts its entries in (several entries to a 32 KB frame).
+    pub frames_per_resume: f64,
     pub websocket_messages: f64,
 }
 
@@ -42,15 +44,19 @@ fn reconnects_per_day() -> f64 {
 }
 
 impl Traffic {
+    /// `entry_frame_bytes`: what one entry adds to a resume's frame, at most (the measured
+    /// resume of one entry).
     pub fn derive(
         users: u64,
         workload: &Workload,
         pricing: &Pricing,
         deployment: &Deployment,
+        entry_frame_bytes: f64,
         ledger: &mut Ledger,
     ) -> Self {
         let mut traffic = Self::requests(users as f64, workload, deployment, ledger);
-        traffic.add_connections(workload, pricing, deployment.push, ledger);
+        traffic.add_connections(workload, deployment.push, ledger);
+        traffic.add_frames(pricing, entry_frame_bytes, ledger);
         traffic
     }
 
@@ -152,12 +158,13 @@ impl Traffic {
             connections: 0.0,
             pings: 0.0,
             reauths: 0.0,
+            frames_per_resume: 0.0,
             websocket_messages: 0.0,
         }
     }
 
-    /// Push: connections, their resumes and pings, and a frame for every entry (all 0 when polling).
-    fn add_connections(&mut self, w: &Workload, p: &Pricing, push: bool, l: &mut Ledger) {
+    /// Push: connections, their pings and reauths (all 0 when polling).
+    fn add_connections(&mut self, w: &Workload, push: bool, l: &mut Ledger) {
         let (u, online) = (self.users, if push { w.online_share } else { 0.0 });
         self.online = online;
         self.connection_minutes = l.put(
@@ -199,14 +206,39 @@ impl Traffic {
              connection shorter than a token's lifetime may need none)"
                 .into(),
         );
+    }
+
+    /// The frames posted and the WebSocket messages metered: an online user's entries pushed one
+    /// to a frame as they are sent, an offline user's sent by the resume of their next connection,
+    /// packed several to a 32 KB frame.
+    fn add_frames(&mut self, p: &Pricing, entry_frame_bytes: f64, l: &mut Ledger) {
+        if self.connections == 0.0 {
+            self.websocket_messages = l.put("WebSocket messages", 0.0, "messages", "no push".into());
+            return;
+        }
+        let per_resume = self.entries * (1.0 - self.online) / self.connections;
+        self.frames_per_resume = l.put(
+            "frames per resume",
+            (per_resume * entry_frame_bytes / WEBSOCKET_FRAME_BYTES as f64).ceil(),
+            "frames",
+            format!(
+                "⌈{} entries resumed per connection × {} B / {} B frame⌉ (an upper bound: the measured resume of one \
+                 entry, its caught_up included)",
+                num(per_resume),
+                num(entry_frame_bytes),
+                WEBSOCKET_FRAME_BYTES
+            ),
+        );
         let posts = l.put(
             "frames posted",
-            if push { self.entries + self.connections + self.reauths } else { 0.0 },
+            self.entries * self.online + self.connections * (self.frames_per_resume + 1.0) + self.reauths,
             "messages",
             format!(
-                "{} feed entries (pushed live, or sent by the resume of the next connection) + {} caught_up + {} reauthed",
-                num(self.entries),
+                "{} entries pushed live ({} online) + {} connections × ({} resume frames + caught_up) + {} reauthed",
+                num(self.entries * self.online),
+                num(self.online),
                 num(self.connections),
+                num(self.frames_per_resume),
                 num(self.reauths)
             ),
         );

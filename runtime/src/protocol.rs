@@ -51,6 +51,10 @@ pub enum StreamFrame<'a> {
     /// cursor is not `after` has missed something (on AWS, where pushes are best effort and may
     /// arrive out of order) and polls from its own cursor instead.
     Message { message: &'a RawValue, cursor: String, after: String },
+    /// On AWS, a resume's entries several to a frame (as many as fit in API Gateway's 32 KB
+    /// frame), oldest first: `cursor` is just past the last, `after` just before the first, as
+    /// for one `message`.
+    Messages { messages: Vec<&'a RawValue>, cursor: String, after: String },
     /// Everything stored when the stream opened (or a resume asked) has been sent; what follows
     /// is live.
     CaughtUp { cursor: String },

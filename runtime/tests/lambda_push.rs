@@ -89,8 +89,16 @@ async fn says(function: &Function, recorder: &PushRecorder, connection: &str, ac
     recorder.frames_for(connection)
 }
 
+/// The entries of `message` frames and of a resume's `messages` frames, in order.
 fn messages(frames: &[Value]) -> Vec<Value> {
-    frames.iter().filter(|f| f["type"] == "message").map(|f| f["message"].clone()).collect()
+    frames
+        .iter()
+        .flat_map(|f| match f["type"].as_str() {
+            Some("message") => vec![f["message"].clone()],
+            Some("messages") => f["messages"].as_array().unwrap().clone(),
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// Each message frame's `after` is the cursor of the frame before it.
@@ -185,11 +193,28 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     assert_eq!(messages(entries), bob_feed);
     assert_chained(entries);
     assert_eq!(*last, json!({ "type": "caught_up", "cursor": bob_next }));
+    assert_eq!(entries.len(), 1, "a few entries fit in one frame: {entries:?}");
     recorder.take();
-    let from_second = entries[0]["cursor"].as_str().unwrap();
-    let body = json!({ "action": "resume", "after": from_second }).to_string();
+    let first = function.call("GET", "/v1/messages?limit=1", Some(&b), None).await;
+    let body = json!({ "action": "resume", "after": first.body["next"] }).to_string();
     function.event("MESSAGE", "bob-1=", &[], Some(&body)).await;
     assert_eq!(messages(&recorder.frames_for("bob-1=")), bob_feed[1..]);
+
+    // A resume of more than a frame holds: packed into frames of at most API Gateway's 32 KB,
+    // each chained to the one before, everything once and in order.
+    for i in 0..40 {
+        function.send_direct(&a, &bob, &format!("{i:02} {}", "x".repeat(2_000))).await;
+    }
+    let (bob_feed, bob_next) = function.feed(&b).await;
+    recorder.take();
+    function.event("MESSAGE", "bob-1=", &[], Some(r#"{"action":"resume"}"#)).await;
+    let frames = recorder.frames_for("bob-1=");
+    let (last, entries) = frames.split_last().unwrap();
+    assert!(entries.len() >= 3, "{} frames for {} entries", entries.len(), bob_feed.len());
+    assert!(recorder.take().iter().all(|p| p.bytes <= 32 * 1024), "every frame within 32 KB");
+    assert_eq!(messages(entries), bob_feed);
+    assert_chained(entries);
+    assert_eq!(*last, json!({ "type": "caught_up", "cursor": bob_next }));
 
     // What the server cannot act on is answered on the connection, with a stable code.
     recorder.take();

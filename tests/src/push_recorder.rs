@@ -20,6 +20,8 @@ use serde_json::Value;
 pub struct Post {
     pub connection: String,
     pub frame: Value,
+    /// The frame's size as posted.
+    pub bytes: usize,
 }
 
 #[derive(Default)]
@@ -123,7 +125,7 @@ async fn record(
             return (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], body).into_response();
         }
         let frame = serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
-        recorded.posts.push(Post { connection: id.clone(), frame });
+        recorded.posts.push(Post { connection: id.clone(), frame, bytes: body.len() });
         recorded.slow.get(&id).copied()
     };
     if let Some(delay) = delay {

@@ -334,10 +334,10 @@ pub async fn store_push_usage(
     usage
 }
 
-/// A resume of one entry: its message frame and `caught_up`, with cursors of their real length.
+/// A resume of one entry: its `messages` frame and `caught_up`, with cursors of their real length.
 fn resume_frame_bytes(message: &Value) -> u64 {
     let cursor = "A".repeat(27);
-    let frame = json!({ "type": "message", "message": message, "cursor": cursor, "after": cursor });
+    let frame = json!({ "type": "messages", "messages": [message], "cursor": cursor, "after": cursor });
     let caught_up = json!({ "type": "caught_up", "cursor": cursor });
     response_bytes(&frame) + response_bytes(&caught_up)
 }

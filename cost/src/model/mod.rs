@@ -2,7 +2,7 @@
 //! their measured usage, each component priced by its own module, then the quotas — every figure
 //! computed once, with its formula and inputs kept for `--explain`.
 
-use contract::usage::MeasuredUsage;
+use contract::usage::{MeasuredUsage, Operation};
 use serde::Serialize;
 
 use crate::components::{self, Priced};
@@ -127,7 +127,9 @@ pub fn price_tier(
     deployment: &Deployment,
 ) -> Result<TierCost, Error> {
     let mut ledger = Ledger::default();
-    let traffic = Traffic::derive(users, workload, pricing, deployment, &mut ledger);
+    // What one entry adds to a resume's frame, at most: the measured resume of one entry.
+    let entry_frame_bytes = usage.operation(Operation::WsResume).map_or(0, |resume| resume.response_bytes) as f64;
+    let traffic = Traffic::derive(users, workload, pricing, deployment, entry_frame_bytes, &mut ledger);
     let measured = Measured::new(usage, workload, deployment)?;
     let invocations = invocation::mix(&traffic, workload, &measured, &mut ledger);
     let tier = components::Tier {

@@ -150,10 +150,13 @@ fn one_push_tier_by_hand() {
     // their connection after each refresh.
     let (sign_ins, logouts, refreshes) = (4_000.0, 1_000.0, 73_000.0);
     let reauths = refreshes;
-    // Every entry is one frame (pushed, or sent by the next resume), every resume ends with
+    // An online user's entry is one frame, pushed live (10 %); an offline user's are sent by the
+    // resume of their next connection, packed to 32 KB frames: 44 × 0.9 / 6 = 6.6 entries of at
+    // most 1,000 B (the measured resume of one entry), one frame. Every resume ends with
     // `caught_up`, every reauth is answered `reauthed`; received: a resume per connection, the
     // pings and the reauths.
-    let messages = entries + connections + reauths + connections + pings + reauths;
+    let posted = entries * 0.1 + connections * (1.0 + 1.0) + reauths;
+    let messages = posted + connections + pings + reauths;
     close(tier.cost(Component::WebsocketApi), minutes / 1e6 * 0.25 + messages / 1e6 * 1.00);
     // No polls: the HTTP API carries the sends and the sessions.
     close(tier.cost(Component::HttpApi), (directs + groups + sign_ins + logouts + refreshes) / 1e6 * 1.00);
@@ -161,12 +164,12 @@ fn one_push_tier_by_hand() {
     close(tier.cost(Component::LambdaRequests), invocations / 1e6 * 0.20);
     // At 13.8203125× CPU and 4 ms a round trip: direct ⌈1.5 × 13.82 + (3 + 1 round of posts) × 4⌉
     // = 37, group ⌈3 × 13.82 + (4 + 1) × 4⌉ = 62, $connect ⌈0.5 × 13.82 + 2 × 4⌉ = 15, resume
-    // ⌈0.5 × 13.82 + (2 + 44 × 0.9 / 6 entries + 1 caught_up) × 4⌉ = ⌈45.31⌉ = 46, $disconnect
+    // ⌈0.5 × 13.82 + (2 + 1 frame + 1 caught_up) × 4⌉ = ⌈22.91⌉ = 23, $disconnect
     // ⌈0.5 × 13.82 + 3 × 4⌉ = 19, ping ⌈0.25 × 13.82 + 4⌉ = 8, reauth ⌈0.25 × 13.82 + (3 + 1) × 4⌉ = 20;
     // the sessions as when polling (26, 19 and 8).
     let milliseconds = directs * 37.0
         + groups * 62.0
-        + connections * (15.0 + 46.0 + 19.0)
+        + connections * (15.0 + 23.0 + 19.0)
         + pings * 8.0
         + reauths * 20.0
         + sign_ins * 26.0

@@ -9,6 +9,7 @@
 //! [`CONNECT_GRACE`](contract::limits::CONNECT_GRACE): a connection still in its `$connect`
 //! answers 410 too.
 
+pub mod frames;
 pub mod gateway;
 pub mod websocket;
 

@@ -5,8 +5,9 @@
 //!   connection; 401 refuses it.
 //! * `$disconnect` forgets it.
 //! * Messages (route `$default`): `{"action":"resume","after":"<cursor>"}` sends the feed's
-//!   entries after the cursor to this connection, oldest first, then `caught_up` — or, past
-//!   [`RESUME_LIMIT`] entries, `behind` with the cursor to resume from. API Gateway accepts no
+//!   entries after the cursor to this connection, oldest first, several to a `messages` frame,
+//!   then `caught_up` — or, past [`RESUME_LIMIT`] entries or near the invocation's deadline,
+//!   `behind` with the cursor to resume from. API Gateway accepts no
 //!   post before `$connect` has returned, so catching up is a message of the client's, sent once
 //!   it is connected. `{"action":"ping"}` only keeps the connection alive (API Gateway closes one
 //!   idle for 10 minutes). `{"action":"reauth","access_token":"…"}` moves the connection to a
@@ -24,12 +25,16 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
 
+use std::time::Duration;
+
 use super::Push;
+use super::frames::Packer;
 use crate::api::AppState;
 use crate::api::Delivery;
 use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
+use crate::deadline;
 use crate::domain::session::now;
 use crate::domain::{ConnectionId, Cursor};
 use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth};
@@ -38,6 +43,9 @@ use crate::store::connections::ConnectionRecord;
 /// Entries one resume sends; more wait for the next resume (or a poll).
 pub use contract::limits::RESUME_LIMIT;
 const RESUME_PAGE: usize = 100;
+/// A resume stops reading (and says `behind`) with less than this left before the invocation's
+/// deadline: time for its last frames and the answer.
+const RESUME_RESERVE: Duration = Duration::from_secs(1);
 
 /// Why an event got no normal answer: not one this function handles, or what the HTTP API would
 /// refuse (a `$connect` without a valid token, the store unavailable).
@@ -163,8 +171,9 @@ async fn extend(state: &AppState, push: &Push, record: &ConnectionRecord, access
     }
 }
 
-/// Sends the entries after `after`, in order, one post at a time (posts to one connection in
-/// flight together could arrive out of order).
+/// Sends the entries after `after`, packed several to a frame, one frame after another (posts to
+/// one connection in flight together could arrive out of order), then `caught_up` — or `behind`
+/// at the limit of entries, or when the invocation's deadline is near.
 async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after: Option<&str>) {
     let user = &record.user;
     let Cursor(after) = match cursor_after(state, user, after) {
@@ -175,7 +184,13 @@ async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after:
         }
     };
     let mut pages = CatchUp::after(user, after, RESUME_PAGE, RESUME_LIMIT);
+    let mut packer = Packer::new(&state.keys, user, after);
+    let mut out_of_time = false;
     loop {
+        if deadline::cut(RESUME_RESERVE) < RESUME_RESERVE {
+            out_of_time = true;
+            break;
+        }
         let page = match pages.next_page(&*state.store).await {
             Ok(Some(page)) => page,
             Ok(None) => break,
@@ -184,14 +199,22 @@ async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after:
                 return;
             }
         };
-        for (seq, message) in &page {
-            if !push.post(record, push.message_frame(user, *seq, message.raw())).await {
+        for (seq, message) in page {
+            if let Some(frame) = packer.push(seq, message)
+                && !push.post(record, frame).await
+            {
                 return;
             }
         }
     }
-    let cursor = state.keys.encode_cursor(user, Cursor(pages.last()));
-    let last = if pages.caught_up() { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
+    if let Some(frame) = packer.finish()
+        && !push.post(record, frame).await
+    {
+        return;
+    }
+    let cursor = state.keys.encode_cursor(user, Cursor(packer.sent_up_to()));
+    let caught_up = pages.caught_up() && !out_of_time;
+    let last = if caught_up { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
     push.post(record, last.to_bytes()).await;
 }
 
