@@ -45,6 +45,14 @@ impl Exchange {
         let path = self.path.split('?').next().unwrap_or_default();
         format!("{} {path}", self.method)
     }
+
+    /// The service the request was signed for: SigV4's credential scope names it
+    /// (`Credential=<key>/<date>/<region>/<service>/aws4_request`); empty if unsigned.
+    pub fn service(&self) -> String {
+        let authorization = self.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let scope = authorization.split("Credential=").nth(1).and_then(|c| c.split(',').next()).unwrap_or_default();
+        scope.split('/').nth(3).unwrap_or_default().to_owned()
+    }
 }
 
 /// An answer, the emulator's or a hook's.
@@ -114,6 +122,11 @@ impl Hook for Forward {
 pub struct Recorded {
     /// As [`Exchange::operation`] names it.
     pub operation: String,
+    /// As [`Exchange::service`] names it.
+    pub service: String,
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
     pub body: Bytes,
     pub response: Bytes,
 }
@@ -211,7 +224,14 @@ async fn answer_one(shared: Arc<Shared>, request: Request<Incoming>) -> Result<R
         }
         let answer = shared.hook.answer(&exchange, &shared.upstream).await;
         if let Some(recorded) = &shared.recorded {
-            let exchange = Recorded { operation, body: exchange.body.clone(), response: answer.body.clone() };
+            let exchange = Recorded {
+                operation,
+                service: exchange.service(),
+                method: exchange.method.clone(),
+                path: exchange.path.clone(),
+                body: exchange.body.clone(),
+                response: answer.body.clone(),
+            };
             recorded.lock().unwrap().push(exchange);
         }
         answer

@@ -1,0 +1,286 @@
+//! The documented deployer policy (`config/deployer-policy.json`) against every AWS call of a
+//! whole lifecycle. moto cannot check it: its IAM enforcement matches resources only for S3, and
+//! its signature check fails for Lambda and API Gateway v2. So every request is recorded at the
+//! wire, mapped to the IAM action and resource AWS authorizes it as — with the actions AWS
+//! requires implicitly ("Actions, resources, and condition keys" of each service, and the API
+//! references: `lambda:ListTags` for `GetFunction`'s tags, `iam:PassRole` for a function's role)
+//! — and each must be allowed by a statement of the policy, resource and condition included.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use support::*;
+use testkit::proxy::{Method, Recorded};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+/// One authorization: an action on a resource, with the condition keys AWS sets for it.
+#[derive(Debug)]
+struct Call {
+    action: String,
+    resource: String,
+    context: BTreeMap<&'static str, String>,
+}
+
+fn call(action: impl Into<String>, resource: impl Into<String>) -> Call {
+    Call { action: action.into(), resource: resource.into(), context: BTreeMap::new() }
+}
+
+fn arn(service: &str, resource: &str) -> String {
+    format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}")
+}
+
+/// The form body of a query-protocol request (IAM, STS), decoded.
+fn form(body: &[u8]) -> BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(&v.replace('+', " "))))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+}
+
+/// What AWS authorizes `request` as: one action or more (an implicit one beside it).
+fn authorizations(request: &Recorded) -> Vec<Call> {
+    let mut calls = explicit(request);
+    // Creating a resource with tags needs the service's tagging action on it too ("tag on
+    // create": each service's Actions table lists it as a dependent action of its create call).
+    if let Some((tagging, resource)) = tagged_on_create(request, &calls) {
+        calls.push(call(tagging, resource));
+    }
+    calls
+}
+
+/// The tagging action a create call with tags also needs, on the resource it creates.
+fn tagged_on_create(request: &Recorded, calls: &[Call]) -> Option<(&'static str, String)> {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let has = |name: &str| body.get(name).is_some_and(|tags| !tags.is_null());
+    let first = calls.first()?;
+    let tagging = match first.action.as_str() {
+        "dynamodb:CreateTable" if has("Tags") => "dynamodb:TagResource",
+        "ecr:CreateRepository" if has("tags") => "ecr:TagResource",
+        "secretsmanager:CreateSecret" if has("Tags") => "secretsmanager:TagResource",
+        "logs:CreateLogGroup" if has("tags") => "logs:TagResource",
+        "lambda:CreateFunction" if has("Tags") => "lambda:TagResource",
+        "apigateway:POST" if request.path.starts_with("/v2/apis") && has("tags") => "apigateway:TagResource",
+        "iam:CreateRole" if form(&request.body).keys().any(|k| k.starts_with("Tags.")) => "iam:TagRole",
+        _ => return None,
+    };
+    Some((tagging, first.resource.clone()))
+}
+
+/// The action a request names, and the ones AWS derives from its parameters.
+fn explicit(request: &Recorded) -> Vec<Call> {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+    let operation = request.operation.clone();
+    match request.service.as_str() {
+        "dynamodb" => {
+            let resource = match operation.as_str() {
+                "ListTagsOfResource" | "TagResource" => field("ResourceArn"),
+                _ => arn("dynamodb", &format!("table/{}", field("TableName"))),
+            };
+            vec![call(format!("dynamodb:{operation}"), resource)]
+        }
+        "ecr" => {
+            let resource = match operation.as_str() {
+                "ListTagsForResource" | "TagResource" => field("resourceArn"),
+                "DescribeRepositories" => {
+                    let name = body["repositoryNames"][0].as_str().unwrap_or_default();
+                    arn("ecr", &format!("repository/{name}"))
+                }
+                _ => arn("ecr", &format!("repository/{}", field("repositoryName"))),
+            };
+            vec![call(format!("ecr:{operation}"), resource)]
+        }
+        "secretsmanager" => {
+            let id = if operation == "CreateSecret" { field("Name") } else { field("SecretId") };
+            let resource =
+                if id.starts_with("arn:") { id } else { arn("secretsmanager", &format!("secret:{id}-AbCdEf")) };
+            vec![call(format!("secretsmanager:{operation}"), resource)]
+        }
+        "logs" => {
+            let resource = match operation.as_str() {
+                "DescribeLogGroups" => "*".to_owned(),
+                "ListTagsForResource" | "TagResource" => field("resourceArn"),
+                _ => arn("logs", &format!("log-group:{}", field("logGroupName"))),
+            };
+            vec![call(format!("logs:{operation}"), resource)]
+        }
+        "iam" => {
+            let form = form(&request.body);
+            let resource = format!("arn:aws:iam::{ACCOUNT}:role/{}", form.get("RoleName").cloned().unwrap_or_default());
+            vec![call(format!("iam:{}", form["Action"]), resource)]
+        }
+        "sts" => vec![call(format!("sts:{}", form(&request.body)["Action"]), "*")],
+        "lambda" => lambda(request, &body),
+        "apigateway" => {
+            let path = request.path.split('?').next().unwrap_or_default().trim_start_matches("/v2");
+            let resource = if request.method == Method::GET {
+                "*".to_owned()
+            } else {
+                format!("arn:aws:apigateway:{REGION}::{path}")
+            };
+            vec![call(format!("apigateway:{}", request.method), resource)]
+        }
+        other => panic!("a call to an unmapped service '{other}': {}", request.operation),
+    }
+}
+
+/// Lambda's REST paths, as its API reference lists them.
+fn lambda(request: &Recorded, body: &Value) -> Vec<Call> {
+    let path = decode(request.path.split('?').next().unwrap_or_default());
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let function = |name: &str| arn("lambda", &format!("function:{}", name.rsplit(':').next().unwrap_or(name)));
+    let pass_role = |role: &Value| {
+        role.as_str().map(|role| {
+            let mut passed = call("iam:PassRole", role);
+            passed.context.insert("iam:PassedToService", "lambda.amazonaws.com".into());
+            passed
+        })
+    };
+    let method = request.method.as_str();
+    match (method, segments.as_slice()) {
+        ("POST", [_, "functions"]) => {
+            let mut calls = vec![call("lambda:CreateFunction", function(body["FunctionName"].as_str().unwrap()))];
+            calls.extend(pass_role(&body["Role"]));
+            calls
+        }
+        // `GetFunction` returns the tags only with `lambda:ListTags` (API reference, GetFunction).
+        ("GET", [_, "functions", name]) => {
+            vec![call("lambda:GetFunction", function(name)), call("lambda:ListTags", function(name))]
+        }
+        ("DELETE", [_, "functions", name]) => vec![call("lambda:DeleteFunction", function(name))],
+        ("GET", [_, "functions", name, "configuration"]) => {
+            vec![call("lambda:GetFunctionConfiguration", function(name))]
+        }
+        ("PUT", [_, "functions", name, "configuration"]) => {
+            let mut calls = vec![call("lambda:UpdateFunctionConfiguration", function(name))];
+            calls.extend(pass_role(&body["Role"]));
+            calls
+        }
+        ("PUT", [_, "functions", name, "code"]) => vec![call("lambda:UpdateFunctionCode", function(name))],
+        ("PUT", [_, "functions", name, "concurrency"]) => vec![call("lambda:PutFunctionConcurrency", function(name))],
+        ("DELETE", [_, "functions", name, "concurrency"]) => {
+            vec![call("lambda:DeleteFunctionConcurrency", function(name))]
+        }
+        ("GET", [_, "functions", name, "policy"]) => vec![call("lambda:GetPolicy", function(name))],
+        ("POST", [_, "functions", name, "policy"]) => vec![call("lambda:AddPermission", function(name))],
+        ("DELETE", [_, "functions", name, "policy", _]) => vec![call("lambda:RemovePermission", function(name))],
+        ("GET", [_, "tags", resource @ ..]) => vec![call("lambda:ListTags", resource.join("/"))],
+        ("POST", [_, "tags", resource @ ..]) => vec![call("lambda:TagResource", resource.join("/"))],
+        _ => panic!("an unmapped Lambda call: {method} {path}"),
+    }
+}
+
+/// `*` and `?` as IAM matches them in resources.
+fn matches(pattern: &str, text: &str) -> bool {
+    match (pattern.chars().next(), text.chars().next()) {
+        (None, None) => true,
+        (Some('*'), _) => {
+            matches(&pattern[1..], text)
+                || (!text.is_empty() && matches(pattern, &text[text.chars().next().unwrap().len_utf8()..]))
+        }
+        (Some('?'), Some(c)) => matches(&pattern[1..], &text[c.len_utf8()..]),
+        (Some(p), Some(c)) if p == c => matches(&pattern[p.len_utf8()..], &text[c.len_utf8()..]),
+        _ => false,
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a statement of `policy` allows `call`: the action, a resource pattern, and every
+/// condition (`StringEquals` on a key the call sets).
+fn allowed(policy: &Value, call: &Call) -> bool {
+    policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Allow").any(|statement| {
+        let action = strings(&statement["Action"]).iter().any(|a| a.eq_ignore_ascii_case(&call.action));
+        let resource = strings(&statement["Resource"]).iter().any(|r| matches(r, &call.resource));
+        let conditions = statement["Condition"].as_object().is_none_or(|conditions| {
+            conditions.iter().all(|(operator, keys)| {
+                operator == "StringEquals"
+                    && keys.as_object().unwrap().iter().all(|(key, value)| {
+                        call.context.get(key.as_str()).is_some_and(|set| strings(value).contains(set))
+                    })
+            })
+        });
+        action && resource && conditions
+    })
+}
+
+/// Actions of the policy that this lifecycle does not reach, and the path that needs each.
+const ELSEWHERE: &[(&str, &str)] = &[
+    ("ecr:PutImageScanningConfiguration", "a repository found without scan on push (a new one gets it at creation)"),
+    ("lambda:GetFunctionConfiguration", "reading why a function failed to become ready"),
+    ("lambda:RemovePermission", "an invoke permission whose source drifted is replaced"),
+    ("apigateway:PATCH", "an API or stage that drifted (moto emulates no UpdateStage)"),
+    ("dynamodb:UpdateTable", "a table found on provisioned capacity is put back on demand"),
+    ("iam:UpdateAssumeRolePolicy", "a role whose trust policy drifted"),
+    ("iam:DeleteRolePolicy", "a role carrying an inline policy of another name"),
+    ("iam:DetachRolePolicy", "destroy of a role someone attached a managed policy to"),
+    ("ecr:ListImages", "destroy of a repository"),
+    ("ecr:GetDownloadUrlForLayer", "pulling a blob back (not done; kept for `docker pull` by the operator)"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_of_a_lifecycle_is_allowed_by_the_documented_policy() {
+    let Some(moto) = emulator() else { return };
+    let proxy = Proxy::start(&moto).await;
+    let stack = fresh_stack();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/deployer-policy.json")).unwrap();
+    // The policy names stacks `messaging…`; a stack of another name adapts its patterns, as the
+    // README says.
+    let policy: Value = serde_json::from_str(&text.replace("messaging-*", &format!("{stack}-*"))).unwrap();
+
+    // Every optional resource on: reserved concurrency, feed retention (TTL on both tables), PITR,
+    // the WebSocket API; then unchanged, changed, the key ring's commands, status, destroy.
+    let full = ["deploy", "--binary", SMALL_BINARY, "--reserved-concurrency", "5", "--feed-ttl-days", "7"];
+    provisioner(&proxy.url, &stack, &full).await.unwrap();
+    provisioner(&proxy.url, &stack, &full).await.unwrap();
+    // Another binary (a new image) and another memory size.
+    let changed = ["deploy", "--binary", "/bin/false", "--memory-mb", "256", "--feed-ttl-days", "7"];
+    provisioner(&proxy.url, &stack, &changed).await.unwrap();
+    provisioner_keys(&proxy.url, &stack, &["server-key"]).await.unwrap();
+    provisioner_keys(&proxy.url, &stack, &["keys", "rotate"]).await.unwrap();
+    provisioner_set_hs256_secret(&proxy.url, &stack, Some("the app's own HS256 secret, 32+ bytes")).await;
+    provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
+    provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+
+    let calls: Vec<Call> = proxy.take().iter().flat_map(authorizations).collect();
+    assert!(calls.len() > 100, "{} calls recorded", calls.len());
+    let refused: Vec<&Call> = calls.iter().filter(|call| !allowed(&policy, call)).collect();
+    assert!(refused.is_empty(), "calls the deployer policy does not allow: {refused:#?}");
+
+    // And nothing in the policy that no path needs.
+    let used: BTreeSet<String> = calls.iter().map(|c| c.action.to_lowercase()).collect();
+    let elsewhere: BTreeSet<String> = ELSEWHERE.iter().map(|(a, _)| a.to_lowercase()).collect();
+    let listed: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .map(|a| a.to_lowercase())
+        .collect();
+    let unused: Vec<&String> = listed.iter().filter(|a| !used.contains(*a) && !elsewhere.contains(*a)).collect();
+    assert!(unused.is_empty(), "actions the policy grants that nothing uses: {unused:?}");
+}
+
+#[test]
+fn resource_patterns_match_as_iam_matches_them() {
+    assert!(matches("arn:aws:lambda:*:*:function:s-*", "arn:aws:lambda:us-east-1:1:function:s-api"));
+    assert!(!matches("arn:aws:lambda:*:*:function:s-*", "arn:aws:lambda:us-east-1:1:function:other"));
+    assert!(matches("secret:s-keys-??????", "secret:s-keys-AbCdEf"));
+    assert!(!matches("secret:s-keys-??????", "secret:s-keys-AbC"));
+    assert!(matches("*", "anything"));
+}
