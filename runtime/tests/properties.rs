@@ -98,6 +98,10 @@ proptest! {
             Ok(text) => {
                 prop_assert!(documented, "accepted but the document refuses {:?}", raw);
                 prop_assert_eq!(text.as_str(), raw.as_str(), "stored exactly as sent");
+                // The ceiling every stored entry's size rests on: at most 4 bytes of JSON a character.
+                let json = serde_json::to_string(&text).unwrap();
+                prop_assert!(json.len() <= 4 * chars + 2, "{} bytes of JSON for {} characters", json.len(), chars);
+                prop_assert!(json.len() <= Text::MAX_JSON_BYTES);
             }
             Err(_) => prop_assert!(!documented, "refused but the document accepts {:?}", raw),
         }

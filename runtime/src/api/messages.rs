@@ -15,11 +15,13 @@ use serde_json::value::RawValue;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// 1–4000 characters, at least one not whitespace; stored exactly as sent.
+    /// 1–4000 characters, at least one not whitespace, no control character but tab, line feed
+    /// and carriage return (so the JSON of a text is at most 4 bytes a character); stored exactly
+    /// as sent.
     #[schema(
         min_length = 1,
         max_length = 4000,
-        pattern = r"[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$",
         example = "hello"
     )]
     pub text: String,

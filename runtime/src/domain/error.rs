@@ -5,7 +5,9 @@ use thiserror::Error;
 pub enum Invalid {
     #[error("name must be 1 to 64 characters after trimming, without control characters")]
     Name,
-    #[error("text must be 1 to 4000 characters and contain a non-whitespace character")]
+    #[error(
+        "text must be 1 to 4000 characters, contain a non-whitespace character, and hold no control character but tab, line feed and carriage return"
+    )]
     Text,
     #[error("client_id must be 1 to 64 characters, without control characters")]
     ClientId,
