@@ -128,6 +128,18 @@ pub async fn blocks_routes(backend: &Backend) {
     }
     app.delete("/v1/me/blocks/nobody", &alice.token).await.assert_status(204);
     assert_eq!(app.get("/v1/me/blocks", &alice.token).await.assert_status(200), &json!({ "blocked": [carol.id] }));
+
+    // Consent in groups: carol, whom alice blocks, cannot add alice to a group; bob can, and so
+    // can carol once alice unblocks her.
+    let group = app.post("/v1/groups", &carol.token, &json!({ "name": "carol's" })).await.assert_status(201).clone();
+    let members = format!("/v1/groups/{}/members", group["id"].as_str().unwrap());
+    app.put(&format!("{members}/{}", alice.id), &carol.token).await.assert_error(403, "blocked");
+    app.put(&format!("{members}/{}", bob.id), &carol.token).await.assert_status(204);
+    app.put(&format!("{members}/{}", alice.id), &bob.token).await.assert_status(204);
+    app.put(&format!("{members}/{}", alice.id), &carol.token).await.assert_status(204);
+    app.delete(&format!("{members}/{}", alice.id), &alice.token).await.assert_status(204);
+    app.delete(&format!("/v1/me/blocks/{}", carol.id), &alice.token).await.assert_status(204);
+    app.put(&format!("{members}/{}", alice.id), &carol.token).await.assert_status(204);
 }
 
 pub async fn group_routes_and_their_errors(backend: &Backend) {

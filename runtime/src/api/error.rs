@@ -86,7 +86,7 @@ impl ApiError {
             Self::Rejected(Rejection::NotMember) => (S::FORBIDDEN, "not_a_member"),
             Self::Rejected(Rejection::NotOwner) => (S::FORBIDDEN, "not_owner"),
             Self::Rejected(Rejection::TargetNotMember) => (S::NOT_FOUND, "member_not_found"),
-            Self::Rejected(Rejection::Blocked) => (S::FORBIDDEN, "blocked"),
+            Self::Rejected(Rejection::Blocked | Rejection::BlockedByTarget) => (S::FORBIDDEN, "blocked"),
             Self::Rejected(Rejection::GroupFull) => (S::CONFLICT, "group_full"),
             Self::Rejected(Rejection::ClientIdConflict) => (S::CONFLICT, "client_id_conflict"),
             Self::Rejected(Rejection::SelfBlock) => (S::UNPROCESSABLE_ENTITY, "cannot_block_self"),

@@ -75,11 +75,12 @@ fn membership_change(caller: crate::domain::UserId, group: &str, user: &str) -> 
     Ok(MembershipChange { group: group_id(group)?, caller, user: user_id(user)? })
 }
 
-/// Add a user to a group. Any member may add; adding a member again succeeds.
+/// Add a user to a group. Any member may add, but not a user who has blocked them (consent);
+/// adding a member again succeeds.
 #[utoipa::path(put, path = "/v1/groups/{group_id}/members/{user_id}", tag = "groups", security(("bearer" = [])),
     params(("group_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204, description = "a member (idempotent)"), (status = 401, body = ErrorBody),
-        (status = 403, description = "caller not a member", body = ErrorBody),
+        (status = 403, description = "not_a_member: the caller is not a member; blocked: the user has blocked the caller", body = ErrorBody),
         (status = 404, description = "unknown group or user", body = ErrorBody),
         (status = 409, description = "group full", body = ErrorBody)))]
 pub async fn add_member(

@@ -35,6 +35,8 @@ pub enum Rejection {
     TargetNotMember,
     #[error("the recipient has blocked the sender")]
     Blocked,
+    #[error("this user has blocked the caller, who cannot add them to a group")]
+    BlockedByTarget,
     #[error("the group has reached its member limit")]
     GroupFull,
     #[error("client_id was already used for a different message")]

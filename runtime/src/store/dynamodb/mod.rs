@@ -62,6 +62,7 @@ use aws_sdk_dynamodb::types::CancellationReason;
 
 use self::items::*;
 use self::metrics::{Metrics, Op, Tally};
+use self::schema::SK;
 use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
@@ -317,9 +318,20 @@ impl Store for DynamoStore {
                 // A retry whose first attempt added them may have lost the note below.
                 return self.note_membership(&change.user, &change.group, true, &mut tally).await;
             }
-            // Users are never deleted: once seen, the target exists for every retry below.
-            if self.get_entity(user_pk(&change.user), PROFILE, &mut tally).await?.is_none() {
+            // The target's profile and their block of the caller, in one request. Users are
+            // erased only through the server API: once seen, the target exists for every retry.
+            let keys = vec![
+                entity_key(user_pk(&change.user), PROFILE),
+                entity_key(user_pk(&change.user), block_sk(&change.caller)),
+            ];
+            let found = self.batch_get(&self.options.entities_table, keys, None, &mut tally).await?;
+            let sks: Vec<&str> = found.iter().filter_map(|item| get_s(item, SK).ok()).collect();
+            if !sks.contains(&PROFILE) {
                 return Err(Rejection::UnknownUser.into());
+            }
+            // Consent: whoever blocked the caller is not added by them.
+            if sks.len() > 1 {
+                return Err(Rejection::BlockedByTarget.into());
             }
             self.update_group(&change.group, Some((group, version)), &mut tally, |group| {
                 group.require_member(&change.caller)?;

@@ -249,10 +249,16 @@ impl Store for EmbeddedStore {
         let change = change.clone();
         self.writer
             .write(move |tables| {
+                let blocked =
+                    tables.blocks.get((change.user.as_str(), change.caller.as_str())).map_err(storage)?.is_some();
                 update_group(tables, &change.group, |group, users| {
                     group.require_member(&change.caller)?;
                     if users.get(change.user.as_str()).map_err(storage)?.is_none() {
                         return Err(Rejection::UnknownUser.into());
+                    }
+                    // Consent: whoever blocked the caller is not added by them.
+                    if blocked && !group.is_member(&change.user) {
+                        return Err(Rejection::BlockedByTarget.into());
                     }
                     Ok(group.admit(&change.user, max_members)?)
                 })
