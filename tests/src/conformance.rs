@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use runtime::domain::message::Outgoing;
-use runtime::domain::{ClientId, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, UserId};
+use runtime::domain::{
+    ClientId, FeedPage, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, UserId,
+};
 use runtime::store::{MembershipChange, Store, StoreError, StoreResult};
 
 use crate::Backend;
@@ -231,6 +233,29 @@ pub async fn feed_pages_are_ordered_and_has_more_is_exact(backend: &Backend) {
     let beyond = store.feed(&bob, Seq(1000), 100).await.unwrap();
     assert!(beyond.entries.is_empty() && !beyond.has_more);
     assert_eq!(store.feed(&bob, Seq(9), 1).await.unwrap().entries.len(), 1);
+}
+
+/// A page holds at most 1 MiB of messages whatever `limit` asks for, then says `has_more`;
+/// paging on loses nothing. (Run on the embedded store: on DynamoDB, whose own `Query` page stops
+/// at 1 MB of items first, 70 entries of 16 KB take the emulator minutes to write.)
+pub async fn feed_pages_stop_at_their_byte_bound(backend: &Backend) {
+    let store = &*backend.store;
+    let [alice, bob] = [register(store, "alice").await, register(store, "bob").await];
+    // 70 texts of the longest JSON a text can have (4,000 four-byte characters): 1.1 MB.
+    let text = "😀".repeat(Text::MAX_CHARS);
+    for _ in 0..70 {
+        direct(store, &alice, &bob, &text).await.unwrap();
+    }
+    let first = store.feed(&bob, Seq::START, 500).await.unwrap();
+    let bytes: usize = first.entries.iter().map(|(_, m)| m.as_bytes().len()).sum();
+    assert!(first.has_more, "{} entries, {bytes} bytes", first.entries.len());
+    assert!(bytes <= FeedPage::MAX_BYTES && first.entries.len() < 70, "{} entries, {bytes} bytes", first.entries.len());
+    assert!(bytes + first.entries[0].1.as_bytes().len() > FeedPage::MAX_BYTES, "the page is full");
+    let last = first.entries.last().unwrap().0;
+    let second = store.feed(&bob, last, 500).await.unwrap();
+    assert!(!second.has_more);
+    let positions: Vec<u64> = first.entries.iter().chain(&second.entries).map(|(seq, _)| seq.0).collect();
+    assert_eq!(positions, (1..=70).collect::<Vec<_>>(), "every entry once, in order");
 }
 
 pub async fn client_id_replays_and_conflicts(backend: &Backend) {

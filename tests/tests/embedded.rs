@@ -84,3 +84,8 @@ async fn every_member_sees_a_groups_messages_in_the_same_order() {
     assert_eq!(orders[0].len(), 120);
     assert!(orders.iter().all(|order| order == &orders[0]), "members saw different orders");
 }
+
+#[tokio::test]
+async fn feed_pages_stop_at_their_byte_bound() {
+    messaging_tests::conformance::feed_pages_stop_at_their_byte_bound(&Backend::embedded()).await;
+}

@@ -185,9 +185,29 @@ pub struct FeedPage {
     pub has_more: bool,
 }
 
+impl FeedPage {
+    /// The most a page's entries hold, in bytes of message JSON: DynamoDB's own page (a `Query`
+    /// reads at most 1 MB), on both stores, so that a poll's answer is bounded whatever `limit`
+    /// asks for. A page holds at least one entry, and stops with `has_more` before an entry that
+    /// would take it past this.
+    pub const MAX_BYTES: usize = 1024 * 1024;
+
+    /// Whether `entries` (already on the page, `bytes` of them) may take one more of `next` bytes.
+    pub fn fits(entries: usize, bytes: usize, next: usize) -> bool {
+        entries == 0 || bytes + next <= Self::MAX_BYTES
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_takes_entries_up_to_its_bytes_and_always_one() {
+        assert!(FeedPage::fits(0, 0, 2 * FeedPage::MAX_BYTES), "the first entry, however large");
+        assert!(FeedPage::fits(3, FeedPage::MAX_BYTES - 10, 10));
+        assert!(!FeedPage::fits(3, FeedPage::MAX_BYTES - 10, 11));
+    }
 
     #[test]
     fn messages_round_trip_through_their_api_form() {

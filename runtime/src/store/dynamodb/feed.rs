@@ -41,6 +41,7 @@ impl DynamoStore {
         // When the entry before the next one was written, if known (`None`: not read yet).
         let mut previous_at: Option<Option<u64>> = None;
         let mut expected = after.next();
+        let mut bytes = 0;
         // DynamoDB stopped early at 1 MB, or there were more than `limit` entries.
         let mut has_more = output.last_evaluated_key().is_some() || output.items().len() > limit;
         for item in output.items() {
@@ -61,6 +62,11 @@ impl DynamoStore {
             }
             let json = MessageJson::from_stored(get_s(item, "message")?.as_bytes())
                 .map_err(|e| StoreError::unavailable(format!("corrupt feed entry: {e}")))?;
+            if !FeedPage::fits(entries.len(), bytes, json.as_bytes().len()) {
+                has_more = true;
+                break;
+            }
+            bytes += json.as_bytes().len();
             entries.push((seq, json));
             expected = seq.next();
             previous_at = Some(Some(at));

@@ -307,7 +307,7 @@ impl Store for EmbeddedStore {
         let feed = txn.open_table(FEED).map_err(storage)?;
         let messages = txn.open_table(MESSAGES).map_err(storage)?;
         let first = after.0.saturating_add(1);
-        let mut entries = Vec::with_capacity(limit.min(64));
+        let (mut entries, mut bytes) = (Vec::with_capacity(limit.min(64)), 0);
         let mut has_more = false;
         for entry in feed.range((user.as_str(), first)..=(user.as_str(), u64::MAX)).map_err(storage)? {
             if entries.len() == limit {
@@ -315,7 +315,13 @@ impl Store for EmbeddedStore {
                 break;
             }
             let (key, message_key) = entry.map_err(storage)?;
-            entries.push((Seq(key.value().1), read_message_json(&messages, message_key.value())?));
+            let json = read_message_json(&messages, message_key.value())?;
+            if !FeedPage::fits(entries.len(), bytes, json.as_bytes().len()) {
+                has_more = true;
+                break;
+            }
+            bytes += json.as_bytes().len();
+            entries.push((Seq(key.value().1), json));
         }
         Ok(FeedPage { entries, has_more })
     }
