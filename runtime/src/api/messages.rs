@@ -133,7 +133,8 @@ fn parse_limit(raw: Option<&str>) -> Result<usize, Invalid> {
     params(("after" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-]{27}$",
             description = "the `next` of the previous poll, exactly as received; omit to start at the beginning"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "messages per page, default 100")),
-    responses((status = 200, body = FeedView), (status = 400, description = "bad cursor or limit", body = ErrorBody),
+    responses((status = 200, body = FeedView,
+            description = "at most `limit` messages and at most 1 MiB of them (at least one), then `has_more`"), (status = 400, description = "bad cursor or limit", body = ErrorBody),
         (status = 401, body = ErrorBody)))]
 pub async fn poll(
     Caller(caller): Caller,
