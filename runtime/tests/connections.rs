@@ -255,3 +255,42 @@ async fn the_connection_cap_queues_clients_instead_of_failing_them() {
     drop(hogs);
     server.kill_hard().await;
 }
+
+/// A client that asks for answers and never reads them holds its connection (and the answers'
+/// memory) only for the idle deadline: an answer handed to the socket ends its request, so a
+/// connection whose client takes nothing more is idle, and closes; the slot it held serves
+/// someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_never_read_does_not_hold_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--max-connections", "1"]).await;
+    let http = reqwest::Client::new();
+    let (id, token) = server.register(&http, "hoarder").await;
+    // Thirty notes to self of the longest text: a poll of them is about 500 KB.
+    let text = "😀".repeat(4000);
+    for _ in 0..30 {
+        let sent = http
+            .post(server.url(&format!("/v1/users/{id}/messages")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 201);
+    }
+    // Forty polls pipelined on one connection, and not a byte read: ~20 MB no socket buffer holds.
+    let mut hog = connect(&server).await;
+    let request = format!("GET /v1/messages?limit=500 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+    hog.write_all(request.repeat(40).as_bytes()).await.unwrap();
+    let mut first = [0u8; 15];
+    hog.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200 OK", "the first answer is on its way");
+
+    let started = Instant::now();
+    let health = http.get(server.url("/health")).timeout(IDLE_TIMEOUT * 5).send().await;
+    let waited = started.elapsed();
+    assert_eq!(health.expect("served once the stuck connection closed").status(), 200);
+    assert!(waited <= IDLE_TIMEOUT + SLACK, "the only slot was held {waited:?}");
+    drop(hog);
+    server.kill_hard().await;
+}
