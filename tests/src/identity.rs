@@ -124,8 +124,6 @@ pub async fn erasing_an_app_user_leaves_nothing_of_theirs(backend: &Backend) {
     let ada = store.upsert_app_user(&app, &Name::parse("Ada").unwrap(), &UserId::generate()).await.unwrap().id;
     let (bob, carol) = (user(store, "bob").await, user(store, "carol").await);
     let token = session(store, &ada).await;
-    store.block(&ada, &bob).await.unwrap();
-    store.block(&bob, &ada).await.unwrap();
     store.send(&outgoing(&ada, Recipient::Direct(carol.clone()), "to carol", Some("c-1"))).await.unwrap();
     store.send(&outgoing(&carol, Recipient::Direct(ada.clone()), "to ada", None)).await.unwrap();
     // A group Ada owns (Bob joins after her), and one of Bob's she is in.
@@ -141,6 +139,9 @@ pub async fn erasing_an_app_user_leaves_nothing_of_theirs(backend: &Backend) {
     let bobs = Group::new(Name::parse("bob's").unwrap(), bob.clone());
     store.create_group(&bobs).await.unwrap();
     store.add_member(&add(&bobs, &bob, &ada), 10).await.unwrap();
+    // Blocks both ways, after the adds (a block refuses a later add by the blocked).
+    store.block(&ada, &bob).await.unwrap();
+    store.block(&bob, &ada).await.unwrap();
     store.send(&outgoing(&ada, Recipient::Group(owned.id.clone()), "hello all", None)).await.unwrap();
 
     let erased = store.erase_app_user(&app).await.unwrap().expect("a known app user");
