@@ -309,16 +309,14 @@ async fn connection_records_make_their_documented_requests() {
     assert_eq!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().len(), 2);
     // An entry that does not parse is skipped, not fatal to the lookup of every recipient.
     let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
-    let bobs = |sk: &str| {
-        HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(format!("U#{bob}"))),
-            ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-        ])
-    };
+    let bobs_connections = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(format!("U#{bob}"))),
+        ("sk".to_owned(), AttributeValue::S("connections".to_owned())),
+    ]);
     let damage = client
         .update_item()
         .table_name(&dynamo.options().entities_table)
-        .set_key(Some(bobs("connections")))
+        .set_key(Some(bobs_connections))
         .update_expression("SET #c = :bad")
         .expression_attribute_names("#c", "c#damaged=")
         .expression_attribute_values(":bad", AttributeValue::S("not an entry".into()));

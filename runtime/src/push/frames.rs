@@ -30,10 +30,11 @@ impl<'a> Packer<'a> {
     /// Adds the next entry; returns the frame of the entries before it when it does not fit
     /// beside them. An entry too large to share a frame goes alone.
     pub fn push(&mut self, seq: Seq, message: MessageJson) -> Option<Vec<u8>> {
-        let size = message.raw().get().len() + usize::from(!self.pending.is_empty());
-        let full = !self.pending.is_empty() && self.bytes + size > WEBSOCKET_FRAME_BYTES;
+        let len = message.raw().get().len();
+        // Beside other entries an entry also costs its separating comma.
+        let full = !self.pending.is_empty() && self.bytes + 1 + len > WEBSOCKET_FRAME_BYTES;
         let frame = full.then(|| self.take());
-        self.bytes += message.raw().get().len() + usize::from(!self.pending.is_empty());
+        self.bytes += len + usize::from(!self.pending.is_empty());
         self.pending.push((seq, message));
         frame
     }

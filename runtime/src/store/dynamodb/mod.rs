@@ -330,7 +330,7 @@ impl Store for DynamoStore {
                 return Err(Rejection::UnknownUser.into());
             }
             // Consent: whoever blocked the caller is not added by them.
-            if sks.len() > 1 {
+            if sks.contains(&block_sk(&change.caller).as_str()) {
                 return Err(Rejection::BlockedByTarget.into());
             }
             self.update_group(&change.group, Some((group, version)), &mut tally, |group| {
