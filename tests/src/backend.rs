@@ -13,12 +13,14 @@ pub struct Backend {
     pub store: Arc<dyn Store>,
     /// The DynamoDB store itself, for the tests that read its request counters.
     pub dynamo: Option<Arc<DynamoStore>>,
+    /// The chaos layer the store's requests pass through, if any.
+    faults: Option<crate::chaos::Chaos>,
     _keep_alive: Box<dyn Any + Send + Sync>,
 }
 
 impl Backend {
     pub fn new(store: Arc<dyn Store>, keep_alive: impl Any + Send + Sync) -> Self {
-        Self { store, dynamo: None, _keep_alive: Box::new(keep_alive) }
+        Self { store, dynamo: None, faults: None, _keep_alive: Box::new(keep_alive) }
     }
 
     /// A fresh embedded store in a temporary directory that is removed afterwards.
@@ -37,7 +39,7 @@ impl Backend {
         let client = emulator_client(&endpoint);
         schema::create_tables(&client, &options).await.expect("create tables on the emulator");
         let store = Arc::new(DynamoStore::new(client, options));
-        Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(()) })
+        Some(Self { store: store.clone(), dynamo: Some(store), faults: None, _keep_alive: Box::new(()) })
     }
 
     /// A DynamoDB store on fresh tables of the emulator at `endpoint`, reached through `chaos`
@@ -50,7 +52,17 @@ impl Backend {
         let options = DynamoOptions { operation_budget: budget, ..fresh_tables() };
         schema::create_tables(&emulator_client(endpoint), &options).await.expect("create tables on the emulator");
         let store = Arc::new(DynamoStore::new(production_client(&chaos.url), options));
-        Some(Self { store: store.clone(), dynamo: Some(store), _keep_alive: Box::new(chaos) })
+        Some(Self { store: store.clone(), dynamo: Some(store), faults: Some(chaos), _keep_alive: Box::new(()) })
+    }
+
+    /// Stops injecting faults, for a test to read the end state once every write has been
+    /// answered: the chaos layer hides an item as a transaction still committing would, and a
+    /// request the store gave up on may still be queued at the emulator after its send was retried
+    /// and answered, so without this a final read could end a feed early where DynamoDB never would.
+    pub fn settle(&self) {
+        if let Some(chaos) = &self.faults {
+            chaos.calm();
+        }
     }
 }
 

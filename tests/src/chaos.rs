@@ -39,7 +39,9 @@ pub enum Effect {
     /// Applied by the emulator, but the answer never comes: the client times out.
     AppliedButLost,
     /// A `Query` answer without one of its items, not the first (a transaction's item not visible
-    /// yet).
+    /// yet). Only while a transaction is in flight through the proxy: once every write has been
+    /// answered, a strongly consistent read sees all of them, and a hidden last item would end a
+    /// reader's walk early where DynamoDB never would.
     HideQueryItem,
 }
 
@@ -117,6 +119,9 @@ impl State {
             }
             let (probability, effect) = (rule.probability, rule.effect);
             if probability < 1.0 && self.next_random() >= probability {
+                continue;
+            }
+            if effect == Effect::HideQueryItem && self.in_flight.is_empty() {
                 continue;
             }
             match effect {

@@ -384,6 +384,7 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
         }
         per_sender_order.push(sent);
     }
+    backend.settle();
     done.store(true, Ordering::SeqCst);
     let sent_ids: Vec<Vec<String>> =
         per_sender_order.iter().map(|sent| sent.iter().map(|m| m.id.to_string()).collect()).collect();
@@ -392,7 +393,14 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
         let (user, seen) = poller.await.unwrap();
         let feed: Vec<String> = whole_feed(&*store, &user).await.iter().map(|m| m.id.to_string()).collect();
         let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
-        assert_eq!(seen, feed, "the poller's view differs from the feed of {user}");
+        let first_difference = seen.iter().zip(&feed).position(|(a, b)| a != b);
+        assert_eq!(
+            seen,
+            feed,
+            "the poller's view ({} entries) differs from the feed of {user} ({} entries), first at {first_difference:?}",
+            seen.len(),
+            feed.len()
+        );
         let expected = expected.get(&user).cloned().unwrap_or_default();
         assert_exactly_once_in_order(&format!("the poller of {user}"), &seen, &expected, &sent_ids);
     }
