@@ -45,6 +45,10 @@ impl Context<'_> {
         self.aws.account.arn("iam", "", &format!("role/{}", self.names.role))
     }
 
+    pub fn boundary_arn(&self) -> String {
+        self.aws.account.arn("iam", "", &format!("policy/{}", self.names.boundary))
+    }
+
     /// This context with the WebSocket API's id known.
     pub fn with_websocket_api(&self, api_id: Option<String>) -> Self {
         Context {

@@ -1,4 +1,4 @@
-//! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role, DynamoDB tables,
+//! The provisioner: deploys the messaging backend to AWS (ECR image, IAM role and its permissions boundary, DynamoDB tables,
 //! key ring secret, log group, Lambda function, HTTP API, WebSocket API), reports on it and destroys it, with the AWS SDK.
 //!
 //! One module per AWS resource; most implement `resource::Resource` (observe, drift as typed
@@ -8,6 +8,7 @@
 
 pub mod apigateway;
 pub mod aws;
+pub mod boundary;
 pub mod cli;
 pub mod context;
 pub mod deploy;

@@ -1,6 +1,7 @@
 //! The stack's resources in dependency order — one list that `deploy` walks forwards, `status`
 //! forwards and `destroy` backwards — and what each command does at each step.
 
+use crate::boundary::Boundary;
 use crate::context::Context;
 use crate::error::Error;
 use crate::function::Function;
@@ -23,6 +24,8 @@ pub enum Step {
     /// Before the role and the function: its id is in the role's policy and the function's
     /// environment. Its integration names the function by ARN, which need not exist yet.
     WebsocketApi,
+    /// Before the role, which is created under it.
+    Boundary,
     Role,
     Tables,
     LogGroup,
@@ -33,11 +36,12 @@ pub enum Step {
     WebsocketPermission,
 }
 
-pub const ORDER: [Step; 11] = [
+pub const ORDER: [Step; 12] = [
     Step::Repository,
     Step::Image,
     Step::Secret,
     Step::WebsocketApi,
+    Step::Boundary,
     Step::Role,
     Step::Tables,
     Step::LogGroup,
@@ -131,6 +135,9 @@ async fn one(
         },
         Step::WebsocketApi => unreachable!("run handles the WebSocket API, whose id changes the context"),
         Step::Secret => outputs.key_ring = resource(cx, &KeyRingSecret, mode, progress).await?,
+        Step::Boundary => {
+            resource(cx, &Boundary, mode, progress).await?;
+        }
         Step::Role => {
             resource(cx, &Role, mode, progress).await?;
         }

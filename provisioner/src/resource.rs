@@ -56,6 +56,11 @@ pub trait Resource {
     async fn create(&self, cx: &Context<'_>) -> Result<Self::Output, Error>;
     async fn apply(&self, cx: &Context<'_>, observed: &Self::Observed, changes: &[Self::Change]) -> Result<(), Error>;
     async fn delete(&self, cx: &Context<'_>, observed: &Self::Observed) -> Result<(), Error>;
+    /// What `destroy` reports when deleting it is denied on purpose, if it is kept then rather
+    /// than failing (the permissions boundary, which the deployer policy withholds).
+    fn kept_when_denied(&self) -> Option<&'static str> {
+        None
+    }
     /// Whether `destroy --keep-data` leaves it (the tables).
     fn holds_data(&self) -> bool {
         false
@@ -104,8 +109,13 @@ pub async fn reconcile<R: Resource>(
             done(report(Outcome::Kept), None)
         }
         (Mode::Destroy { .. }, Observation::Ours(o)) => {
-            resource.delete(cx, &o).await?;
-            done(report(Outcome::Deleted), None)
+            match (resource.delete(cx, &o).await, resource.kept_when_denied()) {
+                (Ok(()), _) => done(report(Outcome::Deleted), None),
+                (Err(Error::AccessDenied { .. }), Some(why)) => {
+                    done(report(Outcome::Kept).changes(vec![why.to_owned()]), None)
+                }
+                (Err(other), _) => Err(other),
+            }
         }
         (Mode::Deploy, Observation::Foreign) => Err(cx.foreign(kind, &name)),
         (Mode::Deploy, Observation::Absent) if cx.dry_run => {

@@ -1,6 +1,7 @@
 //! The function's IAM role, least privilege: the store's DynamoDB actions on the stack's two
 //! tables, reading the stack's own key ring secret, writing to the stack's own log group, and posting to the connections of the stack's
-//! own WebSocket API stage. Nothing else, and no `*` in place of a resource's name.
+//! own WebSocket API stage. Nothing else, and no `*` in place of a resource's name. It is created
+//! under the stack's permissions boundary (`boundary.rs`), which the deployer policy requires.
 
 use std::fmt;
 
@@ -69,12 +70,14 @@ pub struct Observed {
     arn: String,
     trust: Option<String>,
     policy: Option<String>,
+    boundary: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
     Trust,
     Permissions,
+    Boundary,
 }
 
 impl fmt::Display for Change {
@@ -82,6 +85,7 @@ impl fmt::Display for Change {
         f.write_str(match self {
             Self::Trust => "trust policy",
             Self::Permissions => "permissions policy",
+            Self::Boundary => "permissions boundary",
         })
     }
 }
@@ -118,17 +122,24 @@ impl Resource for Role {
         }
         let policy = iam.get_role_policy().role_name(name).policy_name(&cx.names.role_policy).send().await;
         let policy = absent_as_none(policy, NO_SUCH_ENTITY, "iam:GetRolePolicy", name)?.map(|p| p.policy_document);
-        Ok(Observation::Ours(Observed { arn: role.arn, trust: role.assume_role_policy_document, policy }))
+        let boundary = role.permissions_boundary.and_then(|b| b.permissions_boundary_arn);
+        Ok(Observation::Ours(Observed { arn: role.arn, trust: role.assume_role_policy_document, policy, boundary }))
     }
 
     fn drift(&self, cx: &Context<'_>, observed: &Observed) -> Vec<Change> {
         let mut changes = Vec::new();
+        // First: under the deployer policy, the role's other policies may be written only once
+        // it has the boundary.
+        if observed.boundary.as_deref() != Some(cx.boundary_arn().as_str()) {
+            changes.push(Change::Boundary);
+        }
         if !same_json(observed.trust.as_deref(), &trust_policy()) {
             changes.push(Change::Trust);
         }
         if !same_json(observed.policy.as_deref(), &permissions_policy(cx)) {
             changes.push(Change::Permissions);
         }
+
         changes
     }
 
@@ -141,6 +152,7 @@ impl Resource for Role {
             .role_name(name)
             .description(format!("Runs the {} messaging function", cx.names.stack))
             .assume_role_policy_document(trust_policy().to_string())
+            .permissions_boundary(cx.boundary_arn())
             .tags(tag)
             .send()
             .await
@@ -158,6 +170,11 @@ impl Resource for Role {
                     update.send().await.map_err(|e| Error::aws("iam:UpdateAssumeRolePolicy", name, e))?;
                 }
                 Change::Permissions => put_policy(cx).await?,
+                Change::Boundary => {
+                    let put =
+                        iam.put_role_permissions_boundary().role_name(name).permissions_boundary(cx.boundary_arn());
+                    put.send().await.map_err(|e| Error::aws("iam:PutRolePermissionsBoundary", name, e))?;
+                }
             }
         }
         Ok(())

@@ -13,6 +13,8 @@ pub struct Names {
     pub repository: String,
     pub role: String,
     pub role_policy: String,
+    /// The managed policy that caps what the role may do.
+    pub boundary: String,
     pub entities_table: String,
     pub feeds_table: String,
     pub log_group: String,
@@ -35,6 +37,7 @@ impl Names {
             repository: format!("{s}-runtime"),
             role: format!("{s}-api-role"),
             role_policy: format!("{s}-api-data-and-logs"),
+            boundary: format!("{s}-boundary"),
             entities_table: format!("{s}-entities"),
             feeds_table: format!("{s}-feeds"),
             log_group: format!("{s}-api-logs"),

@@ -41,6 +41,25 @@ struct RealAnswers {
     /// `PutFunctionConcurrency` refused for the account's concurrency quota (API reference,
     /// PutFunctionConcurrency → InvalidParameterValueException).
     concurrency_quota: AtomicBool,
+    /// The writes of a managed policy denied, as IAM answers a caller holding the deployer policy
+    /// (IAM API reference, "Common Errors" → AccessDenied, HTTP 403).
+    deny_boundary_writes: AtomicBool,
+}
+
+/// What the deployer policy withholds: writing the permissions boundary.
+const BOUNDARY_WRITES: [&str; 5] =
+    ["CreatePolicy", "CreatePolicyVersion", "DeletePolicyVersion", "DeletePolicy", "ListPolicyVersions"];
+
+/// IAM's query-protocol error document.
+fn iam_access_denied(action: &str) -> Answer {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+         <Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/deployer is not authorized to \
+         perform: iam:{action}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("text/xml"));
+    Answer { status: StatusCode::FORBIDDEN, headers, body: Bytes::from(body) }
 }
 
 fn json_answer(status: u16, content_type: &'static str, body: Value) -> Answer {
@@ -121,6 +140,9 @@ impl RealAnswers {
                 let message = "Specified ReservedConcurrentExecutions for function decreases account's \
                                UnreservedConcurrentExecution below its minimum value of [10].";
                 Some(lambda_error(400, "InvalidParameterValueException", message))
+            }
+            action if BOUNDARY_WRITES.contains(&action) && self.deny_boundary_writes.load(Ordering::SeqCst) => {
+                Some(iam_access_denied(action))
             }
             "BatchGetImage" if self.image_race.load(Ordering::SeqCst) => {
                 Some(json_answer(200, ECR_JSON, json!({ "images": [], "failures": [] })))
@@ -283,4 +305,36 @@ async fn deploy_and_destroy_come_through_what_real_aws_answers() {
     assert!(refused.to_string().contains("being deleted"), "{refused}");
     *answers.always_deleting.lock().unwrap() = None;
     provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+}
+
+/// The deployer policy withholds writing the permissions boundary: a deployer's first deploy on
+/// an account without it says an administrator's deploy creates it and creates nothing before
+/// it that needs it; once it exists the deployer deploys, and their `destroy` keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployer_never_writes_the_permissions_boundary() {
+    let Some(moto) = emulator() else { return };
+    let answers = std::sync::Arc::new(RealAnswers::default());
+    let proxy = Proxy::recording(&moto, std::sync::Arc::new(Shared(answers.clone()))).await;
+    let stack = fresh_stack();
+    let deploy = ["deploy", "--binary", SMALL_BINARY];
+
+    answers.deny_boundary_writes.store(true, Ordering::SeqCst);
+    let refused = provisioner(&proxy.url, &stack, &deploy).await.expect_err("no boundary yet");
+    let refused = refused.to_string();
+    assert!(refused.contains("iam:CreatePolicy") && refused.contains("administrator"), "{refused}");
+    assert_eq!(proxy.seen("CreateRole"), 0, "no role without its boundary");
+
+    answers.deny_boundary_writes.store(false, Ordering::SeqCst);
+    provisioner(&proxy.url, &stack, &deploy).await.expect("an administrator's deploy");
+    answers.deny_boundary_writes.store(true, Ordering::SeqCst);
+    let again = provisioner(&proxy.url, &stack, &deploy).await.expect("the deployer's deploy");
+    assert!(again.resources.iter().all(|r| r.outcome == Outcome::Unchanged), "{again}");
+    let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+    assert_eq!(outcome_of(&destroyed, "permissions boundary"), [Outcome::Kept], "{destroyed}");
+    let others = destroyed.resources.iter().filter(|r| r.kind != "permissions boundary");
+    assert!(others.into_iter().all(|r| r.outcome == Outcome::Deleted), "{destroyed}");
+
+    answers.deny_boundary_writes.store(false, Ordering::SeqCst);
+    let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
+    assert_eq!(outcome_of(&destroyed, "permissions boundary"), [Outcome::Deleted], "{destroyed}");
 }

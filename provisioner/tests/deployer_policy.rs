@@ -46,9 +46,13 @@ fn decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
-/// What AWS authorizes `request` as: one action or more (an implicit one beside it).
-fn authorizations(request: &Recorded) -> Vec<Call> {
+/// What AWS authorizes `request` as: one action or more (an implicit one beside it). `boundaries`
+/// follows each role's permissions boundary through the lifecycle, as IAM checks it.
+fn authorizations(request: &Recorded, boundaries: &mut BTreeMap<String, String>) -> Vec<Call> {
     let mut calls = explicit(request);
+    if request.service == "iam" {
+        with_boundary(request, &mut calls, boundaries);
+    }
     // Creating a resource with tags needs the service's tagging action on it too ("tag on
     // create": each service's Actions table lists it as a dependent action of its create call).
     if let Some((tagging, resource)) = tagged_on_create(request, &calls) {
@@ -70,6 +74,7 @@ fn tagged_on_create(request: &Recorded, calls: &[Call]) -> Option<(&'static str,
         "lambda:CreateFunction" if has("Tags") => "lambda:TagResource",
         "apigateway:POST" if request.path.starts_with("/v2/apis") && has("tags") => "apigateway:TagResource",
         "iam:CreateRole" if form(&request.body).keys().any(|k| k.starts_with("Tags.")) => "iam:TagRole",
+        "iam:CreatePolicy" if form(&request.body).keys().any(|k| k.starts_with("Tags.")) => "iam:TagPolicy",
         _ => return None,
     };
     Some((tagging, first.resource.clone()))
@@ -115,7 +120,13 @@ fn explicit(request: &Recorded) -> Vec<Call> {
         }
         "iam" => {
             let form = form(&request.body);
-            let resource = format!("arn:aws:iam::{ACCOUNT}:role/{}", form.get("RoleName").cloned().unwrap_or_default());
+            let resource = match (form.get("PolicyArn"), form.get("PolicyName"), form.get("RoleName")) {
+                (Some(policy), ..) => policy.clone(),
+                (None, Some(name), _) if form["Action"] == "CreatePolicy" => {
+                    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+                }
+                (.., role) => format!("arn:aws:iam::{ACCOUNT}:role/{}", role.cloned().unwrap_or_default()),
+            };
             vec![call(format!("iam:{}", form["Action"]), resource)]
         }
         "sts" => vec![call(format!("sts:{}", form(&request.body)["Action"]), "*")],
@@ -130,6 +141,28 @@ fn explicit(request: &Recorded) -> Vec<Call> {
             vec![call(format!("apigateway:{}", request.method), resource)]
         }
         other => panic!("a call to an unmapped service '{other}': {}", request.operation),
+    }
+}
+
+/// The `iam:PermissionsBoundary` condition key of role writes: the boundary a request sets, or the
+/// one the role has (IAM User Guide, "IAM condition context keys" → iam:PermissionsBoundary).
+fn with_boundary(request: &Recorded, calls: &mut [Call], boundaries: &mut BTreeMap<String, String>) {
+    let form = form(&request.body);
+    let Some(role) = form.get("RoleName") else { return };
+    match form["Action"].as_str() {
+        "CreateRole" | "PutRolePermissionsBoundary" => {
+            if let Some(boundary) = form.get("PermissionsBoundary") {
+                boundaries.insert(role.clone(), boundary.clone());
+            }
+        }
+        "DeleteRolePermissionsBoundary" | "DeleteRole" => {
+            boundaries.remove(role);
+            return;
+        }
+        _ => {}
+    }
+    if let Some(boundary) = boundaries.get(role) {
+        calls[0].context.insert("iam:PermissionsBoundary", boundary.clone());
     }
 }
 
@@ -202,17 +235,21 @@ fn strings(value: &Value) -> Vec<String> {
 }
 
 /// Whether a statement of `policy` allows `call`: the action, a resource pattern, and every
-/// condition (`StringEquals` on a key the call sets).
+/// condition (`StringEquals`, or `ArnLike` with IAM's wildcards, on a key the call sets; a key it
+/// does not set fails the condition).
 fn allowed(policy: &Value, call: &Call) -> bool {
     policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Allow").any(|statement| {
         let action = strings(&statement["Action"]).iter().any(|a| a.eq_ignore_ascii_case(&call.action));
         let resource = strings(&statement["Resource"]).iter().any(|r| matches(r, &call.resource));
         let conditions = statement["Condition"].as_object().is_none_or(|conditions| {
             conditions.iter().all(|(operator, keys)| {
-                operator == "StringEquals"
-                    && keys.as_object().unwrap().iter().all(|(key, value)| {
-                        call.context.get(key.as_str()).is_some_and(|set| strings(value).contains(set))
+                keys.as_object().unwrap().iter().all(|(key, value)| {
+                    call.context.get(key.as_str()).is_some_and(|set| match operator.as_str() {
+                        "StringEquals" => strings(value).contains(set),
+                        "ArnLike" => strings(value).iter().any(|pattern| matches(pattern, set)),
+                        other => panic!("a condition operator this test does not evaluate: {other}"),
                     })
+                })
             })
         });
         action && resource && conditions
@@ -227,21 +264,39 @@ const ELSEWHERE: &[(&str, &str)] = &[
     ("apigateway:PATCH", "an API or stage that drifted (moto emulates no UpdateStage)"),
     ("dynamodb:UpdateTable", "a table found on provisioned capacity is put back on demand"),
     ("iam:UpdateAssumeRolePolicy", "a role whose trust policy drifted"),
+    ("iam:PutRolePermissionsBoundary", "a role deployed before the boundary, or whose boundary was removed"),
     ("iam:DeleteRolePolicy", "a role carrying an inline policy of another name"),
     ("iam:DetachRolePolicy", "destroy of a role someone attached a managed policy to"),
     ("ecr:ListImages", "destroy of a repository"),
     ("ecr:GetDownloadUrlForLayer", "pulling a blob back (not done; kept for `docker pull` by the operator)"),
 ];
 
+/// What the policy withholds on purpose, and why: an administrator's deploy and destroy make
+/// these calls, a deployer's never need to (`provisioner/src/boundary.rs`).
+const WITHHELD: &[(&str, &str)] = &[
+    ("iam:CreatePolicy", "creating the permissions boundary: a deployer who could would set its content"),
+    ("iam:TagPolicy", "tagging it as it is created"),
+    ("iam:CreatePolicyVersion", "widening the boundary"),
+    ("iam:ListPolicyVersions", "only to delete its other versions"),
+    ("iam:DeletePolicyVersion", "deleting them"),
+    ("iam:DeletePolicy", "removing the boundary, which a deployer's destroy keeps"),
+];
+
+fn policy_for(stack: &str) -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/deployer-policy.json")).unwrap();
+    // The policy names stacks `messaging…`; a stack of another name adapts its patterns, as the
+    // README says.
+    let text =
+        text.replace("messaging-*", &format!("{stack}-*")).replace("messaging-boundary", &format!("{stack}-boundary"));
+    serde_json::from_str(&text).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_of_a_lifecycle_is_allowed_by_the_documented_policy() {
     let Some(moto) = emulator() else { return };
     let proxy = Proxy::start(&moto).await;
     let stack = fresh_stack();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/deployer-policy.json")).unwrap();
-    // The policy names stacks `messaging…`; a stack of another name adapts its patterns, as the
-    // README says.
-    let policy: Value = serde_json::from_str(&text.replace("messaging-*", &format!("{stack}-*"))).unwrap();
+    let policy = policy_for(&stack);
 
     // Every optional resource on: reserved concurrency, feed retention (TTL on both tables), PITR,
     // the WebSocket API; then unchanged, changed, the key ring's commands, status, destroy.
@@ -257,10 +312,23 @@ async fn every_call_of_a_lifecycle_is_allowed_by_the_documented_policy() {
     provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
     provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
 
-    let calls: Vec<Call> = proxy.take().iter().flat_map(authorizations).collect();
+    let mut boundaries = BTreeMap::new();
+    let calls: Vec<Call> = proxy.take().iter().flat_map(|r| authorizations(r, &mut boundaries)).collect();
     assert!(calls.len() > 100, "{} calls recorded", calls.len());
-    let refused: Vec<&Call> = calls.iter().filter(|call| !allowed(&policy, call)).collect();
+    let withheld: BTreeSet<&str> = WITHHELD.iter().map(|(a, _)| *a).collect();
+    let refused: Vec<&Call> =
+        calls.iter().filter(|call| !allowed(&policy, call) && !withheld.contains(call.action.as_str())).collect();
     assert!(refused.is_empty(), "calls the deployer policy does not allow: {refused:#?}");
+    // The role was created and its policy written under the boundary the policy requires.
+    let create_role = calls.iter().find(|c| c.action == "iam:CreateRole").expect("the role was created");
+    assert_eq!(
+        create_role.context["iam:PermissionsBoundary"],
+        format!("arn:aws:iam::{ACCOUNT}:policy/{stack}-boundary")
+    );
+    let boundary = format!("arn:aws:iam::{ACCOUNT}:policy/{stack}-boundary");
+    for (action, why) in WITHHELD {
+        assert!(!allowed(&policy, &call(*action, &boundary)), "the policy allows {action} ({why})");
+    }
 
     // And nothing in the policy that no path needs.
     let used: BTreeSet<String> = calls.iter().map(|c| c.action.to_lowercase()).collect();
@@ -283,4 +351,28 @@ fn resource_patterns_match_as_iam_matches_them() {
     assert!(matches("secret:s-keys-??????", "secret:s-keys-AbCdEf"));
     assert!(!matches("secret:s-keys-??????", "secret:s-keys-AbC"));
     assert!(matches("*", "anything"));
+}
+
+/// The path to administrator stays closed: no role without the stack's boundary, none under
+/// another boundary, and no policy written onto a role that has none.
+#[test]
+fn roles_are_created_and_written_only_under_the_stacks_boundary() {
+    let policy = policy_for("s");
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/s-api-role");
+    let with = |action: &str, boundary: Option<&str>| {
+        let mut c = call(action, &role);
+        if let Some(boundary) = boundary {
+            c.context.insert("iam:PermissionsBoundary", boundary.to_owned());
+        }
+        c
+    };
+    let ours = format!("arn:aws:iam::{ACCOUNT}:policy/s-boundary");
+    let other = format!("arn:aws:iam::{ACCOUNT}:policy/s-other");
+    for action in ["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"] {
+        assert!(allowed(&policy, &with(action, Some(&ours))), "{action} under the boundary");
+        assert!(!allowed(&policy, &with(action, None)), "{action} without a boundary");
+        assert!(!allowed(&policy, &with(action, Some(&other))), "{action} under another boundary");
+    }
+    assert!(!allowed(&policy, &with("iam:DeleteRolePermissionsBoundary", Some(&ours))));
+    assert!(!allowed(&policy, &call("iam:PassRole", &role)), "PassRole only to Lambda");
 }

@@ -19,7 +19,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
 
     let first = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
     assert!(first.resources.iter().all(|r| r.outcome == Outcome::Created), "{first}");
-    assert_eq!(first.resources.len(), 12, "{first}");
+    assert_eq!(first.resources.len(), 13, "{first}");
     let endpoint = first.endpoint.clone().expect("deploy prints the endpoint");
     assert!(endpoint.starts_with("https://") && endpoint.contains(".execute-api.us-east-1."), "{endpoint}");
     let sent = proxy.take();
@@ -77,6 +77,23 @@ async fn deploy_check_redeploy_change_and_destroy() {
             aws.iam.list_role_tags().role_name(&role).send().await.unwrap().tags().iter().map(|t| (t.key(), t.value()))
         ),
         stack
+    );
+
+    // The role's permissions boundary: a tagged managed policy capping it to the stack's own
+    // tables, key ring, log group and connections, set on the role.
+    let boundary_arn = format!("arn:aws:iam::{account}:policy/{stack}-boundary");
+    let found = aws.iam.get_role().role_name(&role).send().await.unwrap().role.unwrap();
+    assert_eq!(found.permissions_boundary().and_then(|b| b.permissions_boundary_arn()), Some(boundary_arn.as_str()));
+    let boundary = aws.iam.get_policy().policy_arn(&boundary_arn).send().await.unwrap().policy.unwrap();
+    assert_eq!(tag_of(boundary.tags().iter().map(|t| (t.key(), t.value()))), stack);
+    let version = boundary.default_version_id().unwrap();
+    let version = aws.iam.get_policy_version().policy_arn(&boundary_arn).version_id(version).send().await.unwrap();
+    let capped: Value =
+        serde_json::from_str(&percent_decode(version.policy_version().unwrap().document().unwrap())).unwrap();
+    assert_eq!(capped["Statement"][0]["Resource"], json!(table_arns));
+    assert_eq!(
+        capped["Statement"][3]["Resource"],
+        format!("arn:aws:execute-api:us-east-1:{account}:*/*/*/@connections/*")
     );
 
     // The tables: the runtime's keys, on demand, point-in-time recovery on, tagged.

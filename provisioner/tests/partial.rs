@@ -19,6 +19,13 @@ async fn remove(aws: &Aws, stack: &str, kind: &str) {
             aws.iam.delete_role_policy().role_name(&role).policy_name(policy).send().await.unwrap();
             aws.iam.delete_role().role_name(&role).send().await.unwrap();
         }
+        "permissions boundary" => {
+            // IAM deletes no policy still set as a boundary.
+            let role = aws.iam.delete_role_permissions_boundary().role_name(format!("{stack}-api-role"));
+            role.send().await.unwrap();
+            let arn = format!("arn:aws:iam::123456789012:policy/{stack}-boundary");
+            aws.iam.delete_policy().policy_arn(arn).send().await.unwrap();
+        }
         "dynamodb table" => {
             aws.dynamodb.delete_table().table_name(format!("{stack}-feeds")).send().await.unwrap();
         }
@@ -49,6 +56,7 @@ async fn any_resource_missing_is_reported_and_repaired() {
     let kinds = [
         "ecr repository",
         "secret",
+        "permissions boundary",
         "iam role",
         "dynamodb table",
         "log group",
