@@ -59,6 +59,9 @@ pub enum Command {
     /// The deployed stack's key ring.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Drives the deployed stack (or a server at --url) end to end as two clients would, prints
+    /// each step with its latency, and exits 1 on any failure. Removes the users it made.
+    Smoke(SmokeArgs),
     /// The monthly AWS bill for 1K to 10M users, by component, with the alternatives that save
     /// the most; needs no AWS access.
     CostReport(Box<cost::CostArgs>),
@@ -102,6 +105,9 @@ pub struct DeployArgs {
     /// Print what would be created, updated or left unchanged, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// After deploying, run `smoke` against the stack.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub smoke: bool,
     #[command(flatten)]
     pub settings: SettingFlags,
 }
@@ -114,4 +120,16 @@ pub struct DestroyArgs {
     /// Keep the two tables and their data.
     #[arg(long)]
     pub keep_data: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SmokeArgs {
+    /// The HTTP API to test instead of the stack's, e.g. a local server on http://127.0.0.1:8080
+    /// (its stream at <url>/v1/stream). The server key, if any, comes from MESSAGING_SERVER_KEY —
+    /// never the command line; without one the users register openly and stay.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// How long to wait for each answer and each push, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout_secs: u64,
 }

@@ -26,6 +26,7 @@ mod resource;
 pub mod role;
 pub mod secret;
 pub mod settings;
+pub mod smoke;
 pub mod stack;
 pub mod status;
 pub mod tables;
@@ -91,6 +92,31 @@ pub async fn keys(options: &AwsOptions, action: KeyAction) -> Result<String, Err
         KeyAction::Rotate => Box::pin(keys::rotate(&cx)).await,
         KeyAction::SetHs256Secret(secret) => Box::pin(keys::set_hs256_secret(&cx, secret)).await,
     }
+}
+
+/// `smoke`: against `--url`, or against the stack's endpoints with its server key.
+pub async fn smoke(options: &AwsOptions, args: &crate::cli::SmokeArgs) -> Result<smoke::SmokeReport, Error> {
+    let timeout = std::time::Duration::from_secs(args.timeout_secs.max(1));
+    let target = match &args.url {
+        Some(url) => smoke::Target::at(url, std::env::var(contract::env::var::SERVER_KEY).ok()),
+        None => {
+            let settings = load_settings(&options.config, &SettingFlags::default())?;
+            let stack = match &options.stack {
+                Some(stack) => stack.clone(),
+                None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
+            };
+            let names = Names::new(&stack);
+            let aws = Box::pin(Aws::connect(options)).await?;
+            let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run: false, websocket_api: None };
+            let report = Box::pin(status::run(&cx)).await?;
+            let http = report
+                .endpoint
+                .ok_or_else(|| Error::Refused(format!("stack '{stack}' has no HTTP API endpoint: deploy it first")))?;
+            let server_key = keys::server_key(&cx).await?;
+            smoke::Target { http, stream: report.stream_endpoint, server_key: Some(server_key) }
+        }
+    };
+    Ok(smoke::run(&target, timeout).await)
 }
 
 /// The exit status a finished run deserves: `status` fails when something is missing.

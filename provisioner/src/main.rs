@@ -13,6 +13,7 @@ const INTERRUPTED: u8 = 130;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
+        Command::Smoke(args) => smoke(&cli, args).await,
         Command::CostReport(args) => cost_report(&cli, args),
         Command::Stack(command) => stack(&cli, command).await,
         Command::ServerKey => keys(&cli, KeyAction::ServerKey).await,
@@ -68,7 +69,14 @@ async fn stack(cli: &Cli, command: &StackCommand) -> ExitCode {
                     println!("{}", serde_json::to_string_pretty(&report).expect("a serialisable report"))
                 }
             }
-            ExitCode::from(provisioner::exit_code(command, &report))
+            let code = provisioner::exit_code(command, &report);
+            match command {
+                StackCommand::Deploy(args) if args.smoke => {
+                    let args = provisioner::cli::SmokeArgs { url: None, timeout_secs: 10 };
+                    smoke(cli, &args).await
+                }
+                _ => ExitCode::from(code),
+            }
         }
         Err(error) => {
             eprintln!("provisioner: {error}");
@@ -98,6 +106,24 @@ fn cost_report(cli: &Cli, args: &cost::CostArgs) -> ExitCode {
                 (Output::Csv, _) => print!("{}", cost::output::csv(&report)),
             }
             ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("provisioner: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn smoke(cli: &Cli, args: &provisioner::cli::SmokeArgs) -> ExitCode {
+    match provisioner::smoke(&cli.aws, args).await {
+        Ok(report) => {
+            match cli.aws.output {
+                Output::Text => print!("{report}"),
+                Output::Json | Output::Csv => {
+                    println!("{}", serde_json::to_string_pretty(&report).expect("a serialisable report"))
+                }
+            }
+            if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(error) => {
             eprintln!("provisioner: {error}");

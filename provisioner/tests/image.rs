@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,25 +17,10 @@ use support::*;
 use testkit::lambda_events::call;
 use testkit::proxy::Recorded;
 
-/// Where `cargo xtask test` puts the release runtime it built for this test.
-const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";
 /// The name DynamoDB is reached by from inside the image.
 const DYNAMODB_HOST: &str = "dynamodb.emulator.internal";
 /// The app's own HS256 identity-token secret.
 const HS256_SECRET: &str = "the app's own HS256 secret, 32+ bytes";
-
-fn release_runtime() -> Option<PathBuf> {
-    match std::env::var(RELEASE_RUNTIME_VAR) {
-        Ok(path) => Some(PathBuf::from(path)),
-        Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("CI=true but {RELEASE_RUNTIME_VAR} is unset: run the tests through `cargo xtask test`")
-        }
-        Err(_) => {
-            eprintln!("SKIPPED: no release runtime ({RELEASE_RUNTIME_VAR} unset); `cargo xtask test` builds it");
-            None
-        }
-    }
-}
 
 /// Every blob pushed through the layer API, reassembled from its parts, by the digest the
 /// registry computed for it.

@@ -33,6 +33,24 @@ pub fn emulator() -> Option<String> {
     testkit::emulators::emulator_endpoint()
 }
 
+/// Where `cargo xtask test` puts the release runtime it built.
+const RELEASE_RUNTIME_VAR: &str = "MESSAGING_TEST_RELEASE_RUNTIME";
+
+/// The release runtime `cargo xtask test` built, or `None` (with a note) outside it — except under
+/// `CI=true`, where that fails.
+pub fn release_runtime() -> Option<std::path::PathBuf> {
+    match std::env::var(RELEASE_RUNTIME_VAR) {
+        Ok(path) => Some(std::path::PathBuf::from(path)),
+        Err(_) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true but {RELEASE_RUNTIME_VAR} is unset: run the tests through `cargo xtask test`")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: no release runtime ({RELEASE_RUNTIME_VAR} unset); `cargo xtask test` builds it");
+            None
+        }
+    }
+}
+
 /// A stack name no other test uses.
 pub fn fresh_stack() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
