@@ -72,7 +72,7 @@ impl Context<'_> {
 
     fn stage_url(&self, scheme: &str) -> Option<String> {
         let api = self.websocket_api.as_ref()?;
-        let suffix = if self.aws.account.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+        let suffix = dns_suffix(&self.aws.account.partition);
         Some(format!("{scheme}://{api}.execute-api.{}.{suffix}/{}", self.aws.region, crate::websocket_api::STAGE))
     }
 
@@ -100,10 +100,37 @@ impl Context<'_> {
     }
 }
 
+/// The domain of a partition's endpoints (the partition metadata the AWS SDK's endpoint resolver
+/// carries: `dnsSuffix`): China's and the European Sovereign Cloud's differ from the rest.
+pub fn dns_suffix(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-eusc" => "amazonaws.eu",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-iso-e" => "cloud.adc-e.uk",
+        "aws-iso-f" => "csp.hci.ic.gov",
+        _ => "amazonaws.com",
+    }
+}
+
 /// Whether a policy document read back from AWS says the same as `want`, whatever its spacing,
 /// key order or URL encoding (IAM returns documents URL-encoded).
 pub fn same_json(text: Option<&str>, want: &Value) -> bool {
     let Some(text) = text else { return false };
     let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
     serde_json::from_str::<Value>(&decoded).ok().or_else(|| serde_json::from_str(text).ok()).as_ref() == Some(want)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_suffix;
+
+    #[test]
+    fn endpoints_take_their_domain_from_the_partition() {
+        assert_eq!(dns_suffix("aws"), "amazonaws.com");
+        assert_eq!(dns_suffix("aws-us-gov"), "amazonaws.com");
+        assert_eq!(dns_suffix("aws-cn"), "amazonaws.com.cn");
+        assert_eq!(dns_suffix("aws-eusc"), "amazonaws.eu");
+    }
 }
