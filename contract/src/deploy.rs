@@ -24,6 +24,14 @@ pub struct DeploySettings {
     pub log_retention_days: u32,
     pub throttling_rate: f64,
     pub throttling_burst: i32,
+    /// Each unauthenticated route's own throttle ([`crate::edge::UNAUTHENTICATED_ROUTES`]).
+    #[serde(default = "unauthenticated_rate")]
+    pub unauthenticated_throttling_rate: f64,
+    #[serde(default = "unauthenticated_burst")]
+    pub unauthenticated_throttling_burst: i32,
+    /// The HTTP API stage's access log ([`crate::edge::ACCESS_LOG_FORMAT`]) in its own log group.
+    #[serde(default = "on")]
+    pub access_logs: bool,
     pub feed_ttl_days: u32,
     pub point_in_time_recovery: bool,
     /// Who creates users: `app` (the app's backend or identity provider) or `open`.
@@ -40,6 +48,18 @@ pub struct DeploySettings {
     pub jwt_audience: String,
     #[serde(default = "name_claim")]
     pub jwt_name_claim: String,
+}
+
+fn unauthenticated_rate() -> f64 {
+    20.0
+}
+
+fn unauthenticated_burst() -> i32 {
+    40
+}
+
+fn on() -> bool {
+    true
 }
 
 fn app_mode() -> String {
@@ -91,6 +111,12 @@ impl DeploySettings {
         }
         if self.throttling_burst < 0 {
             return bad("throttling_burst", "must be 0 or more");
+        }
+        if !(self.unauthenticated_throttling_rate.is_finite() && self.unauthenticated_throttling_rate >= 0.0) {
+            return bad("unauthenticated_throttling_rate", "must be a number of requests per second, 0 or more");
+        }
+        if self.unauthenticated_throttling_burst < 0 {
+            return bad("unauthenticated_throttling_burst", "must be 0 or more");
         }
         if !matches!(self.auth_mode.as_str(), "app" | "open") {
             return bad("auth_mode", "must be \"app\" or \"open\"");

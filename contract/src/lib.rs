@@ -10,6 +10,7 @@
 //! runtime.
 
 pub mod deploy;
+pub mod edge;
 pub mod env;
 pub mod iam;
 pub mod key_ring;

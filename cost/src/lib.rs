@@ -55,6 +55,7 @@ pub fn run(args: &CostArgs, deploy: &DeploySettings) -> Result<CostReport, Error
         function_url: false,
         eventual_polls: false,
         default_logging: false,
+        access_logs: deploy.access_logs,
         free_tier: args.free_tier,
         push: args.push,
     };

@@ -30,7 +30,11 @@ impl Context<'_> {
     }
 
     pub fn log_group_arn(&self) -> String {
-        self.aws.arn("logs", &format!("log-group:{}", self.names.log_group))
+        self.log_group_arn_of(&self.names.log_group)
+    }
+
+    pub fn log_group_arn_of(&self, name: &str) -> String {
+        self.aws.arn("logs", &format!("log-group:{name}"))
     }
 
     /// The key ring's secret: Secrets Manager appends six random characters to the name in its

@@ -1,5 +1,6 @@
-//! The function's CloudWatch log group, created by us rather than by Lambda on first use, so it
-//! carries the configured retention from the start and `destroy` removes it.
+//! The stack's CloudWatch log groups — the function's, created by us rather than by Lambda on
+//! first use, and the HTTP API stage's access log — so each carries the configured retention
+//! from the start and `destroy` removes it.
 
 use std::fmt;
 
@@ -11,7 +12,22 @@ use crate::stack::{TAG_KEY, is_ours};
 pub const KIND: &str = "log group";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
-pub struct LogGroup;
+/// One of the stack's log groups, by name.
+pub struct LogGroup<'a> {
+    pub name: &'a str,
+}
+
+impl<'a> LogGroup<'a> {
+    /// The function's.
+    pub fn function(cx: &'a Context<'_>) -> Self {
+        Self { name: &cx.names.log_group }
+    }
+
+    /// The HTTP API stage's access log.
+    pub fn access(cx: &'a Context<'_>) -> Self {
+        Self { name: &cx.names.access_log_group }
+    }
+}
 
 pub struct Observed {
     retention_days: Option<i32>,
@@ -26,7 +42,7 @@ impl fmt::Display for Retention {
     }
 }
 
-impl Resource for LogGroup {
+impl Resource for LogGroup<'_> {
     type Observed = Observed;
     type Change = Retention;
     type Output = ();
@@ -35,22 +51,22 @@ impl Resource for LogGroup {
         KIND
     }
 
-    fn name(&self, cx: &Context<'_>) -> String {
-        cx.names.log_group.clone()
+    fn name(&self, _cx: &Context<'_>) -> String {
+        self.name.to_owned()
     }
 
     fn id(&self, cx: &Context<'_>, _observed: Option<&Observed>) -> String {
-        cx.log_group_arn()
+        cx.log_group_arn_of(self.name)
     }
 
     async fn observe(&self, cx: &Context<'_>) -> Result<Observation<Observed>, Error> {
-        let (logs, name) = (&cx.aws.logs, &cx.names.log_group);
+        let (logs, name) = (&cx.aws.logs, self.name);
         let found = logs.describe_log_groups().log_group_name_prefix(name).send().await;
         let found = found.map_err(|e| Error::aws("logs:DescribeLogGroups", name, e))?;
-        let Some(group) = found.log_groups().iter().find(|g| g.log_group_name() == Some(name.as_str())) else {
+        let Some(group) = found.log_groups().iter().find(|g| g.log_group_name() == Some(name)) else {
             return Ok(Observation::Absent);
         };
-        let tags = logs.list_tags_for_resource().resource_arn(cx.log_group_arn()).send().await;
+        let tags = logs.list_tags_for_resource().resource_arn(cx.log_group_arn_of(name)).send().await;
         let tags = tags.map_err(|e| Error::aws("logs:ListTagsForResource", name, e))?;
         let tags = tags.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
         let observed = Observed { retention_days: group.retention_in_days() };
@@ -65,25 +81,24 @@ impl Resource for LogGroup {
     fn output(&self, _observed: &Observed) {}
 
     async fn create(&self, cx: &Context<'_>) -> Result<(), Error> {
-        let (logs, name) = (&cx.aws.logs, &cx.names.log_group);
+        let (logs, name) = (&cx.aws.logs, self.name);
         let created = logs.create_log_group().log_group_name(name).tags(TAG_KEY, cx.names.stack.as_str()).send().await;
         created.map_err(|e| Error::aws("logs:CreateLogGroup", name, e))?;
-        put_retention(cx).await
+        put_retention(cx, self.name).await
     }
 
     async fn apply(&self, cx: &Context<'_>, _observed: &Observed, _changes: &[Retention]) -> Result<(), Error> {
-        put_retention(cx).await
+        put_retention(cx, self.name).await
     }
 
     async fn delete(&self, cx: &Context<'_>, _observed: &Observed) -> Result<(), Error> {
-        let name = &cx.names.log_group;
+        let name = self.name;
         let deleted = cx.aws.logs.delete_log_group().log_group_name(name).send().await;
         absent_as_none(deleted, NOT_FOUND, "logs:DeleteLogGroup", name).map(drop)
     }
 }
 
-async fn put_retention(cx: &Context<'_>) -> Result<(), Error> {
-    let name = &cx.names.log_group;
+async fn put_retention(cx: &Context<'_>, name: &str) -> Result<(), Error> {
     let put = cx
         .aws
         .logs

@@ -147,7 +147,12 @@ async fn one(
             }
         }
         Step::LogGroup => {
-            resource(cx, &LogGroup, mode, progress).await?;
+            resource(cx, &LogGroup::function(cx), mode, progress).await?;
+            // Without access logs there is no such group to deploy or report; destroy still
+            // removes one an earlier deploy made.
+            if cx.settings.access_logs || matches!(command, Command::Destroy { .. }) {
+                resource(cx, &LogGroup::access(cx), mode, progress).await?;
+            }
         }
         Step::Function => {
             let image_uri = match command {

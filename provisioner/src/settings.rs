@@ -31,6 +31,15 @@ pub struct SettingFlags {
     /// Burst of requests the HTTP API stage admits.
     #[arg(long)]
     pub throttling_burst: Option<i32>,
+    /// Steady requests per second each unauthenticated route admits.
+    #[arg(long)]
+    pub unauthenticated_throttling_rate: Option<f64>,
+    /// Burst each unauthenticated route admits.
+    #[arg(long)]
+    pub unauthenticated_throttling_burst: Option<i32>,
+    /// The HTTP API stage's access log.
+    #[arg(long)]
+    pub access_logs: Option<bool>,
     /// Days feed entries are kept (0: forever).
     #[arg(long)]
     pub feed_ttl_days: Option<u32>,
@@ -90,6 +99,11 @@ pub fn apply(mut settings: DeploySettings, flags: &SettingFlags) -> Result<Deplo
     settings.log_retention_days = f.log_retention_days.unwrap_or(settings.log_retention_days);
     settings.throttling_rate = f.throttling_rate.unwrap_or(settings.throttling_rate);
     settings.throttling_burst = f.throttling_burst.unwrap_or(settings.throttling_burst);
+    settings.unauthenticated_throttling_rate =
+        f.unauthenticated_throttling_rate.unwrap_or(settings.unauthenticated_throttling_rate);
+    settings.unauthenticated_throttling_burst =
+        f.unauthenticated_throttling_burst.unwrap_or(settings.unauthenticated_throttling_burst);
+    settings.access_logs = f.access_logs.unwrap_or(settings.access_logs);
     settings.feed_ttl_days = f.feed_ttl_days.unwrap_or(settings.feed_ttl_days);
     settings.point_in_time_recovery = f.point_in_time_recovery.unwrap_or(settings.point_in_time_recovery);
     settings.auth_mode = f.auth_mode.unwrap_or(settings.auth_mode);

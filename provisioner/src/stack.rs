@@ -18,6 +18,8 @@ pub struct Names {
     pub entities_table: String,
     pub feeds_table: String,
     pub log_group: String,
+    /// The HTTP API stage's access log.
+    pub access_log_group: String,
     /// The Secrets Manager secret of the key ring and the server key.
     pub key_ring_secret: String,
     pub function: String,
@@ -41,6 +43,7 @@ impl Names {
             entities_table: format!("{s}-entities"),
             feeds_table: format!("{s}-feeds"),
             log_group: format!("{s}-api-logs"),
+            access_log_group: format!("{s}-access-logs"),
             key_ring_secret: format!("{s}-keys"),
             function: format!("{s}-api"),
             http_api: format!("{s}-http"),

@@ -30,7 +30,16 @@ pub fn api(cx: &Context<'_>) -> StackApi {
         name: cx.names.websocket_api.clone(),
         protocol: ProtocolType::Websocket,
         route_selection: Some(ROUTE_SELECTION),
-        layout: Layout { integration_uri: integration_uri(cx), payload_format: None, routes: &ROUTES, stage: STAGE },
+        layout: Layout {
+            integration_uri: integration_uri(cx),
+            payload_format: None,
+            routes: &ROUTES,
+            stage: STAGE,
+            route_throttles: Vec::new(),
+            // WebSocket stages log through the account-wide API Gateway role, which a stack
+            // does not set: see the README.
+            access_log: None,
+        },
     }
 }
 

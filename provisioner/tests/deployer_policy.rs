@@ -58,8 +58,25 @@ fn authorizations(request: &Recorded, boundaries: &mut BTreeMap<String, String>)
     if let Some((tagging, resource)) = tagged_on_create(request, &calls) {
         calls.push(call(tagging, resource));
     }
+    // A stage with an access log has API Gateway set up CloudWatch Logs' delivery as the caller
+    // (Developer Guide, "Configuring logging for an HTTP API" → permissions to activate logging);
+    // those actions take no resource but `*`.
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    if request.service == "apigateway" && !body["accessLogSettings"].is_null() {
+        calls.extend(LOG_DELIVERY.iter().map(|action| call(*action, "*")));
+    }
     calls
 }
+
+const LOG_DELIVERY: [&str; 7] = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+];
 
 /// The tagging action a create call with tags also needs, on the resource it creates.
 fn tagged_on_create(request: &Recorded, calls: &[Call]) -> Option<(&'static str, String)> {

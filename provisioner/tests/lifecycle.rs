@@ -19,7 +19,7 @@ async fn deploy_check_redeploy_change_and_destroy() {
 
     let first = provisioner(&proxy.url, &stack, &["deploy", "--binary", SMALL_BINARY]).await.unwrap();
     assert!(first.resources.iter().all(|r| r.outcome == Outcome::Created), "{first}");
-    assert_eq!(first.resources.len(), 13, "{first}");
+    assert_eq!(first.resources.len(), 14, "{first}");
     let endpoint = first.endpoint.clone().expect("deploy prints the endpoint");
     assert!(endpoint.starts_with("https://") && endpoint.contains(".execute-api.us-east-1."), "{endpoint}");
     let sent = proxy.take();
@@ -171,10 +171,11 @@ async fn deploy_check_redeploy_change_and_destroy() {
     let lifecycle: Value = serde_json::from_str(lifecycle.lifecycle_policy_text().unwrap()).unwrap();
     assert_eq!(lifecycle["rules"][0]["selection"]["countNumber"], 5);
 
-    // The log group, with its retention.
-    let groups =
-        aws.logs.describe_log_groups().log_group_name_prefix(format!("{stack}-api-logs")).send().await.unwrap();
-    assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
+    // The log groups, the function's and the access log's, with their retention.
+    for group in [format!("{stack}-api-logs"), format!("{stack}-access-logs")] {
+        let groups = aws.logs.describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
+        assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14), "{group}");
+    }
 
     // The HTTP API: one proxy integration to the function (payload 2.0), the $default route
     // and stage with auto-deploy and throttling, and the permission scoped to this API.
@@ -192,17 +193,30 @@ async fn deploy_check_redeploy_change_and_destroy() {
         Some(format!("arn:aws:lambda:us-east-1:{account}:function:{stack}-api").as_str())
     );
     assert_eq!(integration.payload_format_version(), Some("2.0"));
+    // `$default`, and a route of its own for each unauthenticated route, all to the function.
     let routes = aws.apigateway.get_routes().api_id(api_id).send().await.unwrap();
-    assert_eq!(routes.items().len(), 1);
-    assert_eq!(routes.items()[0].route_key(), Some("$default"));
-    assert_eq!(
-        routes.items()[0].target(),
-        Some(format!("integrations/{}", integration.integration_id().unwrap()).as_str())
-    );
+    let mut keys: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["$default", "POST /v1/sessions", "POST /v1/sessions/refresh", "POST /v1/users"]);
+    let target = format!("integrations/{}", integration.integration_id().unwrap());
+    assert!(routes.items().iter().all(|r| r.target() == Some(target.as_str())));
     let stage = aws.apigateway.get_stage().api_id(api_id).stage_name("$default").send().await.unwrap();
     assert_eq!(stage.auto_deploy(), Some(true));
     let throttling = stage.default_route_settings().unwrap();
     assert_eq!((throttling.throttling_rate_limit(), throttling.throttling_burst_limit()), (Some(1000.0), Some(2000)));
+    // Each unauthenticated route throttled on its own, below the stage.
+    let per_route = stage.route_settings().unwrap();
+    for route in contract::edge::UNAUTHENTICATED_ROUTES {
+        let throttle = &per_route[route];
+        assert_eq!((throttle.throttling_rate_limit(), throttle.throttling_burst_limit()), (Some(20.0), Some(40)));
+    }
+    // The access log: JSON lines into the stack's access log group.
+    let access = stage.access_log_settings().unwrap();
+    assert_eq!(
+        access.destination_arn(),
+        Some(format!("arn:aws:logs:us-east-1:{account}:log-group:{stack}-access-logs").as_str())
+    );
+    assert_eq!(access.format(), Some(contract::edge::ACCESS_LOG_FORMAT));
     let permission = aws.lambda.get_policy().function_name(format!("{stack}-api")).send().await.unwrap();
     let permission: Value = serde_json::from_str(permission.policy().unwrap()).unwrap();
     let statements = permission["Statement"].as_array().unwrap();

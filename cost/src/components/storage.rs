@@ -11,11 +11,30 @@ pub fn logs(tier: &Tier<'_>, l: &mut Ledger) -> f64 {
     let (p, w, d) = (tier.pricing, tier.workload, tier.deployment);
     let invocations = invocation::total(tier.invocations);
     let log_bytes = if d.default_logging { w.default_log_bytes_per_request } else { w.log_bytes_per_request };
+    let function_gb = invocations * log_bytes / GB;
+    // One access log line per request through the HTTP API (a function URL has no stage).
+    let access_line = contract::edge::access_log_line_bytes() as f64;
+    let access_requests = if d.access_logs && !d.function_url { tier.traffic.requests } else { 0.0 };
+    let access_gb = l.put(
+        "access logs ingested",
+        access_requests * access_line / GB,
+        "GB",
+        format!(
+            "{} HTTP API requests × {} B (the stage's JSON line with typical values, and CloudWatch's 26 B per event) / 2^30",
+            num(access_requests),
+            num(access_line)
+        ),
+    );
     let ingested_gb = l.put(
         "logs ingested",
-        invocations * log_bytes / GB,
+        function_gb + access_gb,
         "GB",
-        format!("{} invocations × {} B / 2^30", num(invocations), num(log_bytes)),
+        format!(
+            "{} invocations × {} B / 2^30 + {} GB of access logs",
+            num(invocations),
+            num(log_bytes),
+            num(access_gb)
+        ),
     );
     let kept_gb = ingested_gb / DAYS_PER_MONTH * d.log_retention_days;
     l.put(

@@ -92,6 +92,8 @@ pub struct Deployment {
     pub eventual_polls: bool,
     /// Lambda's default logging instead of the deployed configuration.
     pub default_logging: bool,
+    /// The HTTP API stage's access log, a line per request (none with a function URL).
+    pub access_logs: bool,
     pub free_tier: bool,
     /// Clients hold a WebSocket connection while online and get messages pushed, instead of
     /// polling.

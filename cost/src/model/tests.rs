@@ -57,6 +57,7 @@ fn deployment() -> Deployment {
         memory_mb: 128.0,
         point_in_time_recovery: true,
         log_retention_days: 14.0,
+        access_logs: true,
         arch: Arch::X86_64,
         function_url: false,
         eventual_polls: false,
@@ -111,8 +112,11 @@ fn one_tier_by_hand() {
     let stored_gb = 44_000.0 * 30.0 * 551.0 / 1024f64.powi(3);
     close(tier.cost(Component::DynamodbStorage), stored_gb * 0.25);
     close(tier.cost(Component::DynamodbPitr), stored_gb * 0.20);
-    // Logs: the deployed configuration logs nothing per request.
-    close(tier.cost(Component::Logs), 0.0);
+    // Logs: the function logs nothing per request; the stage's access log writes a line of 141 B
+    // (with typical values) per request, metered with 26 B more, at $0.50 per GB ingested and
+    // $0.03 per GB-month kept 14 days.
+    let access_gb = requests * 167.0 / 1024f64.powi(3);
+    close(tier.cost(Component::Logs), access_gb * 0.50 + access_gb / days * 14.0 * 0.03);
     // Data out: the bodies plus 200 B of headers, at $0.09 per GB (under 10 TB).
     let bytes = empty * (69.0 + 200.0)
         + news * (461.0 + 200.0)
@@ -129,7 +133,7 @@ fn one_tier_by_hand() {
     let total: f64 = Component::ALL.iter().map(|c| tier.cost(*c)).sum();
     close(tier.total, total);
     close(tier.per_user, total / 1000.0);
-    assert!((66.0..68.0).contains(&tier.total), "about $67 a month for 1,000 users: {}", tier.total);
+    assert!((70.0..72.0).contains(&tier.total), "about $71 a month for 1,000 users: {}", tier.total);
     assert!(tier.warnings.is_empty(), "{:?}", tier.warnings);
 }
 
@@ -208,7 +212,11 @@ fn switches_change_only_their_component() {
     let (pricing, w, usage) = (parse_pricing_for_tests(), workload(), usage());
     let base = price_tier(1000, &w, &usage, &pricing, &deployment()).unwrap();
     let url = price_tier(1000, &w, &usage, &pricing, &Deployment { function_url: true, ..deployment() }).unwrap();
-    close(url.total, base.total - base.cost(Component::HttpApi));
+    // No stage: no API Gateway charge, and no access log.
+    close(url.total, base.total - base.cost(Component::HttpApi) - base.cost(Component::Logs));
+    let unlogged = price_tier(1000, &w, &usage, &pricing, &Deployment { access_logs: false, ..deployment() }).unwrap();
+    close(unlogged.total, base.total - base.cost(Component::Logs));
+    close(unlogged.cost(Component::Logs), 0.0);
     let arm = price_tier(1000, &w, &usage, &pricing, &Deployment { arch: Arch::Arm64, ..deployment() }).unwrap();
     close(arm.cost(Component::LambdaDuration), base.cost(Component::LambdaDuration) / 0.0000166667 * 0.0000133334);
     let eventual =
@@ -218,7 +226,7 @@ fn switches_change_only_their_component() {
     let logging =
         price_tier(1000, &w, &usage, &pricing, &Deployment { default_logging: true, ..deployment() }).unwrap();
     let requests = base.requests_per_second * 730.0 * 3600.0;
-    let ingested = requests * 330.0 / 1024f64.powi(3);
+    let ingested = requests * (330.0 + 167.0) / 1024f64.powi(3);
     close(logging.cost(Component::Logs), ingested * 0.50 + ingested / (730.0 / 24.0) * 14.0 * 0.03);
 }
 

@@ -1,9 +1,11 @@
 //! What an API of the stack holds, and making it so: one Lambda proxy integration with the
-//! function, routes targeting it, and a stage with auto-deploy and the deployment's throttling.
+//! function, routes targeting it, and a stage with auto-deploy, the deployment's throttling (the
+//! stage's and some routes' own) and, for the HTTP API, its access log.
 
 use std::fmt;
 
-use aws_sdk_apigatewayv2::types::{IntegrationType, RouteSettings};
+use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
+use aws_sdk_apigatewayv2::types::{AccessLogSettings, IntegrationType, RouteSettings};
 
 use super::NOT_FOUND;
 use crate::context::Context;
@@ -29,7 +31,7 @@ impl fmt::Display for LayoutChange {
             Self::NoRoute(key) => write!(f, "no {key} route"),
             Self::RouteTarget(key) => write!(f, "{key} route target"),
             Self::NoStage(stage) => write!(f, "no {stage} stage"),
-            Self::Stage => f.write_str("stage throttling or auto-deploy"),
+            Self::Stage => f.write_str("stage throttling, auto-deploy or access log"),
         }
     }
 }
@@ -41,6 +43,23 @@ pub struct Layout {
     pub payload_format: Option<&'static str>,
     pub routes: &'static [&'static str],
     pub stage: &'static str,
+    /// Routes throttled apart from the stage's default.
+    pub route_throttles: Vec<Throttle>,
+    /// Where and how the stage logs each request, if it does.
+    pub access_log: Option<AccessLog>,
+}
+
+/// A route's own throttle.
+pub struct Throttle {
+    pub route: &'static str,
+    pub rate: f64,
+    pub burst: i32,
+}
+
+/// The stage's access log: the log group's ARN and the line's format.
+pub struct AccessLog {
+    pub destination: String,
+    pub format: &'static str,
 }
 
 /// An API's parts as they are: each `None` when missing, with whether it is as it should be.
@@ -75,13 +94,40 @@ impl Layout {
             })
             .collect();
         let stage = gw.get_stage().api_id(api_id).stage_name(self.stage).send().await;
-        let stage_ok = absent_as_none(stage, NOT_FOUND, "apigateway:GetStage", api_id)?.map(|stage| {
-            let throttling = stage.default_route_settings();
-            stage.auto_deploy() == Some(true)
-                && throttling.and_then(|t| t.throttling_rate_limit()) == Some(cx.settings.throttling_rate)
-                && throttling.and_then(|t| t.throttling_burst_limit()) == Some(cx.settings.throttling_burst)
-        });
+        let stage = absent_as_none(stage, NOT_FOUND, "apigateway:GetStage", api_id)?;
+        let stage_ok = stage.map(|stage| self.stage_is_right(cx, &stage));
         Ok(Parts { integration, routes, stage_ok })
+    }
+
+    /// Auto-deploy, the stage's throttling, each route's own, and the access log where one is
+    /// wanted.
+    fn stage_is_right(&self, cx: &Context<'_>, stage: &GetStageOutput) -> bool {
+        let same = |settings: Option<&RouteSettings>, rate: f64, burst: i32| {
+            settings.and_then(|t| t.throttling_rate_limit()) == Some(rate)
+                && settings.and_then(|t| t.throttling_burst_limit()) == Some(burst)
+        };
+        let routes = stage.route_settings();
+        stage.auto_deploy() == Some(true)
+            && same(stage.default_route_settings(), cx.settings.throttling_rate, cx.settings.throttling_burst)
+            && self.route_throttles.iter().all(|t| same(routes.and_then(|r| r.get(t.route)), t.rate, t.burst))
+            && self.access_log.as_ref().is_none_or(|want| {
+                let found = stage.access_log_settings();
+                found.and_then(|a| a.destination_arn()) == Some(want.destination.as_str())
+                    && found.and_then(|a| a.format()) == Some(want.format)
+            })
+    }
+
+    /// The stage's per-route throttles, as API Gateway takes them.
+    fn route_settings(&self) -> std::collections::HashMap<String, RouteSettings> {
+        let settings = |t: &Throttle| {
+            RouteSettings::builder().throttling_rate_limit(t.rate).throttling_burst_limit(t.burst).build()
+        };
+        self.route_throttles.iter().map(|t| (t.route.to_owned(), settings(t))).collect()
+    }
+
+    fn access_log_settings(&self) -> Option<AccessLogSettings> {
+        let log = self.access_log.as_ref()?;
+        Some(AccessLogSettings::builder().destination_arn(&log.destination).format(log.format).build())
     }
 
     /// What differs from the layout.
@@ -161,7 +207,9 @@ impl Layout {
                     .api_id(api_id)
                     .stage_name(self.stage)
                     .auto_deploy(true)
-                    .default_route_settings(throttling);
+                    .default_route_settings(throttling)
+                    .set_route_settings(Some(self.route_settings()).filter(|r| !r.is_empty()))
+                    .set_access_log_settings(self.access_log_settings());
                 update.send().await.map_err(|e| Error::aws("apigateway:UpdateStage", api_id, e))?;
             }
             None => {
@@ -171,6 +219,8 @@ impl Layout {
                     .stage_name(self.stage)
                     .auto_deploy(true)
                     .default_route_settings(throttling)
+                    .set_route_settings(Some(self.route_settings()).filter(|r| !r.is_empty()))
+                    .set_access_log_settings(self.access_log_settings())
                     .tags(TAG_KEY, cx.names.stack.as_str());
                 create.send().await.map_err(|e| Error::aws("apigateway:CreateStage", api_id, e))?;
             }

@@ -7,7 +7,7 @@ mod permission;
 
 use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 
-pub use self::layout::{Layout, LayoutChange, Parts};
+pub use self::layout::{AccessLog, Layout, LayoutChange, Parts, Throttle};
 pub use self::permission::InvokePermission;
 use crate::context::Context;
 use crate::error::{Error, absent_as_none};

@@ -90,3 +90,23 @@ impl Modify for BearerAuth {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The routes API Gateway throttles apart as unauthenticated (`contract::edge`) are routes of
+    /// this API that need no token, so a renamed route cannot slip out of its throttle unseen.
+    #[test]
+    fn the_unauthenticated_routes_of_the_edge_are_ours_and_need_no_token() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        for route in contract::edge::UNAUTHENTICATED_ROUTES {
+            let (method, path) = route.split_once(' ').unwrap();
+            let operation = &document["paths"][path][method.to_lowercase()];
+            assert!(operation.is_object(), "{route} is not in the OpenAPI document");
+            let security = operation["security"].as_array();
+            assert!(security.is_none_or(|s| s.is_empty()), "{route} asks for a token: {security:?}");
+        }
+        // And the check can fail: an authenticated route asks for one.
+        let poll = &document["paths"]["/v1/messages"]["get"]["security"];
+        assert!(poll.as_array().is_some_and(|s| !s.is_empty()), "{poll}");
+    }
+}
