@@ -4,6 +4,7 @@
 mod client;
 mod dataset;
 mod exchange;
+mod flood;
 mod growth;
 mod load;
 mod realistic;
@@ -69,8 +70,8 @@ struct Args {
     /// Streams held open at the end, to measure memory per stream.
     #[arg(long, default_value_t = 10_000)]
     stream_hold: usize,
-    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, stream,
-    /// exchange, growth).
+    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, flood,
+    /// stream, exchange, growth).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// How this run was invoked, for the report.
@@ -107,6 +108,8 @@ const POLL_NEW_USERS: std::ops::Range<usize> = 0..1000;
 const POLL_EMPTY_USERS: std::ops::Range<usize> = 1000..2000;
 const SENDING_USERS: std::ops::Range<usize> = 2000..3000;
 const BASE_USERS: usize = 3000;
+/// Connections the flood registers on, all from its one address.
+const FLOODERS: usize = 4;
 
 async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path::Path) -> Result<(), String> {
     let warmup = Duration::from_secs_f64(args.seconds / 5.0);
@@ -200,6 +203,35 @@ async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path
             note,
         });
     }
+    if args.wants("flood") {
+        let users = BASE_USERS..BASE_USERS + args.users;
+        let first_group = SENDING_USERS.len() / 10;
+        let groups = first_group..first_group + args.users / 10;
+        let seconds = Duration::from_secs_f64(args.realistic_seconds);
+        // The realistic users start 200 ms from now; the flood lasts as long as they do.
+        let end = tokio::time::Instant::now() + Duration::from_millis(200) + seconds;
+        let flood = tokio::spawn(flood::run(addr, FLOODERS, end));
+        let result = realistic::run(addr, data.clone(), users, groups, seconds, 64.min(args.users)).await;
+        let flood = flood.await.map_err(|e| format!("the flood panicked: {e}"))??;
+        let note = format!(
+            "the realistic load ({} users; {} polls, {} sends) while one address ({}, {FLOODERS} connections) \
+             registers as fast as it can: {:.0} registrations/s, {:.1} % refused 429, {} other answers",
+            args.users,
+            result.polls,
+            result.sends,
+            flood::FLOOD_ADDRESS,
+            flood.per_second(),
+            flood.limited_percent(),
+            flood.other
+        );
+        eprintln!("flood: done");
+        report.scenarios.push(Scenario {
+            name: "flood".into(),
+            summary: result.summary,
+            rss_mib: server.rss_mib(),
+            note,
+        });
+    }
     if args.wants("stream") {
         // Last: it writes to the users that the poll-empty scenario keeps empty.
         let plan = stream::Plan { streams: args.streams, sends: args.stream_sends, hold: args.stream_hold };
@@ -235,7 +267,7 @@ async fn run(args: Args) -> Result<Report, String> {
         growth: Vec::new(),
         targets: Vec::new(),
     };
-    if ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic", "stream"]
+    if ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic", "flood", "stream"]
         .iter()
         .any(|s| args.wants(s))
     {

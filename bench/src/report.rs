@@ -92,6 +92,9 @@ impl Report {
         if let Some(realistic) = self.scenario("realistic") {
             targets.push(p99_under_10_ms("realistic p99, errors", &realistic.summary, "errors"));
         }
+        if let Some(flood) = self.scenario("flood") {
+            targets.push(p99_under_10_ms("others' p99 under a registration flood, errors", &flood.summary, "errors"));
+        }
         if let Some(stream) = self.scenario("stream") {
             targets.push(p99_under_10_ms("stream delivery p99 (201 → frame), frames lost", &stream.summary, "lost"));
         }
