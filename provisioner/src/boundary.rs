@@ -9,13 +9,13 @@
 
 use std::fmt;
 
-use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use crate::context::{Context, same_json};
 use crate::error::{Error, absent_as_none};
 use crate::resource::{Observation, Resource};
-use crate::stack::{TAG_KEY, is_ours};
+use crate::role::stack_tag;
+use crate::stack::is_ours;
 
 pub const KIND: &str = "permissions boundary";
 const NO_SUCH_ENTITY: &[&str] = &["NoSuchEntity", "NoSuchEntityException"];
@@ -114,7 +114,6 @@ impl Resource for Boundary {
 
     async fn create(&self, cx: &Context<'_>) -> Result<(), Error> {
         let name = &cx.names.boundary;
-        let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
         let created = cx
             .aws
             .iam
@@ -122,7 +121,7 @@ impl Resource for Boundary {
             .policy_name(name)
             .description(format!("Caps what the {} messaging function's role may do", cx.names.stack))
             .policy_document(document(cx).to_string())
-            .tags(tag)
+            .tags(stack_tag(cx))
             .send()
             .await;
         created.map_err(|e| administrators_only(cx, Error::aws("iam:CreatePolicy", name, e)))?;

@@ -42,6 +42,14 @@ use crate::settings::{SettingFlags, load_settings};
 use crate::stack::{Names, StackName};
 use contract::key_ring::Hs256Secret;
 
+/// The stack `--stack` names, or else the settings' `stack`.
+fn stack_name(options: &AwsOptions, settings: &crate::settings::DeploySettings) -> Result<StackName, Error> {
+    match &options.stack {
+        Some(stack) => Ok(stack.clone()),
+        None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string())),
+    }
+}
+
 /// Runs one stack command; the report says what happened to each resource.
 pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report, Error> {
     let flags = match command {
@@ -49,10 +57,7 @@ pub async fn run(options: &AwsOptions, command: &StackCommand) -> Result<Report,
         _ => SettingFlags::default(),
     };
     let settings = load_settings(&options.config, &flags)?;
-    let stack = match &options.stack {
-        Some(stack) => stack.clone(),
-        None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
-    };
+    let stack = stack_name(options, &settings)?;
     let names = Names::new(&stack);
     let aws = Box::pin(Aws::connect(options)).await?;
     if options.output == crate::cli::Output::Csv {
@@ -80,10 +85,7 @@ pub enum KeyAction {
 /// `server-key`, `keys rotate` or `keys hs256-secret`; what to print.
 pub async fn keys(options: &AwsOptions, action: KeyAction) -> Result<String, Error> {
     let settings = load_settings(&options.config, &SettingFlags::default())?;
-    let stack = match &options.stack {
-        Some(stack) => stack.clone(),
-        None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
-    };
+    let stack = stack_name(options, &settings)?;
     let names = Names::new(&stack);
     let aws = Box::pin(Aws::connect(options)).await?;
     let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run: false, websocket_api: None };
@@ -101,10 +103,7 @@ pub async fn smoke(options: &AwsOptions, args: &crate::cli::SmokeArgs) -> Result
         Some(url) => smoke::Target::at(url, std::env::var(contract::env::var::SERVER_KEY).ok()),
         None => {
             let settings = load_settings(&options.config, &SettingFlags::default())?;
-            let stack = match &options.stack {
-                Some(stack) => stack.clone(),
-                None => settings.stack.parse::<StackName>().map_err(|e| Error::Config(e.to_string()))?,
-            };
+            let stack = stack_name(options, &settings)?;
             let names = Names::new(&stack);
             let aws = Box::pin(Aws::connect(options)).await?;
             let cx = Context { aws: &aws, names: &names, settings: &settings, dry_run: false, websocket_api: None };

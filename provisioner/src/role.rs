@@ -147,13 +147,12 @@ impl Resource for Role {
 
     async fn create(&self, cx: &Context<'_>) -> Result<(), Error> {
         let (iam, name) = (&cx.aws.iam, &cx.names.role);
-        let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
         iam.create_role()
             .role_name(name)
             .description(format!("Runs the {} messaging function", cx.names.stack))
             .assume_role_policy_document(trust_policy().to_string())
             .permissions_boundary(cx.boundary_arn())
-            .tags(tag)
+            .tags(stack_tag(cx))
             .send()
             .await
             .map_err(|e| Error::aws("iam:CreateRole", name, e))?;
@@ -197,6 +196,11 @@ impl Resource for Role {
         }
         absent_as_none(iam.delete_role().role_name(name).send().await, NO_SUCH_ENTITY, "iam:DeleteRole", name).map(drop)
     }
+}
+
+/// The stack's tag as IAM takes it (roles and managed policies alike).
+pub fn stack_tag(cx: &Context<'_>) -> Tag {
+    Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set")
 }
 
 async fn put_policy(cx: &Context<'_>) -> Result<(), Error> {
