@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 /// Feed entries a DynamoDB group send writes per transaction (with the head updates that go with
-/// them, inside DynamoDB's 100 items per `TransactWriteItems`).
-pub const CHUNK: usize = 48;
+/// them, inside DynamoDB's 100 items per `TransactWriteItems`): 94 items, and in the first
+/// transaction the group check, the send record, the recipients record, the pending marker and
+/// the sender's limit counter.
+pub const CHUNK: usize = 47;
 
 /// The most members a group may have on DynamoDB, where its member list lives in one item, which
 /// DynamoDB limits to 400 KB.

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use contract::env::var;
 use serde::Deserialize;
 
+use crate::domain::{Rule, RuleLimits};
+
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Parser, Debug)]
@@ -147,6 +149,57 @@ pub struct ServeArgs {
     /// On Lambda: milliseconds a send waits at most for its pushes.
     #[arg(long, env = var::PUSH_BUDGET_MS)]
     pub push_budget_ms: Option<u64>,
+    /// Addresses of proxies in front of the local server whose X-Forwarded-For is believed,
+    /// comma-separated (empty: none; the peer address is the source).
+    #[arg(long, env = var::TRUSTED_PROXIES)]
+    pub trusted_proxies: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `[limits]`: each rule's per-minute limit (0: off), see [`crate::domain::limits`].
+#[derive(Args, Debug, Default)]
+pub struct LimitArgs {
+    /// Registrations, identity-token exchanges and refreshes per source address per minute.
+    #[arg(long, env = var::LIMITS_UNAUTHENTICATED_PER_IP)]
+    pub limits_unauthenticated_per_ip: Option<u32>,
+    /// Messages a user sends per minute.
+    #[arg(long, env = var::LIMITS_SENDS_PER_USER)]
+    pub limits_sends_per_user: Option<u32>,
+    /// Feed entries a user's sends write per minute (a group send: its member count).
+    #[arg(long, env = var::LIMITS_FANOUT_PER_USER)]
+    pub limits_fanout_per_user: Option<u32>,
+    /// Groups created and members added or removed by a user per minute.
+    #[arg(long, env = var::LIMITS_MEMBERSHIP_CHANGES_PER_USER)]
+    pub limits_membership_changes_per_user: Option<u32>,
+    /// Streams and WebSocket connections a user opens per minute.
+    #[arg(long, env = var::LIMITS_CONNECTS_PER_USER)]
+    pub limits_connects_per_user: Option<u32>,
+    /// Messages a user's WebSocket connections send per minute.
+    #[arg(long, env = var::LIMITS_SOCKET_MESSAGES_PER_USER)]
+    pub limits_socket_messages_per_user: Option<u32>,
+    /// Streams and WebSocket connections a user has open at once.
+    #[arg(long, env = var::LIMITS_CONNECTIONS_PER_USER)]
+    pub limits_connections_per_user: Option<u32>,
+}
+
+impl LimitArgs {
+    fn overlay(self, limits: &mut RuleLimits) {
+        let given = [
+            (Rule::UnauthenticatedPerIp, self.limits_unauthenticated_per_ip),
+            (Rule::SendsPerUser, self.limits_sends_per_user),
+            (Rule::FanoutPerUser, self.limits_fanout_per_user),
+            (Rule::MembershipChangesPerUser, self.limits_membership_changes_per_user),
+            (Rule::ConnectsPerUser, self.limits_connects_per_user),
+            (Rule::SocketMessagesPerUser, self.limits_socket_messages_per_user),
+            (Rule::ConnectionsPerUser, self.limits_connections_per_user),
+        ];
+        for (rule, limit) in given {
+            if let Some(limit) = limit {
+                limits.set(rule, limit);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
@@ -210,6 +263,8 @@ pub struct Settings {
     pub stream_write_timeout_secs: u64,
     pub push_endpoint: String,
     pub push_budget_ms: u64,
+    pub trusted_proxies: String,
+    pub limits: RuleLimits,
 }
 
 impl Settings {
@@ -264,8 +319,10 @@ impl Settings {
             stream_ping_secs,
             stream_write_timeout_secs,
             push_endpoint,
-            push_budget_ms
+            push_budget_ms,
+            trusted_proxies
         );
+        args.limits.overlay(&mut settings.limits);
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
         anyhow::ensure!(
             settings.max_group_size <= contract::limits::MAX_GROUP_SIZE,
@@ -273,6 +330,11 @@ impl Settings {
              DynamoDB limits to 400 KB",
             contract::limits::MAX_GROUP_SIZE
         );
+        anyhow::ensure!(
+            settings.limits.of(Rule::FanoutPerUser).is_none_or(|fanout| fanout as usize >= settings.max_group_size),
+            "limits.fanout_per_user must be 0 or at least max_group_size: a send to a full group would never fit"
+        );
+        settings.trusted_proxies().context("trusted_proxies")?;
         anyhow::ensure!(settings.access_token_ttl_secs >= 1, "access_token_ttl_secs must be at least 1");
         anyhow::ensure!(settings.refresh_token_ttl_days >= 1, "refresh_token_ttl_days must be at least 1");
         anyhow::ensure!(settings.cache_mb >= 1, "cache_mb must be at least 1");
@@ -312,7 +374,14 @@ impl Settings {
                 self.feeds_table.clone(),
                 self.feed_ttl_days,
             )
+            .limited(self.limits)
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        let listed = self.trusted_proxies.split(',').map(str::trim).filter(|a| !a.is_empty());
+        listed.map(|address| address.parse().with_context(|| format!("'{address}' is not an IP address"))).collect()
     }
 
     pub fn dynamodb_endpoint(&self) -> Option<&str> {
@@ -354,7 +423,7 @@ mod tests {
         for name in deployed.to_vars().keys() {
             assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
         }
-        assert_eq!(read.len(), 36, "one variable per setting: {read:?}");
+        assert_eq!(read.len(), 44, "one variable per setting: {read:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use lambda_http::tower::Service;
 use lambda_http::{Adapter, LambdaEvent, RequestExt, service_fn};
 use tower::ServiceExt;
 
+use crate::api::source::SourceIp;
 use crate::config::{Settings, StoreKind};
 use crate::push::gateway::Gateway;
 use crate::push::{Push, websocket};
@@ -47,6 +48,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         let router = app(state);
         let handler = service_fn(move |request: lambda_http::Request| {
             let router = router.clone();
+            let request = with_source(request);
             async move { deadline::within(answer_by(&request), router.oneshot(request)).await }
         });
         return lambda_http::run(handler).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
@@ -59,6 +61,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let router = app(state.clone());
     let handler = service_fn(move |request: lambda_http::Request| {
         let (router, state, push) = (router.clone(), state.clone(), push.clone());
+        let request = with_source(request);
         async move {
             let by = answer_by(&request);
             let served = async {
@@ -88,6 +91,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     });
     lambda_http::lambda_runtime::run(events).await.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}
+
+/// The request with its source address (API Gateway's `sourceIp`, HTTP or WebSocket) as the
+/// router's [`SourceIp`]: the address API Gateway received the request from, which no header of
+/// the client's can change.
+fn with_source(mut request: lambda_http::Request) -> lambda_http::Request {
+    let source = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref(),
+        Some(RequestContext::WebSocket(context)) => context.identity.source_ip.as_deref(),
+        _ => None,
+    };
+    if let Some(ip) = source.and_then(|ip| ip.parse().ok()) {
+        request.extensions_mut().insert(SourceIp(ip));
+    }
+    request
 }
 
 /// When the invocation must be answered by: its deadline less the time to answer.

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{AppState, Limits, SessionPolicy, StreamLimits};
+use crate::api::{AppState, Limits, OpenStreams, SessionPolicy, StreamLimits};
 use crate::config::{AuthMode, Settings, StoreKind};
-use crate::domain::Keys;
 use crate::domain::session::now;
+use crate::domain::{Keys, Rule};
 use crate::identity::{IdentityOptions, IdentityProvider, jwks_url};
 use crate::store::Store;
 use crate::store::dynamodb::{DynamoStore, schema};
@@ -135,8 +135,11 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&settings.data_dir)
                 .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            let options =
-                EmbeddedOptions { cache_bytes: settings.cache_mb * 1024 * 1024, stream_buffer: settings.stream_buffer };
+            let options = EmbeddedOptions {
+                cache_bytes: settings.cache_mb * 1024 * 1024,
+                stream_buffer: settings.stream_buffer,
+                limits: settings.limits,
+            };
             let database = settings.data_dir.join(DATABASE_FILE);
             let store =
                 EmbeddedStore::open(&database, &options).with_context(|| format!("opening {}", database.display()))?;
@@ -173,6 +176,7 @@ pub fn app_state(settings: &Settings, store: Arc<dyn Store>, keys: Keys) -> anyh
         identity,
         signouts: Arc::default(),
         rate_limiter: RateLimiter::new(settings.rate_limit_per_second, settings.rate_limit_burst).map(Arc::new),
+        streams: OpenStreams::new(settings.limits.of(Rule::ConnectionsPerUser)),
         delivery: None,
     })
 }

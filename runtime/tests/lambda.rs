@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
-use messaging_tests::lambda_events::{call, function_command, function_settings};
+use messaging_tests::lambda_events::{call, event, function_command, function_settings, invoke};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tokio::process::Command;
@@ -88,6 +88,33 @@ async fn the_api_served_through_the_lambda_runtime_api() {
         assert_eq!(poll.status, 200);
     }
     eprintln!("lambda: RSS after 1,000 requests {} KiB", rss_kib(function.id().unwrap()));
+    function.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), function.wait()).await;
+
+    // The source of a request is API Gateway's `sourceIp`, whatever its headers say: with
+    // `unauthenticated_per_ip` at 2, a third registration from one address is refused, one from
+    // another address is not.
+    let mut limited = settings.clone();
+    limited.push((runtime::domain::Rule::UnauthenticatedPerIp.variable().to_owned(), "2".to_owned()));
+    let mut function = function_command(binary, &api, 512, &limited).spawn().expect("start the function");
+    let register = |source: &'static str, forwarded: Option<&'static str>| {
+        let mut event = event("POST", "/v1/users", "", None, Some(json!({"name": "n"})));
+        event["requestContext"]["http"]["sourceIp"] = json!(source);
+        if let Some(forwarded) = forwarded {
+            event["headers"]["x-forwarded-for"] = json!(forwarded);
+        }
+        invoke(&http, &api, event)
+    };
+    let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 60_000;
+    if into > 50_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into) as u64 + 200)).await;
+    }
+    assert_eq!(register("127.0.0.2", None).await.status, 201);
+    assert_eq!(register("127.0.0.2", Some("127.0.0.9")).await.status, 201);
+    let refused = register("127.0.0.2", Some("127.0.0.10")).await;
+    assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert!(refused.headers["retry-after"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()), "{:?}", refused.headers);
+    assert_eq!(register("127.0.0.3", None).await.status, 201, "another address");
     function.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), function.wait()).await;
 }

@@ -16,7 +16,7 @@ use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::transport::{Lambda, register};
 use reqwest::Client;
 use runtime::domain::session::now;
-use runtime::domain::{AccessClaims, Keys, SessionId, UserId};
+use runtime::domain::{AccessClaims, Keys, Rule, SessionId, UserId};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -316,7 +316,70 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     let other = token(&tablet, 3600);
     assert_eq!(function.call("DELETE", "/v1/sessions", Some(&other), None).await.status, 204);
     assert_eq!(recorder.deleted(), ["carol-2="]);
-
     process.start_kill().unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), process.wait()).await;
+
+    // The limits, on a function that sets them (one function serves the emulator at a time).
+    let mut limited = settings.clone();
+    for (rule, limit) in
+        [(Rule::ConnectionsPerUser, "2"), (Rule::ConnectsPerUser, "4"), (Rule::SocketMessagesPerUser, "3")]
+    {
+        limited.push((rule.variable().to_owned(), limit.to_owned()));
+    }
+    let mut process = function_command(binary, &function.api, 512, &limited).spawn().expect("start the function");
+    websocket_limits(&function, &recorder, &a).await;
+    process.start_kill().unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(5), process.wait()).await;
+}
+
+/// `connections_per_user` (2), `connects_per_user` (4) and `socket_messages_per_user` (3) on the
+/// WebSocket API: a refused `$connect` is a 429 that records nothing, and a message past the limit
+/// is answered with an `error` frame `rate_limited` and not acted on — resume and reauth loops
+/// included. All within one window (the clock minute).
+async fn websocket_limits(function: &Function, recorder: &PushRecorder, sender: &str) {
+    let (dave, d) = function.register("dave").await;
+    let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 60_000;
+    if into > 40_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into) as u64 + 200)).await;
+    }
+    let refusal = |reply: WebSocketReply| {
+        let body: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!((reply.status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(function.connect("dave-1=", &d).await.status, 200);
+    assert_eq!(function.connect("dave-2=", &d).await.status, 200);
+    let message = refusal(function.connect("dave-3=", &d).await);
+    assert!(message.contains("connections_per_user"), "{message}");
+    recorder.take();
+    // Nothing of it was recorded: no push reaches it, and it is unknown to its own messages.
+    function.send_direct(sender, &dave, "to dave").await;
+    let mut pushed: Vec<String> = recorder.take().into_iter().map(|p| p.connection).collect();
+    pushed.retain(|c| c.starts_with("dave"));
+    pushed.sort();
+    assert_eq!(pushed, ["dave-1=", "dave-2="]);
+    let frames = says(function, recorder, "dave-3=", json!({ "action": "ping" })).await;
+    assert_eq!(frames[0]["code"], "unknown_connection", "{frames:?}");
+    // A disconnect frees a place; the fifth connect in the minute is refused all the same.
+    assert_eq!(function.event("DISCONNECT", "dave-2=", &[], None).await.status, 200);
+    assert_eq!(function.connect("dave-4=", &d).await.status, 200, "the fourth connect");
+    assert_eq!(function.event("DISCONNECT", "dave-4=", &[], None).await.status, 200);
+    let message = refusal(function.connect("dave-5=", &d).await);
+    assert!(message.contains("connects_per_user"), "{message}");
+
+    // Each message's own frames: the recorder is emptied before each.
+    let say = |action: Value| async move {
+        recorder.take();
+        says(function, recorder, "dave-1=", action).await
+    };
+    let frames = say(json!({ "action": "resume" })).await;
+    assert_eq!(frames.last().unwrap()["type"], "caught_up", "{frames:?}");
+    let reauth = json!({ "action": "reauth", "access_token": d });
+    assert_eq!(say(reauth.clone()).await[0]["type"], "reauthed");
+    assert!(say(json!({ "action": "ping" })).await.is_empty());
+    for action in [json!({ "action": "resume" }), reauth.clone(), json!({ "action": "resume" })] {
+        let frames = say(action).await;
+        assert_eq!(frames.len(), 1, "only the refusal: {frames:?}");
+        assert_eq!((frames[0]["type"].as_str(), frames[0]["code"].as_str()), (Some("error"), Some("rate_limited")));
+    }
 }

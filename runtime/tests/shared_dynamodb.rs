@@ -28,11 +28,9 @@ async fn post(http: &Client, url: String, token: &str, body: Value) -> (StatusCo
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
-    let Some(emulator) = chaos_emulator_endpoint() else { return };
-    let chaos = Chaos::start(&emulator, 7).await;
-    let endpoint = chaos.url.clone();
+/// Two runtime processes on fresh tables of the emulator at `emulator`, reaching it through
+/// `endpoint` (the emulator itself or a chaos layer in front of it), with `extra` flags.
+async fn two_servers(emulator: &str, endpoint: &str, extra: &[&str]) -> ([Server; 2], tempfile::TempDir) {
     let tables = fresh_tables();
     let dir = tempfile::tempdir().unwrap();
     let key = Keys::generate().to_hex();
@@ -43,7 +41,7 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
         "--store",
         "dynamodb",
         "--dynamodb-endpoint",
-        &endpoint,
+        endpoint,
         "--entities-table",
         &tables.entities_table,
         "--feeds-table",
@@ -53,12 +51,21 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
         "--dynamodb-budget-secs",
         budget,
     ];
-    let args: Vec<&OsStr> =
-        settings.iter().map(OsStr::new).chain([OsStr::new("--data-dir"), dir.path().as_os_str()]).collect();
+    let mut args: Vec<&OsStr> = settings.iter().chain(extra).map(OsStr::new).collect();
+    args.extend([OsStr::new("--data-dir"), dir.path().as_os_str()]);
     let binary = Path::new(env!("CARGO_BIN_EXE_runtime"));
-    let created = tokio::process::Command::new(binary).arg("create-tables").args(&args).status().await.unwrap();
+    let mut create: Vec<&OsStr> = args.clone();
+    create[3] = OsStr::new(emulator);
+    let created = tokio::process::Command::new(binary).arg("create-tables").args(&create).status().await.unwrap();
     assert!(created.success(), "runtime create-tables: {created}");
-    let servers = [Server::start(binary, &args).await, Server::start(binary, &args).await];
+    ([Server::start(binary, &args).await, Server::start(binary, &args).await], dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
+    let Some(emulator) = chaos_emulator_endpoint() else { return };
+    let chaos = Chaos::start(&emulator, 7).await;
+    let (servers, _dir) = two_servers(&emulator, &chaos.url, &[]).await;
     chaos.add(Rule::sometimes(Some("TransactWriteItems"), 0.2, Effect::CancelTransaction("TransactionConflict")));
     chaos.add(Rule::sometimes(Some("TransactWriteItems"), 0.005, Effect::AppliedButLost));
     chaos.add(Rule::sometimes(Some("PutItem"), 0.2, Effect::WriteConflict));
@@ -178,4 +185,116 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
     for server in servers {
         server.kill_hard().await;
     }
+}
+
+/// Of one user's 2N sends, alternating between two processes on one DynamoDB within one window,
+/// exactly N are acknowledged and delivered, the rest refused 429: the processes count in one
+/// place. The same for registrations from one address, while another address is not limited.
+/// On the emulator directly, then through the chaos layer (where a 503 is retried with the same
+/// `client_id`, as a client does: a retry of a send that committed is answered, not counted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_limit_holds_across_two_processes() {
+    let Some(emulator) = chaos_emulator_endpoint() else { return };
+    const N: usize = 4;
+    let limits = ["--limits-sends-per-user", "4", "--limits-unauthenticated-per-ip", "6"];
+    for through_chaos in [false, true] {
+        let chaos = Chaos::start(&emulator, 11).await;
+        let endpoint = if through_chaos { chaos.url.clone() } else { emulator.clone() };
+        let (servers, _dir) = two_servers(&emulator, &endpoint, &limits).await;
+        if through_chaos {
+            chaos.add(Rule::sometimes(
+                Some("TransactWriteItems"),
+                0.2,
+                Effect::CancelTransaction("TransactionConflict"),
+            ));
+            chaos.add(Rule::sometimes(Some("UpdateItem"), 0.2, Effect::WriteConflict));
+            chaos.add(Rule::sometimes(None, 0.05, Effect::Throttle));
+            chaos.add(Rule::sometimes(None, 0.05, Effect::ServerError));
+        }
+        let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+        wait_for_a_fresh_window().await;
+        let (flooder, neighbour) = (from("127.0.0.2"), from("127.0.0.3"));
+        let mut users = Vec::new();
+        let mut refused = 0;
+        for i in 0..12 {
+            match register(&flooder, &bases[i % 2], &format!("u{i}")).await {
+                Some(user) => users.push(user),
+                None => refused += 1,
+            }
+        }
+        assert_eq!((users.len(), refused), (6, 6), "registrations from one address, through both processes");
+        assert!(register(&neighbour, &bases[1], "n").await.is_some(), "another address");
+
+        let (sender, recipient) = (&users[0], &users[1]);
+        let (mut acknowledged, mut limited) = (HashSet::new(), 0);
+        for i in 0..2 * N {
+            let body = json!({"text": format!("m{i}"), "client_id": format!("m{i}")});
+            let mut attempt = 0;
+            loop {
+                let url = format!("{}/v1/users/{}/messages", bases[(i + attempt) % 2], recipient.0);
+                let (status, message) = post(&flooder, url, &sender.1, body.clone()).await;
+                match status {
+                    StatusCode::CREATED | StatusCode::OK => {
+                        acknowledged.insert(message["id"].as_str().unwrap().to_owned());
+                    }
+                    StatusCode::TOO_MANY_REQUESTS => {
+                        assert_eq!(message["error"]["code"], "rate_limited");
+                        limited += 1;
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE if attempt < 20 => {
+                        attempt += 1;
+                        continue;
+                    }
+                    other => panic!("{other}: {message}"),
+                }
+                break;
+            }
+        }
+        assert_eq!((acknowledged.len(), limited), (N, N), "through the chaos layer: {through_chaos}");
+        chaos.calm();
+        let page: Value = flooder
+            .get(format!("{}/v1/messages?limit=100", bases[0]))
+            .bearer_auth(&recipient.1)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let delivered: HashSet<String> =
+            page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(delivered, acknowledged, "exactly the acknowledged sends were delivered");
+        for server in servers {
+            server.kill_hard().await;
+        }
+    }
+}
+
+/// Waits, if need be, until the clock minute (a limit's window) has 40 s left: enough for either run.
+async fn wait_for_a_fresh_window() {
+    let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 60_000;
+    if into > 20_000 {
+        tokio::time::sleep(std::time::Duration::from_millis((60_000 - into) as u64 + 200)).await;
+    }
+}
+
+fn from(address: &str) -> Client {
+    Client::builder().local_address(address.parse::<std::net::IpAddr>().unwrap()).build().unwrap()
+}
+
+/// A registration at `base`: the user's id and token, or `None` when refused 429 (503s retried).
+async fn register(http: &Client, base: &str, name: &str) -> Option<(String, String)> {
+    for _ in 0..20 {
+        let response = http.post(format!("{base}/v1/users")).json(&json!({"name": name})).send().await.unwrap();
+        match response.status() {
+            StatusCode::CREATED => {
+                let reply: Value = response.json().await.unwrap();
+                return Some((reply["id"].as_str().unwrap().to_owned(), reply["token"].as_str().unwrap().to_owned()));
+            }
+            StatusCode::TOO_MANY_REQUESTS => return None,
+            StatusCode::SERVICE_UNAVAILABLE => continue,
+            other => panic!("registration: {other}"),
+        }
+    }
+    panic!("registration: unavailable 20 times")
 }

@@ -34,8 +34,13 @@ impl Backend {
     /// A DynamoDB store on fresh tables of the emulator that `cargo xtask test` started. Without
     /// an emulator the test is skipped, loudly, except under `CI=true`, where it fails.
     pub async fn dynamodb() -> Option<Self> {
+        Self::dynamodb_limited(runtime::domain::RuleLimits::OFF).await
+    }
+
+    /// As [`Backend::dynamodb`], counting the shared `limits`.
+    pub async fn dynamodb_limited(limits: runtime::domain::RuleLimits) -> Option<Self> {
         let endpoint = emulator_endpoint()?;
-        let options = fresh_tables();
+        let options = fresh_tables().limited(limits);
         let client = emulator_client(&endpoint);
         schema::create_tables(&client, &options).await.expect("create tables on the emulator");
         let store = Arc::new(DynamoStore::new(client, options));

@@ -110,6 +110,7 @@ impl TestApp {
             identity: identity.map(Arc::new),
             signouts: Arc::default(),
             rate_limiter: rate_limiter.map(Arc::new),
+            streams: Arc::default(),
             delivery: None,
         };
         Self { router: app(state), server_key: ring.server_key.as_str().to_owned() }

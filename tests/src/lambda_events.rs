@@ -12,5 +12,8 @@ pub fn function_settings(dynamodb: &str, tables: &DynamoOptions) -> Vec<(String,
         feed_ttl_days: tables.feed_ttl_days,
         operation_budget: tables.operation_budget,
     };
-    testkit::lambda_events::function_settings(dynamodb, &tables)
+    let mut settings = testkit::lambda_events::function_settings(dynamodb, &tables);
+    // As every test process: the shared limits off unless a test sets one (pushed after these).
+    settings.extend(crate::process::limits_off().into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())));
+    settings
 }

@@ -34,7 +34,21 @@ impl Server {
         Self::start_command(command, args).await
     }
 
+    /// As [`Server::start`], with the shared limits of `config/default.toml` on. Every other
+    /// start turns them off (the tests of other features send and register far faster than a
+    /// person does); a test of a limit sets it with its flag, which wins over the environment.
+    pub async fn start_limited(binary: &Path, args: &[&OsStr]) -> Self {
+        let mut command = Command::new(binary);
+        command.env("RUST_LOG", "warn");
+        Self::spawn(command, args).await
+    }
+
     async fn start_command(mut command: Command, args: &[&OsStr]) -> Self {
+        command.envs(limits_off());
+        Self::spawn(command, args).await
+    }
+
+    async fn spawn(mut command: Command, args: &[&OsStr]) -> Self {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -68,4 +82,9 @@ impl Server {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
+}
+
+/// Every `[limits]` rule off, as environment variables.
+pub fn limits_off() -> Vec<(&'static str, &'static str)> {
+    runtime::domain::Rule::ALL.into_iter().map(|rule| (rule.variable(), "0")).collect()
 }

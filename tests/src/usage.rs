@@ -10,11 +10,30 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use contract::usage::{MeasuredGroup, Operation, OperationUsage, Recipients};
+use runtime::domain::{Rule, RuleLimits};
 use serde_json::{Value, json};
 
 use crate::identity_provider::{SigningKey, TestIdentityProvider, claims};
 use crate::transport::Transport;
 pub use crate::transport::register;
+
+/// The limits usage is measured under: every rule on, so each operation pays for its checks as
+/// under the defaults, and none ever reached, so no repetition is refused.
+pub const MEASURED_LIMITS: RuleLimits = RuleLimits {
+    unauthenticated_per_ip: NEVER_REACHED,
+    sends_per_user: NEVER_REACHED,
+    fanout_per_user: NEVER_REACHED,
+    membership_changes_per_user: NEVER_REACHED,
+    connects_per_user: NEVER_REACHED,
+    socket_messages_per_user: NEVER_REACHED,
+    connections_per_user: NEVER_REACHED,
+};
+const NEVER_REACHED: u32 = 1_000_000_000;
+
+/// [`MEASURED_LIMITS`] as a function's environment.
+pub fn measured_limit_vars() -> Vec<(String, String)> {
+    Rule::ALL.into_iter().map(|rule| (rule.variable().to_owned(), NEVER_REACHED.to_string())).collect()
+}
 
 /// The text of every message, as long as the cost report's default average text.
 pub const TEXT_BYTES: usize = 200;
@@ -296,16 +315,22 @@ pub async fn store_push_usage(
     };
     let expires_at = chrono::Utc::now().timestamp() as u64 + 3600;
     dynamo.metrics().reset();
+    // As the handler does: `$connect` counts a connect, every message a socket message.
+    let bob = bob_id.as_str();
+    store.charge(Rule::ConnectsPerUser, bob, 1).await.unwrap();
     dynamo.open_connection(&record(expires_at)).await.unwrap();
     measure(Operation::WsConnect, 0);
     dynamo.connection_owner(&connection).await.unwrap();
+    store.charge(Rule::SocketMessagesPerUser, bob, 1).await.unwrap();
     let page = store.feed(&bob_id, Seq::START, 100).await.unwrap();
     assert_eq!(page.entries.len(), 1);
     measure(Operation::WsResume, resume_frame_bytes(&sent));
     // Every message reads the connection's record, to answer an expired one `session_expired`.
     dynamo.connection_owner(&connection).await.unwrap();
+    store.charge(Rule::SocketMessagesPerUser, bob, 1).await.unwrap();
     measure(Operation::WsPing, 0);
     dynamo.connection_owner(&connection).await.unwrap();
+    store.charge(Rule::SocketMessagesPerUser, bob, 1).await.unwrap();
     assert!(dynamo.extend_connection(&record(expires_at + 3600)).await.unwrap());
     measure(Operation::WsReauth, response_bytes(&json!({ "type": "reauthed", "expires_in": 3600 })));
     dynamo.close_connection(&connection).await.unwrap();

@@ -12,10 +12,10 @@ use runtime::domain::{ConnectionId, Group, Name, Recipient, Seq, SessionId, User
 use runtime::identity::{IdentityOptions, IdentityProvider};
 use runtime::store::MembershipChange;
 use runtime::store::connections::{ConnectionRecord, Connections};
-use runtime::store::dynamodb::DynamoStore;
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
 use runtime::store::dynamodb::items::group_item;
 use runtime::store::dynamodb::metrics::OperationCost;
+use runtime::store::dynamodb::{CHUNK, DynamoStore};
 use serde_json::json;
 
 messaging_tests::store_conformance_tests!(Backend::dynamodb);
@@ -44,7 +44,7 @@ fn outgoing(from: &UserId, to: Recipient, client_id: Option<&str>) -> Outgoing {
 }
 
 /// The request counts documented in the README ("DynamoDB request budget"), one operation at a
-/// time. A poll is one request; group sends grow by two requests per 48 members.
+/// time. A poll is one request; group sends grow by two requests per CHUNK members.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_makes_its_documented_number_of_requests() {
     let Some(backend) = Backend::dynamodb().await else { return };
@@ -101,13 +101,13 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     store.remove_member(&change).await.unwrap();
     assert_budget(&dynamo, "remove_member", 3, (1.0, 2.0)); // group read, group put, note deleted
 
-    // Group sends scale linearly: one group read, then a head read and a transaction per 48.
+    // Group sends scale linearly: one group read, then a head read and a transaction per CHUNK.
     // Large groups make large group items: their read and their version check cost more.
     let mut members = vec![alice.clone()];
     for i in 0..119 {
         members.push(user(store, &format!("member{i}")).await);
     }
-    for size in [48, 49, 120] {
+    for size in [CHUNK, CHUNK + 1, 120] {
         let mut big = Group::new(Name::parse("big").unwrap(), alice.clone());
         big.members = members[..size].to_vec();
         store.create_group(&big).await.unwrap();
@@ -118,7 +118,7 @@ async fn every_operation_makes_its_documented_number_of_requests() {
         let ids: u64 = big.members.iter().map(|m| 1 + m.as_str().len() as u64).sum();
         let record_key = (2 + format!("U#{alice}").len() + 2 + format!("recipients#big{size}").len()) as u64;
         let recipients_bytes = record_key + "recipients".len() as u64 + 3 + ids;
-        let chunks = size.div_ceil(48) as f64;
+        let chunks = size.div_ceil(CHUNK) as f64;
         // Reads: the group item, and one head per member.
         let reads = read_units(group_bytes, Read::Strong) + size as f64;
         // Writes, at the transactional rate: the first chunk checks the group's version and puts
@@ -560,13 +560,68 @@ mod retention {
     }
 }
 
+/// What the shared limits add to the budget (README, "DynamoDB request budget"): a charge is one
+/// conditional `UpdateItem` (one write unit), refused or not; a send's charge rides in its first
+/// transaction (no request, two write units); `connections_per_user` adds one read to a connect.
+/// And a refusal writes nothing: the counter stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limits_cost_what_the_readme_says() {
+    use runtime::domain::{Rejection, Rule, RuleLimits};
+    use runtime::store::StoreError;
+    let limits = RuleLimits { sends_per_user: 2, connects_per_user: 1, connections_per_user: 1, ..RuleLimits::OFF };
+    let Some(backend) = Backend::dynamodb_limited(limits).await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let store = &*backend.store;
+    let (alice, bob) = (user(store, "alice").await, user(store, "bob").await);
+    spent(&dynamo);
+    store.charge(Rule::ConnectsPerUser, alice.as_str(), 1).await.unwrap();
+    assert_budget(&dynamo, "charge", 1, (0.0, 1.0));
+    let refused = store.charge(Rule::ConnectsPerUser, alice.as_str(), 1).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Rejected(Rejection::RateLimited { rule: Rule::ConnectsPerUser, .. })));
+    assert_budget(&dynamo, "charge", 1, (0.0, 1.0));
+    store.charge(Rule::MembershipChangesPerUser, alice.as_str(), 1).await.unwrap();
+    assert!(spent(&dynamo).is_empty(), "a rule that is off costs nothing");
+
+    for i in 0..2 {
+        store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some(&format!("s{i}")))).await.unwrap();
+        // Without limits: 2 requests, (2.0, 14.0) (the budget test above).
+        assert_budget(&dynamo, "send_direct", 2, (2.0, 16.0));
+    }
+    let refused = store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s2"))).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Rejected(Rejection::RateLimited { rule: Rule::SendsPerUser, .. })));
+    assert_eq!(store.feed(&bob, Seq::START, 10).await.unwrap().entries.len(), 2, "the refused send wrote nothing");
+    let replayed = store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s1"))).await.unwrap();
+    assert!(replayed.replayed, "a retry of an acknowledged send is answered over the limit");
+    spent(&dynamo);
+
+    let connection = |name: &str| ConnectionRecord {
+        user: alice.clone(),
+        connection: ConnectionId::parse(name).unwrap(),
+        session: SessionId::generate(),
+        expires_at: runtime::domain::session::now() + 3600,
+        connected_at: runtime::domain::session::now(),
+    };
+    dynamo.open_connection(&connection("first=")).await.unwrap();
+    // The user's item read (nothing there), the user's item put, the connection's own item.
+    let spent_now = spent(&dynamo);
+    assert_eq!(spent_now["connect"].requests, 3, "{spent_now:?}");
+    let refused = dynamo.open_connection(&connection("second=")).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Rejected(Rejection::RateLimited { rule: Rule::ConnectionsPerUser, .. })));
+    assert_eq!(spent(&dynamo)["connect"].requests, 1, "a refused connect only reads");
+    assert_eq!(dynamo.connection_owner(&ConnectionId::parse("second=").unwrap()).await.unwrap(), None);
+    let open = dynamo.open_connections(std::slice::from_ref(&alice)).await.unwrap();
+    assert_eq!(open.len(), 1, "nothing of the refused connection was recorded");
+    dynamo.close_connection(&ConnectionId::parse("first=").unwrap()).await.unwrap();
+    dynamo.open_connection(&connection("third=")).await.expect("a place freed by a disconnect");
+}
+
 /// `config/usage.toml`, which the cost report prices, still describes the code: the same scenario
 /// run in-process gives the same DynamoDB requests, billed units, response sizes and entry size
 /// (only the CPU times, which need the release binary under the Lambda emulator, are not re-run:
 /// `cargo xtask measure-usage` refreshes the whole file).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_committed_usage_figures_are_the_codes() {
-    let Some(backend) = Backend::dynamodb().await else { return };
+    let Some(backend) = Backend::dynamodb_limited(messaging_tests::usage::MEASURED_LIMITS).await else { return };
     let committed: contract::usage::MeasuredUsage =
         toml::from_str(include_str!("../../config/usage.toml")).expect("config/usage.toml parses");
     let mut measured = messaging_tests::usage::store_usage(&backend).await;

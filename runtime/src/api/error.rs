@@ -110,7 +110,9 @@ impl ApiError {
             Self::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
             Self::WebSocketRequired => (S::UPGRADE_REQUIRED, "websocket_required"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::RateLimited { .. } | Self::Rejected(Rejection::RateLimited { .. }) => {
+                (S::TOO_MANY_REQUESTS, "rate_limited")
+            }
             Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -159,6 +161,7 @@ impl IntoResponse for ApiError {
                 headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             }
             Self::RateLimited { retry_after_secs }
+            | Self::Rejected(Rejection::RateLimited { retry_after_secs, .. })
             | Self::IdToken(IdTokenError::ProviderUnavailable { retry_after_secs, .. }) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }

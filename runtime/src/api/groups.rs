@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, PathParams, group_id, user_id};
-use crate::domain::{Group, Name, Rejection};
+use crate::domain::{Group, Name, Rejection, Rule};
 use crate::store::MembershipChange;
 
 #[derive(Deserialize, ToSchema)]
@@ -52,6 +52,7 @@ pub async fn create(
     JsonBody(body): JsonBody<NewGroup>,
 ) -> Result<(StatusCode, Json<GroupView>), ApiError> {
     let group = Group::new(Name::parse(&body.name)?, caller);
+    state.store.charge(Rule::MembershipChangesPerUser, group.owner.as_str(), 1).await?;
     state.store.create_group(&group).await?;
     Ok((StatusCode::CREATED, Json(group.into())))
 }
@@ -71,8 +72,16 @@ pub async fn show(
     Ok(Json(group.into()))
 }
 
-fn membership_change(caller: crate::domain::UserId, group: &str, user: &str) -> Result<MembershipChange, ApiError> {
-    Ok(MembershipChange { group: group_id(group)?, caller, user: user_id(user)? })
+/// The change, charged to its caller (attempts count: each costs the store a request or more).
+async fn membership_change(
+    state: &AppState,
+    caller: crate::domain::UserId,
+    group: &str,
+    user: &str,
+) -> Result<MembershipChange, ApiError> {
+    let change = MembershipChange { group: group_id(group)?, caller, user: user_id(user)? };
+    state.store.charge(Rule::MembershipChangesPerUser, change.caller.as_str(), 1).await?;
+    Ok(change)
 }
 
 /// Add a user to a group. Any member may add, but not a user who has blocked them (consent);
@@ -88,7 +97,7 @@ pub async fn add_member(
     State(state): State<AppState>,
     PathParams((group, user)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let change = membership_change(caller, &group, &user)?;
+    let change = membership_change(&state, caller, &group, &user).await?;
     state.store.add_member(&change, state.limits.max_group_size).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,7 +114,7 @@ pub async fn remove_member(
     State(state): State<AppState>,
     PathParams((group, user)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let change = membership_change(caller, &group, &user)?;
+    let change = membership_change(&state, caller, &group, &user).await?;
     state.store.remove_member(&change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,10 +6,12 @@ pub mod error;
 pub(crate) mod extract;
 mod groups;
 mod messages;
+mod open_streams;
 mod openapi;
 pub mod rate_limit;
 pub mod sessions;
 pub mod signouts;
+pub mod source;
 pub mod stream;
 mod system;
 mod users;
@@ -26,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use self::error::ApiError;
+pub use self::open_streams::OpenStreams;
 pub use self::openapi::openapi;
 use self::rate_limit::RateLimiter;
 pub use self::sessions::SessionPolicy;
@@ -59,6 +62,8 @@ pub struct AppState {
     /// Tells this process's open streams of a session that it was signed out.
     pub signouts: Arc<signouts::Signouts>,
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Each user's open streams, for `connections_per_user` (local server).
+    pub streams: Arc<OpenStreams>,
     /// What else a committed send does: on Lambda with a WebSocket API, push its message.
     pub delivery: Option<Arc<dyn Delivery>>,
 }

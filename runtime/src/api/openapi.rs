@@ -29,11 +29,21 @@ impl Modify for CommonErrors {
         let too_large = format!("body larger than {} KiB", super::MAX_BODY_BYTES / 1024);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_path_params = path.contains('{');
-            for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
+            let methods = [
+                ("GET", &mut item.get),
+                ("PUT", &mut item.put),
+                ("POST", &mut item.post),
+                ("DELETE", &mut item.delete),
+            ];
+            for (method, operation) in methods.into_iter().filter_map(|(m, o)| Some((m, o.as_mut()?))) {
                 let mut common = Vec::new();
+                let limited_by_source =
+                    contract::edge::UNAUTHENTICATED_ROUTES.contains(&format!("{method} {path}").as_str());
                 if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     common.push(("401", "missing or invalid bearer token"));
-                    common.push(("429", "rate limited: retry after the Retry-After header's seconds"));
+                }
+                if limited_by_source || operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    common.push(("429", "rate_limited: retry after the Retry-After header's seconds"));
                 }
                 if operation.request_body.is_some() {
                     common.extend([

@@ -10,8 +10,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, CallerSession, JsonBody};
 use super::signouts::{self, SignedOut};
+use super::source::Source;
 use crate::domain::session::{UnixSecs, now};
-use crate::domain::{AccessClaims, AppUserId, Name, RefreshToken, Rejection, Session, SessionId, User, UserId};
+use crate::domain::{AccessClaims, AppUserId, Name, RefreshToken, Rejection, Rule, Session, SessionId, User, UserId};
 use crate::identity::IdTokenError;
 use crate::store::Rotation;
 
@@ -89,10 +90,13 @@ fn view(state: &AppState, user: &User, refresh: &RefreshToken, now: UnixSecs) ->
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    source: Source,
     JsonBody(body): JsonBody<SignInRequest>,
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
     let provider = state.identity.as_ref().ok_or(ApiError::NoIdentityProvider)?;
     let identity = provider.verify(&body.id_token).await?;
+    // Counted once the token is good: a forged one costs a signature check, not a store write.
+    state.store.charge(Rule::UnauthenticatedPerIp, &source.subject(), 1).await?;
     let app_user = AppUserId::parse(&identity.subject).map_err(|_| {
         IdTokenError::Refused("its sub is not a valid app user id (1-255 bytes, no control characters)".into())
     })?;
@@ -125,9 +129,11 @@ pub async fn sign_in(
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    source: Source,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Json<SessionView>, ApiError> {
     let presented = RefreshToken::parse(&body.refresh_token).ok_or(Rejection::InvalidRefreshToken)?;
+    state.store.charge(Rule::UnauthenticatedPerIp, &source.subject(), 1).await?;
     let now = now();
     let next = presented.successor();
     let replacement = Session::of(&next, now + state.sessions.refresh_ttl_secs);

@@ -33,7 +33,7 @@ use super::error::ApiError;
 use super::extract::{Caller, CallerSession, QueryParams, cursor_after};
 use super::signouts::SignedOut;
 use crate::domain::session::now;
-use crate::domain::{AccessClaims, Cursor, Seq};
+use crate::domain::{AccessClaims, Cursor, Rule, Seq};
 use crate::protocol::{
     BEARER_PROTOCOL_PREFIX, CLIENT_MESSAGES, CLOSE_BEHIND, CLOSE_SESSION_EXPIRED, CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW,
     CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth,
@@ -99,6 +99,9 @@ pub async fn open(
     let after = cursor_after(&state, &claims.user, query.after.as_deref())?;
     let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
     let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
+    // Held for as long as the stream is open.
+    let place = state.streams.open(&claims.user)?;
+    state.store.charge(Rule::ConnectsPerUser, claims.user.as_str(), 1).await?;
     let context = context.map(|Extension(context)| context);
     let upgrade = upgrade
         .protocols([PROTOCOL])
@@ -115,6 +118,7 @@ pub async fn open(
         let signouts = state.signouts.subscribe();
         let stream = Stream { socket, state, claims, signouts, last: after.0, heard: Instant::now() };
         stream.run(subscription, context).await;
+        drop(place);
     }))
 }
 
@@ -263,6 +267,10 @@ impl Stream {
     /// Acts on a client's message; `true` when it extended the stream.
     async fn on_message(&mut self, text: &str) -> Result<bool, End> {
         let error = |code, message: String| StreamFrame::Error { code, message };
+        if let Err(refused) = self.state.store.charge(Rule::SocketMessagesPerUser, self.claims.user.as_str(), 1).await {
+            let refused = ApiError::from(refused);
+            return self.send(&error(refused.status_and_code().1, refused.to_string())).await.map(|()| false);
+        }
         let answer = match serde_json::from_str::<ClientMessage>(text) {
             Ok(ClientMessage::Ping) => return Ok(false),
             Ok(ClientMessage::Resume { after }) => match cursor_after(&self.state, &self.claims.user, after.as_deref())

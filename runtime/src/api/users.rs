@@ -8,7 +8,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, PathParams, user_id};
 use super::sessions::{self, SessionView};
-use crate::domain::{Name, Rejection, User, UserId};
+use super::source::Source;
+use crate::domain::{Name, Rejection, Rule, User, UserId};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,12 +45,14 @@ impl From<User> for UserView {
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    source: Source,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
     if !state.sessions.open_registration {
         return Err(ApiError::RegistrationClosed);
     }
     let user = User { id: UserId::generate(), name: Name::parse(&body.name)? };
+    state.store.charge(Rule::UnauthenticatedPerIp, &source.subject(), 1).await?;
     state.store.create_user(&user).await?;
     Ok((StatusCode::CREATED, Json(sessions::start(&state, &user).await?)))
 }

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use super::limits::Rule;
+
 /// Why a client-supplied value could not be parsed into a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Invalid {
@@ -45,4 +47,6 @@ pub enum Rejection {
     SelfBlock,
     #[error("the refresh token is unknown, expired, already used or revoked; sign in again")]
     InvalidRefreshToken,
+    #[error("over the limit of {rule}; retry after {retry_after_secs} s")]
+    RateLimited { rule: Rule, retry_after_secs: u64 },
 }

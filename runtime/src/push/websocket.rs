@@ -12,6 +12,9 @@
 //!   it is connected. `{"action":"ping"}` only keeps the connection alive (API Gateway closes one
 //!   idle for 10 minutes). `{"action":"reauth","access_token":"…"}` moves the connection to a
 //!   fresh token of the same user (`reauthed`). Anything else is answered with an `error` frame.
+//! * Limits: `$connect` counts `connects_per_user` and is refused (429) past it or past
+//!   `connections_per_user`, recording nothing; every message counts `socket_messages_per_user`
+//!   and past it is answered with an `error` frame `rate_limited` and not acted on.
 //! * A connection whose token expired unextended gets no pushes; whatever it sends next is
 //!   answered `session_expired` and the connection closed (`DeleteConnection`), as a local stream
 //!   is closed with 4003 — nothing runs on AWS at the moment a token expires. Every message
@@ -36,7 +39,7 @@ use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
 use crate::deadline;
 use crate::domain::session::now;
-use crate::domain::{ConnectionId, Cursor};
+use crate::domain::{ConnectionId, Cursor, Rule};
 use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth};
 use crate::store::connections::ConnectionRecord;
 
@@ -108,6 +111,9 @@ async fn connect(
 ) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
     let StreamCaller(claims) = StreamCaller::from_request_parts(&mut parts, state).await?;
+    // A refusal (429) refuses the connection; `connections_per_user` is the store's to check,
+    // as it records the connection.
+    state.store.charge(Rule::ConnectsPerUser, claims.user.as_str(), 1).await.map_err(ApiError::from)?;
     let record = ConnectionRecord::new(connection.clone(), claims, now());
     push.connections().open_connection(&record).await.map_err(ApiError::from)?;
     let mut response = empty();
@@ -139,6 +145,11 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
         let text = "the access token expired: reconnect with a fresh one".to_owned();
         push.post(&record, error_frame("session_expired", text)).await;
         push.disconnect(std::slice::from_ref(connection)).await;
+        return;
+    }
+    // Every message counts, whatever it asks: each is an invocation and a read at least.
+    if let Err(refused) = state.store.charge(Rule::SocketMessagesPerUser, record.user.as_str(), 1).await {
+        push.post(&record, api_error_frame(&ApiError::from(refused))).await;
         return;
     }
     match serde_json::from_slice::<ClientMessage>(body) {

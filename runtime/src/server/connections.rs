@@ -3,6 +3,7 @@
 //! answered, and the number of open connections stays below the process's file limit.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tower::ServiceExt;
 
 use super::activity::{Activity, TrackedIo};
 use crate::api::ConnectionContext;
+use crate::api::source::{SourceIp, client_address};
 
 /// How long each phase of a connection may take when the client is the slow side.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +32,9 @@ pub struct ConnectionLimits {
     /// Connections served at once; more wait in the kernel's backlog until one closes.
     pub max_connections: usize,
 }
+
+/// Proxies whose `X-Forwarded-For` is believed ([`client_address`]).
+pub type TrustedProxies = Arc<[IpAddr]>;
 
 /// After the shutdown signal, how long open connections get to finish what they started.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -43,6 +48,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    trusted: TrustedProxies,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -53,9 +59,9 @@ pub async fn serve(
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     tokio::time::sleep(ACCEPT_RETRY).await;
@@ -64,7 +70,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(serve_connection(stream, router.clone(), limits, stopping.clone(), slot));
+        let peer = Peer { address: peer, trusted: trusted.clone() };
+        tokio::spawn(serve_connection(stream, peer, router.clone(), limits, stopping.clone(), slot));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -76,8 +83,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// Who is at the other end of a connection, and whom they may forward for.
+struct Peer {
+    address: SocketAddr,
+    trusted: TrustedProxies,
+}
+
 async fn serve_connection(
     stream: TcpStream,
+    peer: Peer,
     router: Router,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
@@ -95,6 +109,8 @@ async fn serve_connection(
         let router = router.clone();
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(context.clone());
+        let source = client_address(peer.address.ip(), request.headers(), &peer.trusted);
+        request.extensions_mut().insert(SourceIp(source));
         async move {
             let response = router.oneshot(request).await?;
             // The request counts as in flight until hyper has written and dropped the response.

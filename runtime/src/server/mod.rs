@@ -38,7 +38,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         idle: Duration::from_secs(settings.idle_timeout_secs),
         max_connections: file_limit::connection_cap(settings.max_connections),
     };
-    connections::serve(listener, app(state), limits, shutdown_signal()).await?;
+    let trusted = settings.trusted_proxies()?.into();
+    connections::serve(listener, app(state), limits, trusted, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

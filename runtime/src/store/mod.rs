@@ -59,8 +59,8 @@ use self::events::FeedEvents;
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, ConnectionId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Sent, Seq, Session, SessionId,
-    User, UserId,
+    AppUserId, ConnectionId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Rule, Sent, Seq, Session,
+    SessionId, User, UserId,
 };
 
 #[derive(Debug, Clone, Error)]
@@ -177,7 +177,16 @@ pub trait Store: Send + Sync + 'static {
     /// nothing (even if a block or removal happened since); a different recipient or text
     /// rejects with `ClientIdConflict`. Then, for a direct message: `UnknownUser` and `Blocked`
     /// (the recipient blocked the sender); for a group message: `UnknownGroup` and `NotMember`.
+    /// Last, the sender's `SendsPerUser` and `FanoutPerUser` (the feeds it writes), charged only
+    /// when the send is delivered; a replay is not charged again.
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent>;
+
+    /// Counts `amount` of `rule` (a rate, not `ConnectionsPerUser`) for `subject` — a user id or
+    /// a source address — in this minute's window ([`crate::domain::limits`]), in one place
+    /// every instance shares; over the rule's limit, rejects with `RateLimited` and counts
+    /// nothing. A rule that is off costs nothing. Sends are charged by [`Store::send`] itself
+    /// (`SendsPerUser` and `FanoutPerUser`, once it knows the recipients).
+    async fn charge(&self, rule: Rule, subject: &str, amount: u32) -> StoreResult<()>;
 
     /// Up to `limit` entries of `user`'s feed after position `after`, oldest first.
     /// `has_more` is true exactly when more entries existed past the page at the time of the

@@ -175,7 +175,7 @@ async fn main() {
     let (Some(dynamodb), Some(api)) = (emulator_endpoint(), lambda_runtime_api()) else {
         panic!("run through `cargo xtask measure-usage`, which starts the emulators");
     };
-    let backend = Backend::dynamodb().await.expect("the emulator");
+    let backend = Backend::dynamodb_limited(usage::MEASURED_LIMITS).await.expect("the emulator");
     let mut operations = usage::store_usage(&backend).await;
     let feed_entry_bytes = usage::feed_entry_bytes(&backend).await;
 
@@ -188,6 +188,7 @@ async fn main() {
         (var::JWT_ISSUER.to_owned(), identity_provider::ISSUER.to_owned()),
         (var::JWT_AUDIENCE.to_owned(), identity_provider::AUDIENCE.to_owned()),
     ]);
+    settings.extend(usage::measured_limit_vars());
     let created =
         tokio::process::Command::new(&args.runtime).arg("create-tables").envs(settings.clone()).status().await;
     assert!(created.expect("run create-tables").success());

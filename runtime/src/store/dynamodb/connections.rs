@@ -31,7 +31,7 @@ use super::items::*;
 use super::metrics::{Kind, Op, Tally};
 use super::schema::{PK, TTL};
 use super::{DynamoStore, sdk_error};
-use crate::domain::{ConnectionId, SessionId, UserId};
+use crate::domain::{ConnectionId, Rule, SessionId, UserId};
 use crate::store::connections::{ConnectionRecord, Connections};
 use crate::store::{StoreError, StoreResult};
 
@@ -47,6 +47,8 @@ pub(super) const CONNECTION_ATTRIBUTE: &str = "c#";
 const SESSION: &str = "session";
 const EXPIRES: &str = "expires";
 const SINCE: &str = "since";
+/// The user item's generation: moved on by every connection added under `connections_per_user`.
+const GENERATION: &str = "g";
 
 pub(super) fn connection_pk(connection: &ConnectionId) -> String {
     format!("C#{connection}")
@@ -183,6 +185,9 @@ impl Connections for DynamoStore {
 
 impl DynamoStore {
     async fn record_connection(&self, record: &ConnectionRecord, tally: &mut Tally) -> StoreResult<()> {
+        if let Some(limit) = self.options.limits.of(Rule::ConnectionsPerUser) {
+            return self.record_within(record, limit, tally).await;
+        }
         let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
         let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
         own.insert("user".into(), s(record.user.as_str()));
@@ -216,9 +221,83 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Records a connection unless its user has `limit` open already (then nothing is recorded):
+    /// the user's item is read, its connections that can still be open counted (those recorded
+    /// within API Gateway's lifetime: one whose `$disconnect` was lost counts until then), and
+    /// the connection added on the condition that the item's generation `g` — which every
+    /// addition moves on — is still the one read. Two connects at once: one adds, the other
+    /// reads again and counts the first. Then the connection's own item.
+    async fn record_within(&self, record: &ConnectionRecord, limit: u32, tally: &mut Tally) -> StoreResult<()> {
+        const ATTEMPTS: usize = 4;
+        let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
+        let key = entity_key(user_pk(&record.user), CONNECTIONS);
+        for _ in 0..ATTEMPTS {
+            let live = self.get_entity(user_pk(&record.user), CONNECTIONS, tally).await?.filter(|item| {
+                // Past its lifetime (or without one): none of it is open, and it is replaced.
+                get_n(item, TTL).is_ok_and(|ttl| ttl > now)
+            });
+            let open = live.as_ref().map_or(0, |item| {
+                let lifetime = CONNECTION_LIFETIME.as_secs();
+                listed(&record.user, item).iter().filter(|c| c.connected_at + lifetime > now).count()
+            });
+            if open >= limit as usize {
+                return Err(super::limits::refused(Rule::ConnectionsPerUser, now));
+            }
+            let mut written = key.clone();
+            written.insert(attribute(&record.connection), entry(record));
+            written.insert(TTL.into(), n(expires));
+            let added = match &live {
+                None => {
+                    written.insert(GENERATION.into(), n(1));
+                    let replace = self
+                        .client
+                        .put_item()
+                        .condition_expression("attribute_not_exists(#pk) OR #t <= :now")
+                        .expression_attribute_names("#pk", PK)
+                        .expression_attribute_names("#t", TTL)
+                        .expression_attribute_values(":now", n(now));
+                    self.put_if(replace, &self.options.entities_table, written, tally).await?
+                }
+                Some(item) => {
+                    let seen = get_n(item, GENERATION).unwrap_or(0);
+                    let condition = if seen == 0 { "attribute_not_exists(#g)" } else { "#g = :seen" };
+                    let mut add = self
+                        .client
+                        .update_item()
+                        .set_key(Some(key.clone()))
+                        .update_expression("SET #c = :entry, #t = :expires, #g = :next")
+                        .condition_expression(condition)
+                        .expression_attribute_names("#c", attribute(&record.connection))
+                        .expression_attribute_names("#t", TTL)
+                        .expression_attribute_names("#g", GENERATION)
+                        .expression_attribute_values(":entry", entry(record))
+                        .expression_attribute_values(":expires", n(expires))
+                        .expression_attribute_values(":next", n(seen + 1));
+                    if seen != 0 {
+                        add = add.expression_attribute_values(":seen", n(seen));
+                    }
+                    let mut after = item.clone();
+                    after.extend(written);
+                    self.bill_put(&self.options.entities_table, &after, tally);
+                    self.update_if(add, tally).await?
+                }
+            };
+            if added {
+                let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
+                own.insert("user".into(), s(record.user.as_str()));
+                own.insert(SESSION.into(), s(record.session.as_str()));
+                own.insert(EXPIRES.into(), n(record.expires_at));
+                own.insert(SINCE.into(), n(record.connected_at));
+                own.insert(TTL.into(), n(expires));
+                return self.put_entity(own, None, tally).await;
+            }
+        }
+        Err(StoreError::unavailable("the user's connections changed at every attempt"))
+    }
+
     /// Sends an update of the entities table on its condition; `false` if the condition failed.
     /// Billed by the caller when it knows the item's size better than the key's.
-    async fn update_if(&self, update: UpdateItemFluentBuilder, tally: &mut Tally) -> StoreResult<bool> {
+    pub(super) async fn update_if(&self, update: UpdateItemFluentBuilder, tally: &mut Tally) -> StoreResult<bool> {
         let update =
             update.table_name(&self.options.entities_table).return_consumed_capacity(ReturnConsumedCapacity::Total);
         match Self::call(tally, Kind::Write, || update.clone().send()).await? {

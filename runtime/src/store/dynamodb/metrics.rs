@@ -38,6 +38,7 @@ pub enum Op {
     Disconnect,
     ForgetConnection,
     PushLookup,
+    Charge,
 }
 
 impl Op {
@@ -69,6 +70,7 @@ impl Op {
             Self::Disconnect => "disconnect",
             Self::ForgetConnection => "forget_connection",
             Self::PushLookup => "push_lookup",
+            Self::Charge => "charge",
         }
     }
 }

@@ -44,6 +44,7 @@ mod feed;
 mod groups;
 mod identity;
 pub mod items;
+mod limits;
 pub mod metrics;
 mod request;
 pub mod retry;
@@ -67,8 +68,8 @@ use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User,
-    UserId,
+    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq,
+    Session, SessionId, User, UserId,
 };
 
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
@@ -97,11 +98,23 @@ pub struct DynamoOptions {
     /// The time one store operation may take, retries included ([`retry::OPERATION_BUDGET`]
     /// unless a test against a serialised emulator needs longer).
     pub operation_budget: Duration,
+    /// The shared limits this store counts (all off unless set).
+    pub limits: RuleLimits,
 }
 
 impl DynamoOptions {
     pub fn new(entities_table: String, feeds_table: String, feed_ttl_days: u32) -> Self {
-        Self { entities_table, feeds_table, feed_ttl_days, operation_budget: retry::OPERATION_BUDGET }
+        Self {
+            entities_table,
+            feeds_table,
+            feed_ttl_days,
+            operation_budget: retry::OPERATION_BUDGET,
+            limits: RuleLimits::OFF,
+        }
+    }
+
+    pub fn limited(self, limits: RuleLimits) -> Self {
+        Self { limits, ..self }
     }
 }
 
@@ -365,6 +378,15 @@ impl Store for DynamoStore {
             Recipient::Group(group) => (Op::SendGroup, self.send_group(outgoing, group, &mut tally).await),
         };
         self.record(operation, tally, result)
+    }
+
+    async fn charge(&self, rule: Rule, subject: &str, amount: u32) -> StoreResult<()> {
+        if self.options.limits.of(rule).is_none() {
+            return Ok(());
+        }
+        let mut tally = self.account();
+        let result = self.count(rule, subject, amount, &mut tally).await;
+        self.record(Op::Charge, tally, result)
     }
 
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage> {

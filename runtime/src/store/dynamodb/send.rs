@@ -249,6 +249,9 @@ impl DynamoStore {
             if let Some(client_id) = &outgoing.client_id {
                 items.push(self.send_record(message, client_id, 1)?);
             }
+            let charge = self.send_charge(&message.from, feeds.len())?;
+            let charged = items.len();
+            items.extend(charge.as_ref().map(|charge| charge.item.clone()));
             let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
@@ -269,6 +272,11 @@ impl DynamoStore {
                     }
                     if failed(&reasons, checks + 1) {
                         return Err(Rejection::Blocked.into());
+                    }
+                    if let Some(charge) = &charge
+                        && failed(&reasons, charged)
+                    {
+                        return Err(charge.refusal(&reasons[charged], &self.options.limits));
                     }
                     retry.back_off(cancellation(&reasons)).await?;
                 }
@@ -325,6 +333,9 @@ impl DynamoStore {
                     items.push(self.entity_put(marker, None)?);
                 }
             }
+            let charge = self.send_charge(&message.from, recipients.len())?;
+            let charged = items.len();
+            items.extend(charge.as_ref().map(|charge| charge.item.clone()));
             let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
@@ -340,6 +351,11 @@ impl DynamoStore {
                         && let Some(sent) = self.replay(outgoing, client_id, tally).await?
                     {
                         return Ok(sent);
+                    }
+                    if let Some(charge) = &charge
+                        && failed(&reasons, charged)
+                    {
+                        return Err(charge.refusal(&reasons[charged], &self.options.limits));
                     }
                     // Otherwise a head moved or the membership changed: read both again.
                     retry.back_off(cancellation(&reasons)).await?;

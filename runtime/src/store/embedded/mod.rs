@@ -16,6 +16,7 @@
 
 mod erase;
 mod identity;
+mod limits;
 mod tables;
 mod writer;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use self::limits::Counters;
 use self::tables::*;
 use self::writer::Writer;
 use super::events::FeedEvents;
@@ -32,8 +34,8 @@ use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Sent, Seq, Session, SessionId, User,
-    UserId,
+    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq,
+    Session, SessionId, User, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -42,11 +44,13 @@ pub struct EmbeddedOptions {
     pub cache_bytes: usize,
     /// Deliveries a stream may have waiting in this process before it counts as fallen behind.
     pub stream_buffer: usize,
+    /// The shared limits this store counts (all off unless set).
+    pub limits: RuleLimits,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_bytes: 64 * 1024 * 1024, stream_buffer: 256 }
+        Self { cache_bytes: 64 * 1024 * 1024, stream_buffer: 256, limits: RuleLimits::OFF }
     }
 }
 
@@ -55,6 +59,7 @@ pub struct EmbeddedStore {
     writer: Writer,
     db: Arc<Database>,
     events: Arc<FeedEvents>,
+    counters: Arc<Counters>,
 }
 
 impl EmbeddedStore {
@@ -67,7 +72,8 @@ impl EmbeddedStore {
         txn.commit()?;
         let db = Arc::new(db);
         let writer = Writer::start(db.clone())?;
-        Ok(Self { db, writer, events: FeedEvents::new(options.stream_buffer) })
+        let counters = Arc::new(Counters::new(options.limits));
+        Ok(Self { db, writer, events: FeedEvents::new(options.stream_buffer), counters })
     }
 
     fn read(&self) -> StoreResult<redb::ReadTransaction> {
@@ -281,6 +287,7 @@ impl Store for EmbeddedStore {
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
         let outgoing = outgoing.clone();
         let events = self.events.clone();
+        let counters = self.counters.clone();
         self.writer
             .write_then(
                 move |tables| {
@@ -288,12 +295,21 @@ impl Store for EmbeddedStore {
                         return Ok(replayed);
                     }
                     let feeds = recipients(tables, &outgoing)?;
+                    // Counted before the writes, on the writer thread: a batch that fails after
+                    // it (an I/O error) leaves the send counted, which errs on the side of limiting.
+                    let sender = outgoing.message.from.as_str();
+                    let fanout = u32::try_from(feeds.len()).unwrap_or(u32::MAX);
+                    counters.charge(&[(Rule::SendsPerUser, sender, 1), (Rule::FanoutPerUser, sender, fanout)])?;
                     let deliveries = deliver(tables, &outgoing, feeds)?;
                     Ok(Sent { message: outgoing.message, replayed: false, deliveries })
                 },
                 move |sent| events.publish(&sent.message, &sent.deliveries),
             )
             .await
+    }
+
+    async fn charge(&self, rule: Rule, subject: &str, amount: u32) -> StoreResult<()> {
+        self.counters.charge(&[(rule, subject, amount)])
     }
 
     fn feed_events(&self) -> Option<Arc<FeedEvents>> {
