@@ -34,6 +34,12 @@ pub struct DeploySettings {
     pub access_logs: bool,
     pub feed_ttl_days: u32,
     pub point_in_time_recovery: bool,
+    /// Each table's on-demand maximum throughput (`OnDemandThroughput`), read and write request
+    /// units per second; 0: no maximum but the account's table quota.
+    #[serde(default)]
+    pub table_max_read_units: i64,
+    #[serde(default)]
+    pub table_max_write_units: i64,
     /// Who creates users: `app` (the app's backend or identity provider) or `open`.
     #[serde(default = "app_mode")]
     pub auth_mode: String,
@@ -117,6 +123,13 @@ impl DeploySettings {
         }
         if self.unauthenticated_throttling_burst < 0 {
             return bad("unauthenticated_throttling_burst", "must be 0 or more");
+        }
+        for (key, units) in
+            [("table_max_read_units", self.table_max_read_units), ("table_max_write_units", self.table_max_write_units)]
+        {
+            if units < 0 {
+                return bad(key, "must be 0 (no maximum) or a number of request units per second");
+            }
         }
         if !matches!(self.auth_mode.as_str(), "app" | "open") {
             return bad("auth_mode", "must be \"app\" or \"open\"");

@@ -22,6 +22,11 @@ impl Ledger {
         value
     }
 
+    /// The value of the figure recorded last under `name`.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.0.iter().rev().find(|line| line.name == name).map(|line| line.value)
+    }
+
     pub fn into_lines(self) -> Vec<Line> {
         self.0
     }

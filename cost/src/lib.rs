@@ -58,6 +58,8 @@ pub fn run(args: &CostArgs, deploy: &DeploySettings) -> Result<CostReport, Error
         access_logs: deploy.access_logs,
         free_tier: args.free_tier,
         push: args.push,
+        table_max_read_units: deploy.table_max_read_units as f64,
+        table_max_write_units: deploy.table_max_write_units as f64,
     };
     let price_all = |w: &Workload, d: &Deployment| -> Result<Vec<TierCost>, Error> {
         w.users.iter().map(|&users| price_tier(users, w, &usage, &pricing, d)).collect()

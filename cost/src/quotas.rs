@@ -12,6 +12,9 @@ pub const LAMBDA_CONCURRENCY: f64 = 1_000.0;
 pub const WEBSOCKET_NEW_CONNECTIONS: f64 = 500.0;
 pub const PARTITION_RCU: f64 = 3_000.0;
 pub const PARTITION_WCU: f64 = 1_000.0;
+/// DynamoDB's default table-level throughput quota of an on-demand table, read and write units
+/// per second ("DynamoDB maximum throughput for on-demand tables", Developer Guide).
+pub const TABLE_QUOTA_UNITS: f64 = 40_000.0;
 /// Write units of one feed entry of up to 1 KB: its put and its head's update, both inside a
 /// transaction, which DynamoDB bills twice.
 const FEED_ENTRY_WRITE_UNITS: f64 = 4.0;
@@ -59,6 +62,25 @@ pub fn check(t: &Traffic, w: &Workload, d: &Deployment, m: &Measured, busy_ms: f
             num(FEED_ENTRY_WRITE_UNITS)
         ),
     );
+    let peak_units = |name: &str| l.value(name).unwrap_or(0.0) / SECONDS_PER_MONTH * w.peak_factor;
+    let (read_peak, write_peak) = (peak_units("read request units"), peak_units("write request units"));
+    let read_peak = l.put(
+        "peak read units per second",
+        read_peak,
+        "RRU/s",
+        format!("read request units / {} s × {} peak factor (both tables)", num(SECONDS_PER_MONTH), num(w.peak_factor)),
+    );
+    let write_peak = l.put(
+        "peak write units per second",
+        write_peak,
+        "WRU/s",
+        format!(
+            "write request units / {} s × {} peak factor (both tables)",
+            num(SECONDS_PER_MONTH),
+            num(w.peak_factor)
+        ),
+    );
+    let ceiling = |configured: f64| if configured > 0.0 { configured } else { TABLE_QUOTA_UNITS };
     let http_peak = if d.function_url { 0.0 } else { t.peak_requests_per_second };
     let quotas = [
         Quota {
@@ -99,6 +121,30 @@ pub fn check(t: &Traffic, w: &Workload, d: &Deployment, m: &Measured, busy_ms: f
             limit: PARTITION_RCU,
             warning: |v, q| {
                 format!("a group's item takes {} RCU at peak: over a DynamoDB partition's {} RCU", num(v), num(q))
+            },
+        },
+        Quota {
+            value: read_peak,
+            limit: ceiling(d.table_max_read_units),
+            warning: |v, q| {
+                format!(
+                    "peak {} read units/s over the tables' maximum of {} per table: raise table_max_read_units \
+                     (past 40,000, after a table quota increase)",
+                    num(v.round()),
+                    num(q)
+                )
+            },
+        },
+        Quota {
+            value: write_peak,
+            limit: ceiling(d.table_max_write_units),
+            warning: |v, q| {
+                format!(
+                    "peak {} write units/s over the tables' maximum of {} per table: raise table_max_write_units \
+                     (past 40,000, after a table quota increase)",
+                    num(v.round()),
+                    num(q)
+                )
             },
         },
         Quota {

@@ -46,6 +46,12 @@ pub struct SettingFlags {
     /// Point-in-time recovery of both tables.
     #[arg(long)]
     pub point_in_time_recovery: Option<bool>,
+    /// Each table's on-demand maximum read request units per second (0: none).
+    #[arg(long)]
+    pub table_max_read_units: Option<i64>,
+    /// Each table's on-demand maximum write request units per second (0: none).
+    #[arg(long)]
+    pub table_max_write_units: Option<i64>,
     /// Who creates users: app (the app's backend or identity provider) or open.
     #[arg(long)]
     pub auth_mode: Option<String>,
@@ -106,6 +112,8 @@ pub fn apply(mut settings: DeploySettings, flags: &SettingFlags) -> Result<Deplo
     settings.access_logs = f.access_logs.unwrap_or(settings.access_logs);
     settings.feed_ttl_days = f.feed_ttl_days.unwrap_or(settings.feed_ttl_days);
     settings.point_in_time_recovery = f.point_in_time_recovery.unwrap_or(settings.point_in_time_recovery);
+    settings.table_max_read_units = f.table_max_read_units.unwrap_or(settings.table_max_read_units);
+    settings.table_max_write_units = f.table_max_write_units.unwrap_or(settings.table_max_write_units);
     settings.auth_mode = f.auth_mode.unwrap_or(settings.auth_mode);
     settings.access_token_ttl_secs = f.access_token_ttl_secs.unwrap_or(settings.access_token_ttl_secs);
     settings.jwt_jwks_url = f.jwt_jwks_url.unwrap_or(settings.jwt_jwks_url);

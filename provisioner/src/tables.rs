@@ -1,6 +1,6 @@
 //! The two DynamoDB tables, as the contract defines them (the definition `runtime
-//! create-tables` uses too): on-demand, point-in-time recovery as configured, TTL on the feed entries
-//! when retention is set. Settings are changed in place; `deploy` never deletes or recreates a
+//! create-tables` uses too): on-demand with the configured maximum throughput, point-in-time
+//! recovery as configured, TTL on the feed entries when retention is set. Settings are changed in place; `deploy` never deletes or recreates a
 //! table, and refuses one whose keys differ.
 
 use std::fmt;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::client::Waiters as _;
 use aws_sdk_dynamodb::types::{
-    BillingMode, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, TableStatus, Tag,
+    BillingMode, OnDemandThroughput, PointInTimeRecoverySpecification, PointInTimeRecoveryStatus, TableStatus, Tag,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
@@ -44,6 +44,49 @@ pub struct Observed {
     recovery: bool,
     /// The TTL attribute while TTL is enabled (or being enabled).
     ttl: Option<String>,
+    /// The maximum throughput `DescribeTable` reports; `None` when it reports none at all.
+    ceiling: Option<Ceiling>,
+}
+
+/// An on-demand table's maximum read and write request units per second, as the API spells
+/// them: -1 for none (API reference, OnDemandThroughput: "To remove the maximum … set the value
+/// … to -1").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ceiling {
+    pub read: i64,
+    pub write: i64,
+}
+
+impl Ceiling {
+    /// The configured one (0 in the settings: none).
+    pub fn configured(cx: &Context<'_>) -> Self {
+        let none_if_zero = |units: i64| if units > 0 { units } else { -1 };
+        Self {
+            read: none_if_zero(cx.settings.table_max_read_units),
+            write: none_if_zero(cx.settings.table_max_write_units),
+        }
+    }
+
+    fn reported(throughput: &OnDemandThroughput) -> Self {
+        // A field left out is a maximum not set.
+        let units = |value: Option<i64>| value.filter(|&v| v > 0).unwrap_or(-1);
+        Self { read: units(throughput.max_read_request_units()), write: units(throughput.max_write_request_units()) }
+    }
+
+    fn is_none(self) -> bool {
+        self.read < 0 && self.write < 0
+    }
+
+    fn to_api(self) -> OnDemandThroughput {
+        OnDemandThroughput::builder().max_read_request_units(self.read).max_write_request_units(self.write).build()
+    }
+}
+
+impl fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let units = |v: i64| if v > 0 { v.to_string() } else { "none".to_owned() };
+        write!(f, "maximum throughput {} read / {} write units per second", units(self.read), units(self.write))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +96,8 @@ pub enum Change {
     Recovery(bool),
     /// TTL, on or off.
     Ttl(bool),
+    /// The on-demand maximum throughput, to this.
+    Ceiling(Ceiling),
 }
 
 impl fmt::Display for Change {
@@ -61,6 +106,7 @@ impl fmt::Display for Change {
             Self::OnDemand => f.write_str("on-demand billing"),
             Self::Recovery(on) => write!(f, "point-in-time recovery {}", on_off(*on)),
             Self::Ttl(on) => write!(f, "ttl {}", on_off(*on)),
+            Self::Ceiling(ceiling) => ceiling.fmt(f),
         }
     }
 }
@@ -129,6 +175,7 @@ impl Resource for Table {
                 .is_none_or(|m| *m == BillingMode::PayPerRequest),
             recovery,
             ttl,
+            ceiling: table.on_demand_throughput().map(Ceiling::reported),
         }))
     }
 
@@ -155,6 +202,12 @@ impl Resource for Table {
         if observed.ttl.as_deref() != self.0.ttl_attribute {
             changes.push(Change::Ttl(self.0.ttl_attribute.is_some()));
         }
+        // DynamoDB reports the maximum of every on-demand table (-1 when none is set); an answer
+        // without one (an emulator that keeps none) leaves the table as it was created.
+        let wanted = Ceiling::configured(cx);
+        if observed.ceiling.is_some_and(|seen| seen != wanted) {
+            changes.push(Change::Ceiling(wanted));
+        }
         changes
     }
 
@@ -164,11 +217,13 @@ impl Resource for Table {
         let spec = &self.0;
         let name = spec.name.as_str();
         let tag = Tag::builder().key(TAG_KEY).value(cx.names.stack.as_str()).build().expect("key and value set");
+        let ceiling = Some(Ceiling::configured(cx)).filter(|c| !c.is_none());
         cx.aws
             .dynamodb
             .create_table()
             .table_name(name)
             .billing_mode(BillingMode::PayPerRequest)
+            .set_on_demand_throughput(ceiling.map(Ceiling::to_api))
             .set_key_schema(Some(spec.key_schema()))
             .set_attribute_definitions(Some(spec.attribute_definitions()))
             .tags(tag)
@@ -192,6 +247,11 @@ impl Resource for Table {
                 Change::OnDemand => {
                     let update =
                         cx.aws.dynamodb.update_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+                    update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTable", name, e))?;
+                    wait_active(cx, name).await?;
+                }
+                Change::Ceiling(ceiling) => {
+                    let update = cx.aws.dynamodb.update_table().table_name(name).on_demand_throughput(ceiling.to_api());
                     update.send().await.map_err(|e| Error::aws("dynamodb:UpdateTable", name, e))?;
                     wait_active(cx, name).await?;
                 }

@@ -44,6 +44,12 @@ struct RealAnswers {
     /// The writes of a managed policy denied, as IAM answers a caller holding the deployer policy
     /// (IAM API reference, "Common Errors" → AccessDenied, HTTP 403).
     deny_boundary_writes: AtomicBool,
+    /// `DescribeTable` reporting each table's `OnDemandThroughput` as `CreateTable` or
+    /// `UpdateTable` last set it, -1 for a maximum never set (API reference, DescribeTable →
+    /// TableDescription.OnDemandThroughput; OnDemandThroughput: -1 is "no maximum"), which moto
+    /// neither keeps nor reports.
+    report_ceilings: AtomicBool,
+    ceilings: Mutex<std::collections::HashMap<String, Value>>,
 }
 
 /// What the deployer policy withholds: writing the permissions boundary.
@@ -101,6 +107,11 @@ impl RealAnswers {
     fn answer_for(&self, request: &Exchange) -> Option<Answer> {
         let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let table = body["TableName"].as_str().unwrap_or_default().to_owned();
+        if matches!(request.operation().as_str(), "CreateTable" | "UpdateTable")
+            && body["OnDemandThroughput"].is_object()
+        {
+            self.ceilings.lock().unwrap().insert(table.clone(), body["OnDemandThroughput"].clone());
+        }
         match request.operation().as_str() {
             "UpdateContinuousBackups" if take(&self.recovery_unavailable) => {
                 let error = "com.amazonaws.dynamodb.v20120810#ContinuousBackupsUnavailableException";
@@ -159,6 +170,18 @@ impl RealAnswers {
 impl RealAnswers {
     /// `GetFunction`'s answer as Lambda gives it in the switched-on cases.
     fn rewrite(&self, request: &Exchange, mut answer: Answer) -> Answer {
+        if request.operation() == "DescribeTable"
+            && answer.status == StatusCode::OK
+            && self.report_ceilings.load(Ordering::SeqCst)
+        {
+            let mut body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+            let table = body["Table"]["TableName"].as_str().unwrap_or_default().to_owned();
+            let none = json!({ "MaxReadRequestUnits": -1, "MaxWriteRequestUnits": -1 });
+            let set = self.ceilings.lock().unwrap().get(&table).cloned().unwrap_or(none);
+            body["Table"]["OnDemandThroughput"] = set;
+            answer.body = Bytes::from(body.to_string());
+            return answer;
+        }
         if !is_get_function(&request.operation()) || answer.status != StatusCode::OK {
             return answer;
         }
@@ -337,4 +360,45 @@ async fn the_deployer_never_writes_the_permissions_boundary() {
     answers.deny_boundary_writes.store(false, Ordering::SeqCst);
     let destroyed = provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
     assert_eq!(outcome_of(&destroyed, "permissions boundary"), [Outcome::Deleted], "{destroyed}");
+}
+
+/// The tables' on-demand maximum throughput follows the settings: set by `CreateTable`, changed by
+/// `UpdateTable` when `DescribeTable` reports another (-1 both ways for none), left alone when it
+/// reports the configured one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tables_maximum_throughput_follows_the_settings() {
+    let Some(moto) = emulator() else { return };
+    let answers = std::sync::Arc::new(RealAnswers::default());
+    answers.report_ceilings.store(true, Ordering::SeqCst);
+    let proxy = Proxy::recording(&moto, std::sync::Arc::new(Shared(answers.clone()))).await;
+    let stack = fresh_stack();
+    let sent = |operation: &str, recorded: &[testkit::proxy::Recorded]| -> Vec<Value> {
+        recorded.iter().filter(|r| r.operation == operation).map(|r| r.json()["OnDemandThroughput"].clone()).collect()
+    };
+    let deploy = |extra: &'static [&'static str]| {
+        let mut args = vec!["deploy", "--binary", SMALL_BINARY];
+        args.extend(extra);
+        let (url, stack) = (proxy.url.clone(), stack.clone());
+        async move { provisioner(&url, &stack, &args).await.unwrap() }
+    };
+    let built_in = json!({ "MaxReadRequestUnits": 40000, "MaxWriteRequestUnits": 40000 });
+
+    deploy(&[]).await;
+    assert_eq!(sent("CreateTable", &proxy.take()), [built_in.clone(), built_in.clone()], "the built-in maximum");
+    let again = deploy(&[]).await;
+    assert_eq!(outcome_of(&again, "dynamodb table"), [Outcome::Unchanged, Outcome::Unchanged], "{again}");
+    assert!(sent("UpdateTable", &proxy.take()).is_empty());
+
+    let lower = deploy(&["--table-max-read-units", "1000"]).await;
+    assert_eq!(outcome_of(&lower, "dynamodb table"), [Outcome::Updated, Outcome::Updated], "{lower}");
+    let changed = json!({ "MaxReadRequestUnits": 1000, "MaxWriteRequestUnits": 40000 });
+    assert_eq!(sent("UpdateTable", &proxy.take()), [changed.clone(), changed]);
+    let status = provisioner(&proxy.url, &stack, &["status"]).await.unwrap();
+    let table = status.resources.iter().find(|r| r.kind == "dynamodb table").unwrap();
+    assert_eq!(table.changes, ["maximum throughput 40000 read / 40000 write units per second"], "{status}");
+
+    deploy(&["--table-max-read-units", "0", "--table-max-write-units", "0"]).await;
+    let none = json!({ "MaxReadRequestUnits": -1, "MaxWriteRequestUnits": -1 });
+    assert_eq!(sent("UpdateTable", &proxy.take()), [none.clone(), none], "0: the maximum removed");
+    provisioner(&proxy.url, &stack, &["destroy", "--yes"]).await.unwrap();
 }

@@ -98,6 +98,10 @@ pub struct Deployment {
     /// Clients hold a WebSocket connection while online and get messages pushed, instead of
     /// polling.
     pub push: bool,
+    /// Each table's on-demand maximum read and write request units per second (0: none, so
+    /// the account's table quota).
+    pub table_max_read_units: f64,
+    pub table_max_write_units: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -64,6 +64,8 @@ fn deployment() -> Deployment {
         default_logging: false,
         free_tier: false,
         push: false,
+        table_max_read_units: 0.0,
+        table_max_write_units: 0.0,
     }
 }
 
