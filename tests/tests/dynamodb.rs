@@ -568,7 +568,13 @@ mod retention {
 async fn the_limits_cost_what_the_readme_says() {
     use runtime::domain::{Rejection, Rule, RuleLimits};
     use runtime::store::StoreError;
-    let limits = RuleLimits { sends_per_user: 2, connects_per_user: 1, connections_per_user: 1, ..RuleLimits::OFF };
+    let limits = RuleLimits {
+        sends_per_user: 2,
+        fanout_per_user: 7,
+        connects_per_user: 1,
+        connections_per_user: 1,
+        ..RuleLimits::OFF
+    };
     let Some(backend) = Backend::dynamodb_limited(limits).await else { return };
     let dynamo = backend.dynamo.clone().unwrap();
     let store = &*backend.store;
@@ -592,6 +598,20 @@ async fn the_limits_cost_what_the_readme_says() {
     assert_eq!(store.feed(&bob, Seq::START, 10).await.unwrap().entries.len(), 2, "the refused send wrote nothing");
     let replayed = store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s1"))).await.unwrap();
     assert!(replayed.replayed, "a retry of an acknowledged send is answered over the limit");
+    // Fan-out: bob's direct message writes 2 feeds, then a group of 6 would make 8 of 7 — refused
+    // by the fan-out rule though bob has a send left.
+    store.send(&outgoing(&bob, Recipient::Direct(alice.clone()), None)).await.unwrap();
+    let mut six = Group::new(Name::parse("six").unwrap(), bob.clone());
+    six.members.push(alice.clone());
+    for name in ["c", "d", "e", "f"] {
+        six.members.push(user(store, name).await);
+    }
+    store.create_group(&six).await.unwrap();
+    let refused = store.send(&outgoing(&bob, Recipient::Group(six.id.clone()), None)).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Rejected(Rejection::RateLimited { rule: Rule::FanoutPerUser, .. })),
+        "{refused:?}"
+    );
     spent(&dynamo);
 
     let connection = |name: &str| ConnectionRecord {

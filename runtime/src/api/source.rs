@@ -1,6 +1,6 @@
-//! Where a request comes from, for the limits per source address: set on every request by
-//! whatever serves the router — on Lambda API Gateway's `sourceIp`, locally the peer's address
-//! (or, from a trusted proxy, the client it forwards for).
+//! Where a request comes from, for the limits per source address: on Lambda API Gateway's
+//! `sourceIp` (a [`SourceIp`] the entry point sets), locally the peer's address (or, from a
+//! trusted proxy, the client it forwards for) — worked out only by the routes that count it.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -12,6 +12,14 @@ use axum::http::request::Parts;
 /// The request's source address, as an extension of the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SourceIp(pub IpAddr);
+
+/// The local server's view of a connection: its peer, and the proxies whose forwarding is
+/// believed.
+#[derive(Debug)]
+pub struct Peer {
+    pub address: IpAddr,
+    pub trusted: std::sync::Arc<[IpAddr]>,
+}
 
 /// The source address, if the server that received the request said (an in-process caller
 /// does not).
@@ -28,7 +36,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Source {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<SourceIp>().map(|source| source.0)))
+        if let Some(SourceIp(source)) = parts.extensions.get::<SourceIp>() {
+            return Ok(Self(Some(*source)));
+        }
+        let peer = parts.extensions.get::<super::ConnectionContext>().map(|context| &context.peer);
+        Ok(Self(peer.map(|peer| client_address(peer.address, &parts.headers, &peer.trusted))))
     }
 }
 

@@ -54,12 +54,14 @@ pub struct StreamLimits {
     pub write_timeout: Duration,
 }
 
-/// What the accept loop lends each request, for a stream to keep while it is open: the
-/// connection's slot (so open streams count against the connection cap) and the shutdown signal.
+/// What the accept loop lends each request: for a stream to keep while it is open, the
+/// connection's slot (so open streams count against the connection cap) and the shutdown signal;
+/// and who is at the other end, for the limits per source address.
 #[derive(Clone)]
 pub struct ConnectionContext {
     pub slot: Arc<dyn Any + Send + Sync>,
     pub stopping: watch::Receiver<bool>,
+    pub peer: Arc<super::source::Peer>,
 }
 
 #[derive(Deserialize)]
@@ -156,7 +158,7 @@ struct Stream {
 impl Stream {
     async fn run(mut self, mut subscription: Subscription, context: Option<ConnectionContext>) {
         let (_slot, mut stopping) = match context {
-            Some(ConnectionContext { slot, stopping }) => (Some(slot), Some(stopping)),
+            Some(ConnectionContext { slot, stopping, .. }) => (Some(slot), Some(stopping)),
             None => (None, None),
         };
         let end = match self.catch_up().await {

@@ -19,6 +19,7 @@ use super::session::UnixSecs;
 /// The length of a window, in seconds.
 pub const WINDOW_SECS: u64 = 60;
 
+/// Its discriminant indexes [`Rule::ALL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {
     /// Registrations, identity-token exchanges and refreshes from one source address.
@@ -182,6 +183,7 @@ mod tests {
     fn zero_turns_a_rule_off_and_every_rule_has_its_field() {
         let mut limits = RuleLimits::OFF;
         for (i, rule) in Rule::ALL.into_iter().enumerate() {
+            assert_eq!(rule as usize, i, "ALL is in declaration order");
             assert_eq!(limits.of(rule), None);
             limits.set(rule, i as u32 + 1);
         }

@@ -3,7 +3,7 @@
 //! answered, and the number of open connections stays below the process's file limit.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use tower::ServiceExt;
 
 use super::activity::{Activity, TrackedIo};
 use crate::api::ConnectionContext;
-use crate::api::source::{SourceIp, client_address};
+use crate::api::source::Peer;
 
 /// How long each phase of a connection may take when the client is the slow side.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +33,7 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
 }
 
-/// Proxies whose `X-Forwarded-For` is believed ([`client_address`]).
+/// Proxies whose `X-Forwarded-For` is believed ([`crate::api::source::client_address`]).
 pub type TrustedProxies = Arc<[IpAddr]>;
 
 /// After the shutdown signal, how long open connections get to finish what they started.
@@ -70,7 +70,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let peer = Peer { address: peer, trusted: trusted.clone() };
+        let peer = Arc::new(Peer { address: peer.ip(), trusted: trusted.clone() });
         tokio::spawn(serve_connection(stream, peer, router.clone(), limits, stopping.clone(), slot));
     }
     drop(listener);
@@ -83,15 +83,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// Who is at the other end of a connection, and whom they may forward for.
-struct Peer {
-    address: SocketAddr,
-    trusted: TrustedProxies,
-}
-
 async fn serve_connection(
     stream: TcpStream,
-    peer: Peer,
+    peer: Arc<Peer>,
     router: Router,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
@@ -103,14 +97,12 @@ async fn serve_connection(
     let tracker = activity.clone();
     // A connection upgraded to a WebSocket leaves this function's loop; the stream keeps the
     // slot until it closes, so open streams count against the connection cap too.
-    let context = ConnectionContext { slot: Arc::new(slot), stopping: stopping.clone() };
+    let context = ConnectionContext { slot: Arc::new(slot), stopping: stopping.clone(), peer };
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let in_flight = tracker.request_started();
         let router = router.clone();
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(context.clone());
-        let source = client_address(peer.address.ip(), request.headers(), &peer.trusted);
-        request.extensions_mut().insert(SourceIp(source));
         async move {
             let response = router.oneshot(request).await?;
             // The request counts as in flight until hyper has written and dropped the response.

@@ -15,11 +15,13 @@ pub struct Counters {
     counts: Mutex<Counts>,
 }
 
-/// This window's counts; those of an earlier window are dropped when the next one starts.
+/// This window's counts, by subject and rule; those of an earlier window are dropped when the
+/// next one starts. Keyed by subject alone so that a lookup borrows it (a send's charge runs on
+/// the writer thread, which allocates nothing for it but a subject's first count in a window).
 #[derive(Default)]
 struct Counts {
     window: Window,
-    by_subject: HashMap<(Rule, String), u64>,
+    by_subject: HashMap<String, [u64; Rule::ALL.len()]>,
 }
 
 impl Counters {
@@ -44,13 +46,17 @@ impl Counters {
             *counts = Counts { window, by_subject: HashMap::new() };
         }
         for &(rule, subject, amount, limit) in &charges {
-            let counted = counts.by_subject.get(&(rule, subject.to_owned())).copied().unwrap_or(0);
+            let counted = counts.by_subject.get(subject).map_or(0, |counted| counted[rule as usize]);
             if !fits(counted, amount, limit) {
                 return Err(Rejection::RateLimited { rule, retry_after_secs: window.retry_after(now) }.into());
             }
         }
         for (rule, subject, amount, _) in charges {
-            *counts.by_subject.entry((rule, subject.to_owned())).or_default() += u64::from(amount);
+            let counted = match counts.by_subject.get_mut(subject) {
+                Some(counted) => counted,
+                None => counts.by_subject.entry(subject.to_owned()).or_default(),
+            };
+            counted[rule as usize] += u64::from(amount);
         }
         Ok(())
     }
