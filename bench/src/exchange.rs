@@ -13,7 +13,7 @@ use messaging_tests::identity_provider::{AUDIENCE, ISSUER, SigningKey, TestIdent
 use crate::client::Conn;
 use crate::load::{Worker, closed_loop};
 use crate::report::Scenario;
-use crate::server::Server;
+use crate::server::{Addresses, Server};
 
 /// Users signing in, each with their own token (returning users after the first round).
 const USERS: usize = 1000;
@@ -42,7 +42,7 @@ pub async fn run(
     let (rsa, ec) = (SigningKey::rsa("bench-rsa"), SigningKey::ec("bench-ec"));
     let idp = TestIdentityProvider::start(&[&rsa, &ec]).await;
     let flags = ["--jwt-jwks-url", &idp.jwks_url, "--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE];
-    let server = Server::start_with(binary, dir, &flags).await?;
+    let server = Server::start_with(binary, dir, &flags, Addresses::Unlimited).await?;
     let mut scenarios = Vec::new();
     for (name, key) in [("exchange-rs256", &rsa), ("exchange-es256", &ec)] {
         let bodies: Vec<String> = (0..USERS)

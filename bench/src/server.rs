@@ -15,6 +15,13 @@ use crate::client::Conn;
 /// A limit no scenario reaches.
 const NEVER_REACHED: &str = "1000000000";
 
+/// Whether the server limits registrations and sign-ins per source address as by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addresses {
+    Limited,
+    Unlimited,
+}
+
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
@@ -25,24 +32,33 @@ pub struct Server {
 impl Server {
     /// Starts `runtime serve` with the default settings except address, data dir and key.
     pub async fn start(binary: &Path, data_dir: &Path, token_key: &str) -> Result<Self, String> {
-        Self::start_with(binary, data_dir, &["--token-key", token_key]).await
+        Self::start_with(binary, data_dir, &["--token-key", token_key], Addresses::Limited).await
     }
 
     /// Starts `runtime serve` on loopback in `data_dir` with these flags.
     ///
     /// The per-user limits are on, and set where no scenario reaches them: every send and
     /// stream pays for its checks as under the defaults, while the closed loops, which send far
-    /// faster than a person, measure the server, not the limits. Registrations keep the default
-    /// per-address limit, which the flood scenario measures. (Environment variables, not flags:
-    /// a binary from before the limits ignores them, so commits compare.)
-    pub async fn start_with(binary: &Path, data_dir: &Path, flags: &[&str]) -> Result<Self, String> {
+    /// faster than a person, measure the server, not the limits. The per-address limit is the
+    /// default with [`Addresses::Limited`] (the flood scenario measures it), and likewise never
+    /// reached with [`Addresses::Unlimited`] (the sign-in throughput scenarios, all from one
+    /// address). (Environment variables, not flags: a binary from before the limits ignores them,
+    /// so commits compare.)
+    pub async fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        flags: &[&str],
+        addresses: Addresses,
+    ) -> Result<Self, String> {
         let started = Instant::now();
-        let per_user = Rule::ALL.into_iter().filter(|rule| *rule != Rule::UnauthenticatedPerIp);
+        let unreached = Rule::ALL
+            .into_iter()
+            .filter(|rule| *rule != Rule::UnauthenticatedPerIp || addresses == Addresses::Unlimited);
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(flags)
-            .envs(per_user.map(|rule| (rule.variable(), NEVER_REACHED)))
+            .envs(unreached.map(|rule| (rule.variable(), NEVER_REACHED)))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

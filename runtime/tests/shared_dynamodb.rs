@@ -189,14 +189,22 @@ async fn two_processes_on_one_dynamodb_lose_and_repeat_nothing() {
 
 /// Of one user's 2N sends, alternating between two processes on one DynamoDB within one window,
 /// exactly N are acknowledged and delivered, the rest refused 429: the processes count in one
-/// place. The same for registrations from one address, while another address is not limited.
+/// place. The same for registrations from one address, while another address is not limited,
+/// and for one user's membership changes.
 /// On the emulator directly, then through the chaos layer (where a 503 is retried with the same
 /// `client_id`, as a client does: a retry of a send that committed is answered, not counted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_limit_holds_across_two_processes() {
     let Some(emulator) = chaos_emulator_endpoint() else { return };
     const N: usize = 4;
-    let limits = ["--limits-sends-per-user", "4", "--limits-unauthenticated-per-ip", "6"];
+    let limits = [
+        "--limits-sends-per-user",
+        "4",
+        "--limits-unauthenticated-per-ip",
+        "6",
+        "--limits-membership-changes-per-user",
+        "3",
+    ];
     for through_chaos in [false, true] {
         let chaos = Chaos::start(&emulator, 11).await;
         let endpoint = if through_chaos { chaos.url.clone() } else { emulator.clone() };
@@ -264,6 +272,21 @@ async fn one_limit_holds_across_two_processes() {
         let delivered: HashSet<String> =
             page["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
         assert_eq!(delivered, acknowledged, "exactly the acknowledged sends were delivered");
+
+        // Membership changes, alternating too: a group created on one process, a member added on
+        // the other, another on the first — the fourth change is refused wherever it lands.
+        let change = |method: reqwest::Method, base: &str, path: String| {
+            flooder.request(method, format!("{base}{path}")).bearer_auth(&sender.1)
+        };
+        let (status, group) = post(&flooder, format!("{}/v1/groups", bases[0]), &sender.1, json!({"name": "g"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        let group = group["id"].as_str().unwrap().to_owned();
+        for (i, member) in [&users[2].0, &users[3].0].into_iter().enumerate() {
+            let added = change(reqwest::Method::PUT, &bases[1 - i], format!("/v1/groups/{group}/members/{member}"));
+            assert_eq!(added.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+        }
+        let removal = change(reqwest::Method::DELETE, &bases[1], format!("/v1/groups/{group}/members/{}", users[2].0));
+        assert_eq!(removal.send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "the fourth change");
         for server in servers {
             server.kill_hard().await;
         }
