@@ -30,7 +30,7 @@ use super::capacity::{item_size, write_units};
 use super::items::*;
 use super::metrics::{Kind, Op, Tally};
 use super::schema::{PK, TTL};
-use super::{DynamoStore, sdk_error};
+use super::{DynamoStore, now_secs, sdk_error};
 use crate::domain::{ConnectionId, Rule, SessionId, UserId};
 use crate::store::connections::{ConnectionRecord, Connections};
 use crate::store::{StoreError, StoreResult};
@@ -54,8 +54,16 @@ pub(super) fn connection_pk(connection: &ConnectionId) -> String {
     format!("C#{connection}")
 }
 
-fn now_secs() -> u64 {
-    super::now_millis() / 1000
+/// The connection's own item: whose it is, its session and expiry, when it was recorded, and its
+/// `ttl` (`expires`, the end of API Gateway's lifetime).
+fn own_item(record: &ConnectionRecord, expires: u64) -> Item {
+    let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
+    own.insert("user".into(), s(record.user.as_str()));
+    own.insert(SESSION.into(), s(record.session.as_str()));
+    own.insert(EXPIRES.into(), n(record.expires_at));
+    own.insert(SINCE.into(), n(record.connected_at));
+    own.insert(TTL.into(), n(expires));
+    own
 }
 
 /// A connection's entry in its user's item: its session, its token's expiry, when it was recorded.
@@ -189,13 +197,7 @@ impl DynamoStore {
             return self.record_within(record, limit, tally).await;
         }
         let (now, expires) = (now_secs(), now_secs() + CONNECTION_LIFETIME.as_secs());
-        let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
-        own.insert("user".into(), s(record.user.as_str()));
-        own.insert(SESSION.into(), s(record.session.as_str()));
-        own.insert(EXPIRES.into(), n(record.expires_at));
-        own.insert(SINCE.into(), n(record.connected_at));
-        own.insert(TTL.into(), n(expires));
-        self.put_entity(own, None, tally).await?;
+        self.put_entity(own_item(record, expires), None, tally).await?;
 
         // Added to the user's live item; an item past its `ttl` lists only dead connections and is
         // replaced instead.
@@ -283,13 +285,7 @@ impl DynamoStore {
                 }
             };
             if added {
-                let mut own = entity_key(connection_pk(&record.connection), CONNECTION);
-                own.insert("user".into(), s(record.user.as_str()));
-                own.insert(SESSION.into(), s(record.session.as_str()));
-                own.insert(EXPIRES.into(), n(record.expires_at));
-                own.insert(SINCE.into(), n(record.connected_at));
-                own.insert(TTL.into(), n(expires));
-                return self.put_entity(own, None, tally).await;
+                return self.put_entity(own_item(record, expires), None, tally).await;
             }
         }
         Err(StoreError::unavailable("the user's connections changed at every attempt"))

@@ -21,7 +21,7 @@ use super::capacity::{item_size, write_units};
 use super::items::*;
 use super::metrics::Tally;
 use super::schema::TTL;
-use super::{DynamoStore, now_millis};
+use super::{DynamoStore, now_secs};
 use crate::domain::limits::{WINDOW_SECS, Window};
 use crate::domain::{Rejection, Rule, UserId};
 use crate::store::{StoreError, StoreResult};
@@ -46,8 +46,9 @@ fn rule_key(rule: Rule) -> &'static str {
     }
 }
 
-fn now_secs() -> u64 {
-    now_millis() / 1000
+/// When a window's counter item may go: a window after its own ends.
+fn expiry(window: Window) -> u64 {
+    window.end() + WINDOW_SECS
 }
 
 /// The refusal of `rule` at `now`.
@@ -89,7 +90,7 @@ impl DynamoStore {
         let key = counter_key(rule_key(rule), subject, window);
         let mut written = key.clone();
         written.insert(COUNT.into(), n(limit));
-        written.insert(TTL.into(), n(window.end() + WINDOW_SECS));
+        written.insert(TTL.into(), n(expiry(window)));
         tally.bill_write(write_units(item_size(&written), false));
         let update = self
             .client
@@ -101,7 +102,7 @@ impl DynamoStore {
             .expression_attribute_names("#t", TTL)
             .expression_attribute_values(":amount", n(amount))
             .expression_attribute_values(":most", n(most))
-            .expression_attribute_values(":ttl", n(window.end() + WINDOW_SECS));
+            .expression_attribute_values(":ttl", n(expiry(window)));
         if self.update_if(update, tally).await? { Ok(()) } else { Err(refused(rule, now)) }
     }
 
@@ -117,7 +118,7 @@ impl DynamoStore {
         let mut values = HashMap::from([
             (":one".to_owned(), n(1)),
             (":feeds".to_owned(), n(feeds)),
-            (":ttl".to_owned(), n(window.end() + WINDOW_SECS)),
+            (":ttl".to_owned(), n(expiry(window))),
         ]);
         for (rule, limit, attribute, amount) in
             [(Rule::SendsPerUser, sends, SENDS, 1), (Rule::FanoutPerUser, fanout, FEEDS, feeds)]

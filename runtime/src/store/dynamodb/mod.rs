@@ -146,6 +146,10 @@ fn now_millis() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
 }
 
+fn now_secs() -> u64 {
+    now_millis() / 1000
+}
+
 enum Outcome {
     Committed,
     /// With DynamoDB's reasons, one per item of the request.
