@@ -69,4 +69,8 @@ impl Conn {
     pub async fn post(&mut self, path: &str, token: &str, body: String) -> Outcome {
         self.send(Method::POST, path, Some(token), Some(body)).await
     }
+
+    pub async fn put(&mut self, path: &str, token: &str, body: String) -> Outcome {
+        self.send(Method::PUT, path, Some(token), Some(body)).await
+    }
 }

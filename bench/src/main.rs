@@ -2,6 +2,7 @@
 //! checks the targets. Run through `cargo xtask bench`, which builds both binaries first.
 
 mod client;
+mod conversations;
 mod dataset;
 mod exchange;
 mod flood;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::conversations::{Action, Reader};
 use crate::dataset::{Dataset, Rng};
 use crate::load::closed_loop;
 use crate::report::{Machine, Report, Scenario};
@@ -70,8 +72,18 @@ struct Args {
     /// Streams held open at the end, to measure memory per stream.
     #[arg(long, default_value_t = 10_000)]
     stream_hold: usize,
-    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, realistic, flood,
-    /// stream, exchange, growth).
+    /// Users whose inbox, history and read positions the conversation scenarios read and write.
+    #[arg(long, default_value_t = 32)]
+    readers: usize,
+    /// Conversations each of them has.
+    #[arg(long, default_value_t = 1000)]
+    conversations: usize,
+    /// Users with one 60-message conversation each, whose history and read position the history
+    /// and mark-read scenarios read and write.
+    #[arg(long, default_value_t = 1000)]
+    talkers: usize,
+    /// Run only these scenarios (health, poll-empty, poll-new, send-direct, send-group, inbox,
+    /// history, mark-read, realistic, flood, stream, exchange, growth).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// How this run was invoked, for the report.
@@ -91,6 +103,9 @@ impl Args {
         self.streams = 50;
         self.stream_sends = 200;
         self.stream_hold = 200;
+        self.readers = 4;
+        self.conversations = 100;
+        self.talkers = 100;
         self
     }
 
@@ -124,6 +139,12 @@ async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path
     let n = POLL_NEW_USERS.len();
     let pairs = (0..n * 30).map(|i| (rng.below(n), i % n));
     data.add_direct_messages(&store, pairs.collect()).await;
+    let reading = ["inbox", "history", "mark-read"].iter().any(|s| args.wants(s));
+    let readers = match reading {
+        true => conversations::add_readers(&mut data, &store, args.readers, args.conversations, args.talkers).await,
+        false => conversations::Readers::none(),
+    };
+    let readers = Arc::new(readers);
     drop(store);
     let data = Arc::new(data);
 
@@ -140,6 +161,9 @@ async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path
         ("poll-new", "poll returning 3 new messages"),
         ("send-direct", "durable direct message, 100 B"),
         ("send-group", "durable message to a group of 10"),
+        ("inbox", "GET /v1/conversations?limit=100 of a user with the --conversations count"),
+        ("history", "a page of 50 of a 60-message conversation, newest first"),
+        ("mark-read", "PUT …/read: a durable write, one message further each time"),
     ]
     .into_iter()
     .filter(|(name, _)| args.wants(name))
@@ -168,8 +192,21 @@ async fn closed_loop_scenarios(args: &Args, report: &mut Report, dir: &std::path
                         .map(|(w, u)| SendDirect::new(data.clone(), u, SENDING_USERS, (round * c + w) as u64));
                     closed_loop(addr, workers.collect(), warmup, duration).await
                 }
-                _ => {
+                "send-group" => {
                     let workers = deal(&groups, c).into_iter().map(|g| SendGroup::new(data.clone(), g));
+                    closed_loop(addr, workers.collect(), warmup, duration).await
+                }
+                reading => {
+                    let action = match reading {
+                        "inbox" => Action::Inbox,
+                        "history" => Action::History,
+                        _ => Action::MarkRead,
+                    };
+                    let count = if let Action::Inbox = action { readers.inbox.len() } else { readers.talkers.len() };
+                    let slots: Vec<usize> = (0..count).collect();
+                    let workers = deal(&slots, c.min(slots.len()))
+                        .into_iter()
+                        .map(|u| Reader::new(data.clone(), readers.clone(), u, action));
                     closed_loop(addr, workers.collect(), warmup, duration).await
                 }
             };
@@ -267,10 +304,8 @@ async fn run(args: Args) -> Result<Report, String> {
         growth: Vec::new(),
         targets: Vec::new(),
     };
-    if ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic", "flood", "stream"]
-        .iter()
-        .any(|s| args.wants(s))
-    {
+    let closed = ["health", "poll-empty", "poll-new", "send-direct", "send-group", "inbox", "history", "mark-read"];
+    if closed.iter().chain(&["realistic", "flood", "stream"]).any(|s| args.wants(s)) {
         closed_loop_scenarios(&args, &mut report, &scratch.path().join("scenarios")).await?;
     }
     if args.wants("exchange") {

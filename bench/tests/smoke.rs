@@ -30,7 +30,19 @@ fn every_scenario_completes_without_errors() {
         serde_json::from_slice(&std::fs::read(out.path().join("results.json")).unwrap()).unwrap();
     let scenarios: Vec<&str> =
         results["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    let expected = ["health", "poll-empty", "poll-new", "send-direct", "send-group", "realistic", "flood", "stream"];
+    let expected = [
+        "health",
+        "poll-empty",
+        "poll-new",
+        "send-direct",
+        "send-group",
+        "inbox",
+        "history",
+        "mark-read",
+        "realistic",
+        "flood",
+        "stream",
+    ];
     assert_eq!(scenarios, [&expected[..], &["exchange-rs256", "exchange-es256"]].concat());
     for scenario in results["scenarios"].as_array().unwrap() {
         assert_eq!(scenario["summary"]["errors"], 0, "{scenario}");

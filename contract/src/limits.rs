@@ -4,10 +4,16 @@
 use std::time::Duration;
 
 /// Feed entries a DynamoDB group send writes per transaction (with the head updates that go with
-/// them, inside DynamoDB's 100 items per `TransactWriteItems`): 94 items, and in the first
-/// transaction the group check, the send record, the recipients record, the pending marker and
-/// the sender's limit counter.
-pub const CHUNK: usize = 47;
+/// them, inside DynamoDB's 100 items per `TransactWriteItems`): 92 items, and in the first
+/// transaction the group's update, the send record, the recipients record, the pending marker,
+/// the conversation's log item, the sender's read position and the sender's limit counter.
+pub const CHUNK: usize = 46;
+
+/// Items of a group send's first transaction beside its members' heads and entries (see
+/// [`CHUNK`]).
+pub const FIRST_CHUNK_EXTRA_ITEMS: usize = 7;
+
+const _: () = assert!(2 * CHUNK + FIRST_CHUNK_EXTRA_ITEMS <= 100, "DynamoDB's 100 items per transaction");
 
 /// The most members a group may have on DynamoDB, where its member list lives in one item, which
 /// DynamoDB limits to 400 KB.

@@ -48,6 +48,13 @@ impl Recipients {
 /// alphabetically.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Operation {
+    /// A page of a direct conversation's history (`GET /v1/conversations/{id}/messages`, 20
+    /// messages).
+    HistoryPage,
+    /// The inbox (`GET /v1/conversations`) of a user with a direct conversation and two groups.
+    Inbox,
+    /// Marking a conversation read (`PUT /v1/conversations/{id}/read`).
+    MarkRead,
     /// A poll that finds nothing new.
     PollEmpty,
     /// A poll that finds one message.
@@ -73,7 +80,10 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 19] = [
+        Self::HistoryPage,
+        Self::Inbox,
+        Self::MarkRead,
         Self::PollEmpty,
         Self::PollOne,
         Self::send(Recipients::Direct, false),
@@ -99,6 +109,9 @@ impl Operation {
     /// The key in `config/usage.toml`, e.g. `send_group_10_push`.
     pub fn name(self) -> String {
         match self {
+            Self::HistoryPage => "history_page".into(),
+            Self::Inbox => "inbox".into(),
+            Self::MarkRead => "mark_read".into(),
             Self::PollEmpty => "poll_empty".into(),
             Self::PollOne => "poll_one".into(),
             Self::Send { to, push } => {

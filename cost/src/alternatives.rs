@@ -53,6 +53,15 @@ pub fn alternatives(
         ("eventually consistent polls", Some(EVENTUAL_POLLS_NOTE), variant(&|_, d| d.eventual_polls = true)?),
         ("Lambda's default logging (vs the deployed)", None, variant(&|_, d| d.default_logging = true)?),
         (push, Some(PUSH_NOTE), variant(&|_, d| d.push = !d.push)?),
+        (
+            "with conversations: 5 inbox reads, 5 history pages, 10 read marks a user a day",
+            Some(CONVERSATIONS_NOTE),
+            variant(&|w, _| {
+                w.inbox_reads_per_user_per_day += 5.0;
+                w.history_pages_per_user_per_day += 5.0;
+                w.read_marks_per_user_per_day += 10.0;
+            })?,
+        ),
     ];
     Ok(alternatives
         .into_iter()
@@ -64,6 +73,10 @@ pub fn alternatives(
         })
         .collect())
 }
+
+pub const CONVERSATIONS_NOTE: &str = "a client opening its inbox and a few conversations a day, beyond polling \
+     or push (`inbox_reads_per_user_per_day`, `history_pages_per_user_per_day`, `read_marks_per_user_per_day` in \
+     config/workload.toml, 0 by default)";
 
 pub const PUSH_NOTE: &str = "online clients hold a WebSocket connection and get each message pushed; they poll \
      never (a resume on each connection catches up); `online_share`, `connections_per_user_per_day` and \

@@ -94,6 +94,15 @@ pub struct WorkloadFlags {
     /// Logouts each user makes a month.
     #[arg(long)]
     pub logouts_per_user_per_month: Option<f64>,
+    /// Inbox reads (`GET /v1/conversations`) each user makes a day.
+    #[arg(long)]
+    pub inbox_reads_per_user_per_day: Option<f64>,
+    /// History pages (`GET /v1/conversations/{id}/messages`) each user reads a day.
+    #[arg(long)]
+    pub history_pages_per_user_per_day: Option<f64>,
+    /// Read positions (`PUT /v1/conversations/{id}/read`) each user sets a day.
+    #[arg(long)]
+    pub read_marks_per_user_per_day: Option<f64>,
     /// The deployment's access-token lifetime: an active client refreshes (and, with push,
     /// reauthenticates its connection) once per lifetime.
     #[arg(long)]
@@ -127,6 +136,9 @@ impl WorkloadFlags {
             keepalive_minutes,
             sign_ins_per_user_per_month,
             logouts_per_user_per_month,
+            inbox_reads_per_user_per_day,
+            history_pages_per_user_per_day,
+            read_marks_per_user_per_day,
             access_token_ttl_secs,
             environment_lifetime_hours
         );
@@ -158,6 +170,9 @@ impl WorkloadFlags {
             w.connections_per_user_per_day,
             w.sign_ins_per_user_per_month,
             w.logouts_per_user_per_month,
+            w.inbox_reads_per_user_per_day,
+            w.history_pages_per_user_per_day,
+            w.read_marks_per_user_per_day,
         ];
         if numbers.iter().any(|n| !n.is_finite() || *n < 0.0) {
             return bad("rates and sizes", "must be numbers of 0 or more");

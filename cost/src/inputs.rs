@@ -104,6 +104,9 @@ pub struct Workload {
     pub keepalive_minutes: f64,
     pub sign_ins_per_user_per_month: f64,
     pub logouts_per_user_per_month: f64,
+    pub inbox_reads_per_user_per_day: f64,
+    pub history_pages_per_user_per_day: f64,
+    pub read_marks_per_user_per_day: f64,
     pub access_token_ttl_secs: f64,
     pub environment_lifetime_hours: f64,
 }

@@ -26,6 +26,9 @@ pub enum Invocation {
     Disconnect,
     Ping,
     Reauth,
+    Inbox,
+    History,
+    MarkRead,
 }
 
 impl Invocation {
@@ -43,12 +46,15 @@ impl Invocation {
             Self::Disconnect => "$disconnect",
             Self::Ping => "ping",
             Self::Reauth => "reauth",
+            Self::Inbox => "inbox",
+            Self::History => "history page",
+            Self::MarkRead => "read position",
         }
     }
 
     /// Whether its answer carries message texts (so a longer text than measured grows it).
     pub fn carries_text(self) -> bool {
-        matches!(self, Self::PollWithNews | Self::Direct | Self::Group | Self::Resume)
+        matches!(self, Self::PollWithNews | Self::Direct | Self::Group | Self::Resume | Self::Inbox | Self::History)
     }
 
     /// Whether its answer goes out as the invocation's response; a resume's frames are counted
@@ -75,6 +81,10 @@ pub struct Measured {
     pub sign_in: OperationUsage,
     pub refresh: OperationUsage,
     pub logout: OperationUsage,
+    /// Conversations: an inbox of three, a history page of 20, a read position.
+    pub inbox: OperationUsage,
+    pub history: OperationUsage,
+    pub mark_read: OperationUsage,
     pub push: Option<PushUsage>,
 }
 
@@ -100,6 +110,9 @@ impl Measured {
             sign_in: get(Operation::SessionExchange)?,
             refresh: get(Operation::SessionRefresh)?,
             logout: get(Operation::SessionLogout)?,
+            inbox: get(Operation::Inbox)?,
+            history: get(Operation::HistoryPage)?,
+            mark_read: get(Operation::MarkRead)?,
             push: if push {
                 Some(PushUsage {
                     connect: get(Operation::WsConnect)?,
@@ -151,6 +164,9 @@ pub fn mix(t: &Traffic, w: &Workload, m: &Measured, l: &mut Ledger) -> Vec<Invoc
         one(Invocation::SignIn, t.sign_ins, m.sign_in, 0.0),
         one(Invocation::Refresh, t.refreshes, m.refresh, 0.0),
         one(Invocation::Logout, t.logouts, m.logout, 0.0),
+        one(Invocation::Inbox, t.inbox_reads, m.inbox, 0.0),
+        one(Invocation::History, t.history_pages, m.history, 0.0),
+        one(Invocation::MarkRead, t.read_marks, m.mark_read, 0.0),
     ];
     let mut invocations = match &m.push {
         None => vec![

@@ -22,7 +22,11 @@ pub struct Traffic {
     pub sign_ins: f64,
     pub refreshes: f64,
     pub logouts: f64,
-    /// Requests through the HTTP API: polls, sends and sessions.
+    /// Inbox reads, history pages and read positions set.
+    pub inbox_reads: f64,
+    pub history_pages: f64,
+    pub read_marks: f64,
+    /// Requests through the HTTP API: polls, sends, sessions and conversations.
     pub requests: f64,
     pub requests_per_second: f64,
     pub peak_requests_per_second: f64,
@@ -121,11 +125,30 @@ impl Traffic {
             format!("{} − {}", num(polls), num(polls_with_news)),
         );
         let sessions = Sessions::derive(u, w, deployment, l);
+        let mut per_day = |name: &'static str, rate: f64| {
+            l.put(
+                name,
+                u * rate * DAYS_PER_MONTH,
+                "requests",
+                format!("{} users × {} a day × {} days", num(u), num(rate), num(DAYS_PER_MONTH)),
+            )
+        };
+        let inbox_reads = per_day("inbox reads", w.inbox_reads_per_user_per_day);
+        let history_pages = per_day("history pages", w.history_pages_per_user_per_day);
+        let read_marks = per_day("read positions set", w.read_marks_per_user_per_day);
+        let conversations = inbox_reads + history_pages + read_marks;
         let requests = l.put(
             "requests",
-            polls + directs + groups + sessions.total(),
+            polls + directs + groups + sessions.total() + conversations,
             "requests",
-            format!("{} + {} + {} + {} session requests", num(polls), num(directs), num(groups), num(sessions.total())),
+            format!(
+                "{} + {} + {} + {} session + {} conversation requests",
+                num(polls),
+                num(directs),
+                num(groups),
+                num(sessions.total()),
+                num(conversations)
+            ),
         );
         let rps = l.put(
             "requests per second",
@@ -150,6 +173,9 @@ impl Traffic {
             sign_ins: sessions.sign_ins,
             refreshes: sessions.refreshes,
             logouts: sessions.logouts,
+            inbox_reads,
+            history_pages,
+            read_marks,
             requests,
             requests_per_second: rps,
             peak_requests_per_second: peak,

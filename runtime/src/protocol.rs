@@ -32,6 +32,9 @@ pub enum ClientMessage {
     Resume {
         #[serde(default)]
         after: Option<String>,
+        /// `"membership"`: membership entries too (left out otherwise, as in a poll).
+        #[serde(default)]
+        include: Option<String>,
     },
     /// Keeps the connection alive; answers nothing.
     Ping,
@@ -40,8 +43,7 @@ pub enum ClientMessage {
 }
 
 /// What a client may send, for error messages.
-pub const CLIENT_MESSAGES: &str =
-    r#"{"action":"resume","after":"<cursor>"}, {"action":"ping"} or {"action":"reauth","access_token":"<token>"}"#;
+pub const CLIENT_MESSAGES: &str = r#"{"action":"resume","after":"<cursor>"} (optionally "include":"membership"), {"action":"ping"} or {"action":"reauth","access_token":"<token>"}"#;
 
 /// What a stream sends, as JSON text frames with a `type` — locally and on AWS alike.
 #[derive(Serialize)]

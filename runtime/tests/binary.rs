@@ -93,6 +93,27 @@ async fn readme_walkthrough() {
     let (status, error) = c!("GET", &format!("/v1/groups/{group_id}"), Some(&carol_token), None).await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_a_member")));
 
+    // Bob's inbox, the conversation with Alice, his read position, and Alice's read receipts.
+    let (_, inbox) = c!("GET", "/v1/conversations", Some(&bob_token), None).await;
+    let kinds: Vec<(&str, &str, u64)> = inbox["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["name"].as_str().unwrap(), c["unread"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("group", "team", 1), ("direct", "alice", 1)]);
+    assert_eq!(inbox["conversations"][0]["last_message"], posted);
+    let (_, history) =
+        c!("GET", &format!("/v1/conversations/{alice_id}/messages?limit=20"), Some(&bob_token), None).await;
+    assert_eq!((history["messages"].as_array().unwrap().len(), &history["next"]), (1, &json!(null)));
+    let last = history["messages"][0]["id"].as_str().unwrap().to_owned();
+    let read = json!({ "up_to": last });
+    let (status, _) = c!("PUT", &format!("/v1/conversations/{alice_id}/read"), Some(&bob_token), Some(read)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, receipts) = c!("GET", &format!("/v1/conversations/{bob_id}"), Some(&alice_token), None).await;
+    assert_eq!((receipts["kind"].as_str(), receipts["name"].as_str()), (Some("direct"), Some("bob")));
+    assert_eq!(receipts["members"], json!([{"id": alice_id, "read_up_to": last}, {"id": bob_id, "read_up_to": last}]));
+
     let (status, doc) = c!("GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["paths"]["/v1/messages"]["get"].is_object());

@@ -371,12 +371,16 @@ pub async fn system_routes_and_fallbacks(backend: &Backend) {
         ("/v1/sessions/refresh", &["post"]),
         ("/v1/admin/users/{app_user_id}", &["put"]),
         ("/v1/admin/users/{app_user_id}/sessions", &["post", "delete"]),
+        ("/v1/conversations", &["get"]),
+        ("/v1/conversations/{conversation_id}", &["get"]),
+        ("/v1/conversations/{conversation_id}/messages", &["get"]),
+        ("/v1/conversations/{conversation_id}/read", &["put"]),
     ] {
         for method in methods {
             assert!(paths[path][*method].is_object(), "OpenAPI lacks {method} {path}");
         }
     }
-    assert_eq!(paths.len(), 17, "OpenAPI documents routes that do not exist");
+    assert_eq!(paths.len(), 21, "OpenAPI documents routes that do not exist");
     // The documented message shape is the one served (messages are served as stored, unparsed).
     let schema = &doc["components"]["schemas"]["MessageView"];
     let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();

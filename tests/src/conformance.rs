@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use runtime::domain::message::Outgoing;
 use runtime::domain::{
-    ClientId, FeedPage, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, UserId,
+    ClientId, ConversationId, FeedPage, Group, GroupId, Message, Name, Recipient, Rejection, Sent, Seq, Text, UserId,
 };
 use runtime::store::{MembershipChange, Store, StoreError, StoreResult};
 
@@ -53,7 +53,8 @@ async fn to_group(store: &dyn Store, from: &UserId, group: &GroupId, text: &str)
     send(store, from, Recipient::Group(group.clone()), text, None).await
 }
 
-/// The whole feed, read in pages, with a check that positions are dense from 1.
+/// The whole feed's messages (membership entries left out), read in pages, with a check that
+/// positions are dense from 1.
 async fn whole_feed(store: &dyn Store, user: &UserId) -> Vec<Message> {
     let mut after = Seq::START;
     let mut messages = Vec::new();
@@ -62,7 +63,9 @@ async fn whole_feed(store: &dyn Store, user: &UserId) -> Vec<Message> {
         for (seq, message) in page.entries {
             assert_eq!(seq, after.next(), "feed positions must be dense");
             after = seq;
-            messages.push(message.decode().expect("stored messages decode"));
+            if !message.is_membership() {
+                messages.push(message.decode().expect("stored messages decode"));
+            }
         }
         if !page.has_more {
             return messages;
@@ -292,9 +295,11 @@ pub async fn client_id_replays_and_conflicts(backend: &Backend) {
 }
 
 /// The core promise, attacked: many senders write concurrently into overlapping feeds while
-/// pollers read those feeds with small pages. Every poller must end up with exactly the feed:
-/// every delivered message once, in the feed's order, and each sender's messages in the order
-/// that sender sent them.
+/// pollers read those feeds with small pages, and pagers read a direct conversation's and the
+/// group's history forward. Every poller must end up with exactly the feed: every delivered
+/// message once, in the feed's order, and each sender's messages in the order that sender sent
+/// them; every pager with exactly the conversation's messages, in number order; and each inbox's
+/// unread counts with what a client counting its feed gets.
 pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend: &Backend) {
     const USERS: usize = 8;
     const SENDERS: usize = 16;
@@ -328,13 +333,28 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
                     for (seq, message) in &page.entries {
                         assert_eq!(*seq, after.next(), "a poller skipped or repeated a position");
                         after = *seq;
-                        seen.push(message.decode().unwrap().id);
+                        if !message.is_membership() {
+                            seen.push(message.decode().unwrap().id);
+                        }
                     }
                     if finished && !page.has_more {
                         return (user, seen);
                     }
                     tokio::task::yield_now().await;
                 }
+            })
+        })
+        .collect();
+
+    // History pagers beside the pollers: a direct conversation and the group, paged forward.
+    let paged = [ConversationId::Direct(users[1].clone()), ConversationId::Group(group.clone())];
+    let pagers: Vec<_> = paged
+        .iter()
+        .map(|id| {
+            let (store, user, id, done) = (store.clone(), users[0].clone(), id.clone(), done.clone());
+            tokio::spawn(async move {
+                let seen = crate::conversations::page_forward_while_sending(store, user, id.clone(), done).await;
+                (id, seen)
             })
         })
         .collect();
@@ -389,9 +409,16 @@ pub async fn cursor_invariant_holds_under_concurrent_senders_and_pollers(backend
     let sent_ids: Vec<Vec<String>> =
         per_sender_order.iter().map(|sent| sent.iter().map(|m| m.id.to_string()).collect()).collect();
 
+    let mut forward = Vec::new();
+    for pager in pagers {
+        forward.push(pager.await.unwrap());
+    }
     for poller in pollers {
         let (user, seen) = poller.await.unwrap();
-        let feed: Vec<String> = whole_feed(&*store, &user).await.iter().map(|m| m.id.to_string()).collect();
+        let messages = whole_feed(&*store, &user).await;
+        let theirs = if user == users[0] { &forward[..] } else { &[] };
+        crate::conversations::history_and_unread_agree_with_the_feed(&*store, &user, &messages, theirs).await;
+        let feed: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
         let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
         let first_difference = seen.iter().zip(&feed).position(|(a, b)| a != b);
         assert_eq!(

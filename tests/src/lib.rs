@@ -2,6 +2,7 @@
 //!
 //! * [`conformance`]: the [`Store`](runtime::store::Store) contract, including the attack on the
 //!   cursor invariant with concurrent senders and interleaved pollers.
+//! * [`conversations`]: the inbox, history, read positions and membership entries.
 //! * [`api`]: every route and every error of the HTTP contract, in-process through `oneshot`.
 //! * [`authorization`]: every authenticated route × every wrong credential.
 //! * [`identity`]: the store's app users and sessions; [`sessions`]: their routes;
@@ -17,6 +18,8 @@ pub mod backend;
 pub mod chaos;
 pub mod client;
 pub mod conformance;
+pub mod conversations;
+pub mod conversations_api;
 pub mod crash;
 pub mod delivery;
 pub mod fixtures;
@@ -64,6 +67,13 @@ macro_rules! store_conformance_tests {
             client_id_replays_and_conflicts,
             cursor_invariant_holds_under_concurrent_senders_and_pollers,
         );
+        $crate::__suite_tests!($backend, conversations:
+            the_inbox_orders_conversations_and_counts_unread,
+            history_pages_both_ways_without_skipping_or_repeating,
+            read_positions_only_move_forward_and_every_device_sees_them,
+            membership_reaches_the_feed_and_left_groups_keep_what_was_received,
+            notes_to_self_and_blocked_senders,
+        );
         $crate::__suite_tests!($backend, identity:
             app_users_upsert_to_one_user_even_when_racing,
             a_refresh_token_rotates_once_and_a_replay_revokes_the_session,
@@ -94,6 +104,7 @@ macro_rules! api_tests {
             rate_limit_answers_429_with_retry_after,
             ordinary_bursts_are_not_rate_limited,
         );
+        $crate::__suite_tests!($backend, conversations_api: conversation_routes_and_their_errors);
         $crate::__suite_tests!($backend, authorization: every_route_refuses_every_wrong_credential);
         $crate::__suite_tests!($backend, sessions:
             registration_starts_a_session_that_refreshes_and_signs_out,

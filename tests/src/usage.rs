@@ -93,7 +93,7 @@ impl SignIn {
 
 /// Registers the users and groups, then returns the operations.
 pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario> {
-    let (_, alice) = register(api, "alice").await;
+    let (alice_id, alice) = register(api, "alice").await;
     let (bob_id, bob) = register(api, "bob").await;
     let mut members = Vec::new();
     for i in 0..MeasuredGroup::Large.members() {
@@ -101,6 +101,16 @@ pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario>
     }
     let text = "x".repeat(TEXT_BYTES);
     let mut operations = Vec::new();
+    // Messages between them first: what `send_direct` measures is a message in a conversation
+    // that exists (the first of two users also writes its summary and sides, once), and the
+    // history page measured is a full one.
+    let mut ids = Vec::new();
+    for _ in 0..HISTORY_PAGE {
+        let body = Some(json!({ "text": text }));
+        let (status, sent) = api.call("POST", &format!("/v1/users/{bob_id}/messages"), Some(&alice), body).await;
+        assert_eq!(status, 201);
+        ids.push(sent["id"].as_str().unwrap().to_owned());
+    }
 
     // Bob's feed, drained: `poll_empty` polls from its end (it runs before any send).
     let (_, page) = api.call("GET", "/v1/messages?limit=500", Some(&bob), None).await;
@@ -159,8 +169,56 @@ pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario>
             keep: None,
         });
     }
+    operations.extend(conversation_scenarios((&alice_id, &alice), (&bob_id, &bob), &ids));
     operations.extend(session_scenarios(api, sign_in).await);
     operations
+}
+
+/// Messages in the measured history page.
+const HISTORY_PAGE: usize = 20;
+
+/// Alice's inbox (Bob and the two measured groups), a page of her history with Bob, and Bob
+/// marking it read a message further each time (then at the newest: the same write, refused).
+/// `alice` and `bob` are (id, token).
+fn conversation_scenarios(alice: (&str, &str), bob: (&str, &str), ids: &[String]) -> Vec<Scenario> {
+    let (inbox_token, history_token) = (alice.1.to_owned(), alice.1.to_owned());
+    let history = format!("/v1/conversations/{}/messages?limit={HISTORY_PAGE}", bob.0);
+    let (read, read_token, ids) = (format!("/v1/conversations/{}/read", alice.0), bob.1.to_owned(), ids.to_vec());
+    vec![
+        Scenario {
+            operation: Operation::Inbox,
+            expected_status: 200,
+            request: Box::new(move |_| Request {
+                method: "GET",
+                path: "/v1/conversations".into(),
+                token: Some(inbox_token.clone()),
+                body: None,
+            }),
+            keep: None,
+        },
+        Scenario {
+            operation: Operation::HistoryPage,
+            expected_status: 200,
+            request: Box::new(move |_| Request {
+                method: "GET",
+                path: history.clone(),
+                token: Some(history_token.clone()),
+                body: None,
+            }),
+            keep: None,
+        },
+        Scenario {
+            operation: Operation::MarkRead,
+            expected_status: 204,
+            request: Box::new(move |i| Request {
+                method: "PUT",
+                path: read.clone(),
+                token: Some(read_token.clone()),
+                body: Some(json!({ "up_to": ids[i.min(ids.len() - 1)] })),
+            }),
+            keep: None,
+        },
+    ]
 }
 
 /// Signing in as a returning user, refreshing and logging out: each refresh and logout with a

@@ -67,39 +67,53 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     store.unblock(&alice, &bob).await.unwrap();
     assert_budget(&dynamo, "unblock", 1, (0.0, 1.0));
 
-    // Two heads read (neither exists yet: 1 + 1); a transaction of 6 items × 2: the recipient's
-    // profile and block checks, and per feed a head update and an entry put.
+    // The first message between two users: the two heads and their conversation's summary in one
+    // BatchGetItem (nothing found: 3), their profiles (2) for the names the summary keeps; a
+    // transaction of 10 items × 2: per feed a head update and an entry put, the recipient's
+    // profile and block checks, the numbered log item, the summary and each user's side of it.
     store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2, (2.0, 12.0));
-    // To oneself: one feed, so one head (1) and 4 items × 2.
+    assert_budget(&dynamo, "send_direct", 3, (5.0, 20.0));
+    // From then on: heads and summary (3); 7 items × 2 — the summary's update (from the count it
+    // was read at, the sender's read position with it) takes the profile check's place, and
+    // the log item is the one item a send adds.
+    store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), None)).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2, (3.0, 14.0));
+    // To oneself: one feed. First (head, summary: 2; the profile: 1; 7 items), then 5 items.
     store.send(&outgoing(&alice, Recipient::Direct(alice.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2, (1.0, 8.0));
-    // With a client_id the transaction also puts the send record: 7 items × 2.
+    assert_budget(&dynamo, "send_direct", 3, (3.0, 14.0));
+    store.send(&outgoing(&alice, Recipient::Direct(alice.clone()), None)).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2, (2.0, 10.0));
+    // With a client_id the transaction also puts the send record: 8 items × 2.
     let keyed = outgoing(&alice, Recipient::Direct(bob.clone()), Some("k1"));
     store.send(&keyed).await.unwrap();
-    assert_budget(&dynamo, "send_direct", 2, (2.0, 14.0));
-    // A replay: the heads (2), the transaction that the record's existence cancels (billed as if
-    // it committed, 14: an upper bound), and the record read (1).
+    assert_budget(&dynamo, "send_direct", 2, (3.0, 16.0));
+    // A replay: heads and summary (3), the transaction that the record's existence cancels
+    // (billed as if it committed, 16: an upper bound), and the record read (1).
     assert!(store.send(&keyed).await.unwrap().replayed);
-    assert_budget(&dynamo, "send_direct", 3, (3.0, 14.0));
+    assert_budget(&dynamo, "send_direct", 3, (4.0, 16.0));
 
     let group = Group::new(Name::parse("team").unwrap(), alice.clone());
     store.create_group(&group).await.unwrap();
-    assert_budget(&dynamo, "create_group", 2, (0.0, 2.0)); // the group, the owner's membership note
+    // The group, the owner's membership note, the owner's side of the conversation.
+    assert_budget(&dynamo, "create_group", 3, (0.0, 3.0));
     store.group(&group.id).await.unwrap();
     assert_budget(&dynamo, "get_group", 1, (1.0, 0.0));
     let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: bob.clone() };
     store.add_member(&change, 1000).await.unwrap();
     // The group read; the user and their block of the caller in one BatchGetItem (a read unit
-    // each, found or not); the group put; the membership note.
-    assert_budget(&dynamo, "add_member", 4, (3.0, 2.0));
+    // each, found or not); their head and side of the group (2); a transaction of 5 items × 2:
+    // the group, their side, the membership note, and the membership entry in their feed.
+    assert_budget(&dynamo, "add_member", 4, (5.0, 10.0));
     store.add_member(&change, 1000).await.unwrap();
-    assert_budget(&dynamo, "add_member", 2, (1.0, 1.0)); // the note again: a lost one is made good
-    // The group read (1) and two heads (2); the group's version check and 2 × (head, entry): 5 × 2.
+    assert_budget(&dynamo, "add_member", 1, (1.0, 0.0)); // a member already: the group read alone
+    // The group read (1) and two heads (2); 7 items × 2: the group's update (version, count,
+    // newest message) in place of its version check, 2 × (head, entry), the log item, and the
+    // sender's read position on their side of the group.
     store.send(&outgoing(&alice, Recipient::Group(group.id.clone()), None)).await.unwrap();
-    assert_budget(&dynamo, "send_group", 3, (3.0, 10.0));
+    assert_budget(&dynamo, "send_group", 3, (3.0, 14.0));
     store.remove_member(&change).await.unwrap();
-    assert_budget(&dynamo, "remove_member", 3, (1.0, 2.0)); // group read, group put, note deleted
+    // The group read, their head and side, the same transaction of 5 items.
+    assert_budget(&dynamo, "remove_member", 3, (3.0, 10.0));
 
     // Group sends scale linearly: one group read, then a head read and a transaction per CHUNK.
     // Large groups make large group items: their read and their version check cost more.
@@ -121,11 +135,12 @@ async fn every_operation_makes_its_documented_number_of_requests() {
         let chunks = size.div_ceil(CHUNK) as f64;
         // Reads: the group item, and one head per member.
         let reads = read_units(group_bytes, Read::Strong) + size as f64;
-        // Writes, at the transactional rate: the first chunk checks the group's version and puts
-        // the send record, each member costs a head update and an entry put, a multi-chunk send
+        // Writes, at the transactional rate: the first chunk updates the group and puts the send
+        // record, the log item and the sender's read position, each member costs a head update
+        // and an entry put, a multi-chunk send
         // also records its recipients and puts the group's pending marker in the first chunk,
         // advances its progress in each later one, and deletes the marker in the last.
-        let mut writes = write_units(group_bytes, true) + 2.0 + 4.0 * size as f64;
+        let mut writes = write_units(group_bytes, true) + 2.0 + 4.0 * size as f64 + 4.0;
         if chunks > 1.0 {
             writes += write_units(recipients_bytes, true) + 2.0 + 2.0 * (chunks - 1.0) + 2.0;
         }
@@ -588,11 +603,12 @@ async fn the_limits_cost_what_the_readme_says() {
     store.charge(Rule::MembershipChangesPerUser, alice.as_str(), 1).await.unwrap();
     assert!(spent(&dynamo).is_empty(), "a rule that is off costs nothing");
 
-    for i in 0..2 {
-        store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some(&format!("s{i}")))).await.unwrap();
-        // Without limits: 2 requests, (2.0, 14.0) (the budget test above).
-        assert_budget(&dynamo, "send_direct", 2, (2.0, 16.0));
-    }
+    // The first message between them, then the next: without limits (3, (5, 22)) and
+    // (2, (3, 16)) (the budget test above); the charge adds an item, 2 write units.
+    store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s0"))).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 3, (5.0, 24.0));
+    store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s1"))).await.unwrap();
+    assert_budget(&dynamo, "send_direct", 2, (3.0, 18.0));
     let refused = store.send(&outgoing(&alice, Recipient::Direct(bob.clone()), Some("s2"))).await.unwrap_err();
     assert!(matches!(refused, StoreError::Rejected(Rejection::RateLimited { rule: Rule::SendsPerUser, .. })));
     assert_eq!(store.feed(&bob, Seq::START, 10).await.unwrap().entries.len(), 2, "the refused send wrote nothing");

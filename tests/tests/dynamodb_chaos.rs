@@ -44,7 +44,8 @@ fn to_group(from: &UserId, group: &GroupId, text: &str, client_id: Option<&str>)
     fixtures::outgoing(from, Recipient::Group(group.clone()), text, client_id)
 }
 
-/// How many times each message id is in each member's feed.
+/// How many times each message is in each member's feed, by its id before the store numbered it
+/// (what the sender's `Outgoing` holds).
 async fn deliveries(store: &dyn Store, members: &[UserId]) -> Vec<HashMap<MessageId, usize>> {
     let mut all = Vec::new();
     for member in members {
@@ -53,8 +54,11 @@ async fn deliveries(store: &dyn Store, members: &[UserId]) -> Vec<HashMap<Messag
         loop {
             let page = store.feed(member, after, 500).await.unwrap();
             for (seq, json) in &page.entries {
-                *counts.entry(json.decode().unwrap().id).or_insert(0) += 1;
                 after = *seq;
+                if json.is_membership() {
+                    continue;
+                }
+                *counts.entry(json.decode().unwrap().id.unnumbered()).or_insert(0) += 1;
             }
             if !page.has_more {
                 break;
@@ -67,7 +71,7 @@ async fn deliveries(store: &dyn Store, members: &[UserId]) -> Vec<HashMap<Messag
 
 #[track_caller]
 fn assert_everyone_once(feeds: &[HashMap<MessageId, usize>], message: &MessageId) {
-    let counts: Vec<usize> = feeds.iter().map(|f| f.get(message).copied().unwrap_or(0)).collect();
+    let counts: Vec<usize> = feeds.iter().map(|f| f.get(&message.unnumbered()).copied().unwrap_or(0)).collect();
     assert!(counts.iter().all(|&c| c == 1), "{message} delivered per member: {counts:?}");
 }
 
@@ -104,9 +108,10 @@ async fn a_retry_racing_a_live_original_answers_only_once_every_member_has_the_m
     assert_everyone_once(&deliveries(&check, &group.members).await, &send.message.id);
 }
 
-/// Defect 2: membership changes, blocks and unblocks are single-item writes on items that sends
-/// condition-check inside their transactions; DynamoDB refuses them with
-/// `TransactionConflictException` while such a transaction holds the item. They retry.
+/// Defect 2: blocks and unblocks are single-item writes on items that sends condition-check
+/// inside their transactions; DynamoDB refuses them with `TransactionConflictException` while
+/// such a transaction holds the item, and cancels a membership change's transaction on the group
+/// a send holds. They retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_item_writes_ride_out_transaction_conflicts() {
     let Some(endpoint) = chaos_emulator_endpoint() else { return };
@@ -116,14 +121,16 @@ async fn single_item_writes_ride_out_transaction_conflicts() {
     let group = group(&check, 3).await;
     let (owner, spammer) = (group.owner.clone(), group.members[2].clone());
 
-    chaos.add(Rule::first("PutItem", 3, Effect::WriteConflict));
+    // A membership change is a transaction of its own: a conflict cancels it, and it goes again.
+    chaos.add(Rule::first(TRANSACT, 3, Effect::CancelTransaction("TransactionConflict")));
     let change = MembershipChange { group: group.id.clone(), caller: owner.clone(), user: spammer.clone() };
     store.remove_member(&change).await.expect("the owner removes the spammer");
     chaos.add(Rule::first("PutItem", 3, Effect::WriteConflict));
     store.block(&owner, &spammer).await.expect("block");
     chaos.add(Rule::first("DeleteItem", 3, Effect::WriteConflict));
     store.unblock(&owner, &spammer).await.expect("unblock");
-    assert_eq!(chaos.injected().get("WriteConflict"), Some(&9));
+    assert_eq!(chaos.injected().get("WriteConflict"), Some(&6));
+    assert_eq!(chaos.injected().get("CancelTransaction(\"TransactionConflict\")"), Some(&3));
     assert!(!check.group(&group.id).await.unwrap().unwrap().is_member(&spammer));
     assert!(check.blocked(&owner).await.unwrap().is_empty());
 }
@@ -139,7 +146,9 @@ async fn a_conditional_write_whose_answer_was_lost_still_succeeds() {
     let group = group(&check, 3).await;
     let (owner, leaving) = (group.owner.clone(), group.members[2].clone());
 
-    chaos.add(Rule::first("PutItem", 1, Effect::AppliedButLost));
+    // A membership change's transaction: its retry carries the same token, which DynamoDB answers
+    // with the outcome of the attempt that landed.
+    chaos.add(Rule::first(TRANSACT, 1, Effect::AppliedButLost));
     let change = MembershipChange { group: group.id.clone(), caller: owner, user: leaving.clone() };
     through[0].remove_member(&change).await.expect("the removal that landed answers success");
     assert!(!check.group(&group.id).await.unwrap().unwrap().is_member(&leaving));
@@ -161,11 +170,12 @@ async fn client_ids_never_share_a_record_key() {
     let group = group(store, CHUNK + 2).await;
     let first = to_group(&group.owner, &group.id, "one", Some("x"));
     let second = to_group(&group.owner, &group.id, "two", Some("x#to"));
-    assert!(!store.send(&first).await.unwrap().replayed);
-    assert!(!store.send(&second).await.expect("a client id ending in #to is its own").replayed);
-    for send in [&first, &second] {
+    let sent_first = store.send(&first).await.unwrap();
+    let sent_second = store.send(&second).await.expect("a client id ending in #to is its own");
+    assert!(!sent_first.replayed && !sent_second.replayed);
+    for (send, sent) in [(&first, &sent_first), (&second, &sent_second)] {
         let replay = store.send(send).await.unwrap();
-        assert!(replay.replayed && replay.message == send.message);
+        assert!(replay.replayed && replay.message == sent.message);
     }
     let feeds = deliveries(store, &group.members).await;
     assert_everyone_once(&feeds, &first.message.id);
@@ -174,7 +184,9 @@ async fn client_ids_never_share_a_record_key() {
 
 /// Defect 6: a group send of three transactions whose caller dies after chunk `k`, for every
 /// `k`, with and without a `client_id`: every member ends up with the message exactly once —
-/// by the client's retry with its `client_id`, and without one by the next send to the group.
+/// by the client's retry with its `client_id`, and without one by the next send to the group —
+/// and their inbox and the group's history agree with their feed: the first chunk's at once,
+/// everyone's once the send is finished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once() {
     let Some(endpoint) = chaos_emulator_endpoint() else { return };
@@ -184,6 +196,18 @@ async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once()
     for committed in 1..3u64 {
         for client_id in [Some("killed"), None] {
             let group = group(&check, 2 * CHUNK + 24).await;
+            // Members who joined through a membership change (the fixture writes the group's
+            // members straight into its item): re-added, they are the last chunk's, which an
+            // interrupted send reaches last.
+            let watched =
+                [group.members[1].clone(), group.members[CHUNK].clone(), group.members.last().unwrap().clone()];
+            for member in &watched {
+                let change =
+                    MembershipChange { group: group.id.clone(), caller: group.owner.clone(), user: member.clone() };
+                check.remove_member(&change).await.unwrap();
+                check.add_member(&change, usize::MAX).await.unwrap();
+            }
+            let group = check.group(&group.id).await.unwrap().unwrap();
             let send = to_group(&group.owner, &group.id, "killed", client_id);
             // The first `committed` transactions go through (a retry of one that timed out is
             // answered by its token, not counted again); the caller stops at the next one, with
@@ -195,6 +219,15 @@ async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once()
 
             let reached = before.iter().filter(|f| f.contains_key(&send.message.id)).count();
             assert_eq!(reached, CHUNK * committed as usize, "partial before the recovery");
+            // The first chunk's members have it, and their inbox and history say so.
+            let owner_feed = messaging_tests::conversations::feed_messages(&check, &group.owner).await;
+            messaging_tests::conversations::history_and_unread_agree_with_the_feed(
+                &check,
+                &group.owner,
+                &owner_feed,
+                &[],
+            )
+            .await;
 
             let next = to_group(&group.members[1], &group.id, "next", None);
             match client_id {
@@ -205,6 +238,12 @@ async fn a_group_send_killed_after_any_chunk_reaches_every_member_exactly_once()
             assert_everyone_once(&feeds, &send.message.id);
             if client_id.is_none() {
                 assert_everyone_once(&feeds, &next.message.id);
+            }
+            // Inbox and history agree with the feed, for the last chunk's members and the owner.
+            for member in watched.iter().chain([&group.owner]) {
+                let feed = messaging_tests::conversations::feed_messages(&check, member).await;
+                messaging_tests::conversations::history_and_unread_agree_with_the_feed(&check, member, &feed, &[])
+                    .await;
             }
         }
     }

@@ -43,6 +43,9 @@ fn usage() -> MeasuredUsage {
             (key("session_exchange"), op(3, 3.0, 2.0, 300, 1.0)),
             (key("session_refresh"), op(3, 2.0, 2.0, 300, 0.5)),
             (key("session_logout"), op(1, 0.0, 1.0, 0, 0.25)),
+            (key("inbox"), op(2, 3.0, 0.0, 1500, 1.0)),
+            (key("history_page"), op(1, 3.0, 0.0, 9000, 1.0)),
+            (key("mark_read"), op(1, 0.0, 4.0, 0, 0.5)),
         ]),
         ..MeasuredUsage::default()
     }
@@ -230,6 +233,26 @@ fn switches_change_only_their_component() {
     let requests = base.requests_per_second * 730.0 * 3600.0;
     let ingested = requests * (330.0 + 167.0) / 1024f64.powi(3);
     close(logging.cost(Component::Logs), ingested * 0.50 + ingested / (730.0 / 24.0) * 14.0 * 0.03);
+}
+
+#[test]
+fn conversation_requests_are_priced_by_their_measured_usage() {
+    let (pricing, usage) = (parse_pricing_for_tests(), usage());
+    let base = price_tier(1000, &workload(), &usage, &pricing, &deployment()).unwrap();
+    let busy = Workload {
+        inbox_reads_per_user_per_day: 5.0,
+        history_pages_per_user_per_day: 5.0,
+        read_marks_per_user_per_day: 10.0,
+        ..workload()
+    };
+    let tier = price_tier(1000, &busy, &usage, &pricing, &deployment()).unwrap();
+    let per_month = |rate: f64| 1000.0 * rate * DAYS_PER_MONTH;
+    let (inboxes, pages, marks) = (per_month(5.0), per_month(5.0), per_month(10.0));
+    let reads = (inboxes * 3.0 + pages * 3.0) / 1e6 * 0.125;
+    close(tier.cost(Component::DynamodbReads), base.cost(Component::DynamodbReads) + reads);
+    close(tier.cost(Component::DynamodbWrites), base.cost(Component::DynamodbWrites) + marks * 4.0 / 1e6 * 0.625);
+    let requests = (inboxes + pages + marks) / 1e6;
+    close(tier.cost(Component::LambdaRequests), base.cost(Component::LambdaRequests) + requests * 0.20);
 }
 
 #[test]

@@ -143,6 +143,7 @@ pub fn cursor_after(state: &AppState, caller: &UserId, encoded: Option<&str>) ->
 pub struct FeedQuery {
     pub after: Option<String>,
     pub limit: Option<String>,
+    pub include: Option<String>,
 }
 
 /// A body declared larger than the limit is refused before any of it is read: waiting for it

@@ -60,7 +60,8 @@ enum MessageKind {
 
 #[derive(Serialize, ToSchema)]
 pub struct FeedView<'a> {
-    /// Oldest first, exactly as stored.
+    /// Oldest first, exactly as stored. With `include=membership`, membership entries too
+    /// (`{"kind":"membership","group","change":"added"|"removed","by","at"}`).
     #[schema(value_type = Vec<MessageView>)]
     pub messages: Vec<&'a RawValue>,
     /// Pass as `after` in the next poll. Always present; equal to `after` when nothing is new.
@@ -117,7 +118,7 @@ pub async fn send_group(
     send(&state, caller, Recipient::Group(group_id(&to)?), body).await
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<usize, Invalid> {
+pub fn parse_limit(raw: Option<&str>) -> Result<usize, Invalid> {
     match raw {
         None => Ok(DEFAULT_LIMIT),
         // Digits only: `+5` would parse, but it is not how the document says to write an integer.
@@ -132,7 +133,9 @@ fn parse_limit(raw: Option<&str>) -> Result<usize, Invalid> {
 #[utoipa::path(get, path = "/v1/messages", tag = "messages", security(("bearer" = [])),
     params(("after" = Option<String>, Query, pattern = r"^[A-Za-z0-9_-]{27}$",
             description = "the `next` of the previous poll, exactly as received; omit to start at the beginning"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "messages per page, default 100")),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "messages per page, default 100"),
+        ("include" = Option<String>, Query, pattern = "^membership$",
+            description = "`membership`: also return the caller's membership entries (added to or removed from a group). Without it they are left out, and the cursor still moves past them")),
     responses((status = 200, body = FeedView,
             description = "at most `limit` messages and at most 1 MiB of them (at least one), then `has_more`"), (status = 400, description = "bad cursor or limit", body = ErrorBody),
         (status = 401, body = ErrorBody)))]
@@ -143,10 +146,16 @@ pub async fn poll(
 ) -> Result<Response, ApiError> {
     let after = cursor_after(&state, &caller, query.after.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
+    let membership = crate::domain::conversation::include_membership(query.include.as_deref())?;
     let page = state.store.feed(&caller, after.0, limit).await?;
     let last = page.entries.last().map_or(after, |(seq, _)| Cursor(*seq));
     let view = FeedView {
-        messages: page.entries.iter().map(|(_, message)| message.raw()).collect(),
+        messages: page
+            .entries
+            .iter()
+            .filter(|(_, entry)| membership || !entry.is_membership())
+            .map(|(_, message)| message.raw())
+            .collect(),
         next: state.keys.encode_cursor(&caller, last),
         has_more: page.has_more,
     };

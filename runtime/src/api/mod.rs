@@ -2,6 +2,7 @@
 
 mod admin;
 mod blocks;
+mod conversations;
 pub mod error;
 pub(crate) mod extract;
 mod groups;
@@ -100,7 +101,11 @@ pub fn app(state: AppState) -> Router {
         .route("/groups/{group_id}", get(groups::show))
         .route("/groups/{group_id}/members/{user_id}", put(groups::add_member).delete(groups::remove_member))
         .route("/groups/{group_id}/messages", post(messages::send_group))
-        .route("/messages", get(messages::poll));
+        .route("/messages", get(messages::poll))
+        .route("/conversations", get(conversations::inbox))
+        .route("/conversations/{conversation_id}", get(conversations::show))
+        .route("/conversations/{conversation_id}/messages", get(conversations::history))
+        .route("/conversations/{conversation_id}/read", put(conversations::mark_read));
     // Only a store that sees every commit can tell a stream about each new entry.
     let v1 = if state.store.feed_events().is_some() { v1.route("/stream", get(stream::open)) } else { v1 };
     Router::new()

@@ -2,11 +2,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, blocks, groups, messages, sessions, system, users};
+use super::{admin, blocks, conversations, groups, messages, sessions, system, users};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Messaging API", description = "Users, sessions, blocks, direct and group messages, and a polled feed; a server API for the app's backend."),
+    info(title = "Messaging API", description = "Users, sessions, blocks, direct and group messages, a polled feed, and conversations (inbox, history, read positions); a server API for the app's backend."),
     paths(
         system::health, system::openapi_json,
         users::register, users::get_user,
@@ -15,6 +15,7 @@ use super::{admin, blocks, groups, messages, sessions, system, users};
         blocks::block, blocks::unblock, blocks::list,
         groups::create, groups::show, groups::add_member, groups::remove_member,
         messages::send_direct, messages::send_group, messages::poll,
+        conversations::inbox, conversations::show, conversations::history, conversations::mark_read,
     ),
     modifiers(&BearerAuth, &CommonErrors)
 )]

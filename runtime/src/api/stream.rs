@@ -24,7 +24,6 @@ use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
@@ -32,8 +31,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Caller, CallerSession, QueryParams, cursor_after};
 use super::signouts::SignedOut;
+use crate::domain::conversation::include_membership;
 use crate::domain::session::now;
-use crate::domain::{AccessClaims, Cursor, Rule, Seq};
+use crate::domain::{AccessClaims, Cursor, MessageJson, Rule, Seq};
 use crate::protocol::{
     BEARER_PROTOCOL_PREFIX, CLIENT_MESSAGES, CLOSE_BEHIND, CLOSE_SESSION_EXPIRED, CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW,
     CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth,
@@ -67,6 +67,7 @@ pub struct ConnectionContext {
 #[derive(Deserialize)]
 pub struct StreamQuery {
     after: Option<String>,
+    include: Option<String>,
 }
 
 /// The caller, from `Authorization: Bearer` or, for browsers, the `bearer.<token>` subprotocol.
@@ -99,6 +100,7 @@ pub async fn open(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let after = cursor_after(&state, &claims.user, query.after.as_deref())?;
+    let membership = include_membership(query.include.as_deref())?;
     let upgrade = upgrade.map_err(|_| ApiError::WebSocketRequired)?;
     let events = state.store.feed_events().ok_or(ApiError::RouteNotFound)?;
     // Held for as long as the stream is open.
@@ -118,7 +120,8 @@ pub async fn open(
         // the read or in the subscription, never in neither.
         let subscription = events.subscribe(&claims.user);
         let signouts = state.signouts.subscribe();
-        let stream = Stream { socket, state, claims, signouts, last: after.0, heard: Instant::now() };
+        let stream =
+            Stream { socket, state, claims, signouts, last: after.0, told: after.0, membership, heard: Instant::now() };
         stream.run(subscription, context).await;
         drop(place);
     }))
@@ -149,8 +152,12 @@ struct Stream {
     /// Whose feed, and until when: the last access token accepted.
     claims: AccessClaims,
     signouts: broadcast::Receiver<SignedOut>,
-    /// Position of the last entry sent.
+    /// Position of the last entry sent or passed over.
     last: Seq,
+    /// Position of the last entry sent (the client's cursor): the next frame's `after`.
+    told: Seq,
+    /// Whether the client asked for membership entries (`include=membership`).
+    membership: bool,
     /// When the client last sent anything.
     heard: Instant,
 }
@@ -184,7 +191,9 @@ impl Stream {
     /// Sends every entry after `last` that the feed holds, then `caught_up`.
     async fn catch_up(&mut self) -> Result<(), End> {
         self.read_feed().await?;
-        let cursor = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.last));
+        // The client's cursor: the last entry it was sent (a reconnect from there passes over
+        // the same membership entries again).
+        let cursor = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.told));
         self.send(&StreamFrame::CaughtUp { cursor }).await
     }
 
@@ -196,7 +205,7 @@ impl Stream {
             End::StoreUnavailable
         })? {
             for (seq, message) in &page {
-                self.send_entry(*seq, message.raw()).await?;
+                self.send_entry(*seq, message).await?;
             }
         }
         Ok(())
@@ -215,7 +224,7 @@ impl Stream {
                         None => Err(End::Behind),
                         Some(delivery) if delivery.seq <= self.last => Ok(()),
                         Some(delivery) if delivery.seq == self.last.next() => {
-                            self.send_entry(delivery.seq, delivery.message.raw()).await
+                            self.send_entry(delivery.seq, &delivery.message).await
                         }
                         // Positions are published in commit order, so this cannot happen; if it
                         // did, the feed has what was missed.
@@ -275,12 +284,8 @@ impl Stream {
         }
         let answer = match serde_json::from_str::<ClientMessage>(text) {
             Ok(ClientMessage::Ping) => return Ok(false),
-            Ok(ClientMessage::Resume { after }) => match cursor_after(&self.state, &self.claims.user, after.as_deref())
-            {
-                Ok(Cursor(after)) => {
-                    self.last = after;
-                    return self.catch_up().await.map(|()| false);
-                }
+            Ok(ClientMessage::Resume { after, include }) => match self.resumed(after.as_deref(), include.as_deref()) {
+                Ok(()) => return self.catch_up().await.map(|()| false),
                 Err(refused) => error(refused.status_and_code().1, refused.to_string()),
             },
             Ok(ClientMessage::Reauth { access_token }) => {
@@ -299,11 +304,27 @@ impl Stream {
         self.send(&answer).await.map(|()| false)
     }
 
-    async fn send_entry(&mut self, seq: Seq, message: &RawValue) -> Result<(), End> {
+    /// Takes a resume's cursor (and choice of membership entries, if it makes one).
+    fn resumed(&mut self, after: Option<&str>, include: Option<&str>) -> Result<(), ApiError> {
+        let Cursor(after) = cursor_after(&self.state, &self.claims.user, after)?;
+        if include.is_some() {
+            self.membership = include_membership(include)?;
+        }
+        (self.last, self.told) = (after, after);
+        Ok(())
+    }
+
+    /// Sends one entry, or passes over a membership entry the client did not ask for: the next
+    /// frame's `after` is still the client's cursor, so it applies that frame as usual.
+    async fn send_entry(&mut self, seq: Seq, message: &MessageJson) -> Result<(), End> {
+        if message.is_membership() && !self.membership {
+            self.last = seq;
+            return Ok(());
+        }
         let cursor = self.state.keys.encode_cursor(&self.claims.user, Cursor(seq));
-        let after = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.last));
-        self.send(&StreamFrame::Message { message, cursor, after }).await?;
-        self.last = seq;
+        let after = self.state.keys.encode_cursor(&self.claims.user, Cursor(self.told));
+        self.send(&StreamFrame::Message { message: message.raw(), cursor, after }).await?;
+        (self.last, self.told) = (seq, seq);
         Ok(())
     }
 

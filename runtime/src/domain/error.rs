@@ -17,6 +17,10 @@ pub enum Invalid {
     Cursor,
     #[error("limit must be an integer from 1 to 500")]
     Limit,
+    #[error("give 'before' or 'after', not both")]
+    BothDirections,
+    #[error("include takes one value: membership")]
+    Include,
     #[error("an app user id must be 1 to 255 bytes, without control characters")]
     AppUserId,
 }
@@ -47,6 +51,10 @@ pub enum Rejection {
     SelfBlock,
     #[error("the refresh token is unknown, expired, already used or revoked; sign in again")]
     InvalidRefreshToken,
+    #[error("the caller has no such conversation")]
+    UnknownConversation,
+    #[error("no such message in this conversation")]
+    UnknownMessage,
     #[error("over the limit of {rule}; retry after {retry_after_secs} s")]
     RateLimited { rule: Rule, retry_after_secs: u64 },
 }

@@ -3,6 +3,7 @@
 //! Everything a client sends is parsed into one of these types at the edge ("parse, don't
 //! validate"), so the store and the handlers only ever see values that are already valid.
 
+pub mod conversation;
 pub mod error;
 pub mod group;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod message;
 pub mod session;
 pub mod text;
 
+pub use conversation::{ConversationId, Number, Participation, ReadMark};
 pub use error::{Invalid, Rejection};
 pub use group::Group;
 pub use ids::{AppUserId, ClientId, ConnectionId, GroupId, MessageId, SessionId, UserId};

@@ -38,6 +38,7 @@ use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::api::extract::cursor_after;
 use crate::api::stream::StreamCaller;
 use crate::deadline;
+use crate::domain::conversation::include_membership;
 use crate::domain::session::now;
 use crate::domain::{ConnectionId, Cursor, Rule};
 use crate::protocol::{CLIENT_MESSAGES, CatchUp, ClientMessage, PROTOCOL, StreamFrame, reauth};
@@ -154,7 +155,12 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
     }
     match serde_json::from_slice::<ClientMessage>(body) {
         Ok(ClientMessage::Ping) => {}
-        Ok(ClientMessage::Resume { after }) => resume(state, push, &record, after.as_deref()).await,
+        Ok(ClientMessage::Resume { after, include }) => match include_membership(include.as_deref()) {
+            Ok(membership) => resume(state, push, &record, after.as_deref(), membership).await,
+            Err(invalid) => {
+                push.post(&record, api_error_frame(&ApiError::from(invalid))).await;
+            }
+        },
         Ok(ClientMessage::Reauth { access_token }) => {
             let frame = extend(state, push, &record, &access_token).await;
             push.post(&record, frame).await;
@@ -185,7 +191,7 @@ async fn extend(state: &AppState, push: &Push, record: &ConnectionRecord, access
 /// Sends the entries after `after`, packed several to a frame, one frame after another (posts to
 /// one connection in flight together could arrive out of order), then `caught_up` — or `behind`
 /// at the limit of entries, or when the invocation's deadline is near.
-async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after: Option<&str>) {
+async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after: Option<&str>, membership: bool) {
     let user = &record.user;
     let Cursor(after) = match cursor_after(state, user, after) {
         Ok(cursor) => cursor,
@@ -211,6 +217,9 @@ async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after:
             }
         };
         for (seq, message) in page {
+            if message.is_membership() && !membership {
+                continue;
+            }
             if let Some(frame) = packer.push(seq, message)
                 && !push.post(record, frame).await
             {
@@ -223,8 +232,11 @@ async fn resume(state: &AppState, push: &Push, record: &ConnectionRecord, after:
     {
         return;
     }
-    let cursor = state.keys.encode_cursor(user, Cursor(packer.sent_up_to()));
     let caught_up = pages.caught_up() && !out_of_time;
+    // Behind, the next resume goes on from what was read, past any membership entries left
+    // out: a feed of nothing else still moves on.
+    let up_to = if caught_up { packer.sent_up_to() } else { pages.last() };
+    let cursor = state.keys.encode_cursor(user, Cursor(up_to));
     let last = if caught_up { StreamFrame::CaughtUp { cursor } } else { StreamFrame::Behind { cursor } };
     push.post(record, last.to_bytes()).await;
 }

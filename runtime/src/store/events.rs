@@ -51,15 +51,23 @@ impl FeedEvents {
     /// waiting: one whose buffer is full is dropped, and sees its subscription end. One lock for
     /// the whole send, and the message is encoded only if someone is listening.
     pub fn publish(&self, message: &Message, positions: &[(UserId, Seq)]) {
+        let mut encoded = None;
+        self.hand_out(positions, || encoded.get_or_insert_with(|| Arc::new(MessageJson::encode(message))).clone());
+    }
+
+    /// As [`FeedEvents::publish`], for an entry already in its stored form (a membership entry).
+    pub fn publish_entry(&self, entry: &Arc<MessageJson>, user: &UserId, seq: Seq) {
+        self.hand_out(&[(user.clone(), seq)], || entry.clone());
+    }
+
+    fn hand_out(&self, positions: &[(UserId, Seq)], mut entry: impl FnMut() -> Arc<MessageJson>) {
         let mut subscribers = self.lock();
         if subscribers.is_empty() {
             return;
         }
-        let mut encoded = None;
         for (user, seq) in positions {
             let Some(list) = subscribers.get_mut(user) else { continue };
-            let message = encoded.get_or_insert_with(|| Arc::new(MessageJson::encode(message)));
-            let delivery = Delivery { seq: *seq, message: message.clone() };
+            let delivery = Delivery { seq: *seq, message: entry() };
             list.retain(|(_, sender)| sender.try_send(delivery.clone()).is_ok());
             if list.is_empty() {
                 subscribers.remove(user);

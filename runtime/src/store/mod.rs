@@ -56,11 +56,12 @@ use thiserror::Error;
 
 use self::events::FeedEvents;
 
+use crate::domain::conversation::{ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, ReadOutcome};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, ConnectionId, FeedPage, Group, GroupId, Name, RefreshToken, Rejection, Rule, Sent, Seq, Session,
-    SessionId, User, UserId,
+    AppUserId, ConnectionId, ConversationId, FeedPage, Group, GroupId, Name, ReadMark, RefreshToken, Rejection, Rule,
+    Sent, Seq, Session, SessionId, User, UserId,
 };
 
 #[derive(Debug, Clone, Error)]
@@ -192,6 +193,34 @@ pub trait Store: Send + Sync + 'static {
     /// `has_more` is true exactly when more entries existed past the page at the time of the
     /// read. Readers never see an entry before every earlier entry (see the module docs).
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage>;
+
+    /// `user`'s conversations, most recent activity first, the page after `before`
+    /// ([`crate::domain::conversation`]).
+    async fn inbox(&self, user: &UserId, before: Option<&InboxCursor>, limit: usize) -> StoreResult<InboxPage>;
+
+    /// A page of one conversation's messages as `user` received them; `None` if they have no
+    /// such conversation. Pages never skip or repeat a message, whoever sends meanwhile.
+    async fn history(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        from: HistoryFrom,
+        limit: usize,
+    ) -> StoreResult<Option<HistoryPage>>;
+
+    /// Moves `user`'s read position in the conversation to `up_to` unless it is there or
+    /// further already. Rejects `UnknownConversation` (none of theirs) and `UnknownMessage`
+    /// (not a message of that conversation).
+    async fn mark_read(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        up_to: &ReadMark,
+    ) -> StoreResult<ReadOutcome>;
+
+    /// The conversation with each member's read position. Rejects `UnknownConversation`, and for
+    /// a group the caller is no longer a member of, `NotMember`.
+    async fn conversation(&self, user: &UserId, conversation: &ConversationId) -> StoreResult<ConversationDetail>;
 
     /// Where this store publishes every feed entry after it commits, in commit order — when it
     /// sees every commit. `None` for a store that other processes write too (DynamoDB): this

@@ -30,6 +30,9 @@ impl DynamoStore {
             if let Some(group) = sk.strip_prefix(MEMBERSHIP) {
                 let group = GroupId::parse(group).ok_or_else(|| StoreError::unavailable("corrupt membership"))?;
                 self.leave(&group, &user, tally).await?;
+            } else if let Some(peer) = sk.strip_prefix(SIDE).and_then(UserId::parse) {
+                // Their direct conversations take no more messages: the peer's side stays.
+                self.mark_gone(&crate::domain::conversation::pair_key(&user, &peer), tally).await?;
             } else if sk == CONNECTIONS {
                 connections.extend(listed(&user, item).into_iter().map(|record| record.connection));
             }
@@ -50,7 +53,7 @@ impl DynamoStore {
     /// left, or that is gone, is left alone.
     async fn leave(&self, group: &GroupId, user: &UserId, tally: &mut Tally) -> StoreResult<()> {
         let left = self
-            .update_group(group, None, tally, |found| {
+            .update_group(group, tally, |found| {
                 if !found.is_member(user) {
                     return Ok(false);
                 }

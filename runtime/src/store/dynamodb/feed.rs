@@ -1,5 +1,6 @@
 //! Polls: one strongly consistent `Query` of a feed after a position, stopping at a gap unless
-//! the gap can only be expired entries (see the module docs of [`super`]).
+//! the gap can only be expired entries (see the module docs of [`super`]); history pages judge
+//! the gaps of a conversation's log the same way.
 
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
@@ -78,7 +79,7 @@ impl DynamoStore {
     /// that expired (see the module docs): retention is on, the entry before the gap (written at
     /// `before_gap`; `None` when it is gone too or there is none) is within [`EXPIRY_MARGIN`] of
     /// its own expiry, and the entry after the gap is over [`GAP_SETTLE`] old.
-    fn gap_is_expired(&self, before_gap: Option<u64>, after_gap: u64) -> bool {
+    pub(super) fn gap_is_expired(&self, before_gap: Option<u64>, after_gap: u64) -> bool {
         if self.options.feed_ttl_days == 0 {
             return false;
         }

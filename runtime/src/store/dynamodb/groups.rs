@@ -19,11 +19,27 @@ pub(super) struct PendingSend {
     pub key: ClientId,
 }
 
-/// A group as loaded: the group, its version, and its sends still being delivered.
+/// A group as loaded: the group, its version, its conversation's count and newest message, and
+/// its sends still being delivered.
 pub(super) struct LoadedGroup {
     pub group: Group,
     pub version: u64,
+    pub latest: u64,
+    pub last: Option<String>,
     pub pending: Vec<PendingSend>,
+}
+
+/// The group item for `group` as changed from `loaded`: the next version, the conversation's
+/// count and newest message kept.
+pub(super) fn stored_group(group: &Group, loaded: &LoadedGroup) -> Item {
+    let mut item = group_item(group, loaded.version + 1);
+    if loaded.latest > 0 {
+        item.insert("n".into(), n(loaded.latest));
+    }
+    if let Some(last) = &loaded.last {
+        item.insert("last".into(), s(last.clone()));
+    }
+    item
 }
 
 impl DynamoStore {
@@ -50,12 +66,14 @@ impl DynamoStore {
         tally.request(Kind::Read, output.consumed_capacity());
         tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
         let mut loaded = None;
+        let mut summary = (0, None);
         let mut pending = Vec::new();
         for item in output.items() {
             let sk = get_s(item, SK)?;
             if sk == GROUP {
                 tally.remember(&self.options.entities_table, &entity_key(group_pk(id), GROUP), item_size(item));
                 loaded = Some(group_from_item(id, item)?);
+                summary = group_summary(item)?;
             } else if let Some(message) = sk.strip_prefix(PENDING) {
                 let message =
                     MessageId::parse(message).ok_or_else(|| StoreError::unavailable("corrupt pending send"))?;
@@ -64,7 +82,8 @@ impl DynamoStore {
                 pending.push(PendingSend { message, sender, key: ClientId::from_stored(get_s(item, "key")?) });
             }
         }
-        Ok(loaded.map(|(group, version)| LoadedGroup { group, version, pending }))
+        let (latest, last) = summary;
+        Ok(loaded.map(|(group, version)| LoadedGroup { group, version, latest, last, pending }))
     }
 
     /// Notes beside `user`'s other items that they joined (or left) `group`, after the group's
@@ -84,8 +103,9 @@ impl DynamoStore {
     /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
     /// Each write carries a token of its own: a retry finding its own earlier write stored (see
     /// `put_if`) must not take a competitor's identical write for it.
-    async fn put_group(&self, group: &Group, version: u64, tally: &mut Tally) -> StoreResult<bool> {
-        let mut item = group_item(group, version + 1);
+    async fn put_group(&self, group: &Group, loaded: &LoadedGroup, tally: &mut Tally) -> StoreResult<bool> {
+        let version = loaded.version;
+        let mut item = stored_group(group, loaded);
         item.insert(WRITER.into(), s(uuid::Uuid::new_v4().simple().to_string()));
         let put =
             self.client.put_item().condition_expression("version = :v").expression_attribute_values(":v", n(version));
@@ -99,24 +119,24 @@ impl DynamoStore {
     pub(super) async fn update_group(
         &self,
         id: &GroupId,
-        mut loaded: Option<(Group, u64)>,
         tally: &mut Tally,
         mut change: impl FnMut(&mut Group) -> StoreResult<bool>,
     ) -> StoreResult<()> {
         let mut retry = tally.retry();
         loop {
-            let (mut group, version) = match loaded.take() {
-                Some(loaded) => loaded,
-                None => {
-                    let found = self.load_group_and_pending(id, tally).await?.ok_or(Rejection::UnknownGroup)?;
-                    self.finish_pending(id, &found.pending, tally).await?;
-                    (found.group, found.version)
-                }
-            };
-            if !change(&mut group)? || self.put_group(&group, version, tally).await? {
+            let loaded = self.load_finished(id, tally).await?;
+            let mut group = loaded.group.clone();
+            if !change(&mut group)? || self.put_group(&group, &loaded, tally).await? {
                 return Ok(());
             }
             retry.back_off(Contention::Conflict).await?;
         }
+    }
+
+    /// The group, with the sends to it that their callers left unfinished finished first.
+    pub(super) async fn load_finished(&self, id: &GroupId, tally: &mut Tally) -> StoreResult<LoadedGroup> {
+        let found = self.load_group_and_pending(id, tally).await?.ok_or(Rejection::UnknownGroup)?;
+        self.finish_pending(id, &found.pending, tally).await?;
+        Ok(found)
     }
 }

@@ -77,6 +77,32 @@ pub fn pending_sk(message: &MessageId) -> String {
 
 pub const PENDING: &str = "pending#";
 
+/// The summary of the direct conversation with the shared key `pair`
+/// ([`crate::domain::conversation::pair_key`]): its count, newest message, both users' names and
+/// read positions.
+pub fn pair_pk(pair: &str) -> String {
+    format!("P#{pair}")
+}
+
+pub const PAIR: &str = "pair";
+
+/// A conversation's numbered messages (shared key: a group id or a pair of users).
+pub fn log_pk(shared: &str) -> String {
+    format!("M#{shared}")
+}
+
+/// Zero-padded, so that the string sort key sorts by number.
+pub fn log_sk(number: u64) -> String {
+    format!("{number:020}")
+}
+
+/// A user's side of a conversation, beside their other items.
+pub fn side_sk(conversation: &str) -> String {
+    format!("{SIDE}{conversation}")
+}
+
+pub const SIDE: &str = "conv#";
+
 pub fn entity_key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
 }
@@ -118,6 +144,13 @@ pub fn group_item(group: &Group, version: u64) -> Item {
     item.insert("members".into(), users_attribute(&group.members));
     item.insert("version".into(), n(version));
     item
+}
+
+/// The group's message count and newest message, kept on the group item (0 and `None` for a
+/// group without messages).
+pub fn group_summary(item: &Item) -> Result<(u64, Option<String>), StoreError> {
+    let latest = if item.contains_key("n") { get_n(item, "n")? } else { 0 };
+    Ok((latest, item.get("last").and_then(|v| v.as_s().ok()).cloned()))
 }
 
 pub fn group_from_item(id: &GroupId, item: &Item) -> Result<(Group, u64), StoreError> {

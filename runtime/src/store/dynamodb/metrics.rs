@@ -39,6 +39,10 @@ pub enum Op {
     ForgetConnection,
     PushLookup,
     Charge,
+    Inbox,
+    History,
+    MarkRead,
+    GetConversation,
 }
 
 impl Op {
@@ -71,6 +75,10 @@ impl Op {
             Self::ForgetConnection => "forget_connection",
             Self::PushLookup => "push_lookup",
             Self::Charge => "charge",
+            Self::Inbox => "inbox",
+            Self::History => "history",
+            Self::MarkRead => "mark_read",
+            Self::GetConversation => "get_conversation",
         }
     }
 }

@@ -39,13 +39,16 @@ mod billing;
 mod blocks;
 pub mod capacity;
 mod connections;
+mod conversations;
 mod erase;
 mod feed;
 mod groups;
 mod identity;
 pub mod items;
 mod limits;
+mod membership;
 pub mod metrics;
+mod numbering;
 mod request;
 pub mod retry;
 pub mod schema;
@@ -65,11 +68,14 @@ use self::items::*;
 use self::metrics::{Metrics, Op, Tally};
 use self::schema::SK;
 use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
+use crate::domain::conversation::{
+    ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome,
+};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq,
-    Session, SessionId, User, UserId,
+    AppUserId, ConversationId, FeedPage, Group, GroupId, Name, ReadMark, Recipient, RefreshToken, Rejection, Rule,
+    RuleLimits, Sent, Seq, Session, SessionId, User, UserId,
 };
 
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
@@ -314,7 +320,8 @@ impl Store for DynamoStore {
             for member in &group.members {
                 self.note_membership(member, &group.id, true, &mut tally).await?;
             }
-            Ok(())
+            let side = self.creator_side(group, &group.owner)?;
+            self.put_entity(side, None, &mut tally).await
         }
         .await;
         self.record(Op::CreateGroup, tally, result)
@@ -329,11 +336,10 @@ impl Store for DynamoStore {
     async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
         let mut tally = self.account();
         let result = async {
-            let (group, version) = self.load_group(&change.group, &mut tally).await?.ok_or(Rejection::UnknownGroup)?;
-            group.require_member(&change.caller)?;
-            if group.is_member(&change.user) {
-                // A retry whose first attempt added them may have lost the note below.
-                return self.note_membership(&change.user, &change.group, true, &mut tally).await;
+            let loaded = self.load_finished(&change.group, &mut tally).await?;
+            loaded.group.require_member(&change.caller)?;
+            if loaded.group.is_member(&change.user) {
+                return Ok(());
             }
             // The target's profile and their block of the caller, in one request. Users are
             // erased only through the server API: once seen, the target exists for every retry.
@@ -350,12 +356,12 @@ impl Store for DynamoStore {
             if sks.contains(&block_sk(&change.caller).as_str()) {
                 return Err(Rejection::BlockedByTarget.into());
             }
-            self.update_group(&change.group, Some((group, version)), &mut tally, |group| {
+            let added = MembershipChangeKind::Added;
+            self.change_membership(change, added, Some(loaded), &mut tally, |group| {
                 group.require_member(&change.caller)?;
                 Ok(group.admit(&change.user, max_members)?)
             })
-            .await?;
-            self.note_membership(&change.user, &change.group, true, &mut tally).await
+            .await
         }
         .await;
         self.record(Op::AddMember, tally, result)
@@ -364,12 +370,11 @@ impl Store for DynamoStore {
     async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
         let mut tally = self.account();
         let result = async {
-            self.update_group(&change.group, None, &mut tally, |group| {
+            self.change_membership(change, MembershipChangeKind::Removed, None, &mut tally, |group| {
                 group.remove(&change.caller, &change.user)?;
                 Ok(true)
             })
-            .await?;
-            self.note_membership(&change.user, &change.group, false, &mut tally).await
+            .await
         }
         .await;
         self.record(Op::RemoveMember, tally, result)
@@ -391,6 +396,41 @@ impl Store for DynamoStore {
         let mut tally = self.account();
         let result = self.count(rule, subject, amount, &mut tally).await;
         self.record(Op::Charge, tally, result)
+    }
+
+    async fn inbox(&self, user: &UserId, before: Option<&InboxCursor>, limit: usize) -> StoreResult<InboxPage> {
+        let mut tally = self.account();
+        let result = self.inbox_now(user, before, limit, &mut tally).await;
+        self.record(Op::Inbox, tally, result)
+    }
+
+    async fn history(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        from: HistoryFrom,
+        limit: usize,
+    ) -> StoreResult<Option<HistoryPage>> {
+        let mut tally = self.account();
+        let result = self.history_now(user, conversation, from, limit, &mut tally).await;
+        self.record(Op::History, tally, result)
+    }
+
+    async fn mark_read(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        up_to: &ReadMark,
+    ) -> StoreResult<ReadOutcome> {
+        let mut tally = self.account();
+        let result = self.mark_read_now(user, conversation, up_to, &mut tally).await;
+        self.record(Op::MarkRead, tally, result)
+    }
+
+    async fn conversation(&self, user: &UserId, conversation: &ConversationId) -> StoreResult<ConversationDetail> {
+        let mut tally = self.account();
+        let result = self.conversation_now(user, conversation, &mut tally).await;
+        self.record(Op::GetConversation, tally, result)
     }
 
     async fn feed(&self, user: &UserId, after: Seq, limit: usize) -> StoreResult<FeedPage> {

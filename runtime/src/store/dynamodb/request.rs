@@ -28,6 +28,7 @@ use crate::store::{StoreError, StoreResult};
 
 /// What a `BatchGetItem` reads of each item: the projection, its attribute names, and the size of
 /// what it leaves out that DynamoDB bills anyway (a key attribute).
+#[derive(Clone)]
 pub(super) struct Projection<'a> {
     pub expression: &'a str,
     pub names: &'a [(&'a str, &'a str)],
@@ -121,38 +122,57 @@ impl DynamoStore {
         projection: Option<Projection<'_>>,
         tally: &mut Tally,
     ) -> StoreResult<Vec<Item>> {
-        let omitted = projection.as_ref().map_or(0, |p| p.omitted_bytes);
         let mut found = Vec::new();
         for batch in keys.chunks(100) {
-            let mut keys = batch.to_vec();
-            let mut retry = tally.retry();
-            while !keys.is_empty() {
-                let asked = keys.len();
-                let mut request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true);
-                if let Some(projection) = &projection {
+            let mut got = self.batch_get_tables(vec![(table, batch.to_vec(), projection.clone())], tally).await?;
+            found.append(&mut got[0]);
+        }
+        Ok(found)
+    }
+
+    /// As [`DynamoStore::batch_get`], from several tables in one `BatchGetItem` (at most 100
+    /// keys in all): the items found, table by table in the order asked.
+    pub(super) async fn batch_get_tables(
+        &self,
+        wanted: Vec<(&str, Vec<Item>, Option<Projection<'_>>)>,
+        tally: &mut Tally,
+    ) -> StoreResult<Vec<Vec<Item>>> {
+        let mut found = vec![Vec::new(); wanted.len()];
+        let mut pending: Vec<Vec<Item>> = wanted.iter().map(|(_, keys, _)| keys.clone()).collect();
+        let mut retry = tally.retry();
+        while pending.iter().any(|keys| !keys.is_empty()) {
+            let mut call = self.client.batch_get_item().return_consumed_capacity(ReturnConsumedCapacity::Total);
+            for ((table, _, projection), keys) in wanted.iter().zip(&pending) {
+                if keys.is_empty() {
+                    continue;
+                }
+                let mut request = KeysAndAttributes::builder().set_keys(Some(keys.clone())).consistent_read(true);
+                if let Some(projection) = projection {
                     request = request.projection_expression(projection.expression);
                     for (name, attribute) in projection.names {
                         request = request.expression_attribute_names(*name, *attribute);
                     }
                 }
-                let request = request.build().map_err(StoreError::unavailable)?;
-                let call = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total);
-                let output = Self::call(tally, Kind::Read, || call.clone().send()).await?.map_err(sdk_error)?;
-                tally.request(Kind::Read, output.consumed_capacity());
-                let items = output.responses().and_then(|r| r.get(table)).map_or(&[][..], Vec::as_slice);
-                keys =
-                    output.unprocessed_keys().and_then(|u| u.get(table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+                call = call.request_items(*table, request.build().map_err(StoreError::unavailable)?);
+            }
+            let output = Self::call(tally, Kind::Read, || call.clone().send()).await?.map_err(sdk_error)?;
+            tally.request(Kind::Read, output.consumed_capacity());
+            for (index, (table, _, projection)) in wanted.iter().enumerate() {
+                let asked = pending[index].len();
+                let items = output.responses().and_then(|r| r.get(*table)).map_or(&[][..], Vec::as_slice);
+                pending[index] = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(*table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                let omitted = projection.as_ref().map_or(0, |p| p.omitted_bytes);
                 let found_units: f64 = items.iter().map(|i| read_units(item_size(i) + omitted, Read::Strong)).sum();
-                let missing = asked.saturating_sub(keys.len() + items.len()) as f64;
+                let missing = asked.saturating_sub(pending[index].len() + items.len()) as f64;
                 tally.bill_read(found_units + missing * read_units(0, Read::Strong));
-                found.extend_from_slice(items);
-                if !keys.is_empty() {
-                    retry.back_off(Contention::Throttled).await?;
-                }
+                found[index].extend_from_slice(items);
+            }
+            if pending.iter().any(|keys| !keys.is_empty()) {
+                retry.back_off(Contention::Throttled).await?;
             }
         }
         Ok(found)

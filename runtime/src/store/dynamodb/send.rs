@@ -11,8 +11,9 @@ use super::metrics::Tally;
 use super::retry::cancellation;
 use super::schema::TTL;
 use super::{CHUNK, DynamoStore, Outcome, failed, itemised, now_millis};
+use crate::domain::conversation::pair_key;
 use crate::domain::message::Outgoing;
-use crate::domain::{ClientId, GroupId, Message, MessageJson, Recipient, Rejection, Sent, Seq, UserId};
+use crate::domain::{ClientId, GroupId, Message, MessageJson, Number, Recipient, Rejection, Sent, Seq, UserId};
 use crate::store::{StoreError, StoreResult};
 
 /// Where a committed append put the message in each of `users`' feeds: just past the head it
@@ -21,10 +22,23 @@ fn positions(users: &[UserId], heads: &HashMap<UserId, u64>) -> Vec<(UserId, Seq
     users.iter().map(|user| (user.clone(), Seq(heads[user] + 1))).collect()
 }
 
+/// The message as delivered: numbered next after `latest` in its conversation.
+fn numbered(message: &Message, latest: u64) -> Message {
+    let mut message = message.clone();
+    message.id = message.id.numbered(Number(latest + 1));
+    message
+}
+
 impl DynamoStore {
     /// The two items that append `message` to `user`'s feed at `head + 1`, conditioned on the
     /// head still being `head`.
-    fn append(&self, user: &UserId, head: u64, message: &MessageJson, at: u64) -> StoreResult<[TransactWriteItem; 2]> {
+    pub(super) fn append(
+        &self,
+        user: &UserId,
+        head: u64,
+        message: &MessageJson,
+        at: u64,
+    ) -> StoreResult<[TransactWriteItem; 2]> {
         let condition = if head == HEAD_SEQ { "attribute_not_exists(head)" } else { "head = :h" };
         let mut update = Update::builder()
             .table_name(&self.options.feeds_table)
@@ -230,47 +244,62 @@ impl DynamoStore {
     }
 
     pub(super) async fn send_direct(&self, outgoing: &Outgoing, to: &UserId, tally: &mut Tally) -> StoreResult<Sent> {
-        let message = &outgoing.message;
-        let json = MessageJson::encode(message);
-        let feeds: Vec<UserId> =
-            if to == &message.from { vec![to.clone()] } else { vec![message.from.clone(), to.clone()] };
+        let from = &outgoing.message.from;
+        let feeds: Vec<UserId> = if to == from { vec![to.clone()] } else { vec![from.clone(), to.clone()] };
+        let pair = pair_key(from, to);
         let mut retry = tally.retry();
         loop {
-            let heads = self.heads(&feeds, tally).await?;
+            let (heads, summary) = self.heads_and_pair(&feeds, &pair, tally).await?;
+            let latest = summary.as_ref().map(|summary| get_n(summary, "n")).transpose()?.unwrap_or(0);
+            let message = numbered(&outgoing.message, latest);
+            let json = MessageJson::encode(&message);
             let at = now_millis();
-            let mut items = Vec::with_capacity(7);
+            let mut items = Vec::with_capacity(10);
             for user in &feeds {
                 items.extend(self.append(user, heads[user], &json, at)?);
             }
-            let checks = items.len();
-            let (profile, block) = (entity_key(user_pk(to), PROFILE), entity_key(user_pk(to), block_sk(&message.from)));
-            items.push(self.condition_check(profile, "attribute_exists(pk)", None)?);
-            items.push(self.condition_check(block, "attribute_not_exists(pk)", None)?);
+            // The conversation's summary moves on only from the count it had (first message: the
+            // recipient's profile must exist); a summary marked gone is an erased recipient's.
+            let gate = items.len();
+            items.push(match &summary {
+                Some(_) => self.pair_update(&pair, &message, &json, latest)?,
+                None => self.condition_check(entity_key(user_pk(to), PROFILE), "attribute_exists(pk)", None)?,
+            });
+            items.push(self.condition_check(
+                entity_key(user_pk(to), block_sk(from)),
+                "attribute_not_exists(pk)",
+                None,
+            )?);
             if let Some(client_id) = &outgoing.client_id {
-                items.push(self.send_record(message, client_id, 1)?);
+                items.push(self.send_record(&message, client_id, 1)?);
             }
-            let charge = self.send_charge(&message.from, feeds.len())?;
+            items.push(self.log_put(&pair, &message, &json, at)?);
+            if summary.is_none() {
+                items.extend(self.first_of_pair(&pair, &message, &json, tally).await?);
+            }
+            let charge = self.send_charge(from, feeds.len())?;
             let charged = items.len();
             items.extend(charge.as_ref().map(|charge| charge.item.clone()));
             let count = items.len();
             match self.transact(items, tally).await? {
                 Outcome::Committed => {
                     let deliveries = positions(&feeds, &heads);
-                    return Ok(Sent { message: message.clone(), replayed: false, deliveries });
+                    return Ok(Sent { message, replayed: false, deliveries });
                 }
                 Outcome::Cancelled(reasons) => {
                     // A replay wins over a block that came after the original send, so the
                     // record is looked at first — and whenever the reasons do not say.
                     if let Some(client_id) = &outgoing.client_id
-                        && (failed(&reasons, checks + 2) || !itemised(&reasons, count))
+                        && (failed(&reasons, gate + 2) || !itemised(&reasons, count))
                         && let Some(sent) = self.replay(outgoing, client_id, tally).await?
                     {
                         return Ok(sent);
                     }
-                    if failed(&reasons, checks) {
+                    let gone = reasons.get(gate).and_then(|r| r.item()).is_some_and(|old| old.contains_key("gone"));
+                    if failed(&reasons, gate) && (summary.is_none() || gone) {
                         return Err(Rejection::UnknownUser.into());
                     }
-                    if failed(&reasons, checks + 1) {
+                    if failed(&reasons, gate + 1) {
                         return Err(Rejection::Blocked.into());
                     }
                     if let Some(charge) = &charge
@@ -278,6 +307,7 @@ impl DynamoStore {
                     {
                         return Err(charge.refusal(&reasons[charged], &self.options.limits));
                     }
+                    // A head or the conversation's count moved: read them again.
                     retry.back_off(cancellation(&reasons)).await?;
                 }
             }
@@ -290,11 +320,11 @@ impl DynamoStore {
         group_id: &GroupId,
         tally: &mut Tally,
     ) -> StoreResult<Sent> {
-        let message = &outgoing.message;
-        let json = MessageJson::encode(message);
         let mut retry = tally.retry();
         loop {
             let loaded = self.load_group_and_pending(group_id, tally).await?.ok_or(Rejection::UnknownGroup)?;
+            let message = &numbered(&outgoing.message, loaded.latest);
+            let json = MessageJson::encode(message);
             if !loaded.group.is_member(&message.from) {
                 // A replay wins over a removal that happened after the original send.
                 if let Some(client_id) = &outgoing.client_id
@@ -318,9 +348,10 @@ impl DynamoStore {
             for user in first {
                 items.extend(self.append(user, heads[user], &json, at)?);
             }
+            // The group moves on from the version read (no membership change and no other send
+            // came between), taking this message as its newest.
             let group_check = items.len();
-            let unchanged = HashMap::from([(":v".to_owned(), n(loaded.version))]);
-            items.push(self.condition_check(entity_key(group_pk(group_id), GROUP), "version = :v", Some(unchanged))?);
+            items.push(self.group_update(group_id, message, &json, loaded.version)?);
             if let Some(key) = &key {
                 items.push(self.send_record(message, key, chunks)?);
                 if chunks > 1 {
@@ -333,6 +364,8 @@ impl DynamoStore {
                     items.push(self.entity_put(marker, None)?);
                 }
             }
+            items.push(self.log_put(group_id.as_str(), message, &json, at)?);
+            items.push(self.sender_read(group_id, message, loaded.latest)?);
             let charge = self.send_charge(&message.from, recipients.len())?;
             let charged = items.len();
             items.extend(charge.as_ref().map(|charge| charge.item.clone()));

@@ -14,6 +14,7 @@
 //! a transaction's entries or none, and every earlier position was committed by an earlier
 //! (or the same) transaction: no reader can see position N+1 without N.
 
+mod conversations;
 mod erase;
 mod identity;
 mod limits;
@@ -31,11 +32,14 @@ use self::tables::*;
 use self::writer::Writer;
 use super::events::FeedEvents;
 use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
+use crate::domain::conversation::{
+    ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome,
+};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, FeedPage, Group, GroupId, Name, Recipient, RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq,
-    Session, SessionId, User, UserId,
+    AppUserId, ConversationId, FeedPage, Group, GroupId, MessageJson, Name, Participation, ReadMark, Recipient,
+    RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq, Session, SessionId, User, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -86,13 +90,17 @@ fn update_group(
     tables: &mut WriteTables<'_>,
     id: &GroupId,
     change: impl FnOnce(&mut Group, &redb::Table<&'static str, &'static str>) -> Result<bool, StoreError>,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let mut group = read_group(&tables.groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
-    if change(&mut group, &tables.users)? {
+    let changed = change(&mut group, &tables.users)?;
+    if changed {
         tables.groups.insert(id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
     }
-    Ok(())
+    Ok(changed)
 }
+
+/// A membership entry committed to a feed, to hand to live listeners.
+type Told = Option<(UserId, Seq, Arc<MessageJson>)>;
 
 /// Looks up an earlier send with the same client id: `Some` when this is a replay.
 fn replay(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Option<Sent>> {
@@ -133,14 +141,30 @@ fn recipients(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Vec<
     }
 }
 
-/// Appends the message to `feeds`; returns each feed with the message's position in it.
-fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>) -> StoreResult<Vec<(UserId, Seq)>> {
-    let message = &outgoing.message;
+/// Stores an entry's JSON once, under the next message key.
+fn store_json(tables: &mut WriteTables<'_>, bytes: &[u8]) -> StoreResult<u64> {
     let key = match tables.messages.last().map_err(storage)? {
         Some((newest, _)) => newest.value() + 1,
         None => 1,
     };
-    tables.messages.insert(key, encode(message)?.as_slice()).map_err(storage)?;
+    tables.messages.insert(key, bytes).map_err(storage)?;
+    Ok(key)
+}
+
+/// Appends an entry (a membership entry) to `user`'s feed; its position.
+fn append_entry(tables: &mut WriteTables<'_>, user: &UserId, bytes: &[u8]) -> StoreResult<Seq> {
+    let key = store_json(tables, bytes)?;
+    let position = feed_head(&tables.feed, user.as_str())?.next();
+    tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+    Ok(position)
+}
+
+/// Numbers the message in its conversation, appends it to `feeds` and records it in the
+/// conversation; returns the message as delivered and each feed with its position in it.
+fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>) -> StoreResult<Sent> {
+    let mut message = outgoing.message.clone();
+    message.id = message.id.numbered(conversations::next_number(tables, &message)?);
+    let key = store_json(tables, &encode(&message)?)?;
     let mut positions = Vec::with_capacity(feeds.len());
     for user in feeds {
         let position = feed_head(&tables.feed, user.as_str())?.next();
@@ -150,7 +174,25 @@ fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>
     if let Some(client_id) = &outgoing.client_id {
         tables.sent_by_client_id.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
     }
-    Ok(positions)
+    conversations::record_message(tables, &message, key)?;
+    Ok(Sent { message, replayed: false, deliveries: positions })
+}
+
+/// Records a membership change that happened (`kind`) in the conversation and the user's feed.
+fn told(
+    tables: &mut WriteTables<'_>,
+    change: &MembershipChange,
+    kind: Option<MembershipChangeKind>,
+) -> StoreResult<Told> {
+    let Some(kind) = kind else { return Ok(None) };
+    let (seq, entry) = conversations::record_membership(tables, &change.group, &change.user, kind, &change.caller)?;
+    Ok(Some((change.user.clone(), seq, Arc::new(entry))))
+}
+
+fn publish_told(events: &FeedEvents, told: &Told) {
+    if let Some((user, seq, entry)) = told {
+        events.publish_entry(entry, user, *seq);
+    }
 }
 
 #[async_trait]
@@ -241,6 +283,13 @@ impl Store for EmbeddedStore {
         self.writer
             .write(move |tables| {
                 tables.groups.insert(group.id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
+                let id = crate::domain::ConversationId::Group(group.id.clone());
+                let mut side = Participation { spans: Vec::new(), read: None, joined_at: conversations::now_millis() };
+                side.join(0, side.joined_at);
+                tables
+                    .conversations
+                    .insert((group.owner.as_str(), id.as_str()), encode(&side)?.as_slice())
+                    .map_err(storage)?;
                 Ok(())
             })
             .await
@@ -253,35 +302,75 @@ impl Store for EmbeddedStore {
 
     async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
         let change = change.clone();
+        let events = self.events.clone();
         self.writer
-            .write(move |tables| {
-                let blocked =
-                    tables.blocks.get((change.user.as_str(), change.caller.as_str())).map_err(storage)?.is_some();
-                update_group(tables, &change.group, |group, users| {
-                    group.require_member(&change.caller)?;
-                    if users.get(change.user.as_str()).map_err(storage)?.is_none() {
-                        return Err(Rejection::UnknownUser.into());
-                    }
-                    // Consent: whoever blocked the caller is not added by them.
-                    if blocked && !group.is_member(&change.user) {
-                        return Err(Rejection::BlockedByTarget.into());
-                    }
-                    Ok(group.admit(&change.user, max_members)?)
-                })
-            })
+            .write_then(
+                move |tables| {
+                    let blocked =
+                        tables.blocks.get((change.user.as_str(), change.caller.as_str())).map_err(storage)?.is_some();
+                    let admitted = update_group(tables, &change.group, |group, users| {
+                        group.require_member(&change.caller)?;
+                        if users.get(change.user.as_str()).map_err(storage)?.is_none() {
+                            return Err(Rejection::UnknownUser.into());
+                        }
+                        // Consent: whoever blocked the caller is not added by them.
+                        if blocked && !group.is_member(&change.user) {
+                            return Err(Rejection::BlockedByTarget.into());
+                        }
+                        Ok(group.admit(&change.user, max_members)?)
+                    })?;
+                    told(tables, &change, admitted.then_some(MembershipChangeKind::Added))
+                },
+                move |told| publish_told(&events, told),
+            )
             .await
+            .map(drop)
     }
 
     async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
         let change = change.clone();
+        let events = self.events.clone();
         self.writer
-            .write(move |tables| {
-                update_group(tables, &change.group, |group, _| {
-                    group.remove(&change.caller, &change.user)?;
-                    Ok(true)
-                })
-            })
+            .write_then(
+                move |tables| {
+                    update_group(tables, &change.group, |group, _| {
+                        group.remove(&change.caller, &change.user)?;
+                        Ok(true)
+                    })?;
+                    told(tables, &change, Some(MembershipChangeKind::Removed))
+                },
+                move |told| publish_told(&events, told),
+            )
             .await
+            .map(drop)
+    }
+
+    async fn inbox(&self, user: &UserId, before: Option<&InboxCursor>, limit: usize) -> StoreResult<InboxPage> {
+        self.inbox_now(user, before, limit)
+    }
+
+    async fn history(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        from: HistoryFrom,
+        limit: usize,
+    ) -> StoreResult<Option<HistoryPage>> {
+        self.history_now(user, conversation, from, limit)
+    }
+
+    async fn mark_read(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        up_to: &ReadMark,
+    ) -> StoreResult<ReadOutcome> {
+        let (user, conversation, up_to) = (user.clone(), conversation.clone(), up_to.clone());
+        self.writer.write(move |tables| conversations::mark_read(tables, &user, &conversation, up_to)).await
+    }
+
+    async fn conversation(&self, user: &UserId, conversation: &ConversationId) -> StoreResult<ConversationDetail> {
+        self.conversation_now(user, conversation)
     }
 
     async fn send(&self, outgoing: &Outgoing) -> StoreResult<Sent> {
@@ -300,8 +389,7 @@ impl Store for EmbeddedStore {
                     let sender = outgoing.message.from.as_str();
                     let fanout = u32::try_from(feeds.len()).unwrap_or(u32::MAX);
                     counters.charge(&[(Rule::SendsPerUser, sender, 1), (Rule::FanoutPerUser, sender, fanout)])?;
-                    let deliveries = deliver(tables, &outgoing, feeds)?;
-                    Ok(Sent { message: outgoing.message, replayed: false, deliveries })
+                    deliver(tables, &outgoing, feeds)
                 },
                 move |sent| events.publish(&sent.message, &sent.deliveries),
             )

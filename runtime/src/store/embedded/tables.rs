@@ -24,6 +24,20 @@ pub const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new(
 /// (sender, client_id) → message key of the first send with that client_id.
 pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
 
+/// (user id, conversation id) → JSON [`crate::domain::Participation`]: their side of it.
+pub const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("conversations");
+/// shared conversation key → JSON [`StoredSummary`].
+pub const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
+/// (shared conversation key, number) → message key: each conversation's messages, numbered.
+pub const LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("log");
+
+/// What both sides of a conversation share: its count and its newest message.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StoredSummary {
+    pub latest: u64,
+    pub last: Option<u64>,
+}
+
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
 /// opening and closing a table in redb touches the table directory, which is not free.
 pub struct WriteTables<'txn> {
@@ -35,6 +49,9 @@ pub struct WriteTables<'txn> {
     pub sent_by_client_id: Table<'txn, (&'static str, &'static str), u64>,
     pub app_users: Table<'txn, &'static str, &'static str>,
     pub sessions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub conversations: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub summaries: Table<'txn, &'static str, &'static [u8]>,
+    pub log: Table<'txn, (&'static str, u64), u64>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -48,6 +65,9 @@ impl<'txn> WriteTables<'txn> {
             sent_by_client_id: txn.open_table(SENT_BY_CLIENT_ID)?,
             app_users: txn.open_table(APP_USERS)?,
             sessions: txn.open_table(SESSIONS)?,
+            conversations: txn.open_table(CONVERSATIONS)?,
+            summaries: txn.open_table(SUMMARIES)?,
+            log: txn.open_table(LOG)?,
         })
     }
 }
