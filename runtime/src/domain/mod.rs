@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod inbox;
 pub mod keys;
 pub mod limits;
 pub mod message;

@@ -1,5 +1,5 @@
-//! Conversations on DynamoDB (items in the module docs of [`super`]): the inbox, history pages,
-//! read positions and receipts.
+//! Conversations on DynamoDB (items in the module docs of [`super`]): the inbox and receipts;
+//! history pages in [`super::history`], read positions in [`super::read_marks`].
 //!
 //! | item | key | attributes |
 //! |---|---|---|
@@ -8,16 +8,12 @@
 //! | a group's summary | the group item | `n`, `last` |
 //! | a conversation's messages | `M#<group or low#high>` / `<n, 20 digits>` | `message`, `mid`, `at`, `n`, `ttl` |
 
-use aws_sdk_dynamodb::types::{ConditionCheck, ReturnConsumedCapacity, TransactWriteItem, Update};
-
-use super::capacity::{Read, item_size, read_units};
+use super::DynamoStore;
 use super::items::*;
-use super::metrics::{Kind, Tally};
+use super::metrics::Tally;
 use super::schema::SK;
-use super::{DynamoStore, Outcome, failed, sdk_error};
 use crate::domain::conversation::{
-    Conversation, ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, ReadOutcome, Receipt, Span,
-    inbox_page, next_page, pair_key,
+    Conversation, ConversationDetail, InboxCursor, InboxPage, Receipt, Span, inbox_page, pair_key,
 };
 use crate::domain::{ConversationId, MessageId, MessageJson, Name, Number, Participation, ReadMark, Rejection, UserId};
 use crate::store::{StoreError, StoreResult};
@@ -50,7 +46,7 @@ fn read_mark(number: u64, id: &str) -> StoreResult<ReadMark> {
 }
 
 /// `user`'s read position as the summary of a direct conversation holds it.
-fn read_in_pair(summary: &Item, user: &UserId) -> StoreResult<Option<ReadMark>> {
+pub(super) fn read_in_pair(summary: &Item, user: &UserId) -> StoreResult<Option<ReadMark>> {
     match (summary.get(&format!("r_{user}")), summary.get(&format!("ri_{user}")).and_then(|v| v.as_s().ok())) {
         (Some(_), Some(id)) => Ok(Some(read_mark(get_n(summary, &format!("r_{user}"))?, id)?)),
         _ => Ok(None),
@@ -74,14 +70,14 @@ fn name(raw: Option<&str>) -> Name {
 }
 
 /// Where a conversation's summary is: a direct one's own item, or the group item.
-fn summary_key(user: &UserId, id: &ConversationId) -> Item {
+pub(super) fn summary_key(user: &UserId, id: &ConversationId) -> Item {
     match id {
         ConversationId::Direct(peer) => entity_key(pair_pk(&pair_key(user, peer)), PAIR),
         ConversationId::Group(group) => entity_key(group_pk(group), GROUP),
     }
 }
 
-fn log_key(shared: &str, number: u64) -> Item {
+pub(super) fn log_key(shared: &str, number: u64) -> Item {
     entity_key(log_pk(shared), log_sk(number))
 }
 
@@ -194,7 +190,7 @@ impl DynamoStore {
     }
 
     /// The summary and the caller's side of one conversation; `None` if it is not theirs.
-    async fn summary_and_side(
+    pub(super) async fn summary_and_side(
         &self,
         user: &UserId,
         id: &ConversationId,
@@ -213,189 +209,6 @@ impl DynamoStore {
                 Ok(Some((summary.clone(), participation)))
             }
             _ => Ok(None),
-        }
-    }
-
-    pub(super) async fn history_now(
-        &self,
-        user: &UserId,
-        id: &ConversationId,
-        from: HistoryFrom,
-        limit: usize,
-        tally: &mut Tally,
-    ) -> StoreResult<Option<HistoryPage>> {
-        let shared = id.shared_key(user);
-        // A direct conversation is its two users' whole log; a group's member reads their spans.
-        let side = match id {
-            ConversationId::Direct(_) => Participation::direct(0),
-            ConversationId::Group(_) => match self.get_entity(user_pk(user), &side_sk(id.as_str()), tally).await? {
-                Some(item) => side_from(&item)?,
-                None => return Ok(None),
-            },
-        };
-        let (low, high) = match from {
-            HistoryFrom::Newest => (1, u64::MAX / 2),
-            HistoryFrom::Before(n) => (1, n.0.saturating_sub(1)),
-            HistoryFrom::After(n) => (n.0.saturating_add(1), u64::MAX / 2),
-        };
-        let lowest = side.spans.first().map_or(1, |span| span.from + 1).max(low);
-        let highest = side.spans.iter().map(|span| span.to.unwrap_or(u64::MAX / 2)).max().unwrap_or(0).min(high);
-        if lowest > highest {
-            return Ok(Some(HistoryPage { messages: Vec::new(), next: next_page(from, &[], false) }));
-        }
-        let query = self
-            .client
-            .query()
-            .table_name(&self.options.entities_table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-            .expression_attribute_values(":pk", s(log_pk(&shared)))
-            .expression_attribute_values(":lo", s(log_sk(lowest)))
-            .expression_attribute_values(":hi", s(log_sk(highest)))
-            .projection_expression("n, message, #at")
-            .expression_attribute_names("#at", "at")
-            .scan_index_forward(!from.newest_first())
-            .consistent_read(true)
-            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let output = Self::call(tally, Kind::Read, || query.clone().send()).await?.map_err(sdk_error)?;
-        tally.request(Kind::Read, output.consumed_capacity());
-        tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
-        if matches!(id, ConversationId::Direct(_)) && from == HistoryFrom::Newest && output.items().is_empty() {
-            return Ok(None);
-        }
-        let mut messages = Vec::with_capacity(limit.min(output.items().len()));
-        let mut bytes = 0;
-        let mut expected = match from {
-            HistoryFrom::After(n) => side.next_after(n.0),
-            HistoryFrom::Before(n) => side.next_before(n.0, u64::MAX / 2),
-            HistoryFrom::Newest => None,
-        };
-        // When the entry before a gap (in the direction of reading) was written, once known: at
-        // the start of a page, the cursor's own, read only if the page starts with a gap.
-        let mut previous_at: Option<Option<u64>> = None;
-        let mut more = output.last_evaluated_key().is_some() || output.items().len() > limit;
-        for item in output.items() {
-            let number = get_n(item, "n")?;
-            if !side.contains(Number(number), u64::MAX / 2) {
-                continue;
-            }
-            if messages.len() == limit {
-                more = true;
-                break;
-            }
-            let at = get_n(item, "at")?;
-            // Numbers are dense: a missing one may still be committing (see the module docs of
-            // `super`), so the page stops before it — unless, as a feed's, it can only have
-            // expired.
-            if expected.is_some_and(|expected| expected != number) {
-                let before = match (previous_at, from) {
-                    (Some(known), _) => known,
-                    (None, HistoryFrom::After(n) | HistoryFrom::Before(n)) => {
-                        self.log_entry_at(&shared, n.0, tally).await?
-                    }
-                    (None, HistoryFrom::Newest) => None,
-                };
-                // Going back, the entry read now is the gap's older side.
-                let expired = if from.newest_first() {
-                    self.gap_is_expired(Some(at), before.unwrap_or(at))
-                } else {
-                    self.gap_is_expired(before, at)
-                };
-                if !expired {
-                    more = true;
-                    break;
-                }
-            }
-            let json = MessageJson::from_stored(get_s(item, "message")?.as_bytes()).map_err(StoreError::unavailable)?;
-            if !crate::domain::FeedPage::fits(messages.len(), bytes, json.as_bytes().len()) {
-                more = true;
-                break;
-            }
-            bytes += json.as_bytes().len();
-            messages.push((Number(number), json));
-            previous_at = Some(Some(at));
-            expected =
-                if from.newest_first() { side.next_before(number, u64::MAX / 2) } else { side.next_after(number) };
-        }
-        let more = more || (from.newest_first() && expected.is_some_and(|n| n >= lowest));
-        Ok(Some(HistoryPage { next: next_page(from, &messages, more), messages }))
-    }
-
-    /// When the log entry `number` of `shared` was written; `None` if it is gone (expired).
-    async fn log_entry_at(&self, shared: &str, number: u64, tally: &mut Tally) -> StoreResult<Option<u64>> {
-        if number == 0 {
-            return Ok(None);
-        }
-        let item = self.get_entity(log_pk(shared), &log_sk(number), tally).await?;
-        item.map(|item| get_n(&item, "at")).transpose()
-    }
-
-    /// One transaction: the message must be the conversation's (its log item holds its id), and
-    /// the position moves only forward.
-    pub(super) async fn mark_read_now(
-        &self,
-        user: &UserId,
-        id: &ConversationId,
-        mark: &ReadMark,
-        tally: &mut Tally,
-    ) -> StoreResult<ReadOutcome> {
-        let shared = id.shared_key(user);
-        let check = ConditionCheck::builder()
-            .table_name(&self.options.entities_table)
-            .set_key(Some(log_key(&shared, mark.number.0)))
-            .condition_expression("mid = :id")
-            .expression_attribute_values(":id", s(mark.message.as_str()))
-            .build()
-            .map_err(StoreError::unavailable)?;
-        let (key, r, ri) = match id {
-            ConversationId::Direct(_) => (summary_key(user, id), format!("r_{user}"), format!("ri_{user}")),
-            ConversationId::Group(_) => (side_key(user, id.as_str()), "r".to_owned(), "ri".to_owned()),
-        };
-        let exists = match id {
-            ConversationId::Direct(_) => "attribute_exists(pk)".to_owned(),
-            // Their side exists and is a side (a read position alone is not).
-            ConversationId::Group(_) => "attribute_exists(spans)".to_owned(),
-        };
-        let update = Update::builder()
-            .table_name(&self.options.entities_table)
-            .set_key(Some(key))
-            .update_expression("SET #r = :n, #ri = :id")
-            .condition_expression(format!("{exists} AND (attribute_not_exists(#r) OR #r < :n)"))
-            .expression_attribute_names("#r", r)
-            .expression_attribute_names("#ri", ri)
-            .expression_attribute_values(":n", n(mark.number.0))
-            .expression_attribute_values(":id", s(mark.message.as_str()))
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .build()
-            .map_err(StoreError::unavailable)?;
-        let items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ];
-        match self.transact(items, tally).await? {
-            Outcome::Committed => Ok(ReadOutcome::Moved),
-            Outcome::Cancelled(reasons) if failed(&reasons, 0) => {
-                // The message is not this conversation's — or the conversation is not theirs.
-                match self.summary_and_side(user, id, tally).await? {
-                    Some(_) => Err(Rejection::UnknownMessage.into()),
-                    None => Err(Rejection::UnknownConversation.into()),
-                }
-            }
-            Outcome::Cancelled(reasons) if failed(&reasons, 1) => {
-                // Ours but already there or further, or not ours at all.
-                let old = reasons[1].item();
-                let theirs = old.is_some_and(|item| match id {
-                    ConversationId::Direct(_) => item.contains_key("pk"),
-                    ConversationId::Group(_) => item.contains_key("spans"),
-                });
-                if theirs { Ok(ReadOutcome::Unchanged) } else { Err(Rejection::UnknownConversation.into()) }
-            }
-            Outcome::Cancelled(reasons) => Err(StoreError::unavailable(format!(
-                "read position not written: {:?}",
-                reasons.iter().map(|r| r.code().unwrap_or("None")).collect::<Vec<_>>()
-            ))),
         }
     }
 
@@ -438,35 +251,5 @@ impl DynamoStore {
         };
         let conversation = assemble(user, id.clone(), side, Some(&summary), None, None)?;
         Ok(ConversationDetail { conversation, members: receipts })
-    }
-}
-
-impl DynamoStore {
-    /// Marks the direct conversation `pair` as one whose other user was erased: sends to them
-    /// fail (`UnknownUser`) from now on, while the remaining user keeps the conversation.
-    pub(super) async fn mark_gone(&self, pair: &str, tally: &mut Tally) -> StoreResult<()> {
-        let key = entity_key(pair_pk(pair), PAIR);
-        let request = self
-            .client
-            .update_item()
-            .table_name(&self.options.entities_table)
-            .set_key(Some(key.clone()))
-            .update_expression("SET gone = :t")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        tally.bill_write(super::capacity::write_units(
-            tally.known(&self.options.entities_table, &key).unwrap_or(1024),
-            false,
-        ));
-        let result = Self::call(tally, Kind::Write, || request.clone().send()).await?;
-        match result {
-            Ok(output) => tally.request(Kind::Write, output.consumed_capacity()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                tally.request(Kind::Write, None)
-            }
-            Err(error) => return Err(sdk_error(error)),
-        }
-        Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! summary (count and newest message) and the numbered log, all written in the transaction that
 //! delivers the message or changes the membership, so they always agree with the feeds.
 
+use std::sync::Arc;
+
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::tables::*;
@@ -14,7 +16,8 @@ use crate::domain::{
     ConversationId, GroupId, Message, MessageJson, Name, Number, Participation, ReadMark, Recipient, Rejection, Seq,
     UserId,
 };
-use crate::store::StoreResult;
+use crate::store::events::FeedEvents;
+use crate::store::{MembershipChange, StoreResult};
 
 pub fn now_millis() -> u64 {
     chrono::Utc::now().timestamp_millis().max(0) as u64
@@ -117,6 +120,26 @@ pub fn record_membership(
     let entry = membership_entry(group, change, by, now);
     let seq = append_entry(tables, user, entry.as_bytes())?;
     Ok((seq, entry))
+}
+
+/// A membership entry committed to a feed, to hand to live listeners.
+pub type Told = Option<(UserId, Seq, Arc<MessageJson>)>;
+
+/// Records a membership change that happened (`kind`) in the conversation and the user's feed.
+pub fn told(
+    tables: &mut WriteTables<'_>,
+    change: &MembershipChange,
+    kind: Option<MembershipChangeKind>,
+) -> StoreResult<Told> {
+    let Some(kind) = kind else { return Ok(None) };
+    let (seq, entry) = record_membership(tables, &change.group, &change.user, kind, &change.caller)?;
+    Ok(Some((change.user.clone(), seq, Arc::new(entry))))
+}
+
+pub fn publish_told(events: &FeedEvents, told: &Told) {
+    if let Some((user, seq, entry)) = told {
+        events.publish_entry(entry, user, *seq);
+    }
 }
 
 /// Moves `user`'s read position in `id` to `mark`: the message must be that conversation's.

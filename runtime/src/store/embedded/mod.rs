@@ -38,8 +38,8 @@ use crate::domain::conversation::{
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, ConversationId, FeedPage, Group, GroupId, MessageJson, Name, Participation, ReadMark, Recipient,
-    RefreshToken, Rejection, Rule, RuleLimits, Sent, Seq, Session, SessionId, User, UserId,
+    AppUserId, ConversationId, FeedPage, Group, GroupId, Name, Participation, ReadMark, Recipient, RefreshToken,
+    Rejection, Rule, RuleLimits, Sent, Seq, Session, SessionId, User, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -98,9 +98,6 @@ fn update_group(
     }
     Ok(changed)
 }
-
-/// A membership entry committed to a feed, to hand to live listeners.
-type Told = Option<(UserId, Seq, Arc<MessageJson>)>;
 
 /// Looks up an earlier send with the same client id: `Some` when this is a replay.
 fn replay(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Option<Sent>> {
@@ -176,23 +173,6 @@ fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>
     }
     conversations::record_message(tables, &message, key)?;
     Ok(Sent { message, replayed: false, deliveries: positions })
-}
-
-/// Records a membership change that happened (`kind`) in the conversation and the user's feed.
-fn told(
-    tables: &mut WriteTables<'_>,
-    change: &MembershipChange,
-    kind: Option<MembershipChangeKind>,
-) -> StoreResult<Told> {
-    let Some(kind) = kind else { return Ok(None) };
-    let (seq, entry) = conversations::record_membership(tables, &change.group, &change.user, kind, &change.caller)?;
-    Ok(Some((change.user.clone(), seq, Arc::new(entry))))
-}
-
-fn publish_told(events: &FeedEvents, told: &Told) {
-    if let Some((user, seq, entry)) = told {
-        events.publish_entry(entry, user, *seq);
-    }
 }
 
 #[async_trait]
@@ -319,9 +299,9 @@ impl Store for EmbeddedStore {
                         }
                         Ok(group.admit(&change.user, max_members)?)
                     })?;
-                    told(tables, &change, admitted.then_some(MembershipChangeKind::Added))
+                    conversations::told(tables, &change, admitted.then_some(MembershipChangeKind::Added))
                 },
-                move |told| publish_told(&events, told),
+                move |told| conversations::publish_told(&events, told),
             )
             .await
             .map(drop)
@@ -337,9 +317,9 @@ impl Store for EmbeddedStore {
                         group.remove(&change.caller, &change.user)?;
                         Ok(true)
                     })?;
-                    told(tables, &change, Some(MembershipChangeKind::Removed))
+                    conversations::told(tables, &change, Some(MembershipChangeKind::Removed))
                 },
-                move |told| publish_told(&events, told),
+                move |told| conversations::publish_told(&events, told),
             )
             .await
             .map(drop)
