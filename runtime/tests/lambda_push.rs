@@ -162,6 +162,11 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     let group = function.call("POST", "/v1/groups", Some(&a), Some(json!({ "name": "team" }))).await;
     let group = group.body["id"].as_str().unwrap().to_owned();
     assert_eq!(function.call("PUT", &format!("/v1/groups/{group}/members/{bob}"), Some(&a), None).await.status, 204);
+    // Being added put a membership entry in Bob's feed, which is not pushed: the next frame's
+    // `after` is that entry's position, not his cursor, so his client polls, as the protocol says
+    // for any gap — an empty page (he did not ask for membership entries) whose `next` is past it.
+    let (passed_over, bob_next) = function.feed(&b).await;
+    assert!(passed_over.iter().all(|m| m["kind"] != "membership"));
     let hello =
         function.call("POST", &format!("/v1/groups/{group}/messages"), Some(&b), Some(json!({"text": "hello"}))).await;
     assert_eq!(hello.status, 201);
