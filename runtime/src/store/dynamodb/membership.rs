@@ -98,10 +98,7 @@ impl DynamoStore {
             .map_err(StoreError::unavailable)?;
         let note = entity_key(user_pk(user), membership_sk(&change.group));
         let note = match kind {
-            MembershipChangeKind::Added => {
-                let put = Put::builder().table_name(&self.options.entities_table).set_item(Some(note));
-                TransactWriteItem::builder().put(put.build().map_err(StoreError::unavailable)?).build()
-            }
+            MembershipChangeKind::Added => self.entity_put(note, None)?,
             MembershipChangeKind::Removed => {
                 let delete = Delete::builder().table_name(&self.options.entities_table).set_key(Some(note));
                 TransactWriteItem::builder().delete(delete.build().map_err(StoreError::unavailable)?).build()

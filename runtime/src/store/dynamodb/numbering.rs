@@ -129,22 +129,13 @@ impl DynamoStore {
             let user = get_s(profile, "pk")?.trim_start_matches("U#");
             summary.insert(format!("name_{user}"), s(get_s(profile, "name")?));
         }
-        let put = |item: Item, condition: Option<&str>| -> StoreResult<TransactWriteItem> {
-            let put = Put::builder()
-                .table_name(&self.options.entities_table)
-                .set_item(Some(item))
-                .set_condition_expression(condition.map(str::to_owned))
-                .build()
-                .map_err(StoreError::unavailable)?;
-            Ok(TransactWriteItem::builder().put(put).build())
-        };
-        let mut items = vec![put(summary, Some("attribute_not_exists(pk)"))?];
+        let mut items = vec![self.entity_put(summary, Some("attribute_not_exists(pk)"))?];
         let spans = serde_json::to_string(&[Span { from: 0, to: None }]).map_err(StoreError::unavailable)?;
         for (user, peer) in users.iter().zip(users.iter().rev()) {
             let mut side = side_key(user, peer.as_str());
             side.insert("spans".into(), s(spans.clone()));
             side.insert("joined_at".into(), n(now_millis()));
-            items.push(put(side, None)?);
+            items.push(self.entity_put(side, None)?);
         }
         Ok(items)
     }

@@ -74,7 +74,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
-    fn entity_put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
+    pub(super) fn entity_put(&self, item: Item, condition: Option<&str>) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.options.entities_table)
             .set_item(Some(item))
