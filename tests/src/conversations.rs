@@ -242,6 +242,29 @@ pub async fn notes_to_self_and_blocked_senders(backend: &Backend) {
     assert!(store.history(&alice, &theirs, HistoryFrom::Newest, 10).await.unwrap().is_none());
 }
 
+pub async fn a_rename_reaches_every_conversation(backend: &Backend) {
+    use runtime::domain::AppUserId;
+    let store = &*backend.store;
+    let app = AppUserId::parse("auth0|renamed").unwrap();
+    let ada = store.upsert_app_user(&app, &Name::parse("Ada").unwrap(), &UserId::generate()).await.unwrap().id;
+    let (bob, carol) = (user(store, "bob").await, user(store, "carol").await);
+    dm(store, &ada, &bob, "hi bob").await;
+    dm(store, &carol, &ada, "hi ada").await;
+    dm(store, &ada, &ada, "a note").await;
+    let named = |all: Vec<Conversation>, id: &UserId| {
+        all.into_iter().find(|c| c.id.as_str() == id.as_str()).expect("the conversation").name.as_str().to_owned()
+    };
+    assert_eq!(named(inbox(store, &bob).await, &ada), "Ada");
+
+    store.upsert_app_user(&app, &Name::parse("Ada Lovelace").unwrap(), &UserId::generate()).await.unwrap();
+    assert_eq!(named(inbox(store, &bob).await, &ada), "Ada Lovelace", "whoever sent first");
+    assert_eq!(named(inbox(store, &carol).await, &ada), "Ada Lovelace", "whoever received first");
+    assert_eq!(named(inbox(store, &ada).await, &ada), "Ada Lovelace", "notes to self");
+    assert_eq!(named(inbox(store, &ada).await, &bob), "bob", "the peer's name is theirs");
+    let detail = store.conversation(&bob, &ConversationId::Direct(ada.clone())).await.unwrap();
+    assert_eq!(detail.conversation.name.as_str(), "Ada Lovelace");
+}
+
 /// Every message of `user`'s feed (membership entries left out), oldest first.
 pub async fn feed_messages(store: &dyn Store, user: &UserId) -> Vec<Message> {
     let (mut after, mut messages) = (Seq::START, Vec::new());

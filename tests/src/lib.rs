@@ -73,6 +73,7 @@ macro_rules! store_conformance_tests {
             read_positions_only_move_forward_and_every_device_sees_them,
             membership_reaches_the_feed_and_left_groups_keep_what_was_received,
             notes_to_self_and_blocked_senders,
+            a_rename_reaches_every_conversation,
         );
         $crate::__suite_tests!($backend, identity:
             app_users_upsert_to_one_user_even_when_racing,

@@ -197,8 +197,12 @@ async fn session_operations_make_their_documented_requests() {
     // The mapping read (nothing found: still a unit), its conditional put, the profile's put.
     let user = store.upsert_app_user(&app, &name, &UserId::generate()).await.unwrap();
     assert_budget(&dynamo, "upsert_app_user", 3, (1.0, 2.0));
+    // Again with the same name: the mapping and the profile read, nothing written.
     store.upsert_app_user(&app, &name, &UserId::generate()).await.unwrap();
-    assert_budget(&dynamo, "upsert_app_user", 2, (1.0, 1.0));
+    assert_budget(&dynamo, "upsert_app_user", 2, (2.0, 0.0));
+    // Renamed, with no conversation yet: the reads, the Query of their conversations, the profile.
+    store.upsert_app_user(&app, &Name::parse("Ada Lovelace").unwrap(), &UserId::generate()).await.unwrap();
+    assert_budget(&dynamo, "upsert_app_user", 4, (3.0, 1.0));
     store.app_user(&app).await.unwrap();
     assert_budget(&dynamo, "get_app_user", 2, (2.0, 0.0));
 
@@ -251,8 +255,8 @@ async fn session_operations_make_their_documented_requests() {
     sign_in("Ada").await;
     assert_eq!(requests(spent(&dynamo)), [("create_session", 1), ("get_app_user", 2)], "a returning user: 3");
     sign_in("Ada L.").await;
-    let renamed = [("create_session", 1), ("get_app_user", 2), ("upsert_app_user", 2)];
-    assert_eq!(requests(spent(&dynamo)), renamed, "a renamed user: 5");
+    let renamed = [("create_session", 1), ("get_app_user", 2), ("upsert_app_user", 4)];
+    assert_eq!(requests(spent(&dynamo)), renamed, "a renamed user: 7");
     let refused = json!({ "id_token": sign_hs256(b"not the secret, but 32 bytes long!", &json!({})) }).to_string();
     app.call("POST", "/v1/sessions", None, Some(&refused)).await.assert_error(401, "invalid_id_token");
     assert!(spent(&dynamo).is_empty(), "a refused token costs no request");

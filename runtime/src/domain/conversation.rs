@@ -71,7 +71,7 @@ pub fn pair_key(a: &UserId, b: &UserId) -> String {
     format!("{low}#{high}")
 }
 
-pub use super::inbox::{Conversation, InboxCursor, InboxPage, inbox_page};
+pub use super::inbox::{Conversation, InInbox, InboxCursor, InboxPage, inbox_page, page_of};
 
 /// The number of a message in its conversation: 1, 2, 3, … with no gaps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -17,11 +17,25 @@ pub struct Conversation {
     pub updated_at: u64,
 }
 
-impl Conversation {
-    /// The inbox's order: most recent first, then by id.
-    pub fn order_key(&self) -> (std::cmp::Reverse<u64>, String) {
-        (std::cmp::Reverse(self.updated_at), self.id.as_str().to_owned())
+/// What the inbox orders by: the newest activity first, then the id.
+pub trait InInbox {
+    /// Milliseconds since the epoch.
+    fn updated_at(&self) -> u64;
+    fn inbox_id(&self) -> &str;
+}
+
+impl InInbox for Conversation {
+    fn updated_at(&self) -> u64 {
+        self.updated_at
     }
+
+    fn inbox_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+fn inbox_order(a: &impl InInbox, b: &impl InInbox) -> std::cmp::Ordering {
+    b.updated_at().cmp(&a.updated_at()).then_with(|| a.inbox_id().cmp(b.inbox_id()))
 }
 
 /// A page of the inbox, and where the next starts.
@@ -38,26 +52,47 @@ pub struct InboxCursor {
     pub id: String,
 }
 
-impl InboxCursor {
-    pub fn of(conversation: &Conversation) -> Self {
-        Self { updated_at: conversation.updated_at, id: conversation.id.as_str().to_owned() }
+impl InInbox for InboxCursor {
+    fn updated_at(&self) -> u64 {
+        self.updated_at
     }
 
-    /// Whether `conversation` comes after this cursor in the inbox's order.
-    pub fn precedes(&self, conversation: &Conversation) -> bool {
-        (std::cmp::Reverse(self.updated_at), self.id.clone()) < conversation.order_key()
+    fn inbox_id(&self) -> &str {
+        &self.id
     }
 }
 
+impl InboxCursor {
+    pub fn of(item: &impl InInbox) -> Self {
+        Self { updated_at: item.updated_at(), id: item.inbox_id().to_owned() }
+    }
+
+    /// Whether `item` comes after this cursor in the inbox's order.
+    pub fn precedes(&self, item: &impl InInbox) -> bool {
+        inbox_order(self, item).is_lt()
+    }
+}
+
+/// Sorts every item into the inbox's order and cuts the page after `before`; the cursor of the
+/// next page if there is one. Stores order cheap stand-ins and build only the page's
+/// conversations in full.
+pub fn page_of<T: InInbox>(
+    mut all: Vec<T>,
+    before: Option<&InboxCursor>,
+    limit: usize,
+) -> (Vec<T>, Option<InboxCursor>) {
+    all.retain(|item| before.is_none_or(|cursor| cursor.precedes(item)));
+    all.sort_by(inbox_order);
+    let more = all.len() > limit;
+    all.truncate(limit);
+    let next = more.then(|| InboxCursor::of(all.last().expect("a full page")));
+    (all, next)
+}
+
 /// Sorts every conversation of a user into the inbox's order and cuts the page after `before`.
-pub fn inbox_page(mut all: Vec<Conversation>, before: Option<&InboxCursor>, limit: usize) -> InboxPage {
-    all.sort_by_key(Conversation::order_key);
-    let mut rest: Vec<Conversation> =
-        all.into_iter().filter(|c| before.is_none_or(|cursor| cursor.precedes(c))).collect();
-    let more = rest.len() > limit;
-    rest.truncate(limit);
-    let next = more.then(|| InboxCursor::of(rest.last().expect("a full page")));
-    InboxPage { conversations: rest, next }
+pub fn inbox_page(all: Vec<Conversation>, before: Option<&InboxCursor>, limit: usize) -> InboxPage {
+    let (conversations, next) = page_of(all, before, limit);
+    InboxPage { conversations, next }
 }
 
 #[cfg(test)]

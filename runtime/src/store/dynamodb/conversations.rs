@@ -131,6 +131,31 @@ impl DynamoStore {
         self.query_entities(user_pk(user), SIDE, tally).await
     }
 
+    /// A rename reaches the summaries of the user's direct conversations, which keep both names
+    /// so that an inbox page reads no profiles: one Query and one update per conversation, paid
+    /// by the rare rename instead of by every inbox read.
+    pub(super) async fn rename_in_pairs(&self, user: &UserId, name: &Name, tally: &mut Tally) -> StoreResult<()> {
+        for side in self.sides(user, tally).await? {
+            let ConversationId::Direct(peer) = conversation_id(&side)? else { continue };
+            let key = entity_key(pair_pk(&pair_key(user, &peer)), PAIR);
+            let attribute = format!("name_{user}");
+            let mut written = key.clone();
+            written.insert(attribute.clone(), s(name.as_str()));
+            self.bill_put(&self.options.entities_table, &written, tally);
+            let update = self
+                .client
+                .update_item()
+                .set_key(Some(key))
+                .update_expression("SET #n = :n")
+                // An erased peer's summary may be gone: then there is nothing to rename.
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#n", attribute)
+                .expression_attribute_values(":n", s(name.as_str()));
+            self.update_if(update, tally).await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn inbox_now(
         &self,
         user: &UserId,
@@ -156,9 +181,10 @@ impl DynamoStore {
             parsed.push((id, side, group_name));
         }
         let found = self.batch_get(&self.options.entities_table, keys, None, tally).await?;
-        let by_key = |pk: String, sk: &str| {
-            found.iter().find(|item| get_s(item, "pk").ok() == Some(pk.as_str()) && get_s(item, SK).ok() == Some(sk))
-        };
+        // Indexed once: a thousand conversations would otherwise scan a thousand items each.
+        let index: std::collections::HashMap<(&str, &str), &Item> =
+            found.iter().filter_map(|item| Some(((get_s(item, "pk").ok()?, get_s(item, SK).ok()?), item))).collect();
+        let by_key = |pk: String, sk: &str| index.get(&(pk.as_str(), sk)).copied();
         let mut all = Vec::with_capacity(parsed.len());
         for (id, side, group_name) in parsed {
             let summary_item = match &id {

@@ -61,21 +61,35 @@ impl DynamoStore {
         new_id: &UserId,
         tally: &mut Tally,
     ) -> StoreResult<User> {
-        let id = match self.mapped_user(app, tally).await? {
-            Some(id) => id,
+        let (id, created) = match self.mapped_user(app, tally).await? {
+            Some(id) => (id, false),
             None => {
                 let mut mapping = entity_key(app_user_pk(app), APP_USER);
                 mapping.insert("user".into(), s(new_id.as_str()));
                 let put = self.client.put_item().condition_expression(NOT_EXISTS);
                 if self.put_if(put, &self.options.entities_table, mapping, tally).await? {
-                    new_id.clone()
+                    (new_id.clone(), true)
                 } else {
-                    self.mapped_user(app, tally).await?.ok_or_else(|| StoreError::unavailable("app user vanished"))?
+                    let id = self.mapped_user(app, tally).await?;
+                    (id.ok_or_else(|| StoreError::unavailable("app user vanished"))?, false)
                 }
             }
         };
         let user = User { id, name: name.clone() };
-        self.put_entity(profile_item(&user), None, tally).await?;
+        // The summaries first, the profile last: a crash between them leaves the old name in the
+        // profile, so the app's retried upsert still sees a rename and finishes it. A user this
+        // upsert created has neither yet.
+        let profile = match created {
+            true => None,
+            false => self.get_entity(user_pk(&user.id), PROFILE, tally).await?,
+        };
+        let stored = profile.as_ref().map(|item| get_s(item, "name")).transpose()?;
+        if stored.is_some_and(|stored| stored != name.as_str()) {
+            self.rename_in_pairs(&user.id, name, tally).await?;
+        }
+        if stored != Some(name.as_str()) {
+            self.put_entity(profile_item(&user), None, tally).await?;
+        }
         Ok(user)
     }
 

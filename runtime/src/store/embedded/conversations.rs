@@ -9,8 +9,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::tables::*;
 use super::{EmbeddedStore, append_entry};
 use crate::domain::conversation::{
-    Conversation, ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind,
-    ReadOutcome, Receipt, inbox_page, membership_entry, next_page,
+    Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, MembershipChangeKind,
+    ReadOutcome, Receipt, membership_entry, next_page, page_of,
 };
 use crate::domain::{
     ConversationId, GroupId, Message, MessageJson, Name, Number, Participation, ReadMark, Recipient, Rejection, Seq,
@@ -69,7 +69,7 @@ pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64)
     let number = message.id.number().expect("stores number every message they deliver");
     let shared = shared_key(message);
     tables.log.insert((shared.as_str(), number.0), key).map_err(storage)?;
-    let stored = StoredSummary { latest: number.0, last: Some(key) };
+    let stored = StoredSummary { latest: number.0, at: Some(message.sent_at.timestamp_millis().max(0) as u64) };
     tables.summaries.insert(shared.as_str(), encode(&stored)?.as_slice()).map_err(storage)?;
     let now = now_millis();
     if let Recipient::Direct(to) = &message.to
@@ -201,22 +201,58 @@ impl Snapshot {
         }
     }
 
-    fn conversation(&self, user: &UserId, id: ConversationId, side: &Participation) -> StoreResult<Conversation> {
+    /// Where a conversation of `user`'s goes in the inbox: from the summary alone, unless the
+    /// newest message they may see is not the conversation's newest (a group they left).
+    fn place(&self, user: &UserId, id: ConversationId, side: Participation) -> StoreResult<Placed> {
         let shared = id.shared_key(user);
-        let latest = summary(&self.summaries, &shared)?.latest;
+        let summary = summary(&self.summaries, &shared)?;
+        let updated_at = match (side.last_visible(summary.latest), summary.at) {
+            (None, _) => side.joined_at,
+            (Some(n), Some(at)) if n.0 == summary.latest => at,
+            (Some(n), _) => self.sent_at(&shared, n)?.unwrap_or(side.joined_at),
+        };
+        Ok(Placed { id, side, latest: summary.latest, updated_at })
+    }
+
+    fn sent_at(&self, shared: &str, n: Number) -> StoreResult<Option<u64>> {
+        let message = self.message(shared, n)?.map(|json| json.decode()).transpose();
+        let message = message.map_err(|e| corrupt("message", e))?;
+        Ok(message.map(|m| m.sent_at.timestamp_millis().max(0) as u64))
+    }
+
+    fn conversation(&self, user: &UserId, placed: Placed) -> StoreResult<Conversation> {
+        let Placed { id, side, latest, updated_at } = placed;
         let last_message = match side.last_visible(latest) {
-            Some(n) => self.message(&shared, n)?,
+            Some(n) => self.message(&id.shared_key(user), n)?,
             None => None,
         };
-        let sent_at = last_message.as_ref().and_then(|json| json.decode().ok()).map(|m| m.sent_at.timestamp_millis());
         Ok(Conversation {
             name: self.name(&id)?,
-            updated_at: sent_at.map_or(side.joined_at, |at| at.max(0) as u64),
+            updated_at,
             unread: side.unread(latest),
-            read_up_to: side.read.as_ref().map(|mark| mark.message.clone()),
+            read_up_to: side.read.map(|mark| mark.message),
             last_message,
             id,
         })
+    }
+}
+
+/// A conversation placed in the inbox's order, before its name and message are read: a page of
+/// 1,000 conversations reads those for the page only.
+struct Placed {
+    id: ConversationId,
+    side: Participation,
+    latest: u64,
+    updated_at: u64,
+}
+
+impl InInbox for Placed {
+    fn updated_at(&self) -> u64 {
+        self.updated_at
+    }
+
+    fn inbox_id(&self) -> &str {
+        self.id.as_str()
     }
 }
 
@@ -237,9 +273,12 @@ impl EmbeddedStore {
             let (key, value) = entry.map_err(storage)?;
             let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
             let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
-            all.push(snapshot.conversation(user, id, &side)?);
+            all.push(snapshot.place(user, id, side)?);
         }
-        Ok(inbox_page(all, before, limit))
+        let (page, next) = page_of(all, before, limit);
+        let conversations =
+            page.into_iter().map(|placed| snapshot.conversation(user, placed)).collect::<StoreResult<_>>()?;
+        Ok(InboxPage { conversations, next })
     }
 
     pub(super) fn history_now(
@@ -297,7 +336,7 @@ impl EmbeddedStore {
             let read = participation(&snapshot.conversations, &member, &theirs)?.and_then(|side| side.read);
             receipts.push(Receipt { user: member, read_up_to: read.map(|mark| mark.message) });
         }
-        let conversation = snapshot.conversation(user, id.clone(), &side)?;
+        let conversation = snapshot.conversation(user, snapshot.place(user, id.clone(), side)?)?;
         Ok(ConversationDetail { conversation, members: receipts })
     }
 }

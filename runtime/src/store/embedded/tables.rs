@@ -31,11 +31,14 @@ pub const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summar
 /// (shared conversation key, number) → message key: each conversation's messages, numbered.
 pub const LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("log");
 
-/// What both sides of a conversation share: its count and its newest message.
+/// What both sides of a conversation share: its count and when its newest message was sent
+/// (milliseconds since the epoch), so the inbox orders conversations without reading messages.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoredSummary {
     pub latest: u64,
-    pub last: Option<u64>,
+    /// Absent in summaries written before it was kept: the inbox then reads the message.
+    #[serde(default)]
+    pub at: Option<u64>,
 }
 
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
