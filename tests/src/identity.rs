@@ -150,6 +150,10 @@ pub async fn erasing_an_app_user_leaves_nothing_of_theirs(backend: &Backend) {
     assert_eq!(store.app_user(&app).await.unwrap(), None, "the app's id of them");
     assert!(store.feed(&ada, Seq::START, 100).await.unwrap().entries.is_empty(), "the feed");
     assert!(store.blocked(&ada).await.unwrap().is_empty(), "their blocks");
+    assert!(store.inbox(&ada, None, 100).await.unwrap().conversations.is_empty(), "their conversations");
+    let with_ada = store.inbox(&carol, None, 100).await.unwrap().conversations;
+    let with_ada = with_ada.iter().find(|c| c.id.as_str() == ada.as_str()).expect("Carol's side stays");
+    assert_eq!(with_ada.name.as_str(), "deleted user");
     assert_eq!(store.blocked(&bob).await.unwrap(), vec![ada.clone()], "others' blocks of them stay, inert");
     assert!(refused(rotate(store, &token).await.0), "their sessions");
     let owned_now = store.group(&owned.id).await.unwrap().unwrap();

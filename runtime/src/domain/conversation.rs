@@ -184,7 +184,12 @@ impl Participation {
     /// Messages they received after their read position (their own sends move it, so these are
     /// others'). Exact at any count.
     pub fn unread(&self, latest: u64) -> u64 {
-        let read = self.read.as_ref().map_or(0, |mark| mark.number.0);
+        self.unread_past(self.read.as_ref().map_or(0, |mark| mark.number.0), latest)
+    }
+
+    /// As [`Participation::unread`], with the read position given as a number (a store that
+    /// keeps it apart from the side).
+    pub fn unread_past(&self, read: u64, latest: u64) -> u64 {
         self.spans.iter().map(|span| span.end(latest).saturating_sub(span.from.max(read))).sum()
     }
 

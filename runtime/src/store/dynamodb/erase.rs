@@ -32,7 +32,7 @@ impl DynamoStore {
                 self.leave(&group, &user, tally).await?;
             } else if let Some(peer) = sk.strip_prefix(SIDE).and_then(UserId::parse) {
                 // Their direct conversations take no more messages: the peer's side stays.
-                self.mark_gone(&crate::domain::conversation::pair_key(&user, &peer), tally).await?;
+                self.mark_gone(&user, &peer, tally).await?;
             } else if sk == CONNECTIONS {
                 connections.extend(listed(&user, item).into_iter().map(|record| record.connection));
             }

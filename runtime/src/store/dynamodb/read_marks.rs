@@ -81,27 +81,33 @@ impl DynamoStore {
         }
     }
 
-    /// Marks the direct conversation `pair` as one whose other user was erased: sends to them
-    /// fail (`UnknownUser`) from now on, while the remaining user keeps the conversation.
-    pub(super) async fn mark_gone(&self, pair: &str, tally: &mut Tally) -> StoreResult<()> {
-        let key = entity_key(pair_pk(pair), PAIR);
+    /// Marks `user`'s direct conversation with `peer` as one whose user was erased: sends to them
+    /// fail (`UnknownUser`) from now on, their name goes (the peer's inbox says "deleted user"),
+    /// and the peer keeps the conversation.
+    pub(super) async fn mark_gone(&self, user: &UserId, peer: &UserId, tally: &mut Tally) -> StoreResult<()> {
+        let key = entity_key(pair_pk(&crate::domain::conversation::pair_key(user, peer)), PAIR);
         let request = self
             .client
             .update_item()
             .table_name(&self.options.entities_table)
             .set_key(Some(key.clone()))
-            .update_expression("SET gone = :t")
+            .update_expression("SET gone = :t REMOVE #n")
             .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#n", format!("name_{user}"))
             .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            // The item as it was: what the update is billed by (the larger of before and after,
+            // and after is smaller but for `gone`), without reading it first.
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        tally.bill_write(super::capacity::write_units(
-            tally.known(&self.options.entities_table, &key).unwrap_or(1024),
-            false,
-        ));
         let result = Self::call(tally, Kind::Write, || request.clone().send()).await?;
         match result {
-            Ok(output) => tally.request(Kind::Write, output.consumed_capacity()),
+            Ok(output) => {
+                let old = output.attributes().map_or(0, super::capacity::item_size);
+                tally.bill_write(super::capacity::write_units(old + "gone".len() as u64 + 1, false));
+                tally.request(Kind::Write, output.consumed_capacity())
+            }
             Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                tally.bill_write(super::capacity::write_units(0, false));
                 tally.request(Kind::Write, None)
             }
             Err(error) => return Err(sdk_error(error)),

@@ -1,20 +1,21 @@
-//! Conversations on the embedded store: each user's side of each conversation, the shared
-//! summary (count and newest message) and the numbered log, all written in the transaction that
-//! delivers the message or changes the membership, so they always agree with the feeds.
+//! Conversations on the embedded store, written in the transaction that delivers the message or
+//! changes the membership, so they always agree with the feeds: each conversation's numbered log
+//! (with a direct conversation's read positions beside its newest entry), each user's side of it
+//! (a direct one's beside their feed, a group's in its own table).
+//!
+//! What a send writes beyond its feed entries is one log entry, into the page of the
+//! conversation's newest entry; a group send also rewrites the sender's side (their read
+//! position), as a group's cannot sit in one record for every member.
 
 use std::sync::Arc;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 
+use super::append_entry;
 use super::tables::*;
-use super::{EmbeddedStore, append_entry};
-use crate::domain::conversation::{
-    Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, MembershipChangeKind,
-    ReadOutcome, Receipt, membership_entry, next_page, page_of,
-};
+use crate::domain::conversation::{MembershipChangeKind, ReadOutcome, membership_entry};
 use crate::domain::{
-    ConversationId, GroupId, Message, MessageJson, Name, Number, Participation, ReadMark, Recipient, Rejection, Seq,
-    UserId,
+    ConversationId, GroupId, Message, MessageJson, Number, Participation, ReadMark, Recipient, Rejection, Seq, UserId,
 };
 use crate::store::events::FeedEvents;
 use crate::store::{MembershipChange, StoreResult};
@@ -23,33 +24,104 @@ pub fn now_millis() -> u64 {
     chrono::Utc::now().timestamp_millis().max(0) as u64
 }
 
-type ConversationsTable = (&'static str, &'static str);
+pub type LogTable = (&'static str, u64);
+pub type GroupSidesTable = (&'static str, &'static str);
+/// A conversation's newest entry, if it has one: (number, message key, `sent_at` ms).
+pub type Newest = Option<(u64, u64, u64)>;
+/// A direct conversation's read positions: the lower user id's, the higher's.
+pub type Reads = (u64, u64);
 
-fn participation(
-    table: &impl ReadableTable<ConversationsTable, &'static [u8]>,
+/// A conversation's newest entry: (its number, message key, `sent_at` ms); `None` before any.
+pub fn newest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<Newest> {
+    let newest = log.range((shared, 1)..(shared, READS)).map_err(storage)?.next_back();
+    match newest {
+        Some(entry) => {
+            let (key, value) = entry.map_err(storage)?;
+            let (message, at) = value.value();
+            Ok(Some((key.value().1, message, at)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A direct conversation's newest entry and its users' read positions (the lower id's, the
+/// higher's), found together: they sit side by side.
+pub fn newest_and_reads(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<(Newest, Reads)> {
+    let mut reads = (0, 0);
+    for entry in log.range((shared, 1)..=(shared, READS)).map_err(storage)?.rev() {
+        let (key, value) = entry.map_err(storage)?;
+        match key.value().1 {
+            READS => reads = value.value(),
+            n => return Ok((Some((n, value.value().0, value.value().1)), reads)),
+        }
+    }
+    Ok((None, reads))
+}
+
+/// The conversation's count: the number of its newest message.
+pub fn latest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<u64> {
+    Ok(newest(log, shared)?.map_or(0, |(n, _, _)| n))
+}
+
+/// The number `user` has read up to in their direct conversation with `peer` (0: nothing).
+pub fn direct_read(log: &impl ReadableTable<LogTable, (u64, u64)>, user: &UserId, peer: &UserId) -> StoreResult<u64> {
+    let shared = crate::domain::conversation::pair_key(user, peer);
+    let (low, high) = log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
+    Ok(if user <= peer { low } else { high })
+}
+
+/// Moves `user`'s read position in their direct conversation with `peer` to `n`, if further.
+fn move_direct_read(tables: &mut WriteTables<'_>, user: &UserId, peer: &UserId, n: u64) -> StoreResult<bool> {
+    let shared = crate::domain::conversation::pair_key(user, peer);
+    let (mut low, mut high) =
+        tables.log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
+    let (mine, theirs) = if user <= peer { (&mut low, &mut high) } else { (&mut high, &mut low) };
+    if *mine >= n {
+        return Ok(false);
+    }
+    *mine = n;
+    if user == peer {
+        *theirs = n; // notes to self: both slots are theirs
+    }
+    tables.log.insert((shared.as_str(), READS), (low, high)).map_err(storage)?;
+    Ok(true)
+}
+
+/// When `user`'s direct conversation with `peer` began, if it has.
+pub fn direct_began(
+    feed: &impl ReadableTable<(&'static str, u64), u64>,
+    user: &str,
+    peer: &str,
+) -> StoreResult<Option<u64>> {
+    Ok(feed.get((direct_side(user, peer).as_str(), 0)).map_err(storage)?.map(|at| at.value()))
+}
+
+pub fn group_side(
+    table: &impl ReadableTable<GroupSidesTable, &'static [u8]>,
     user: &UserId,
-    id: &ConversationId,
+    group: &str,
 ) -> StoreResult<Option<Participation>> {
-    match table.get((user.as_str(), id.as_str())).map_err(storage)? {
+    match table.get((user.as_str(), group)).map_err(storage)? {
         Some(bytes) => serde_json::from_slice(bytes.value()).map(Some).map_err(|e| corrupt("conversation", e)),
         None => Ok(None),
     }
 }
 
-fn put_participation(
-    tables: &mut WriteTables<'_>,
-    user: &UserId,
-    id: &ConversationId,
-    side: &Participation,
-) -> StoreResult<()> {
-    tables.conversations.insert((user.as_str(), id.as_str()), encode(side)?.as_slice()).map_err(storage)?;
+fn put_group_side(tables: &mut WriteTables<'_>, user: &UserId, group: &str, side: &Participation) -> StoreResult<()> {
+    tables.group_sides.insert((user.as_str(), group), encode(side)?.as_slice()).map_err(storage)?;
     Ok(())
 }
 
-fn summary(table: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> StoreResult<StoredSummary> {
-    match table.get(key).map_err(storage)? {
-        Some(bytes) => serde_json::from_slice(bytes.value()).map_err(|e| corrupt("summary", e)),
-        None => Ok(StoredSummary::default()),
+/// The message stored at number `n` of a conversation, if any.
+pub fn logged(
+    log: &impl ReadableTable<LogTable, (u64, u64)>,
+    messages: &impl ReadableTable<u64, &'static [u8]>,
+    shared: &str,
+    n: u64,
+) -> StoreResult<Option<MessageJson>> {
+    match log.get((shared, n)).map_err(storage)? {
+        Some(entry) => read_message_json(messages, entry.value().0).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -59,40 +131,41 @@ fn shared_key(message: &Message) -> String {
 
 /// The number the next message of `message`'s conversation takes.
 pub fn next_number(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Number> {
-    Ok(Number(summary(&tables.summaries, &shared_key(message))?.latest + 1))
+    Ok(Number(latest(&tables.log, &shared_key(message))? + 1))
 }
 
-/// Records a delivered message (numbered, stored under `key`) in its conversation: the log, the
-/// summary, and the sides of the conversation — a direct one's both sides from its first
-/// message; the sender's read position moves to it.
+/// Records a delivered message (numbered, stored under `key`) in its conversation: the log, a
+/// direct conversation's sides from its first message, and the sender's read position.
 pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64) -> StoreResult<()> {
     let number = message.id.number().expect("stores number every message they deliver");
     let shared = shared_key(message);
-    tables.log.insert((shared.as_str(), number.0), key).map_err(storage)?;
-    let stored = StoredSummary { latest: number.0, at: Some(message.sent_at.timestamp_millis().max(0) as u64) };
-    tables.summaries.insert(shared.as_str(), encode(&stored)?.as_slice()).map_err(storage)?;
-    let now = now_millis();
-    if let Recipient::Direct(to) = &message.to
-        && to != &message.from
-    {
-        let id = ConversationId::Direct(message.from.clone());
-        if participation(&tables.conversations, to, &id)?.is_none() {
-            put_participation(tables, to, &id, &Participation::direct(now))?;
+    let at = message.sent_at.timestamp_millis().max(0) as u64;
+    tables.log.insert((shared.as_str(), number.0), (key, at)).map_err(storage)?;
+    let from = &message.from;
+    match &message.to {
+        Recipient::Direct(to) => {
+            for (user, peer) in [(from, to), (to, from)] {
+                if direct_began(&tables.feed, user.as_str(), peer.as_str())?.is_none() {
+                    tables.feed.insert((direct_side(user.as_str(), peer.as_str()).as_str(), 0), at).map_err(storage)?;
+                }
+            }
+            move_direct_read(tables, from, to, number.0)?;
+        }
+        Recipient::Group(group) => {
+            let mut side = match group_side(&tables.group_sides, from, group.as_str())? {
+                Some(side) => side,
+                // A group from before conversations were recorded: theirs from this message on.
+                None => {
+                    let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
+                    side.join(number.0 - 1, at);
+                    side
+                }
+            };
+            side.mark_read(ReadMark { number, message: message.id.clone() });
+            put_group_side(tables, from, group.as_str(), &side)?;
         }
     }
-    let id = ConversationId::of_message(&message.from, &message.from, &message.to);
-    let mut side = match participation(&tables.conversations, &message.from, &id)? {
-        Some(side) => side,
-        None if matches!(id, ConversationId::Direct(_)) => Participation::direct(now),
-        // A group from before conversations were recorded: theirs from this message on.
-        None => {
-            let mut side = Participation { spans: Vec::new(), read: None, joined_at: now };
-            side.join(number.0 - 1, now);
-            side
-        }
-    };
-    side.mark_read(ReadMark { number, message: message.id.clone() });
-    put_participation(tables, &message.from, &id, &side)
+    Ok(())
 }
 
 /// Records that `user` joined or left `group` (a change that happened): their side of the
@@ -104,10 +177,9 @@ pub fn record_membership(
     change: MembershipChangeKind,
     by: &UserId,
 ) -> StoreResult<(Seq, MessageJson)> {
-    let id = ConversationId::Group(group.clone());
-    let latest = summary(&tables.summaries, group.as_str())?.latest;
+    let latest = latest(&tables.log, group.as_str())?;
     let now = now_millis();
-    let mut side = participation(&tables.conversations, user, &id)?.unwrap_or(Participation {
+    let mut side = group_side(&tables.group_sides, user, group.as_str())?.unwrap_or(Participation {
         spans: Vec::new(),
         read: None,
         joined_at: now,
@@ -116,7 +188,7 @@ pub fn record_membership(
         MembershipChangeKind::Added => side.join(latest, now),
         MembershipChangeKind::Removed => side.leave(latest),
     }
-    put_participation(tables, user, &id, &side)?;
+    put_group_side(tables, user, group.as_str(), &side)?;
     let entry = membership_entry(group, change, by, now);
     let seq = append_entry(tables, user, entry.as_bytes())?;
     Ok((seq, entry))
@@ -149,194 +221,33 @@ pub fn mark_read(
     id: &ConversationId,
     mark: ReadMark,
 ) -> StoreResult<ReadOutcome> {
-    let mut side = participation(&tables.conversations, user, id)?.ok_or(Rejection::UnknownConversation)?;
+    let group = match id {
+        ConversationId::Direct(peer) => {
+            direct_began(&tables.feed, user.as_str(), peer.as_str())?.ok_or(Rejection::UnknownConversation)?;
+            None
+        }
+        ConversationId::Group(group) => {
+            let side = group_side(&tables.group_sides, user, group.as_str())?;
+            Some(side.ok_or(Rejection::UnknownConversation)?)
+        }
+    };
     let shared = id.shared_key(user);
-    let key = tables.log.get((shared.as_str(), mark.number.0)).map_err(storage)?.map(|key| key.value());
-    let Some(key) = key else { return Err(Rejection::UnknownMessage.into()) };
-    if read_message(&tables.messages, key)?.id != mark.message {
+    let Some(json) = logged(&tables.log, &tables.messages, &shared, mark.number.0)? else {
+        return Err(Rejection::UnknownMessage.into());
+    };
+    if json.decode().map_err(|e| corrupt("message", e))?.id != mark.message {
         return Err(Rejection::UnknownMessage.into());
     }
-    if !side.mark_read(mark) {
-        return Ok(ReadOutcome::Unchanged);
-    }
-    put_participation(tables, user, id, &side)?;
-    Ok(ReadOutcome::Moved)
-}
-
-/// The tables a read of conversations needs, in one snapshot.
-struct Snapshot {
-    conversations: redb::ReadOnlyTable<ConversationsTable, &'static [u8]>,
-    summaries: redb::ReadOnlyTable<&'static str, &'static [u8]>,
-    log: redb::ReadOnlyTable<(&'static str, u64), u64>,
-    messages: redb::ReadOnlyTable<u64, &'static [u8]>,
-    users: redb::ReadOnlyTable<&'static str, &'static str>,
-    groups: redb::ReadOnlyTable<&'static str, &'static [u8]>,
-}
-
-impl Snapshot {
-    fn open(store: &EmbeddedStore) -> StoreResult<Self> {
-        let txn = store.db.begin_read().map_err(storage)?;
-        Ok(Self {
-            conversations: txn.open_table(CONVERSATIONS).map_err(storage)?,
-            summaries: txn.open_table(SUMMARIES).map_err(storage)?,
-            log: txn.open_table(LOG).map_err(storage)?,
-            messages: txn.open_table(MESSAGES).map_err(storage)?,
-            users: txn.open_table(USERS).map_err(storage)?,
-            groups: txn.open_table(GROUPS).map_err(storage)?,
-        })
-    }
-
-    fn name(&self, id: &ConversationId) -> StoreResult<Name> {
-        let name = match id {
-            ConversationId::Direct(peer) => read_user(&self.users, peer)?.map(|user| user.name),
-            ConversationId::Group(group) => read_group(&self.groups, group.as_str())?.map(|group| group.name),
-        };
-        Ok(name.unwrap_or_else(|| Name::parse(ERASED).expect("a valid name")))
-    }
-
-    fn message(&self, shared: &str, n: Number) -> StoreResult<Option<MessageJson>> {
-        match self.log.get((shared, n.0)).map_err(storage)? {
-            Some(key) => read_message_json(&self.messages, key.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Where a conversation of `user`'s goes in the inbox: from the summary alone, unless the
-    /// newest message they may see is not the conversation's newest (a group they left).
-    fn place(&self, user: &UserId, id: ConversationId, side: Participation) -> StoreResult<Placed> {
-        let shared = id.shared_key(user);
-        let summary = summary(&self.summaries, &shared)?;
-        let updated_at = match (side.last_visible(summary.latest), summary.at) {
-            (None, _) => side.joined_at,
-            (Some(n), Some(at)) if n.0 == summary.latest => at,
-            (Some(n), _) => self.sent_at(&shared, n)?.unwrap_or(side.joined_at),
-        };
-        Ok(Placed { id, side, latest: summary.latest, updated_at })
-    }
-
-    fn sent_at(&self, shared: &str, n: Number) -> StoreResult<Option<u64>> {
-        let message = self.message(shared, n)?.map(|json| json.decode()).transpose();
-        let message = message.map_err(|e| corrupt("message", e))?;
-        Ok(message.map(|m| m.sent_at.timestamp_millis().max(0) as u64))
-    }
-
-    fn conversation(&self, user: &UserId, placed: Placed) -> StoreResult<Conversation> {
-        let Placed { id, side, latest, updated_at } = placed;
-        let last_message = match side.last_visible(latest) {
-            Some(n) => self.message(&id.shared_key(user), n)?,
-            None => None,
-        };
-        Ok(Conversation {
-            name: self.name(&id)?,
-            updated_at,
-            unread: side.unread(latest),
-            read_up_to: side.read.map(|mark| mark.message),
-            last_message,
-            id,
-        })
-    }
-}
-
-/// A conversation placed in the inbox's order, before its name and message are read: a page of
-/// 1,000 conversations reads those for the page only.
-struct Placed {
-    id: ConversationId,
-    side: Participation,
-    latest: u64,
-    updated_at: u64,
-}
-
-impl InInbox for Placed {
-    fn updated_at(&self) -> u64 {
-        self.updated_at
-    }
-
-    fn inbox_id(&self) -> &str {
-        self.id.as_str()
-    }
-}
-
-/// What a conversation with a user who was erased is called.
-pub const ERASED: &str = "deleted user";
-
-impl EmbeddedStore {
-    pub(super) fn inbox_now(
-        &self,
-        user: &UserId,
-        before: Option<&InboxCursor>,
-        limit: usize,
-    ) -> StoreResult<InboxPage> {
-        let snapshot = Snapshot::open(self)?;
-        let mut all = Vec::new();
-        let next = format!("{}\0", user.as_str());
-        for entry in snapshot.conversations.range((user.as_str(), "")..(next.as_str(), "")).map_err(storage)? {
-            let (key, value) = entry.map_err(storage)?;
-            let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
-            let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
-            all.push(snapshot.place(user, id, side)?);
-        }
-        let (page, next) = page_of(all, before, limit);
-        let conversations =
-            page.into_iter().map(|placed| snapshot.conversation(user, placed)).collect::<StoreResult<_>>()?;
-        Ok(InboxPage { conversations, next })
-    }
-
-    pub(super) fn history_now(
-        &self,
-        user: &UserId,
-        id: &ConversationId,
-        from: HistoryFrom,
-        limit: usize,
-    ) -> StoreResult<Option<HistoryPage>> {
-        let snapshot = Snapshot::open(self)?;
-        let Some(side) = participation(&snapshot.conversations, user, id)? else { return Ok(None) };
-        let shared = id.shared_key(user);
-        let latest = summary(&snapshot.summaries, &shared)?.latest;
-        let mut at = match from {
-            HistoryFrom::Newest => side.last_visible(latest).map(|n| n.0),
-            HistoryFrom::Before(n) => side.next_before(n.0, latest),
-            HistoryFrom::After(n) => side.next_after(n.0).filter(|next| *next <= latest),
-        };
-        let mut messages = Vec::new();
-        let mut bytes = 0;
-        while let Some(n) = at {
-            if messages.len() == limit {
-                break;
+    let moved = match (id, group) {
+        (ConversationId::Direct(peer), _) => move_direct_read(tables, user, peer, mark.number.0)?,
+        (ConversationId::Group(group), Some(mut side)) => {
+            let moved = side.mark_read(mark);
+            if moved {
+                put_group_side(tables, user, group.as_str(), &side)?;
             }
-            let Some(json) = snapshot.message(&shared, Number(n))? else { break };
-            if !crate::domain::FeedPage::fits(messages.len(), bytes, json.as_bytes().len()) {
-                break;
-            }
-            bytes += json.as_bytes().len();
-            messages.push((Number(n), json));
-            at = if from.newest_first() {
-                side.next_before(n, latest)
-            } else {
-                side.next_after(n).filter(|next| *next <= latest)
-            };
+            moved
         }
-        Ok(Some(HistoryPage { next: next_page(from, &messages, at.is_some()), messages }))
-    }
-
-    pub(super) fn conversation_now(&self, user: &UserId, id: &ConversationId) -> StoreResult<ConversationDetail> {
-        let snapshot = Snapshot::open(self)?;
-        let side = participation(&snapshot.conversations, user, id)?.ok_or(Rejection::UnknownConversation)?;
-        let members = match id {
-            ConversationId::Group(group) => {
-                let group = read_group(&snapshot.groups, group.as_str())?.ok_or(Rejection::UnknownConversation)?;
-                group.require_member(user)?;
-                group.members
-            }
-            ConversationId::Direct(peer) if peer == user => vec![user.clone()],
-            ConversationId::Direct(peer) => vec![user.clone(), peer.clone()],
-        };
-        let mut receipts = Vec::with_capacity(members.len());
-        for member in members {
-            let theirs = id.seen_by(user, &member);
-            let read = participation(&snapshot.conversations, &member, &theirs)?.and_then(|side| side.read);
-            receipts.push(Receipt { user: member, read_up_to: read.map(|mark| mark.message) });
-        }
-        let conversation = snapshot.conversation(user, snapshot.place(user, id.clone(), side)?)?;
-        Ok(ConversationDetail { conversation, members: receipts })
-    }
+        (ConversationId::Group(_), None) => unreachable!("checked above"),
+    };
+    Ok(if moved { ReadOutcome::Moved } else { ReadOutcome::Unchanged })
 }

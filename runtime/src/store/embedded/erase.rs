@@ -40,8 +40,12 @@ impl EmbeddedStore {
                 let theirs = (u, "")..(next.as_str(), "");
                 tables.sessions.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
                 tables.blocks.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
-                tables.sent_by_client_id.retain_in(theirs, |_, _| false).map_err(storage)?;
+                tables.sent_by_client_id.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
+                tables.group_sides.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
                 tables.feed.retain_in((u, 0)..=(u, u64::MAX), |_, _| false).map_err(storage)?;
+                let (direct, _) = direct_sides(u);
+                let direct = (direct.start.0.as_str(), 0)..(direct.end.0.as_str(), 0);
+                tables.feed.retain_in(direct, |_, _| false).map_err(storage)?;
                 tables.users.remove(u).map_err(storage)?;
                 tables.app_users.remove(app.as_str()).map_err(storage)?;
                 Ok(Some(Erased { user, connections: Vec::new() }))

@@ -14,6 +14,7 @@
 //! a transaction's entries or none, and every earlier position was committed by an earlier
 //! (or the same) transaction: no reader can see position N+1 without N.
 
+mod conversation_reads;
 mod conversations;
 mod erase;
 mod identity;
@@ -72,6 +73,11 @@ impl EmbeddedStore {
         let db = Database::builder().set_cache_size(options.cache_bytes).create(path)?;
         // Create every table up front, so readers never meet a missing table.
         let txn = db.begin_write()?;
+        let retired: Vec<_> =
+            txn.list_tables()?.filter(|table| RETIRED.contains(&redb::TableHandle::name(table))).collect();
+        for table in retired {
+            txn.delete_table(table)?;
+        }
         drop(WriteTables::open(&txn)?);
         txn.commit()?;
         let db = Arc::new(db);
@@ -267,7 +273,7 @@ impl Store for EmbeddedStore {
                 let mut side = Participation { spans: Vec::new(), read: None, joined_at: conversations::now_millis() };
                 side.join(0, side.joined_at);
                 tables
-                    .conversations
+                    .group_sides
                     .insert((group.owner.as_str(), id.as_str()), encode(&side)?.as_slice())
                     .map_err(storage)?;
                 Ok(())
@@ -408,5 +414,34 @@ impl Store for EmbeddedStore {
             entries.push((Seq(key.value().1), json));
         }
         Ok(FeedPage { entries, has_more })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::TableDefinition;
+
+    use super::*;
+
+    #[test]
+    fn a_data_directory_with_the_earlier_conversation_tables_opens_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            // The layout of the first conversations commit: a different value type under "log".
+            let log: TableDefinition<(&str, u64), u64> = TableDefinition::new("log");
+            txn.open_table(log).unwrap().insert(("g_x", 1), 7).unwrap();
+            let summaries: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
+            txn.open_table(summaries).unwrap().insert("g_x", b"{}".as_slice()).unwrap();
+            txn.open_table(USERS).unwrap().insert("u_kept", "kept").unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(&path, &EmbeddedOptions::default()).expect("opens");
+        let txn = store.db.begin_read().unwrap();
+        let names: Vec<String> = txn.list_tables().unwrap().map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+        assert!(RETIRED.iter().all(|retired| !names.iter().any(|name| name == retired)), "{names:?}");
+        assert!(txn.open_table(USERS).unwrap().get("u_kept").unwrap().is_some(), "everything else stays");
     }
 }

@@ -16,6 +16,12 @@ pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 /// feeds it is in.
 pub const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 /// (user id, position) → message key. Positions are dense per user: 1, 2, 3, …
+///
+/// Beside each user's entries, under ([`direct_side`], 0) → when it began (milliseconds since
+/// the epoch), the user's direct conversations. There rather than in a table of their own
+/// because a send writes the page that holds the feed's newest entry anyway: the first message
+/// between two users then costs no page of its own. Only exact-user ranges read entries, and no
+/// user id holds the separator, so the two never mix.
 pub const FEED: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
 /// app user id → user id: who the app's backend or identity provider says a user is.
 pub const APP_USERS: TableDefinition<&str, &str> = TableDefinition::new("app_users");
@@ -24,22 +30,38 @@ pub const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new(
 /// (sender, client_id) → message key of the first send with that client_id.
 pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
 
-/// (user id, conversation id) → JSON [`crate::domain::Participation`]: their side of it.
-pub const CONVERSATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("conversations");
-/// shared conversation key → JSON [`StoredSummary`].
-pub const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
-/// (shared conversation key, number) → message key: each conversation's messages, numbered.
-pub const LOG: TableDefinition<(&str, u64), u64> = TableDefinition::new("log");
+/// (user id, group id) → JSON [`crate::domain::Participation`]: their side of a group's
+/// conversation (the spans of its numbers that are theirs, their read position).
+pub const GROUP_SIDES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("group_sides");
+/// (shared conversation key, number) → (message key, `sent_at` in milliseconds): each
+/// conversation's messages, numbered 1, 2, 3… The newest number is the conversation's count.
+///
+/// At number [`READS`] a direct conversation keeps its two users' read positions (the lower
+/// id's, the higher's): next to its newest message, so the send that moves the sender's position
+/// writes no page beyond the one its log entry is written to.
+pub const CONVERSATION_LOG: TableDefinition<(&str, u64), (u64, u64)> = TableDefinition::new("conversation_log");
+pub const READS: u64 = u64::MAX;
 
-/// What both sides of a conversation share: its count and when its newest message was sent
-/// (milliseconds since the epoch), so the inbox orders conversations without reading messages.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct StoredSummary {
-    pub latest: u64,
-    /// Absent in summaries written before it was kept: the inbox then reads the message.
-    #[serde(default)]
-    pub at: Option<u64>,
+/// The key of `user`'s side of their direct conversation with `peer`, in [`FEED`].
+pub fn direct_side(user: &str, peer: &str) -> String {
+    format!("{user}{DIRECT}{peer}")
 }
+
+/// Every key of `user`'s direct sides in [`FEED`], and where the peer's id starts in them.
+pub fn direct_sides(user: &str) -> (std::ops::Range<(String, u64)>, usize) {
+    let start = format!("{user}{DIRECT}");
+    let end = format!("{user}{}", char::from(DIRECT as u8 + 1));
+    let at = start.len();
+    ((start, 0)..(end, 0), at)
+}
+
+/// Separates a user id from a peer's in a direct side's key: no id holds a control character.
+const DIRECT: char = '\u{1}';
+
+/// Tables of an earlier layout of conversations (a numbering this one does not continue), removed
+/// when a data directory is opened: its messages and feeds stay, and conversations restart from
+/// the next message, as for data from before conversations.
+pub const RETIRED: [&str; 3] = ["conversations", "summaries", "log"];
 
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
 /// opening and closing a table in redb touches the table directory, which is not free.
@@ -52,9 +74,8 @@ pub struct WriteTables<'txn> {
     pub sent_by_client_id: Table<'txn, (&'static str, &'static str), u64>,
     pub app_users: Table<'txn, &'static str, &'static str>,
     pub sessions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    pub conversations: Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    pub summaries: Table<'txn, &'static str, &'static [u8]>,
-    pub log: Table<'txn, (&'static str, u64), u64>,
+    pub group_sides: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub log: Table<'txn, (&'static str, u64), (u64, u64)>,
 }
 
 impl<'txn> WriteTables<'txn> {
@@ -68,9 +89,8 @@ impl<'txn> WriteTables<'txn> {
             sent_by_client_id: txn.open_table(SENT_BY_CLIENT_ID)?,
             app_users: txn.open_table(APP_USERS)?,
             sessions: txn.open_table(SESSIONS)?,
-            conversations: txn.open_table(CONVERSATIONS)?,
-            summaries: txn.open_table(SUMMARIES)?,
-            log: txn.open_table(LOG)?,
+            group_sides: txn.open_table(GROUP_SIDES)?,
+            log: txn.open_table(CONVERSATION_LOG)?,
         })
     }
 }

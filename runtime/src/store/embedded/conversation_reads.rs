@@ -1,0 +1,248 @@
+//! Reading conversations on the embedded store, each request from one snapshot: the inbox
+//! (ordered by the log's newest entries, then read in full for its page only), history pages
+//! and read receipts.
+
+use redb::ReadableDatabase;
+
+use super::EmbeddedStore;
+use super::conversations::{
+    GroupSidesTable, LogTable, Newest, direct_began, direct_read, group_side, latest, logged, newest, newest_and_reads,
+};
+use super::tables::*;
+use crate::domain::conversation::{
+    Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
+    page_of, pair_key,
+};
+use crate::domain::{ConversationId, MessageId, MessageJson, Name, Number, Participation, Rejection, UserId};
+use crate::store::StoreResult;
+
+/// What a conversation with a user who was erased is called.
+pub const ERASED: &str = "deleted user";
+
+/// The tables a read of conversations needs, in one snapshot.
+struct Snapshot {
+    group_sides: redb::ReadOnlyTable<GroupSidesTable, &'static [u8]>,
+    feed: redb::ReadOnlyTable<(&'static str, u64), u64>,
+    log: redb::ReadOnlyTable<LogTable, (u64, u64)>,
+    messages: redb::ReadOnlyTable<u64, &'static [u8]>,
+    users: redb::ReadOnlyTable<&'static str, &'static str>,
+    groups: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+}
+
+/// `user`'s side of a conversation and the number they read up to.
+type Side = (Participation, u64);
+
+/// A conversation placed in the inbox's order, before its name and messages are read: a page of
+/// 100 of 1,000 conversations reads those for the page only.
+struct Placed {
+    id: ConversationId,
+    side: Participation,
+    read: u64,
+    latest: u64,
+    updated_at: u64,
+}
+
+impl InInbox for Placed {
+    fn updated_at(&self) -> u64 {
+        self.updated_at
+    }
+
+    fn inbox_id(&self) -> &str {
+        self.id.as_str()
+    }
+}
+
+impl Snapshot {
+    fn open(store: &EmbeddedStore) -> StoreResult<Self> {
+        let txn = store.db.begin_read().map_err(storage)?;
+        Ok(Self {
+            group_sides: txn.open_table(GROUP_SIDES).map_err(storage)?,
+            feed: txn.open_table(FEED).map_err(storage)?,
+            log: txn.open_table(CONVERSATION_LOG).map_err(storage)?,
+            messages: txn.open_table(MESSAGES).map_err(storage)?,
+            users: txn.open_table(USERS).map_err(storage)?,
+            groups: txn.open_table(GROUPS).map_err(storage)?,
+        })
+    }
+
+    fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Side>> {
+        match id {
+            ConversationId::Direct(peer) => {
+                let Some(began) = direct_began(&self.feed, user.as_str(), peer.as_str())? else { return Ok(None) };
+                Ok(Some((Participation::direct(began), direct_read(&self.log, user, peer)?)))
+            }
+            ConversationId::Group(group) => Ok(group_side(&self.group_sides, user, group.as_str())?.map(|side| {
+                let read = side.read.as_ref().map_or(0, |mark| mark.number.0);
+                (side, read)
+            })),
+        }
+    }
+
+    /// Every conversation of `user`'s: their direct sides, then their groups'; a direct one's
+    /// newest entry with it, read in the same step as the read positions beside it.
+    fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Side, Option<Newest>)>> {
+        let mut all = Vec::new();
+        let (range, at) = direct_sides(user.as_str());
+        let (start, end) = ((range.start.0.as_str(), 0), (range.end.0.as_str(), 0));
+        for entry in self.feed.range(start..end).map_err(storage)? {
+            let (key, began) = entry.map_err(storage)?;
+            let peer = UserId::parse(&key.value().0[at..]).ok_or_else(|| corrupt("conversation", key.value().0))?;
+            let (newest, (low, high)) = newest_and_reads(&self.log, &pair_key(user, &peer))?;
+            let read = if *user <= peer { low } else { high };
+            let side = (Participation::direct(began.value()), read);
+            all.push((ConversationId::Direct(peer), side, Some(newest)));
+        }
+        let next = format!("{}\0", user.as_str());
+        for entry in self.group_sides.range((user.as_str(), "")..(next.as_str(), "")).map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
+            let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
+            let read = side.read.as_ref().map_or(0, |mark| mark.number.0);
+            all.push((id, (side, read), None));
+        }
+        Ok(all)
+    }
+
+    fn name(&self, id: &ConversationId) -> StoreResult<Name> {
+        let name = match id {
+            ConversationId::Direct(peer) => read_user(&self.users, peer)?.map(|user| user.name),
+            ConversationId::Group(group) => read_group(&self.groups, group.as_str())?.map(|group| group.name),
+        };
+        Ok(name.unwrap_or_else(|| Name::parse(ERASED).expect("a valid name")))
+    }
+
+    fn message(&self, shared: &str, n: Number) -> StoreResult<Option<MessageJson>> {
+        logged(&self.log, &self.messages, shared, n.0)
+    }
+
+    /// The id of the message at number `n` (a read position), if there is one.
+    fn id_at(&self, shared: &str, n: u64) -> StoreResult<Option<MessageId>> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let message = self.message(shared, Number(n))?.map(|json| json.decode()).transpose();
+        Ok(message.map_err(|e| corrupt("message", e))?.map(|message| message.id))
+    }
+
+    /// Where a conversation of `user`'s goes in the inbox: from the log's newest entry alone,
+    /// unless the newest message they may see is not the conversation's newest (a group they left).
+    fn place(
+        &self,
+        user: &UserId,
+        id: ConversationId,
+        (side, read): Side,
+        newest: Option<Newest>,
+    ) -> StoreResult<Placed> {
+        let shared = id.shared_key(user);
+        let newest = match newest {
+            Some(newest) => newest,
+            None => self::newest(&self.log, &shared)?,
+        };
+        let latest = newest.map_or(0, |(n, _, _)| n);
+        let updated_at = match (side.last_visible(latest), newest) {
+            (None, _) => side.joined_at,
+            (Some(n), Some((newest, _, at))) if n.0 == newest => at,
+            (Some(n), _) => self.sent_at(&shared, n)?.unwrap_or(side.joined_at),
+        };
+        Ok(Placed { id, side, read, latest, updated_at })
+    }
+
+    fn sent_at(&self, shared: &str, n: Number) -> StoreResult<Option<u64>> {
+        Ok(self.log.get((shared, n.0)).map_err(storage)?.map(|entry| entry.value().1))
+    }
+
+    fn conversation(&self, user: &UserId, placed: Placed) -> StoreResult<Conversation> {
+        let Placed { id, side, read, latest, updated_at } = placed;
+        let shared = id.shared_key(user);
+        let last_message = match side.last_visible(latest) {
+            Some(n) => self.message(&shared, n)?,
+            None => None,
+        };
+        Ok(Conversation {
+            name: self.name(&id)?,
+            updated_at,
+            unread: side.unread_past(read, latest),
+            read_up_to: self.id_at(&shared, read)?,
+            last_message,
+            id,
+        })
+    }
+}
+
+impl EmbeddedStore {
+    pub(super) fn inbox_now(
+        &self,
+        user: &UserId,
+        before: Option<&InboxCursor>,
+        limit: usize,
+    ) -> StoreResult<InboxPage> {
+        let snapshot = Snapshot::open(self)?;
+        let mut all = Vec::new();
+        for (id, side, newest) in snapshot.sides(user)? {
+            all.push(snapshot.place(user, id, side, newest)?);
+        }
+        let (page, next) = page_of(all, before, limit);
+        let conversations =
+            page.into_iter().map(|placed| snapshot.conversation(user, placed)).collect::<StoreResult<_>>()?;
+        Ok(InboxPage { conversations, next })
+    }
+
+    pub(super) fn history_now(
+        &self,
+        user: &UserId,
+        id: &ConversationId,
+        from: HistoryFrom,
+        limit: usize,
+    ) -> StoreResult<Option<HistoryPage>> {
+        let snapshot = Snapshot::open(self)?;
+        let Some((side, _)) = snapshot.side(user, id)? else { return Ok(None) };
+        let shared = id.shared_key(user);
+        let latest = latest(&snapshot.log, &shared)?;
+        let mut at = match from {
+            HistoryFrom::Newest => side.last_visible(latest).map(|n| n.0),
+            HistoryFrom::Before(n) => side.next_before(n.0, latest),
+            HistoryFrom::After(n) => side.next_after(n.0).filter(|next| *next <= latest),
+        };
+        let mut messages = Vec::new();
+        let mut bytes = 0;
+        while let Some(n) = at {
+            if messages.len() == limit {
+                break;
+            }
+            let Some(json) = snapshot.message(&shared, Number(n))? else { break };
+            if !crate::domain::FeedPage::fits(messages.len(), bytes, json.as_bytes().len()) {
+                break;
+            }
+            bytes += json.as_bytes().len();
+            messages.push((Number(n), json));
+            at = if from.newest_first() {
+                side.next_before(n, latest)
+            } else {
+                side.next_after(n).filter(|next| *next <= latest)
+            };
+        }
+        Ok(Some(HistoryPage { next: next_page(from, &messages, at.is_some()), messages }))
+    }
+
+    pub(super) fn conversation_now(&self, user: &UserId, id: &ConversationId) -> StoreResult<ConversationDetail> {
+        let snapshot = Snapshot::open(self)?;
+        let side = snapshot.side(user, id)?.ok_or(Rejection::UnknownConversation)?;
+        let members = match id {
+            ConversationId::Group(group) => {
+                let group = read_group(&snapshot.groups, group.as_str())?.ok_or(Rejection::UnknownConversation)?;
+                group.require_member(user)?;
+                group.members
+            }
+            ConversationId::Direct(peer) if peer == user => vec![user.clone()],
+            ConversationId::Direct(peer) => vec![user.clone(), peer.clone()],
+        };
+        let shared = id.shared_key(user);
+        let mut receipts = Vec::with_capacity(members.len());
+        for member in members {
+            let read = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, read)| read);
+            receipts.push(Receipt { read_up_to: snapshot.id_at(&shared, read)?, user: member });
+        }
+        let conversation = snapshot.conversation(user, snapshot.place(user, id.clone(), side, None)?)?;
+        Ok(ConversationDetail { conversation, members: receipts })
+    }
+}
