@@ -6,7 +6,8 @@ use redb::ReadableDatabase;
 
 use super::EmbeddedStore;
 use super::conversations::{
-    GroupSidesTable, LogTable, Newest, direct_began, direct_read, group_side, latest, logged, newest, newest_and_reads,
+    GroupSidesTable, LogTable, Newest, direct_exists, direct_read, group_read, group_side, latest, logged, newest,
+    newest_and_reads,
 };
 use super::tables::*;
 use crate::domain::conversation::{
@@ -68,13 +69,17 @@ impl Snapshot {
     fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Side>> {
         match id {
             ConversationId::Direct(peer) => {
-                let Some(began) = direct_began(&self.feed, user.as_str(), peer.as_str())? else { return Ok(None) };
-                Ok(Some((Participation::direct(began), direct_read(&self.log, user, peer)?)))
+                if !direct_exists(&self.log, user, peer)? {
+                    return Ok(None);
+                }
+                // When it began matters only to a conversation without messages, which a direct
+                // one never is.
+                Ok(Some((Participation::direct(0), direct_read(&self.log, user, peer)?)))
             }
-            ConversationId::Group(group) => Ok(group_side(&self.group_sides, user, group.as_str())?.map(|side| {
-                let read = side.read.as_ref().map_or(0, |mark| mark.number.0);
-                (side, read)
-            })),
+            ConversationId::Group(group) => match group_side(&self.group_sides, user, group.as_str())? {
+                Some(side) => Ok(Some((side, group_read(&self.log, group.as_str(), user)?))),
+                None => Ok(None),
+            },
         }
     }
 
@@ -82,7 +87,7 @@ impl Snapshot {
     /// newest entry with it, read in the same step as the read positions beside it.
     fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Side, Option<Newest>)>> {
         let mut all = Vec::new();
-        let (range, at) = direct_sides(user.as_str());
+        let (range, at) = direct_listings(user.as_str());
         let (start, end) = ((range.start.0.as_str(), 0), (range.end.0.as_str(), 0));
         for entry in self.feed.range(start..end).map_err(storage)? {
             let (key, began) = entry.map_err(storage)?;
@@ -97,7 +102,7 @@ impl Snapshot {
             let (key, value) = entry.map_err(storage)?;
             let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
             let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
-            let read = side.read.as_ref().map_or(0, |mark| mark.number.0);
+            let read = group_read(&self.log, id.as_str(), user)?;
             all.push((id, (side, read), None));
         }
         Ok(all)

@@ -1,11 +1,12 @@
 //! Conversations on the embedded store, written in the transaction that delivers the message or
-//! changes the membership, so they always agree with the feeds: each conversation's numbered log
-//! (with a direct conversation's read positions beside its newest entry), each user's side of it
-//! (a direct one's beside their feed, a group's in its own table).
+//! changes the membership, so they always agree with the feeds: each conversation's numbered log,
+//! its read positions beside its newest entry (a direct conversation's two in one record, a
+//! group's one per member who read), each user's listing of their direct conversations beside
+//! their feed, and their side of each group (the stretches of its numbers that are theirs).
 //!
-//! What a send writes beyond its feed entries is one log entry, into the page of the
-//! conversation's newest entry; a group send also rewrites the sender's side (their read
-//! position), as a group's cannot sit in one record for every member.
+//! A send's writes beyond its feed entries all fall in the page of the conversation's newest
+//! entry (its log entry and the sender's read position) or in the page of the feed entries it
+//! writes anyway (a first message's listings): the writer is bound by pages, not by records.
 
 use std::sync::Arc;
 
@@ -70,6 +71,21 @@ pub fn direct_read(log: &impl ReadableTable<LogTable, (u64, u64)>, user: &UserId
     Ok(if user <= peer { low } else { high })
 }
 
+/// The number `user` has read up to in `group` (0: nothing).
+pub fn group_read(log: &impl ReadableTable<LogTable, (u64, u64)>, group: &str, user: &UserId) -> StoreResult<u64> {
+    let key = group_read_key(group, user.as_str());
+    Ok(log.get((key.as_str(), 0)).map_err(storage)?.map_or(0, |read| read.value().0))
+}
+
+/// Moves `user`'s read position in `group` to `n`, if further.
+fn move_group_read(tables: &mut WriteTables<'_>, group: &str, user: &UserId, n: u64) -> StoreResult<bool> {
+    if group_read(&tables.log, group, user)? >= n {
+        return Ok(false);
+    }
+    tables.log.insert((group_read_key(group, user.as_str()).as_str(), 0), (n, 0)).map_err(storage)?;
+    Ok(true)
+}
+
 /// Moves `user`'s read position in their direct conversation with `peer` to `n`, if further.
 fn move_direct_read(tables: &mut WriteTables<'_>, user: &UserId, peer: &UserId, n: u64) -> StoreResult<bool> {
     let shared = crate::domain::conversation::pair_key(user, peer);
@@ -87,13 +103,15 @@ fn move_direct_read(tables: &mut WriteTables<'_>, user: &UserId, peer: &UserId, 
     Ok(true)
 }
 
-/// When `user`'s direct conversation with `peer` began, if it has.
-pub fn direct_began(
-    feed: &impl ReadableTable<(&'static str, u64), u64>,
-    user: &str,
-    peer: &str,
-) -> StoreResult<Option<u64>> {
-    Ok(feed.get((direct_side(user, peer).as_str(), 0)).map_err(storage)?.map(|at| at.value()))
+/// Whether `user` and `peer` have a direct conversation: whether a message between them was
+/// delivered (a blocked sender's never is). The log is the record; the listing in the feed table
+/// is only what the inbox reads.
+pub fn direct_exists(
+    log: &impl ReadableTable<LogTable, (u64, u64)>,
+    user: &UserId,
+    peer: &UserId,
+) -> StoreResult<bool> {
+    Ok(newest(log, &crate::domain::conversation::pair_key(user, peer))?.is_some())
 }
 
 pub fn group_side(
@@ -144,25 +162,24 @@ pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64)
     let from = &message.from;
     match &message.to {
         Recipient::Direct(to) => {
-            for (user, peer) in [(from, to), (to, from)] {
-                if direct_began(&tables.feed, user.as_str(), peer.as_str())?.is_none() {
-                    tables.feed.insert((direct_side(user.as_str(), peer.as_str()).as_str(), 0), at).map_err(storage)?;
+            // Listed once, at the first message: later ones keep its place.
+            if number.0 == 1 {
+                let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
+                for (user, peer) in parties {
+                    let listing = direct_listing(user.as_str(), key, peer.as_str());
+                    tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
                 }
             }
             move_direct_read(tables, from, to, number.0)?;
         }
         Recipient::Group(group) => {
-            let mut side = match group_side(&tables.group_sides, from, group.as_str())? {
-                Some(side) => side,
-                // A group from before conversations were recorded: theirs from this message on.
-                None => {
-                    let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
-                    side.join(number.0 - 1, at);
-                    side
-                }
-            };
-            side.mark_read(ReadMark { number, message: message.id.clone() });
-            put_group_side(tables, from, group.as_str(), &side)?;
+            // A group from before conversations were recorded: theirs from this message on.
+            if tables.group_sides.get((from.as_str(), group.as_str())).map_err(storage)?.is_none() {
+                let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
+                side.join(number.0 - 1, at);
+                put_group_side(tables, from, group.as_str(), &side)?;
+            }
+            move_group_read(tables, group.as_str(), from, number.0)?;
         }
     }
     Ok(())
@@ -221,16 +238,15 @@ pub fn mark_read(
     id: &ConversationId,
     mark: ReadMark,
 ) -> StoreResult<ReadOutcome> {
-    let group = match id {
-        ConversationId::Direct(peer) => {
-            direct_began(&tables.feed, user.as_str(), peer.as_str())?.ok_or(Rejection::UnknownConversation)?;
-            None
-        }
+    let theirs = match id {
+        ConversationId::Direct(peer) => direct_exists(&tables.log, user, peer)?,
         ConversationId::Group(group) => {
-            let side = group_side(&tables.group_sides, user, group.as_str())?;
-            Some(side.ok_or(Rejection::UnknownConversation)?)
+            tables.group_sides.get((user.as_str(), group.as_str())).map_err(storage)?.is_some()
         }
     };
+    if !theirs {
+        return Err(Rejection::UnknownConversation.into());
+    }
     let shared = id.shared_key(user);
     let Some(json) = logged(&tables.log, &tables.messages, &shared, mark.number.0)? else {
         return Err(Rejection::UnknownMessage.into());
@@ -238,16 +254,9 @@ pub fn mark_read(
     if json.decode().map_err(|e| corrupt("message", e))?.id != mark.message {
         return Err(Rejection::UnknownMessage.into());
     }
-    let moved = match (id, group) {
-        (ConversationId::Direct(peer), _) => move_direct_read(tables, user, peer, mark.number.0)?,
-        (ConversationId::Group(group), Some(mut side)) => {
-            let moved = side.mark_read(mark);
-            if moved {
-                put_group_side(tables, user, group.as_str(), &side)?;
-            }
-            moved
-        }
-        (ConversationId::Group(_), None) => unreachable!("checked above"),
+    let moved = match id {
+        ConversationId::Direct(peer) => move_direct_read(tables, user, peer, mark.number.0)?,
+        ConversationId::Group(group) => move_group_read(tables, group.as_str(), user, mark.number.0)?,
     };
     Ok(if moved { ReadOutcome::Moved } else { ReadOutcome::Unchanged })
 }

@@ -41,9 +41,16 @@ impl EmbeddedStore {
                 tables.sessions.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
                 tables.blocks.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
                 tables.sent_by_client_id.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
+                let mut sides = Vec::new();
+                for entry in tables.group_sides.range(theirs.clone()).map_err(storage)? {
+                    sides.push(entry.map_err(storage)?.0.value().1.to_owned());
+                }
+                for group in sides {
+                    tables.log.remove((group_read_key(&group, u).as_str(), 0)).map_err(storage)?;
+                }
                 tables.group_sides.retain_in(theirs.clone(), |_, _| false).map_err(storage)?;
                 tables.feed.retain_in((u, 0)..=(u, u64::MAX), |_, _| false).map_err(storage)?;
-                let (direct, _) = direct_sides(u);
+                let (direct, _) = direct_listings(u);
                 let direct = (direct.start.0.as_str(), 0)..(direct.end.0.as_str(), 0);
                 tables.feed.retain_in(direct, |_, _| false).map_err(storage)?;
                 tables.users.remove(u).map_err(storage)?;

@@ -17,11 +17,12 @@ pub const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 pub const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 /// (user id, position) → message key. Positions are dense per user: 1, 2, 3, …
 ///
-/// Beside each user's entries, under ([`direct_side`], 0) → when it began (milliseconds since
-/// the epoch), the user's direct conversations. There rather than in a table of their own
-/// because a send writes the page that holds the feed's newest entry anyway: the first message
-/// between two users then costs no page of its own. Only exact-user ranges read entries, and no
-/// user id holds the separator, so the two never mix.
+/// Beside each user's entries, under ([`direct_listing`], 0) → when it began (milliseconds since
+/// the epoch), the list of the user's direct conversations, newest first. There rather than in a
+/// table of their own because a send writes the page that holds the feed's newest entry anyway,
+/// and the newest conversation's key sorts right after that entry: the first message between two
+/// users then costs no page of its own. Only exact-user ranges read feed entries, and no user id
+/// holds the separator, so the two never mix.
 pub const FEED: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
 /// app user id → user id: who the app's backend or identity provider says a user is.
 pub const APP_USERS: TableDefinition<&str, &str> = TableDefinition::new("app_users");
@@ -31,31 +32,40 @@ pub const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new(
 pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinition::new("sent_by_client_id");
 
 /// (user id, group id) → JSON [`crate::domain::Participation`]: their side of a group's
-/// conversation (the spans of its numbers that are theirs, their read position).
+/// conversation (the spans of its numbers that are theirs; the read position is in the log).
 pub const GROUP_SIDES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("group_sides");
 /// (shared conversation key, number) → (message key, `sent_at` in milliseconds): each
 /// conversation's messages, numbered 1, 2, 3… The newest number is the conversation's count.
 ///
 /// At number [`READS`] a direct conversation keeps its two users' read positions (the lower
-/// id's, the higher's): next to its newest message, so the send that moves the sender's position
-/// writes no page beyond the one its log entry is written to.
+/// id's, the higher's), and under [`group_read_key`] a group each member's: next to the newest
+/// message, so the send that moves the sender's position writes no page beyond the one its log
+/// entry is written to.
 pub const CONVERSATION_LOG: TableDefinition<(&str, u64), (u64, u64)> = TableDefinition::new("conversation_log");
 pub const READS: u64 = u64::MAX;
 
-/// The key of `user`'s side of their direct conversation with `peer`, in [`FEED`].
-pub fn direct_side(user: &str, peer: &str) -> String {
-    format!("{user}{DIRECT}{peer}")
+/// The key under which [`CONVERSATION_LOG`] keeps `user`'s read position in `group`, at number 0:
+/// it sorts right after the group's entries, beside its newest one.
+pub fn group_read_key(group: &str, user: &str) -> String {
+    format!("{group}{DIRECT}{user}")
 }
 
-/// Every key of `user`'s direct sides in [`FEED`], and where the peer's id starts in them.
-pub fn direct_sides(user: &str) -> (std::ops::Range<(String, u64)>, usize) {
+/// The key that lists `user`'s direct conversation with `peer` in [`FEED`], which began with the
+/// message stored under `first`: later conversations sort first.
+pub fn direct_listing(user: &str, first: u64, peer: &str) -> String {
+    format!("{user}{DIRECT}{:016x}{peer}", u64::MAX - first)
+}
+
+/// Every key of `user`'s direct conversations in [`FEED`], and where the peer's id starts in them.
+pub fn direct_listings(user: &str) -> (std::ops::Range<(String, u64)>, usize) {
     let start = format!("{user}{DIRECT}");
     let end = format!("{user}{}", char::from(DIRECT as u8 + 1));
-    let at = start.len();
+    let at = start.len() + 16;
     ((start, 0)..(end, 0), at)
 }
 
-/// Separates a user id from a peer's in a direct side's key: no id holds a control character.
+/// Separates the ids in a listing's or a group read position's key: no id holds a control
+/// character.
 const DIRECT: char = '\u{1}';
 
 /// Tables of an earlier layout of conversations (a numbering this one does not continue), removed
