@@ -91,7 +91,8 @@ impl Snapshot {
         let (start, end) = ((range.start.0.as_str(), 0), (range.end.0.as_str(), 0));
         for entry in self.feed.range(start..end).map_err(storage)? {
             let (key, began) = entry.map_err(storage)?;
-            let peer = UserId::parse(&key.value().0[at..]).ok_or_else(|| corrupt("conversation", key.value().0))?;
+            let peer = key.value().0.get(at..).and_then(UserId::parse);
+            let peer = peer.ok_or_else(|| corrupt("conversation listing", key.value().0))?;
             let (newest, (low, high)) = newest_and_reads(&self.log, &pair_key(user, &peer))?;
             let read = if *user <= peer { low } else { high };
             let side = (Participation::direct(began.value()), read);
