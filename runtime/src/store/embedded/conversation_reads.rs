@@ -7,7 +7,7 @@ use redb::ReadableDatabase;
 use super::EmbeddedStore;
 use super::conversations::{
     GroupSidesTable, LogTable, Newest, direct_exists, direct_read, group_read, group_side, latest, logged, newest,
-    newest_and_reads,
+    newest_and_reads, own_read,
 };
 use super::tables::*;
 use crate::domain::conversation::{
@@ -93,8 +93,8 @@ impl Snapshot {
             let (key, began) = entry.map_err(storage)?;
             let peer = key.value().0.get(at..).and_then(UserId::parse);
             let peer = peer.ok_or_else(|| corrupt("conversation listing", key.value().0))?;
-            let (newest, (low, high)) = newest_and_reads(&self.log, &pair_key(user, &peer))?;
-            let read = if *user <= peer { low } else { high };
+            let (newest, reads) = newest_and_reads(&self.log, &pair_key(user, &peer))?;
+            let read = own_read(reads, user, &peer);
             let side = (Participation::direct(began.value()), read);
             all.push((ConversationId::Direct(peer), side, Some(newest)));
         }

@@ -67,8 +67,19 @@ pub fn latest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> S
 /// The number `user` has read up to in their direct conversation with `peer` (0: nothing).
 pub fn direct_read(log: &impl ReadableTable<LogTable, (u64, u64)>, user: &UserId, peer: &UserId) -> StoreResult<u64> {
     let shared = crate::domain::conversation::pair_key(user, peer);
-    let (low, high) = log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
-    Ok(if user <= peer { low } else { high })
+    let reads = log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
+    Ok(own_read(reads, user, peer))
+}
+
+/// Which of a direct conversation's two read positions is `user`'s: the lower id's comes first.
+pub fn own_read((low, high): Reads, user: &UserId, peer: &UserId) -> u64 {
+    if user <= peer { low } else { high }
+}
+
+/// Whether `user` has a side of `group`'s conversation (is or was a member since conversations
+/// were recorded).
+pub fn in_group(tables: &WriteTables<'_>, user: &UserId, group: &str) -> StoreResult<bool> {
+    Ok(tables.group_sides.get((user.as_str(), group)).map_err(storage)?.is_some())
 }
 
 /// The number `user` has read up to in `group` (0: nothing).
@@ -174,7 +185,7 @@ pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64)
         }
         Recipient::Group(group) => {
             // A group from before conversations were recorded: theirs from this message on.
-            if tables.group_sides.get((from.as_str(), group.as_str())).map_err(storage)?.is_none() {
+            if !in_group(tables, from, group.as_str())? {
                 let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
                 side.join(number.0 - 1, at);
                 put_group_side(tables, from, group.as_str(), &side)?;
@@ -240,9 +251,7 @@ pub fn mark_read(
 ) -> StoreResult<ReadOutcome> {
     let theirs = match id {
         ConversationId::Direct(peer) => direct_exists(&tables.log, user, peer)?,
-        ConversationId::Group(group) => {
-            tables.group_sides.get((user.as_str(), group.as_str())).map_err(storage)?.is_some()
-        }
+        ConversationId::Group(group) => in_group(tables, user, group.as_str())?,
     };
     if !theirs {
         return Err(Rejection::UnknownConversation.into());
