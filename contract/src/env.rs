@@ -42,6 +42,8 @@ pub mod var {
     pub const PUSH_ENDPOINT: &str = "MESSAGING_PUSH_ENDPOINT";
     pub const PUSH_BUDGET_MS: &str = "MESSAGING_PUSH_BUDGET_MS";
     pub const TRUSTED_PROXIES: &str = "MESSAGING_TRUSTED_PROXIES";
+    pub const DEMO: &str = "MESSAGING_DEMO";
+    pub const DEMO_DIR: &str = "MESSAGING_DEMO_DIR";
     /// `[limits]`: `MESSAGING_LIMITS_<RULE>`.
     pub const LIMITS_UNAUTHENTICATED_PER_IP: &str = "MESSAGING_LIMITS_UNAUTHENTICATED_PER_IP";
     pub const LIMITS_SENDS_PER_USER: &str = "MESSAGING_LIMITS_SENDS_PER_USER";

@@ -38,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", key.as_str());
             Ok(())
         }
+        Command::Openapi => {
+            println!("{}", runtime::api::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Command::Keys(KeysCommand::Rotate(args)) => {
             let settings = Settings::resolve(args)?;
             let id = runtime::wiring::rotate_keys(&settings)?;

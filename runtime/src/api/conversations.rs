@@ -220,7 +220,7 @@ pub struct ConversationDetailView<'a> {
 }
 
 /// One conversation with each member's read position.
-#[utoipa::path(get, path = "/v1/conversations/{conversation_id}", tag = "conversations",
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}", operation_id = "show_conversation", tag = "conversations",
     security(("bearer" = [])), params(("conversation_id" = String, Path)),
     responses((status = 200, body = ConversationDetailView), (status = 401, body = ErrorBody),
         (status = 403, description = "a group the caller is no longer a member of", body = ErrorBody),

@@ -58,7 +58,7 @@ pub async fn create(
 }
 
 /// Show a group to one of its members.
-#[utoipa::path(get, path = "/v1/groups/{group_id}", tag = "groups", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/groups/{group_id}", operation_id = "show_group", tag = "groups", security(("bearer" = [])),
     params(("group_id" = String, Path)),
     responses((status = 200, body = GroupView), (status = 401, body = ErrorBody),
         (status = 403, description = "not a member", body = ErrorBody), (status = 404, body = ErrorBody)))]

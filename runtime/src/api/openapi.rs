@@ -120,4 +120,18 @@ mod tests {
         let poll = &document["paths"]["/v1/messages"]["get"]["security"];
         assert!(poll.as_array().is_some_and(|s| !s.is_empty()), "{poll}");
     }
+
+    /// OpenAPI requires each operationId to be unique, and generated clients name their
+    /// functions and types by it (two `show`s once broke the TypeScript client's types).
+    #[test]
+    fn operation_ids_are_unique() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no id"));
+                assert!(seen.insert(id.to_owned()), "operationId {id} ({method} {path}) is not unique");
+            }
+        }
+    }
 }

@@ -34,6 +34,9 @@ pub enum Command {
     /// The key ring in data_dir/keys.json.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print the OpenAPI document the server serves at /openapi.json (the TypeScript client's
+    /// types are generated from it).
+    Openapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +160,12 @@ pub struct ServeArgs {
     /// comma-separated (empty: none; the peer address is the source).
     #[arg(long, env = var::TRUSTED_PROXIES)]
     pub trusted_proxies: Option<String>,
+    /// Serve the demo chat page at /demo (the built TypeScript client in demo_dir).
+    #[arg(long, env = var::DEMO)]
+    pub demo: Option<bool>,
+    /// The TypeScript client's folder: its `demo/` page and its built `dist/`.
+    #[arg(long, env = var::DEMO_DIR)]
+    pub demo_dir: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -223,6 +232,8 @@ pub struct Settings {
     pub push_endpoint: String,
     pub push_budget_ms: u64,
     pub trusted_proxies: String,
+    pub demo: bool,
+    pub demo_dir: PathBuf,
     pub limits: RuleLimits,
 }
 
@@ -279,7 +290,9 @@ impl Settings {
             stream_write_timeout_secs,
             push_endpoint,
             push_budget_ms,
-            trusted_proxies
+            trusted_proxies,
+            demo,
+            demo_dir
         );
         args.limits.overlay(&mut settings.limits);
         anyhow::ensure!(settings.max_group_size >= 1, "max_group_size must be at least 1");
@@ -322,6 +335,7 @@ impl Settings {
             | Command::CreateTables(args)
             | Command::ServerKey(args)
             | Command::Keys(KeysCommand::Rotate(args)) => Self::resolve(args),
+            Command::Openapi => Self::resolve(ServeArgs::default()),
         }
     }
 

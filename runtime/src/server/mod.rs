@@ -3,6 +3,7 @@
 
 mod activity;
 mod connections;
+mod demo;
 mod file_limit;
 
 use std::time::Duration;
@@ -18,6 +19,8 @@ use crate::wiring::open_state;
 
 /// `runtime serve`: prints `listening on http://ADDR` once it accepts connections.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Checked before anything opens: a demo without its built client is a start-up error.
+    let demo = if settings.demo { Some(demo::routes(&settings.demo_dir)?) } else { None };
     let state = open_state(&settings).await?;
     if let Some(limiter) = state.rate_limiter.clone() {
         tokio::spawn(async move {
@@ -39,7 +42,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_connections: file_limit::connection_cap(settings.max_connections),
     };
     let trusted = settings.trusted_proxies()?.into();
-    connections::serve(listener, app(state), limits, trusted, shutdown_signal()).await?;
+    let router = match demo {
+        Some(demo) => demo.merge(app(state)),
+        None => app(state),
+    };
+    connections::serve(listener, router, limits, trusted, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,121 @@
+// What the tests run against: the real server binary on loopback, and a TCP proxy in front of it
+// that cuts connections and drops responses on command (fault injection on top of the real
+// server, not instead of it).
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+import { MessagingClient, type ClientOptions } from "../src/index.js";
+
+/** The server binary `cargo xtask test` built (`MESSAGING_RUNTIME_BIN`, else the debug build). */
+const BINARY = process.env.MESSAGING_RUNTIME_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/runtime");
+
+export interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `runtime serve` on a free loopback port over a fresh embedded store; `settings` are
+ * `MESSAGING_*` variables (the README's configuration table). */
+export async function startServer(settings: Record<string, string> = {}): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), "messaging-ts-"));
+  const child: ChildProcess = spawn(BINARY, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+    env: { ...process.env, RUST_LOG: "warn", ...settings },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      const found = /^listening on (http:\/\/\S+)/.exec(line);
+      if (found) resolveUrl(found[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`${BINARY} exited at start (${code})`)));
+    child.once("error", reject);
+  });
+  return {
+    url,
+    async stop() {
+      const exited = new Promise((done) => child.once("exit", done));
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Proxy {
+  url: string;
+  /** `cutAll`s that cut something, and responses dropped. */
+  cuts: number;
+  dropped: number;
+  /** Each response's first bytes are dropped (and its connection closed) with this chance. */
+  dropChance: number;
+  /** Closes every connection open now (a network that failed under everyone). */
+  cutAll(): void;
+  close(): Promise<void>;
+}
+
+/** A byte-for-byte TCP proxy on a free loopback port, for HTTP and WebSocket alike. A dropped
+ * response is one the server sent after doing the request: the client sees a failed connection
+ * and cannot tell whether the request was done. */
+export async function startProxy(target: string): Promise<Proxy> {
+  const { hostname, port } = new URL(target);
+  const open = new Set<net.Socket>();
+  const proxy: Proxy = {
+    url: "",
+    cuts: 0,
+    dropped: 0,
+    dropChance: 0,
+    cutAll() {
+      if (open.size > 0) proxy.cuts++;
+      for (const socket of open) socket.destroy();
+      open.clear();
+    },
+    close: () => new Promise((done) => {
+      proxy.cutAll();
+      server.close(() => done());
+    }),
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    open.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on("data", (chunk) => upstream.write(chunk));
+    upstream.on("data", (chunk) => {
+      if (Math.random() < proxy.dropChance) {
+        proxy.dropped++;
+        return end();
+      }
+      client.write(chunk);
+    });
+    for (const socket of [client, upstream]) {
+      socket.on("error", end);
+      socket.on("close", end);
+    }
+  });
+  await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+  proxy.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return proxy;
+}
+
+/** A client of `url` with quick retries (the tests' faults are many and short). */
+export function client(url: string, options: Partial<ClientOptions> = {}): MessagingClient {
+  return new MessagingClient({ baseUrl: url, retry: { baseDelayMs: 20, maxDelayMs: 200, attempts: 20 }, ...options });
+}
+
+/** Waits until `check` holds, up to `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000, what = "condition"): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
