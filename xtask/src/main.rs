@@ -7,6 +7,7 @@ mod fuzz;
 mod measure;
 mod soak;
 mod test;
+mod typescript;
 
 use std::process::{Command, ExitCode};
 

@@ -1,5 +1,6 @@
 //! `cargo xtask test [extra cargo test args]`: the whole test suite, with the emulators it needs,
-//! then `cargo xtask deploy` itself against the emulator.
+//! then the TypeScript client's (`clients/typescript`), then `cargo xtask deploy` itself against
+//! the emulator.
 
 use std::process::Command;
 
@@ -58,6 +59,17 @@ pub fn run(extra: &[String]) -> Result<(), String> {
             .env(SCHEMATHESIS_VAR, &emulators.schemathesis);
     }
     super::run(command)?;
+    let aws = emulators.as_ref().map(|emulators| {
+        vec![
+            (DYNAMODB_ENDPOINT_VAR, emulators.moto.url()),
+            (LAMBDA_RUNTIME_API_VAR, emulators.lambda.url()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ]
+    });
+    crate::typescript::run(&root, ci, aws.as_deref())?;
     match &emulators {
         Some(emulators) => deploy_round_trip(&emulators.moto.url()),
         None => Ok(()),

@@ -169,8 +169,11 @@ export class Feed implements AsyncIterable<FeedEntry> {
     while (!this.stopping.signal.aborted) {
       try {
         this.setStatus(failures > 0 || this.options.protocol === "none" ? "polling" : "connecting");
-        await this.serially(() => this.catchUp());
-        if (this.options.protocol === "none" || !this.WebSocket) {
+        const streaming = this.options.protocol !== "none" && this.WebSocket !== undefined;
+        // A stream sends what is missed itself (from `?after=` locally, a `resume` on AWS); a
+        // poll first only finds the cursor to start from, or is the fallback.
+        if (this.cursor === null || !streaming) await this.serially(() => this.catchUp());
+        if (!streaming) {
           await sleep(this.options.pollIntervalMs ?? 5_000, this.stopping.signal);
           continue;
         }
@@ -242,6 +245,9 @@ export class Feed implements AsyncIterable<FeedEntry> {
     const handshake = background(setTimeout(() => opened || socket.close(), 15_000));
     socket.addEventListener("open", () => {
       opened = true;
+      // Refreshed while connecting (when a reauth could not be sent yet): extend it now.
+      const fresh = this.sessions.current()?.accessToken;
+      if (fresh && fresh !== token) send({ action: "reauth", access_token: fresh });
       if (!local) {
         send({
           action: "resume",

@@ -13,6 +13,13 @@ import { MessagingClient, type ClientOptions } from "../src/index.js";
 /** The server binary `cargo xtask test` built (`MESSAGING_RUNTIME_BIN`, else the debug build). */
 const BINARY = process.env.MESSAGING_RUNTIME_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/runtime");
 
+/** The API Gateway stand-in (tests/src/bin/api-gateway.rs) and the emulators it needs, when
+ * `cargo xtask test` runs them. */
+const GATEWAY = process.env.MESSAGING_TEST_API_GATEWAY_BIN;
+const DYNAMODB = process.env.MESSAGING_TEST_DYNAMODB_ENDPOINT;
+const LAMBDA = process.env.MESSAGING_TEST_LAMBDA_RUNTIME_API;
+export const lambdaPath = GATEWAY && DYNAMODB && LAMBDA ? { gateway: GATEWAY, dynamodb: DYNAMODB, lambda: LAMBDA } : undefined;
+
 export interface Server {
   url: string;
   stop(): Promise<void>;
@@ -22,7 +29,22 @@ export interface Server {
  * `MESSAGING_*` variables (the README's configuration table). */
 export async function startServer(settings: Record<string, string> = {}): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), "messaging-ts-"));
-  const child: ChildProcess = spawn(BINARY, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+  const args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir];
+  return started(BINARY, args, settings, () => rmSync(dataDir, { recursive: true, force: true }));
+}
+
+/** The runtime as deployed: under the Lambda Runtime API emulator, over DynamoDB (moto), behind
+ * the API Gateway stand-in — HTTP at `url`, the WebSocket API at `url/stream` — which closes
+ * every connection after `maxConnectionSecs` as API Gateway does after two hours. */
+export async function startLambda(maxConnectionSecs: number, settings: Record<string, string> = {}): Promise<Server> {
+  const { gateway, dynamodb, lambda } = lambdaPath!;
+  const args = ["--runtime", BINARY, "--dynamodb", dynamodb, "--lambda", lambda, "--max-connection-secs", String(maxConnectionSecs)];
+  for (const [name, value] of Object.entries(settings)) args.push("--set", `${name}=${value}`);
+  return started(gateway, args, {}, () => undefined);
+}
+
+async function started(program: string, args: string[], settings: Record<string, string>, cleanUp: () => void): Promise<Server> {
+  const child: ChildProcess = spawn(program, args, {
     env: { ...process.env, RUST_LOG: "warn", ...settings },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -32,7 +54,7 @@ export async function startServer(settings: Record<string, string> = {}): Promis
       const found = /^listening on (http:\/\/\S+)/.exec(line);
       if (found) resolveUrl(found[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`${BINARY} exited at start (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${program} exited at start (${code})`)));
     child.once("error", reject);
   });
   return {
@@ -41,7 +63,7 @@ export async function startServer(settings: Record<string, string> = {}): Promis
       const exited = new Promise((done) => child.once("exit", done));
       child.kill("SIGTERM");
       await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      cleanUp();
     },
   };
 }
