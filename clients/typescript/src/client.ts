@@ -48,6 +48,13 @@ export interface HistoryQuery {
 
 const path = encodeURIComponent;
 
+/** A new idempotency key: 128 random bits in hex. `crypto.getRandomValues`, unlike
+ * `crypto.randomUUID`, exists outside secure contexts too (a page served over plain http). */
+export function newClientId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * One user's client of the messaging API. Sessions refresh themselves; sends carry an
  * idempotency key reused on every retry; `feed()` delivers the feed exactly once and in order.
@@ -109,11 +116,11 @@ export class MessagingClient {
   /** A direct message. `clientId` (default: a new random one) is sent on every retry, so the
    * message is sent once however often the network fails; pass the same one to retry a call
    * that threw. */
-  async sendDirect(to: string, text: string, clientId: string = crypto.randomUUID()): Promise<Sent> {
+  async sendDirect(to: string, text: string, clientId: string = newClientId()): Promise<Sent> {
     return this.send(`/v1/users/${path(to)}/messages`, text, clientId);
   }
 
-  async sendGroup(group: string, text: string, clientId: string = crypto.randomUUID()): Promise<Sent> {
+  async sendGroup(group: string, text: string, clientId: string = newClientId()): Promise<Sent> {
     return this.send(`/v1/groups/${path(group)}/messages`, text, clientId);
   }
 

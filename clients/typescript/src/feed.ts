@@ -180,8 +180,8 @@ export class Feed implements AsyncIterable<FeedEntry> {
         const closed = await this.stream();
         if (closed.needsRefresh) await this.sessions.refresh(closed.token);
         if (closed.opened) {
-          // Cut or closed after opening: back at once (the catch-up poll first), with a little
-          // jitter so clients cut together do not all return in the same instant.
+          // Cut or closed after opening: back at once, from the cursor, with a little jitter so
+          // clients cut together do not all return in the same instant.
           failures = 0;
           await sleep(Math.random() * 250, this.stopping.signal);
         } else {

@@ -1,4 +1,4 @@
-export { MessagingClient, type ClientOptions, type Sent, type HistoryQuery } from "./client.js";
+export { MessagingClient, newClientId, type ClientOptions, type Sent, type HistoryQuery } from "./client.js";
 export { Feed, type FeedOptions, type FeedStatus, type StreamProtocol, type WebSocketConstructor } from "./feed.js";
 export { ApiError, NetworkError, SignedOutError } from "./errors.js";
 export { type Session, sessionFrom } from "./session.js";

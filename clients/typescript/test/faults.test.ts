@@ -100,6 +100,29 @@ test("sends whose answers are lost are retried with the same client_id and land 
   }
 });
 
+test("503s are retried where that is safe, and handed back where it is not", async () => {
+  const server = await startServer();
+  const proxy = await startProxy(server.url);
+  try {
+    const bob = client(server.url);
+    const b = await bob.register("bob");
+    const alice = client(proxy.url);
+    await alice.register("alice");
+    proxy.unavailable = 3;
+    const sent = await alice.sendDirect(b.userId, "through three 503s");
+    assert.equal(proxy.unavailable, 0);
+    assert.deepEqual((await bob.history(alice.userId!)).messages.map((m) => m.id), [sent.message.id]);
+    // A 503 may hide a group that was created: not retried, the caller decides.
+    proxy.unavailable = 1;
+    await assert.rejects(alice.createGroup("team"), (e: ApiError) => e.status === 503 && e.code === "unavailable");
+    alice.close();
+    bob.close();
+  } finally {
+    await proxy.close();
+    await server.stop();
+  }
+});
+
 test("sessions refresh before expiry and on token_expired, and the stream outlives its token", async (t) => {
   const server = await startServer({ MESSAGING_ACCESS_TOKEN_TTL_SECS: "2" });
   try {

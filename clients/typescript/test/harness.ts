@@ -75,6 +75,8 @@ export interface Proxy {
   dropped: number;
   /** Each response's first bytes are dropped (and its connection closed) with this chance. */
   dropChance: number;
+  /** The next this many requests are answered 503 `unavailable` by the proxy itself. */
+  unavailable: number;
   /** Closes every connection open now (a network that failed under everyone). */
   cutAll(): void;
   close(): Promise<void>;
@@ -91,6 +93,7 @@ export async function startProxy(target: string): Promise<Proxy> {
     cuts: 0,
     dropped: 0,
     dropChance: 0,
+    unavailable: 0,
     cutAll() {
       if (open.size > 0) proxy.cuts++;
       for (const socket of open) socket.destroy();
@@ -110,7 +113,16 @@ export async function startProxy(target: string): Promise<Proxy> {
       open.delete(client);
       open.delete(upstream);
     };
-    client.on("data", (chunk) => upstream.write(chunk));
+    client.on("data", (chunk) => {
+      // A request refused here, as a server whose store failed refuses it: 503, never forwarded.
+      if (proxy.unavailable > 0 && /^[A-Z]+ \//.test(chunk.toString("latin1", 0, 8))) {
+        proxy.unavailable--;
+        const body = '{"error":{"code":"unavailable","message":"injected"}}';
+        client.write(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 0\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        return;
+      }
+      upstream.write(chunk);
+    });
     upstream.on("data", (chunk) => {
       if (Math.random() < proxy.dropChance) {
         proxy.dropped++;
