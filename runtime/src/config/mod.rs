@@ -396,7 +396,7 @@ mod tests {
         for name in deployed.to_vars().keys() {
             assert!(read.contains(name), "{name} is not read by any setting: {read:?}");
         }
-        assert_eq!(read.len(), 44, "one variable per setting: {read:?}");
+        assert_eq!(read.len(), 46, "one variable per setting: {read:?}");
     }
 
     #[test]
