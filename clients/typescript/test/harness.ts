@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
-import { MessagingClient, type ClientOptions } from "../src/index.js";
+import { type ClientOptions, type FeedEntry, type FeedPage, MessagingClient } from "../src/index.js";
 
 /** The server binary `cargo xtask test` built (`MESSAGING_RUNTIME_BIN`, else the debug build). */
 const BINARY = process.env.MESSAGING_RUNTIME_BIN ?? resolve(import.meta.dirname, "../../../../target/debug/runtime");
@@ -151,5 +151,24 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 2
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** An entry's identity: a message's id, or what makes a membership entry unique. */
+export function idOf(entry: FeedEntry): string {
+  return entry.kind === "membership" ? `${entry.group}:${entry.change}:${entry.at}` : entry.id;
+}
+
+/** Everything in the user's feed, polled from its beginning with plain `fetch`: the truth a
+ * client's delivered entries are compared with. */
+export async function polled(url: string, token: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let after = ""; ; ) {
+    const query = `limit=500&include=membership${after && `&after=${after}`}`;
+    const response = await fetch(`${url}/v1/messages?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const page = (await response.json()) as FeedPage;
+    ids.push(...(page.messages as FeedEntry[]).map(idOf));
+    after = page.next;
+    if (!page.has_more) return ids;
   }
 }

@@ -5,15 +5,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import type { FeedEntry, FeedPage } from "../src/index.js";
-import { client, eventually, lambdaPath, startLambda } from "./harness.js";
+import { client, eventually, idOf, lambdaPath, polled, startLambda } from "./harness.js";
 
 const skip = !lambdaPath && "the Lambda path needs the emulators `cargo xtask test` starts";
 if (skip && process.env.CI === "true") throw new Error(`CI=true: ${skip}`);
-
-function idOf(entry: FeedEntry): string {
-  return entry.kind === "membership" ? `${entry.group}:${entry.change}:${entry.at}` : entry.id;
-}
 
 test("on AWS: resume, pushes, reauth and API Gateway's closes, every entry once and in order", { skip }, async (t) => {
   // Tokens live 6 s, so each connection is reauthed before it lasts 10 s (API Gateway's two hours,
@@ -65,16 +60,7 @@ test("on AWS: resume, pushes, reauth and API Gateway's closes, every entry once 
   }
   // The last one is pushed at once: the connection open now was reauthed, not left to expire.
   await eventually(() => received.includes(last), 2_500, "the last message, pushed");
-  const token = bob.sessions.current()!.accessToken;
-  const expected: string[] = [];
-  for (let after = ""; ; ) {
-    const query = `limit=500&include=membership${after && `&after=${after}`}`;
-    const response = await fetch(`${gateway.url}/v1/messages?${query}`, { headers: { authorization: `Bearer ${token}` } });
-    const page = (await response.json()) as FeedPage;
-    expected.push(...(page.messages as FeedEntry[]).map(idOf));
-    after = page.next;
-    if (!page.has_more) break;
-  }
+  const expected = await polled(gateway.url, bob.sessions.current()!.accessToken);
   await eventually(() => received.length >= expected.length, 30_000, "every entry");
   assert.deepEqual(received, expected);
   assert.ok(streams >= 2, `reconnected after API Gateway's closes: ${streams} streams caught up`);
