@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { type FeedPage, MemoryCursorStore } from "../src/index.js";
 import { client, eventually, idOf, lambdaPath, polled, startLambda } from "./harness.js";
 
 const skip = !lambdaPath && "the Lambda path needs the emulators `cargo xtask test` starts";
@@ -35,11 +36,15 @@ test("on AWS: resume, pushes, reauth and API Gateway's closes, every entry once 
   const alice = client(gateway.url, options);
   const b = await bob.register("bob");
   await alice.register("alice");
-  // A backlog before Bob connects: his resume gets it packed into `messages` frames.
+  // Bob's saved cursor, then a backlog after it: the feed starts from the cursor with a stream,
+  // whose resume packs the backlog into a `messages` frame.
+  const store = new MemoryCursorStore();
+  const empty = await fetch(`${gateway.url}/v1/messages`, { headers: { authorization: `Bearer ${b.accessToken}` } });
+  store.set(b.userId, ((await empty.json()) as FeedPage).next);
   for (let i = 0; i < 5; i++) await alice.sendDirect(b.userId, `before ${i}`);
 
   const received: string[] = [];
-  const feed = bob.feed();
+  const feed = bob.feed({ store });
   t.after(() => feed.stop());
   feed.on((entry) => void received.push(idOf(entry)));
   let streams = 0;
