@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ApiError, type FeedEntry, SignedOutError } from "../src/index.js";
-import { client, eventually, idOf, polled, startProxy, startServer } from "./harness.js";
+import { client, eventually, idOf, polled, startProxy, startServer, withProxiedSender } from "./harness.js";
 
 test("a stream cut at random while others send: every entry once, in order, as polled", async (t) => {
   const server = await startServer();
@@ -59,17 +59,11 @@ test("a stream cut at random while others send: every entry once, in order, as p
   }
 });
 
-test("sends whose answers are lost are retried with the same client_id and land once", async () => {
-  const server = await startServer();
-  const proxy = await startProxy(server.url);
-  try {
-    const bob = client(server.url);
-    const b = await bob.register("bob");
-    const alice = client(proxy.url);
-    await alice.register("alice");
+test("sends whose answers are lost are retried with the same client_id and land once", () =>
+  withProxiedSender(async ({ proxy, alice, bob, bobId }) => {
     proxy.dropChance = 0.4;
     const sent = [];
-    for (let i = 0; i < 40; i++) sent.push(await alice.sendDirect(b.userId, `text ${i}`));
+    for (let i = 0; i < 40; i++) sent.push(await alice.sendDirect(bobId, `text ${i}`));
     proxy.dropChance = 0;
     const texts = (await bob.history(alice.userId!, { limit: 500 })).messages.map((m) => m.text).reverse();
     assert.deepEqual(texts, Array.from({ length: 40 }, (_, i) => `text ${i}`));
@@ -77,34 +71,18 @@ test("sends whose answers are lost are retried with the same client_id and land 
     assert.ok(proxy.dropped > 0, "responses were dropped");
     assert.ok(sent.some((s) => s.replayed), "a retry was answered with the original message");
     assert.equal(new Set(sent.map((s) => s.message.id)).size, 40);
-  } finally {
-    await proxy.close();
-    await server.stop();
-  }
-});
+  }));
 
-test("503s are retried where that is safe, and handed back where it is not", async () => {
-  const server = await startServer();
-  const proxy = await startProxy(server.url);
-  try {
-    const bob = client(server.url);
-    const b = await bob.register("bob");
-    const alice = client(proxy.url);
-    await alice.register("alice");
+test("503s are retried where that is safe, and handed back where it is not", () =>
+  withProxiedSender(async ({ proxy, alice, bob, bobId }) => {
     proxy.unavailable = 3;
-    const sent = await alice.sendDirect(b.userId, "through three 503s");
+    const sent = await alice.sendDirect(bobId, "through three 503s");
     assert.equal(proxy.unavailable, 0);
     assert.deepEqual((await bob.history(alice.userId!)).messages.map((m) => m.id), [sent.message.id]);
     // A 503 may hide a group that was created: not retried, the caller decides.
     proxy.unavailable = 1;
     await assert.rejects(alice.createGroup("team"), (e: ApiError) => e.status === 503 && e.code === "unavailable");
-    alice.close();
-    bob.close();
-  } finally {
-    await proxy.close();
-    await server.stop();
-  }
-});
+  }));
 
 test("sessions refresh before expiry and on token_expired, and the stream outlives its token", async (t) => {
   const server = await startServer({ MESSAGING_ACCESS_TOKEN_TTL_SECS: "2" });

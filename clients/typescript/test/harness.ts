@@ -145,6 +145,27 @@ export function client(url: string, options: Partial<ClientOptions> = {}): Messa
   return new MessagingClient({ baseUrl: url, retry: { baseDelayMs: 20, maxDelayMs: 200, attempts: 20 }, ...options });
 }
 
+/** Bob on the server directly and Alice through a fault-injecting proxy, both registered, for
+ * `body`; the server, proxy and clients are stopped afterwards whatever `body` does. */
+export async function withProxiedSender(
+  body: (fixture: { proxy: Proxy; alice: MessagingClient; bob: MessagingClient; bobId: string }) => Promise<void>,
+): Promise<void> {
+  const server = await startServer();
+  const proxy = await startProxy(server.url);
+  const bob = client(server.url);
+  const alice = client(proxy.url);
+  try {
+    const { userId: bobId } = await bob.register("bob");
+    await alice.register("alice");
+    await body({ proxy, alice, bob, bobId });
+  } finally {
+    alice.close();
+    bob.close();
+    await proxy.close();
+    await server.stop();
+  }
+}
+
 /** Waits until `check` holds, up to `ms`. */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 20_000, what = "condition"): Promise<void> {
   const until = Date.now() + ms;
