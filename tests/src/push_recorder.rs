@@ -121,8 +121,7 @@ async fn record(
         }
         if recorded.gone.contains(&id) {
             *recorded.refused.entry(id).or_default() += 1;
-            let body = r#"{"message":"the connection is gone"}"#;
-            return (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], body).into_response();
+            return gone();
         }
         let frame = serde_json::from_slice(&body).unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
         recorded.posts.push(Post { connection: id.clone(), frame, bytes: body.len() });
@@ -132,4 +131,11 @@ async fn record(
         tokio::time::sleep(delay).await;
     }
     StatusCode::OK.into_response()
+}
+
+/// The answer of the stage's management endpoint for a connection it no longer holds: 410, and
+/// the error type in a header, where AWS's SDK reads `GoneException` from.
+pub fn gone() -> Response {
+    let body = r#"{"message":"the connection is gone"}"#;
+    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], body).into_response()
 }

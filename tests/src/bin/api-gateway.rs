@@ -25,6 +25,7 @@ use messaging_tests::backend::fresh_tables;
 use messaging_tests::lambda_events::{
     STAGE, event, function_command, function_settings, invoke, invoke_websocket, websocket_event,
 };
+use messaging_tests::push_recorder::gone;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -204,10 +205,4 @@ async fn delete_connection(State(gateway): State<Gateway>, Path(id): Path<String
         }
         None => gone(),
     }
-}
-
-/// The error AWS's SDK recognises as `GoneException`: the type is in a header.
-fn gone() -> Response {
-    let body = r#"{"message":"the connection is gone"}"#;
-    (StatusCode::GONE, [("x-amzn-errortype", "GoneException")], body).into_response()
 }
