@@ -86,6 +86,12 @@ pub trait Delivery: Send + Sync {
 
 /// The whole API as one router, whatever serves it.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The API and `extra` routes (the local server's demo page) under the same layers: traced, and
+/// a panic answered as anywhere else.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let v1 = Router::new()
         .route("/users", post(users::register))
         .route("/users/{user_id}", get(users::get_user))
@@ -112,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi_json))
         .nest("/v1", v1)
+        .merge(extra)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

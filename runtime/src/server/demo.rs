@@ -12,7 +12,7 @@ use tower_http::services::ServeDir;
 
 use crate::api::ApiError;
 
-pub fn routes(dir: &Path) -> anyhow::Result<Router> {
+pub fn routes<S: Clone + Send + Sync + 'static>(dir: &Path) -> anyhow::Result<Router<S>> {
     let page = dir.join("demo");
     let client = dir.join("dist");
     anyhow::ensure!(page.join("index.html").is_file(), "demo = true, but {} has no demo/index.html", dir.display());
@@ -76,7 +76,7 @@ mod tests {
     fn refuses_to_start_without_the_built_client() {
         let dir = folder();
         std::fs::remove_file(dir.path().join("dist/index.js")).unwrap();
-        let error = routes(dir.path()).unwrap_err().to_string();
+        let error = routes::<()>(dir.path()).unwrap_err().to_string();
         assert!(error.contains("npm run build"), "{error}");
     }
 }

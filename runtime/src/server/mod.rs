@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use self::connections::ConnectionLimits;
-use crate::api::app;
+use crate::api::app_with;
 use crate::api::rate_limit::RateLimiter;
 use crate::config::Settings;
 use crate::wiring::open_state;
@@ -42,10 +42,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         max_connections: file_limit::connection_cap(settings.max_connections),
     };
     let trusted = settings.trusted_proxies()?.into();
-    let router = match demo {
-        Some(demo) => demo.merge(app(state)),
-        None => app(state),
-    };
+    let router = app_with(state, demo.unwrap_or_default());
     connections::serve(listener, router, limits, trusted, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
