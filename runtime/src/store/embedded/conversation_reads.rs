@@ -4,15 +4,18 @@
 
 use redb::ReadableDatabase;
 
+use std::sync::Arc;
+
 use super::EmbeddedStore;
 use super::conversations::{
-    GroupSidesTable, LogTable, Newest, direct_exists, direct_read, group_read, group_side, latest, logged, newest,
-    newest_and_reads, own_read,
+    GroupSidesTable, LogTable, Newest, direct_read, group_read, group_side, latest, logged, newest, newest_and_reads,
+    own_read,
 };
+use super::directory::{Directory, Known, direct_log_key, listed_first};
 use super::tables::*;
 use crate::domain::conversation::{
     Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
-    page_of, pair_key,
+    page_of,
 };
 use crate::domain::{ConversationId, MessageId, MessageJson, Name, Number, Participation, Rejection, UserId};
 use crate::store::StoreResult;
@@ -28,15 +31,19 @@ struct Snapshot {
     messages: redb::ReadOnlyTable<u64, &'static [u8]>,
     users: redb::ReadOnlyTable<&'static str, &'static str>,
     groups: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    directory: Arc<Directory>,
 }
 
 /// `user`'s side of a conversation and the number they read up to.
 type Side = (Participation, u64);
+/// A conversation's log key, with `user`'s side of it.
+type Keyed = (String, Side);
 
 /// A conversation placed in the inbox's order, before its name and messages are read: a page of
 /// 100 of 1,000 conversations reads those for the page only.
 struct Placed {
     id: ConversationId,
+    shared: String,
     side: Participation,
     read: u64,
     latest: u64,
@@ -63,21 +70,35 @@ impl Snapshot {
             messages: txn.open_table(MESSAGES).map_err(storage)?,
             users: txn.open_table(USERS).map_err(storage)?,
             groups: txn.open_table(GROUPS).map_err(storage)?,
+            directory: store.directory.clone(),
         })
     }
 
-    fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Side>> {
+    /// Where `user`'s direct conversation with `peer` keeps its log, if it has begun in this
+    /// snapshot: the writer's directory may know of a first message not committed here.
+    fn direct_log(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<String>> {
+        let first = match self.directory.known(user, peer) {
+            Known::Began(first) => Some(first),
+            Known::None => None,
+            Known::Unknown => listed_first(&self.feed, user, peer)?,
+        };
+        let Some(shared) = first.map(direct_log_key) else { return Ok(None) };
+        Ok(newest(&self.log, &shared)?.is_some().then_some(shared))
+    }
+
+    fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Keyed>> {
         match id {
             ConversationId::Direct(peer) => {
-                if !direct_exists(&self.log, user, peer)? {
-                    return Ok(None);
-                }
+                let Some(shared) = self.direct_log(user, peer)? else { return Ok(None) };
+                let read = direct_read(&self.log, &shared, user, peer)?;
                 // When it began matters only to a conversation without messages, which a direct
                 // one never is.
-                Ok(Some((Participation::direct(0), direct_read(&self.log, user, peer)?)))
+                Ok(Some((shared, (Participation::direct(0), read))))
             }
             ConversationId::Group(group) => match group_side(&self.group_sides, user, group.as_str())? {
-                Some(side) => Ok(Some((side, group_read(&self.log, group.as_str(), user)?))),
+                Some(side) => {
+                    Ok(Some((group.as_str().to_owned(), (side, group_read(&self.log, group.as_str(), user)?))))
+                }
                 None => Ok(None),
             },
         }
@@ -85,18 +106,18 @@ impl Snapshot {
 
     /// Every conversation of `user`'s: their direct sides, then their groups'; a direct one's
     /// newest entry with it, read in the same step as the read positions beside it.
-    fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Side, Option<Newest>)>> {
+    fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Keyed, Option<Newest>)>> {
         let mut all = Vec::new();
         let (range, at) = direct_listings(user.as_str());
         let (start, end) = ((range.start.0.as_str(), 0), (range.end.0.as_str(), 0));
         for entry in self.feed.range(start..end).map_err(storage)? {
             let (key, began) = entry.map_err(storage)?;
-            let peer = key.value().0.get(at..).and_then(UserId::parse);
-            let peer = peer.ok_or_else(|| corrupt("conversation listing", key.value().0))?;
-            let (newest, reads) = newest_and_reads(&self.log, &pair_key(user, &peer))?;
+            let (peer, first) = listed(key.value().0, at)?;
+            let shared = direct_log_key(first);
+            let (newest, reads) = newest_and_reads(&self.log, &shared)?;
             let read = own_read(reads, user, &peer);
             let side = (Participation::direct(began.value()), read);
-            all.push((ConversationId::Direct(peer), side, Some(newest)));
+            all.push((ConversationId::Direct(peer), (shared, side), Some(newest)));
         }
         let next = format!("{}\0", user.as_str());
         for entry in self.group_sides.range((user.as_str(), "")..(next.as_str(), "")).map_err(storage)? {
@@ -104,7 +125,7 @@ impl Snapshot {
             let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
             let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
             let read = group_read(&self.log, id.as_str(), user)?;
-            all.push((id, (side, read), None));
+            all.push((id.clone(), (id.as_str().to_owned(), (side, read)), None));
         }
         Ok(all)
     }
@@ -132,14 +153,7 @@ impl Snapshot {
 
     /// Where a conversation of `user`'s goes in the inbox: from the log's newest entry alone,
     /// unless the newest message they may see is not the conversation's newest (a group they left).
-    fn place(
-        &self,
-        user: &UserId,
-        id: ConversationId,
-        (side, read): Side,
-        newest: Option<Newest>,
-    ) -> StoreResult<Placed> {
-        let shared = id.shared_key(user);
+    fn place(&self, id: ConversationId, (shared, (side, read)): Keyed, newest: Option<Newest>) -> StoreResult<Placed> {
         let newest = match newest {
             Some(newest) => newest,
             None => self::newest(&self.log, &shared)?,
@@ -150,16 +164,15 @@ impl Snapshot {
             (Some(n), Some((newest, _, at))) if n.0 == newest => at,
             (Some(n), _) => self.sent_at(&shared, n)?.unwrap_or(side.joined_at),
         };
-        Ok(Placed { id, side, read, latest, updated_at })
+        Ok(Placed { id, shared, side, read, latest, updated_at })
     }
 
     fn sent_at(&self, shared: &str, n: Number) -> StoreResult<Option<u64>> {
         Ok(self.log.get((shared, n.0)).map_err(storage)?.map(|entry| entry.value().1))
     }
 
-    fn conversation(&self, user: &UserId, placed: Placed) -> StoreResult<Conversation> {
-        let Placed { id, side, read, latest, updated_at } = placed;
-        let shared = id.shared_key(user);
+    fn conversation(&self, placed: Placed) -> StoreResult<Conversation> {
+        let Placed { id, shared, side, read, latest, updated_at } = placed;
         let last_message = match side.last_visible(latest) {
             Some(n) => self.message(&shared, n)?,
             None => None,
@@ -184,12 +197,11 @@ impl EmbeddedStore {
     ) -> StoreResult<InboxPage> {
         let snapshot = Snapshot::open(self)?;
         let mut all = Vec::new();
-        for (id, side, newest) in snapshot.sides(user)? {
-            all.push(snapshot.place(user, id, side, newest)?);
+        for (id, keyed, newest) in snapshot.sides(user)? {
+            all.push(snapshot.place(id, keyed, newest)?);
         }
         let (page, next) = page_of(all, before, limit);
-        let conversations =
-            page.into_iter().map(|placed| snapshot.conversation(user, placed)).collect::<StoreResult<_>>()?;
+        let conversations = page.into_iter().map(|placed| snapshot.conversation(placed)).collect::<StoreResult<_>>()?;
         Ok(InboxPage { conversations, next })
     }
 
@@ -201,8 +213,7 @@ impl EmbeddedStore {
         limit: usize,
     ) -> StoreResult<Option<HistoryPage>> {
         let snapshot = Snapshot::open(self)?;
-        let Some((side, _)) = snapshot.side(user, id)? else { return Ok(None) };
-        let shared = id.shared_key(user);
+        let Some((shared, (side, _))) = snapshot.side(user, id)? else { return Ok(None) };
         let latest = latest(&snapshot.log, &shared)?;
         let mut at = match from {
             HistoryFrom::Newest => side.last_visible(latest).map(|n| n.0),
@@ -232,7 +243,7 @@ impl EmbeddedStore {
 
     pub(super) fn conversation_now(&self, user: &UserId, id: &ConversationId) -> StoreResult<ConversationDetail> {
         let snapshot = Snapshot::open(self)?;
-        let side = snapshot.side(user, id)?.ok_or(Rejection::UnknownConversation)?;
+        let keyed = snapshot.side(user, id)?.ok_or(Rejection::UnknownConversation)?;
         let members = match id {
             ConversationId::Group(group) => {
                 let group = read_group(&snapshot.groups, group.as_str())?.ok_or(Rejection::UnknownConversation)?;
@@ -242,13 +253,13 @@ impl EmbeddedStore {
             ConversationId::Direct(peer) if peer == user => vec![user.clone()],
             ConversationId::Direct(peer) => vec![user.clone(), peer.clone()],
         };
-        let shared = id.shared_key(user);
+        let shared = keyed.0.clone();
         let mut receipts = Vec::with_capacity(members.len());
         for member in members {
-            let read = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, read)| read);
+            let read = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, (_, read))| read);
             receipts.push(Receipt { read_up_to: snapshot.id_at(&shared, read)?, user: member });
         }
-        let conversation = snapshot.conversation(user, snapshot.place(user, id.clone(), side, None)?)?;
+        let conversation = snapshot.conversation(snapshot.place(id.clone(), keyed, None)?)?;
         Ok(ConversationDetail { conversation, members: receipts })
     }
 }

@@ -7,12 +7,15 @@
 //! A send's writes beyond its feed entries all fall in the page of the conversation's newest
 //! entry (its log entry and the sender's read position) or in the page of the feed entries it
 //! writes anyway (a first message's listings): the writer is bound by pages, not by records.
+//! A direct conversation's log is under its first message's key ([`super::directory`]), so the
+//! logs of conversations begun together share pages too.
 
 use std::sync::Arc;
 
 use redb::ReadableTable;
 
 use super::append_entry;
+use super::directory::direct_log_key;
 use super::tables::*;
 use crate::domain::conversation::{MembershipChangeKind, ReadOutcome, membership_entry};
 use crate::domain::{
@@ -64,10 +67,15 @@ pub fn latest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> S
     Ok(newest(log, shared)?.map_or(0, |(n, _, _)| n))
 }
 
-/// The number `user` has read up to in their direct conversation with `peer` (0: nothing).
-pub fn direct_read(log: &impl ReadableTable<LogTable, (u64, u64)>, user: &UserId, peer: &UserId) -> StoreResult<u64> {
-    let shared = crate::domain::conversation::pair_key(user, peer);
-    let reads = log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
+/// The number `user` has read up to in their direct conversation with `peer`, whose log is
+/// under `shared` (0: nothing).
+pub fn direct_read(
+    log: &impl ReadableTable<LogTable, (u64, u64)>,
+    shared: &str,
+    user: &UserId,
+    peer: &UserId,
+) -> StoreResult<u64> {
+    let reads = log.get((shared, READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
     Ok(own_read(reads, user, peer))
 }
 
@@ -97,11 +105,16 @@ fn move_group_read(tables: &mut WriteTables<'_>, group: &str, user: &UserId, n: 
     Ok(true)
 }
 
-/// Moves `user`'s read position in their direct conversation with `peer` to `n`, if further.
-fn move_direct_read(tables: &mut WriteTables<'_>, user: &UserId, peer: &UserId, n: u64) -> StoreResult<bool> {
-    let shared = crate::domain::conversation::pair_key(user, peer);
-    let (mut low, mut high) =
-        tables.log.get((shared.as_str(), READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
+/// Moves `user`'s read position in their direct conversation with `peer` (its log under
+/// `shared`) to `n`, if further.
+fn move_direct_read(
+    tables: &mut WriteTables<'_>,
+    shared: &str,
+    user: &UserId,
+    peer: &UserId,
+    n: u64,
+) -> StoreResult<bool> {
+    let (mut low, mut high) = tables.log.get((shared, READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
     let (mine, theirs) = if user <= peer { (&mut low, &mut high) } else { (&mut high, &mut low) };
     if *mine >= n {
         return Ok(false);
@@ -110,19 +123,18 @@ fn move_direct_read(tables: &mut WriteTables<'_>, user: &UserId, peer: &UserId, 
     if user == peer {
         *theirs = n; // notes to self: both slots are theirs
     }
-    tables.log.insert((shared.as_str(), READS), (low, high)).map_err(storage)?;
+    tables.log.insert((shared, READS), (low, high)).map_err(storage)?;
     Ok(true)
 }
 
-/// Whether `user` and `peer` have a direct conversation: whether a message between them was
-/// delivered (a blocked sender's never is). The log is the record; the listing in the feed table
-/// is only what the inbox reads.
-pub fn direct_exists(
-    log: &impl ReadableTable<LogTable, (u64, u64)>,
-    user: &UserId,
-    peer: &UserId,
-) -> StoreResult<bool> {
-    Ok(newest(log, &crate::domain::conversation::pair_key(user, peer))?.is_some())
+/// Where `user`'s conversation `id` keeps its log, as the writer sees it: a group's under its id
+/// (whether or not `user` is in it), a direct one's under its first message's key — `None` before
+/// its first message (a blocked sender's never comes).
+pub fn log_key(tables: &WriteTables<'_>, user: &UserId, id: &ConversationId) -> StoreResult<Option<String>> {
+    match id {
+        ConversationId::Group(group) => Ok(Some(group.as_str().to_owned())),
+        ConversationId::Direct(peer) => Ok(tables.directory.first(&tables.feed, user, peer)?.map(direct_log_key)),
+    }
 }
 
 pub fn group_side(
@@ -154,36 +166,47 @@ pub fn logged(
     }
 }
 
-fn shared_key(message: &Message) -> String {
-    ConversationId::of_message(&message.from, &message.from, &message.to).shared_key(&message.from)
+/// The conversation a message is in, as its sender sees it.
+fn conversation_of(message: &Message) -> ConversationId {
+    ConversationId::of_message(&message.from, &message.from, &message.to)
 }
 
 /// The number the next message of `message`'s conversation takes.
 pub fn next_number(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Number> {
-    Ok(Number(latest(&tables.log, &shared_key(message))? + 1))
+    let latest = match log_key(tables, &message.from, &conversation_of(message))? {
+        Some(shared) => latest(&tables.log, &shared)?,
+        None => 0,
+    };
+    Ok(Number(latest + 1))
 }
 
 /// Records a delivered message (numbered, stored under `key`) in its conversation: the log, a
 /// direct conversation's sides from its first message, and the sender's read position.
 pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64) -> StoreResult<()> {
     let number = message.id.number().expect("stores number every message they deliver");
-    let shared = shared_key(message);
     let at = message.sent_at.timestamp_millis().max(0) as u64;
-    tables.log.insert((shared.as_str(), number.0), (key, at)).map_err(storage)?;
     let from = &message.from;
     match &message.to {
         Recipient::Direct(to) => {
-            // Listed once, at the first message: later ones keep its place.
-            if number.0 == 1 {
+            // Listed once, at the first message, whose key the log is kept under from then on.
+            let first = if number.0 == 1 {
                 let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
                 for (user, peer) in parties {
                     let listing = direct_listing(user.as_str(), key, peer.as_str());
                     tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
                 }
-            }
-            move_direct_read(tables, from, to, number.0)?;
+                tables.directory.began(from, to, key);
+                key
+            } else {
+                let first = tables.directory.first(&tables.feed, from, to)?;
+                first.ok_or_else(|| corrupt("conversation", format!("{from} and {to} have no listing")))?
+            };
+            let shared = direct_log_key(first);
+            tables.log.insert((shared.as_str(), number.0), (key, at)).map_err(storage)?;
+            move_direct_read(tables, &shared, from, to, number.0)?;
         }
         Recipient::Group(group) => {
+            tables.log.insert((group.as_str(), number.0), (key, at)).map_err(storage)?;
             // A group from before conversations were recorded: theirs from this message on.
             if !in_group(tables, from, group.as_str())? {
                 let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
@@ -249,14 +272,13 @@ pub fn mark_read(
     id: &ConversationId,
     mark: ReadMark,
 ) -> StoreResult<ReadOutcome> {
-    let theirs = match id {
-        ConversationId::Direct(peer) => direct_exists(&tables.log, user, peer)?,
-        ConversationId::Group(group) => in_group(tables, user, group.as_str())?,
+    let shared = match id {
+        ConversationId::Direct(_) => log_key(tables, user, id)?,
+        ConversationId::Group(group) => in_group(tables, user, group.as_str())?.then(|| group.as_str().to_owned()),
     };
-    if !theirs {
+    let Some(shared) = shared else {
         return Err(Rejection::UnknownConversation.into());
-    }
-    let shared = id.shared_key(user);
+    };
     let Some(json) = logged(&tables.log, &tables.messages, &shared, mark.number.0)? else {
         return Err(Rejection::UnknownMessage.into());
     };
@@ -264,7 +286,7 @@ pub fn mark_read(
         return Err(Rejection::UnknownMessage.into());
     }
     let moved = match id {
-        ConversationId::Direct(peer) => move_direct_read(tables, user, peer, mark.number.0)?,
+        ConversationId::Direct(peer) => move_direct_read(tables, &shared, user, peer, mark.number.0)?,
         ConversationId::Group(group) => move_group_read(tables, group.as_str(), user, mark.number.0)?,
     };
     Ok(if moved { ReadOutcome::Moved } else { ReadOutcome::Unchanged })

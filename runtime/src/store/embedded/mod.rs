@@ -16,6 +16,7 @@
 
 mod conversation_reads;
 mod conversations;
+mod directory;
 mod erase;
 mod identity;
 mod limits;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use self::directory::Directory;
 use self::limits::Counters;
 use self::tables::*;
 use self::writer::Writer;
@@ -63,6 +65,7 @@ pub struct EmbeddedStore {
     // Declared first so it is dropped first: the writer thread stops before the file closes.
     writer: Writer,
     db: Arc<Database>,
+    directory: Arc<Directory>,
     events: Arc<FeedEvents>,
     counters: Arc<Counters>,
 }
@@ -78,12 +81,18 @@ impl EmbeddedStore {
         for table in retired {
             txn.delete_table(table)?;
         }
-        drop(WriteTables::open(&txn)?);
+        let directory = Arc::new(Directory::new(directory::CAPACITY));
+        let mut tables = WriteTables::open(&txn, &directory)?;
+        let rekeyed = directory::rekey_direct_logs(&mut tables.log)?;
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "direct conversations' logs moved to their first message's key");
+        }
+        drop(tables);
         txn.commit()?;
         let db = Arc::new(db);
-        let writer = Writer::start(db.clone())?;
+        let writer = Writer::start(db.clone(), directory.clone())?;
         let counters = Arc::new(Counters::new(options.limits));
-        Ok(Self { db, writer, events: FeedEvents::new(options.stream_buffer), counters })
+        Ok(Self { db, writer, directory, events: FeedEvents::new(options.stream_buffer), counters })
     }
 
     fn read(&self) -> StoreResult<redb::ReadTransaction> {

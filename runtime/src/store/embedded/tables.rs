@@ -1,7 +1,11 @@
 //! The embedded store's tables. Values that are records are JSON: small, self-describing and
 //! easy to inspect with redb's tools; the hot path (a feed page) decodes at most `limit` of them.
 
+use std::sync::Arc;
+
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::directory::Directory;
 
 use crate::domain::{Group, Message, MessageJson, Seq, User, UserId};
 use crate::store::StoreError;
@@ -34,8 +38,10 @@ pub const SENT_BY_CLIENT_ID: TableDefinition<(&str, &str), u64> = TableDefinitio
 /// (user id, group id) → JSON [`crate::domain::Participation`]: their side of a group's
 /// conversation (the spans of its numbers that are theirs; the read position is in the log).
 pub const GROUP_SIDES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("group_sides");
-/// (shared conversation key, number) → (message key, `sent_at` in milliseconds): each
-/// conversation's messages, numbered 1, 2, 3… The newest number is the conversation's count.
+/// (log key, number) → (message key, `sent_at` in milliseconds): each conversation's messages,
+/// numbered 1, 2, 3… The newest number is the conversation's count. A group's log is under its
+/// id, a direct conversation's under its first message's key
+/// ([`direct_log_key`](super::directory::direct_log_key)), so that new conversations share pages.
 ///
 /// At number [`READS`] a direct conversation keeps its two users' read positions (the lower
 /// id's, the higher's), and under [`group_read_key`] a group each member's: next to the newest
@@ -64,6 +70,17 @@ pub fn direct_listings(user: &str) -> (std::ops::Range<(String, u64)>, usize) {
     ((start, 0)..(end, 0), at)
 }
 
+/// The peer and first message key a listing's key names (`at` as [`direct_listings`] gives it).
+pub fn listed(key: &str, at: usize) -> Result<(UserId, u64), StoreError> {
+    let corrupt_listing = || corrupt("conversation listing", key);
+    let inverted = key.get(at.saturating_sub(16)..at).and_then(|hex| u64::from_str_radix(hex, 16).ok());
+    let peer = key.get(at..).and_then(UserId::parse);
+    match (inverted, peer) {
+        (Some(inverted), Some(peer)) => Ok((peer, u64::MAX - inverted)),
+        _ => Err(corrupt_listing()),
+    }
+}
+
 /// Separates the ids in a listing's or a group read position's key: no id holds a control
 /// character.
 const DIRECT: char = '\u{1}';
@@ -74,7 +91,8 @@ const DIRECT: char = '\u{1}';
 pub const RETIRED: [&str; 3] = ["conversations", "summaries", "log"];
 
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
-/// opening and closing a table in redb touches the table directory, which is not free.
+/// opening and closing a table in redb touches the table directory, which is not free. With them,
+/// the writer's directory of direct conversations.
 pub struct WriteTables<'txn> {
     pub users: Table<'txn, &'static str, &'static str>,
     pub blocks: Table<'txn, (&'static str, &'static str), ()>,
@@ -86,10 +104,11 @@ pub struct WriteTables<'txn> {
     pub sessions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub group_sides: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub log: Table<'txn, (&'static str, u64), (u64, u64)>,
+    pub directory: Arc<Directory>,
 }
 
 impl<'txn> WriteTables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::TableError> {
+    pub fn open(txn: &'txn WriteTransaction, directory: &Arc<Directory>) -> Result<Self, redb::TableError> {
         Ok(Self {
             users: txn.open_table(USERS)?,
             blocks: txn.open_table(BLOCKS)?,
@@ -101,6 +120,7 @@ impl<'txn> WriteTables<'txn> {
             sessions: txn.open_table(SESSIONS)?,
             group_sides: txn.open_table(GROUP_SIDES)?,
             log: txn.open_table(CONVERSATION_LOG)?,
+            directory: directory.clone(),
         })
     }
 }

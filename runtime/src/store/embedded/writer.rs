@@ -18,6 +18,7 @@ use std::sync::Arc;
 use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
+use super::directory::Directory;
 use super::tables::WriteTables;
 use crate::store::{StoreError, StoreResult};
 
@@ -54,9 +55,10 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    pub fn start(db: Arc<Database>) -> std::io::Result<Self> {
+    pub fn start(db: Arc<Database>, directory: Arc<Directory>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
-        let thread = std::thread::Builder::new().name("store-writer".into()).spawn(move || run(db, queue))?;
+        let thread =
+            std::thread::Builder::new().name("store-writer".into()).spawn(move || run(db, directory, queue))?;
         Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
 
@@ -104,7 +106,7 @@ impl Writer {
     }
 }
 
-fn run(db: Arc<Database>, mut queue: mpsc::Receiver<Job>) {
+fn run(db: Arc<Database>, directory: Arc<Directory>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -114,11 +116,11 @@ fn run(db: Arc<Database>, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&db, batch);
+        commit_batch(&db, &directory, batch);
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>) {
+fn commit_batch(db: &Database, directory: &Arc<Directory>, batch: Vec<Job>) {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(error) => {
@@ -128,7 +130,7 @@ fn commit_batch(db: &Database, batch: Vec<Job>) {
     };
     let mut applied = Vec::with_capacity(batch.len());
     let mut poisoned = false;
-    match WriteTables::open(&txn) {
+    match WriteTables::open(&txn, directory) {
         Ok(mut tables) => {
             for job in batch {
                 let outcome = job(&mut tables);
@@ -145,11 +147,13 @@ fn commit_batch(db: &Database, batch: Vec<Job>) {
         }
     }
     let failure = if poisoned {
+        directory.forget_all(); // it may have been told of conversations that now never began
         drop(txn); // aborts
         Some(StoreError::unavailable("a write in the same batch failed; nothing was written"))
     } else {
         txn.commit().err().map(|error| {
             tracing::error!(%error, "commit failed");
+            directory.forget_all();
             StoreError::unavailable(format!("commit failed: {error}"))
         })
     };

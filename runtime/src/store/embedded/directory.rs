@@ -1,0 +1,354 @@
+//! Where each direct conversation's log is. A direct conversation's log is kept under its first
+//! message's key ([`direct_log_key`]), not under its two users' ids: new conversations then sort
+//! side by side, so the first messages of a batch share one page of the log instead of each
+//! dirtying a page of its own — the writer is bound by the pages a commit writes, and nearly
+//! every message of a many-to-many load is the first of its conversation.
+//!
+//! The way from two users to that key is each user's listing of their direct conversations
+//! (in the feed table, newest first, beside their feed), which holds every conversation's peer
+//! and first message key. Reading a user's whole listing per send would cost the writer as many
+//! entries as they have conversations, so the writer keeps the listings it has read here, in
+//! memory: bounded, filled only by the writer, from its own transaction, so nothing a reader's
+//! older snapshot saw can make it stale.
+//!
+//! Readers use what is here and otherwise read the listing of their own snapshot. What the
+//! writer knows may be ahead of a reader's snapshot (a conversation whose first message is not
+//! committed yet, or never will be): the log under that key is then empty in the snapshot, which
+//! is what a conversation that has not begun looks like.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use redb::ReadableTable;
+
+use super::tables::{direct_listings, storage};
+use crate::domain::UserId;
+use crate::store::StoreResult;
+
+type FeedTable = (&'static str, u64);
+
+/// Entries the directory holds at most (a conversation is an entry in each of its users' listings),
+/// about 130 bytes each (measured): some 16 MiB. Past it the directory starts afresh, and listings
+/// are read again as they are needed.
+pub const CAPACITY: usize = 1 << 17;
+
+/// The key of a direct conversation's log, from its first message's key: `d` and 16 hex digits,
+/// so keys sort by when conversations began, before every group's (`g_…`).
+pub fn direct_log_key(first: u64) -> String {
+    format!("d{first:016x}")
+}
+
+/// What is known of a user's conversation with a peer without reading anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    /// It began with the message stored under this key.
+    Began(u64),
+    /// There is none: the user's whole listing is here and does not name the peer.
+    None,
+    /// Neither user's listing is here.
+    Unknown,
+}
+
+pub struct Directory {
+    inner: Mutex<Inner>,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Users whose whole listing is here: peer → first message key.
+    listings: HashMap<UserId, HashMap<UserId, u64>>,
+    entries: usize,
+}
+
+impl Directory {
+    pub fn new(capacity: usize) -> Self {
+        Self { inner: Mutex::new(Inner::default()), capacity }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every update leaves the maps whole, so a panic elsewhere cannot leave them half-done.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn known(&self, user: &UserId, peer: &UserId) -> Known {
+        let inner = self.inner();
+        if let Some(peers) = inner.listings.get(user) {
+            return peers.get(peer).map_or(Known::None, |first| Known::Began(*first));
+        }
+        // Both listings name a conversation, so the peer's alone can tell that it exists — but
+        // not that it does not (an erased user's listing is gone while their peers' stay).
+        match inner.listings.get(peer).and_then(|peers| peers.get(user)) {
+            Some(first) => Known::Began(*first),
+            None => Known::Unknown,
+        }
+    }
+
+    /// For the writer, in its transaction: the first message key of `user`'s conversation with
+    /// `peer`, reading `user`'s listing into the directory if neither listing is here.
+    pub fn first(
+        &self,
+        feed: &impl ReadableTable<FeedTable, u64>,
+        user: &UserId,
+        peer: &UserId,
+    ) -> StoreResult<Option<u64>> {
+        match self.known(user, peer) {
+            Known::Began(first) => Ok(Some(first)),
+            Known::None => Ok(None),
+            Known::Unknown => {
+                let listing = listing(feed, user)?;
+                let first = listing.get(peer).copied();
+                self.hold(user, listing);
+                Ok(first)
+            }
+        }
+    }
+
+    /// Keeps `user`'s whole listing, making room first if it would not fit.
+    fn hold(&self, user: &UserId, listing: HashMap<UserId, u64>) {
+        let mut inner = self.inner();
+        if inner.entries + listing.len() > self.capacity {
+            *inner = Inner::default();
+        }
+        inner.entries += listing.len();
+        if let Some(replaced) = inner.listings.insert(user.clone(), listing) {
+            inner.entries -= replaced.len();
+        }
+    }
+
+    /// For the writer: `a` and `b`'s conversation began with the message under `first` (its
+    /// listings are written in the open transaction).
+    pub fn began(&self, a: &UserId, b: &UserId, first: u64) {
+        let mut inner = self.inner();
+        for (user, peer) in [(a, b), (b, a)] {
+            if let Some(peers) = inner.listings.get_mut(user)
+                && peers.insert(peer.clone(), first).is_none()
+            {
+                inner.entries += 1;
+            }
+        }
+    }
+
+    /// For the writer: `user` was erased with their listing.
+    pub fn forget(&self, user: &UserId) {
+        let mut inner = self.inner();
+        if let Some(peers) = inner.listings.remove(user) {
+            inner.entries -= peers.len();
+        }
+    }
+
+    /// For the writer: its transaction was not committed, so what it told the directory may not
+    /// have happened. Listings are read again as they are needed.
+    pub fn forget_all(&self) {
+        *self.inner() = Inner::default();
+    }
+}
+
+/// Every direct conversation `user`'s listing names: peer → first message key.
+pub fn listing(feed: &impl ReadableTable<FeedTable, u64>, user: &UserId) -> StoreResult<HashMap<UserId, u64>> {
+    let mut peers = HashMap::new();
+    let (range, at) = direct_listings(user.as_str());
+    for entry in feed.range((range.start.0.as_str(), 0)..(range.end.0.as_str(), 0)).map_err(storage)? {
+        let (key, _) = entry.map_err(storage)?;
+        let (peer, first) = super::tables::listed(key.value().0, at)?;
+        peers.insert(peer, first);
+    }
+    Ok(peers)
+}
+
+/// The first message key of `user`'s conversation with `peer`, from `user`'s listing in a
+/// snapshot; `None` if it names no such conversation.
+pub fn listed_first(
+    feed: &impl ReadableTable<FeedTable, u64>,
+    user: &UserId,
+    peer: &UserId,
+) -> StoreResult<Option<u64>> {
+    let (range, at) = direct_listings(user.as_str());
+    for entry in feed.range((range.start.0.as_str(), 0)..(range.end.0.as_str(), 0)).map_err(storage)? {
+        let (key, _) = entry.map_err(storage)?;
+        let (listed, first) = super::tables::listed(key.value().0, at)?;
+        if listed == *peer {
+            return Ok(Some(first));
+        }
+    }
+    Ok(None)
+}
+
+/// Moves the direct conversations' logs of an earlier layout — under their two users' ids,
+/// `<low>#<high>` — to their first message's key, read positions with them. Their number 1 is
+/// their first message. Run when a data directory opens; finds nothing once done.
+pub fn rekey_direct_logs(log: &mut redb::Table<'_, (&'static str, u64), (u64, u64)>) -> StoreResult<usize> {
+    // Every user id begins `u_`, and no group's log key or new key does.
+    let legacy = ("u_", 0)..("u`", 0);
+    let mut entries: Vec<(String, u64, (u64, u64))> = Vec::new();
+    for entry in log.range(legacy.clone()).map_err(storage)? {
+        let (key, value) = entry.map_err(storage)?;
+        let (pair, n) = key.value();
+        entries.push((pair.to_owned(), n, value.value()));
+    }
+    log.retain_in(legacy, |_, _| false).map_err(storage)?;
+    let mut moved = 0;
+    // Entries come grouped by pair, numbers ascending: the first of each group is its oldest.
+    for group in entries.chunk_by(|a, b| a.0 == b.0) {
+        let first = group.iter().find(|(_, n, _)| *n == 1).unwrap_or(&group[0]).2.0;
+        let shared = direct_log_key(first);
+        for (_, n, value) in group {
+            log.insert((shared.as_str(), *n), *value).map_err(storage)?;
+        }
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three() -> [UserId; 3] {
+        [UserId::generate(), UserId::generate(), UserId::generate()]
+    }
+
+    #[test]
+    fn a_user_whose_listing_is_here_answers_for_every_peer() {
+        let directory = Directory::new(CAPACITY);
+        let [a, b, c] = three();
+        directory.hold(&a, HashMap::from([(b.clone(), 7)]));
+        assert_eq!(directory.known(&a, &b), Known::Began(7));
+        assert_eq!(directory.known(&b, &a), Known::Began(7), "the peer's side, from a's listing");
+        assert_eq!(directory.known(&a, &c), Known::None);
+        assert_eq!(directory.known(&c, &a), Known::Unknown, "c's listing may name an erased a");
+        directory.began(&a, &c, 9);
+        assert_eq!(directory.known(&a, &c), Known::Began(9));
+        assert_eq!(directory.inner().entries, 2);
+        directory.forget(&a);
+        assert_eq!(directory.known(&a, &b), Known::Unknown);
+        assert_eq!(directory.inner().entries, 0);
+    }
+
+    #[test]
+    fn past_its_capacity_the_directory_starts_afresh() {
+        let directory = Directory::new(3);
+        let [a, b, c] = three();
+        directory.hold(&a, HashMap::from([(b.clone(), 1), (c.clone(), 2)]));
+        directory.hold(&b, HashMap::from([(a.clone(), 1), (c.clone(), 3)]));
+        assert_eq!(directory.known(&a, &c), Known::Unknown, "a's listing made room for b's");
+        assert_eq!(directory.known(&b, &c), Known::Began(3));
+        assert_eq!(directory.inner().entries, 2);
+        directory.began(&c, &a, 4);
+        assert_eq!(directory.inner().entries, 2, "neither listing is here: nothing to add to");
+        directory.forget_all();
+        assert_eq!(directory.known(&b, &c), Known::Unknown);
+    }
+}
+
+/// The directory inside the store: across an aborted batch and an earlier layout's data.
+#[cfg(test)]
+mod store_tests {
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+    use super::super::tables::{CONVERSATION_LOG, WriteTables};
+    use super::super::{EmbeddedOptions, EmbeddedStore, deliver};
+    use crate::domain::conversation::{HistoryFrom, pair_key};
+    use crate::domain::message::Outgoing;
+    use crate::domain::{ConversationId, Message, Recipient, Text, User, UserId};
+    use crate::store::{Store, StoreError};
+
+    async fn users(store: &EmbeddedStore, n: usize) -> Vec<UserId> {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let user = User { id: UserId::generate(), name: crate::domain::Name::parse(&format!("u{i}")).unwrap() };
+            store.create_user(&user).await.unwrap();
+            ids.push(user.id);
+        }
+        ids
+    }
+
+    fn outgoing(from: &UserId, to: &UserId, text: &str) -> Outgoing {
+        let message = Message::new(from.clone(), Recipient::Direct(to.clone()), Text::parse(text.to_owned()).unwrap());
+        Outgoing { message, client_id: None }
+    }
+
+    async fn texts(store: &EmbeddedStore, user: &UserId, peer: &UserId) -> Vec<String> {
+        let id = ConversationId::Direct(peer.clone());
+        let page = store.history(user, &id, HistoryFrom::After(crate::domain::Number(0)), 100).await.unwrap();
+        let page = page.expect("a conversation");
+        page.messages.iter().map(|(_, json)| json.decode().unwrap().text.as_str().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_first_message_in_a_batch_that_failed_never_began_its_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("db.redb"), &EmbeddedOptions::default()).unwrap();
+        let [a, b, c, d] = <[UserId; 4]>::try_from(users(&store, 4).await).unwrap();
+        store.send(&outgoing(&a, &c, "a's listing is read into the directory")).await.unwrap();
+        // a's first message to b, then a failure in the same batch: nothing of it is committed,
+        // and the message key it took is free again.
+        let failed = outgoing(&a, &b, "never sent");
+        let outcome: Result<(), StoreError> = store
+            .writer
+            .write(move |tables: &mut WriteTables<'_>| {
+                deliver(
+                    tables,
+                    &failed,
+                    vec![
+                        failed.message.from.clone(),
+                        match &failed.message.to {
+                            Recipient::Direct(to) => to.clone(),
+                            Recipient::Group(_) => unreachable!(),
+                        },
+                    ],
+                )?;
+                Err(StoreError::unavailable("injected after the first message"))
+            })
+            .await;
+        assert!(outcome.is_err());
+        // c and d's first message takes that key; a's next message to b is still their first.
+        store.send(&outgoing(&c, &d, "c to d")).await.unwrap();
+        let sent = store.send(&outgoing(&a, &b, "a to b")).await.unwrap();
+        assert_eq!(sent.message.id.number(), Some(crate::domain::Number(1)));
+        assert_eq!(texts(&store, &d, &c).await, ["c to d"]);
+        assert_eq!(texts(&store, &b, &a).await, ["a to b"]);
+    }
+
+    #[tokio::test]
+    async fn logs_under_their_users_ids_move_to_their_first_message_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let (a, b) = {
+            let store = EmbeddedStore::open(&path, &EmbeddedOptions::default()).unwrap();
+            let [a, b] = <[UserId; 2]>::try_from(users(&store, 2).await).unwrap();
+            for text in ["one", "two", "three"] {
+                store.send(&outgoing(&a, &b, text)).await.unwrap();
+            }
+            (a, b)
+        };
+        // The earlier layout: the same entries under "<low>#<high>".
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut log = txn.open_table(CONVERSATION_LOG).unwrap();
+                let moved: Vec<(String, u64, (u64, u64))> = log
+                    .range(("d", 0)..("e", 0))
+                    .unwrap()
+                    .map(|e| e.unwrap())
+                    .map(|(k, v)| (k.value().0.to_owned(), k.value().1, v.value()))
+                    .collect();
+                assert_eq!(moved.len(), 4, "three messages and the read positions");
+                log.retain_in(("d", 0)..("e", 0), |_, _| false).unwrap();
+                for (_, n, value) in moved {
+                    log.insert((pair_key(&a, &b).as_str(), n), value).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+            assert_eq!(db.begin_read().unwrap().open_table(CONVERSATION_LOG).unwrap().len().unwrap(), 4);
+        }
+        let store = EmbeddedStore::open(&path, &EmbeddedOptions::default()).unwrap();
+        assert_eq!(texts(&store, &b, &a).await, ["one", "two", "three"]);
+        let sent = store.send(&outgoing(&b, &a, "four")).await.unwrap();
+        assert_eq!(sent.message.id.number(), Some(crate::domain::Number(4)));
+        let inbox = store.inbox(&a, None, 10).await.unwrap();
+        assert_eq!(inbox.conversations.len(), 1);
+        assert_eq!(inbox.conversations[0].unread, 1, "a read up to their own third message");
+    }
+}
