@@ -1,5 +1,6 @@
 //! Every authenticated route against every wrong credential: the status and code the contract
-//! gives, and nothing of anyone else's readable or changed through any of them.
+//! gives, and nothing of anyone else's readable or changed through any of them. (The server
+//! API's routes, which take the server key instead, are `sessions::the_server_key_and_user_tokens_open_only_their_own_routes`.)
 
 use runtime::domain::{AccessClaims, Keys, SessionId, UserId};
 use serde_json::{Value, json};
@@ -25,6 +26,16 @@ enum Scope {
     /// Acts on the caller's own data (feed, blocks, new group) or on a public profile: any
     /// signed-in user may, and sees or changes only their own.
     Own,
+    /// Acts on one of the caller's conversations: what the outsider and the removed member get.
+    Conversation(Expect, Expect),
+}
+
+/// What a signed-in user gets from a route acting on a conversation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Refused(u16, &'static str),
+    /// Their own part of it, which holds none of the victims' secrets.
+    Theirs,
 }
 
 struct Route {
@@ -58,12 +69,14 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
     let outsider = app.register("outsider").await;
     let group = app.create_group(&owner, &[&member, &removed]).await;
     let group_path = format!("/v1/groups/{group}");
-    app.post(&format!("{group_path}/messages"), &owner.token, &json!({"text": "before"})).await.assert_status(201);
+    let before = app.post(&format!("{group_path}/messages"), &owner.token, &json!({"text": "before"})).await;
+    let before = before.assert_status(201)["id"].clone();
     app.delete(&format!("{group_path}/members/{}", removed.id), &owner.token).await.assert_status(204);
     app.post(&format!("{group_path}/messages"), &owner.token, &json!({"text": "secret"})).await.assert_status(201);
-    app.send_direct(&owner, &member.id, "private").await.assert_status(201);
+    let private = app.send_direct(&owner, &member.id, "private").await.assert_status(201)["id"].clone();
     app.put(&format!("/v1/me/blocks/{}", outsider.id), &owner.token).await.assert_status(204);
 
+    let unknown = Expect::Refused(404, "conversation_not_found");
     let routes = [
         Route { method: "GET", path: format!("/v1/users/{}", member.id), body: None, scope: Scope::Own },
         Route {
@@ -94,6 +107,45 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
             path: format!("{group_path}/messages"),
             body: Some(json!({"text": "let me in"})),
             scope: Scope::Group,
+        },
+        Route { method: "GET", path: "/v1/conversations".into(), body: None, scope: Scope::Own },
+        // A group's history: the removed member keeps what they received while a member.
+        Route {
+            method: "GET",
+            path: format!("/v1/conversations/{group}/messages"),
+            body: None,
+            scope: Scope::Conversation(unknown, Expect::Theirs),
+        },
+        Route {
+            method: "GET",
+            path: format!("/v1/conversations/{group}"),
+            body: None,
+            scope: Scope::Conversation(unknown, Expect::Refused(403, "not_a_member")),
+        },
+        Route {
+            method: "PUT",
+            path: format!("/v1/conversations/{group}/read"),
+            body: Some(json!({ "up_to": before })),
+            scope: Scope::Conversation(unknown, Expect::Theirs),
+        },
+        // The owner and the member's direct conversation, named by its peer: nobody else has one.
+        Route {
+            method: "GET",
+            path: format!("/v1/conversations/{}/messages", member.id),
+            body: None,
+            scope: Scope::Conversation(unknown, unknown),
+        },
+        Route {
+            method: "GET",
+            path: format!("/v1/conversations/{}", member.id),
+            body: None,
+            scope: Scope::Conversation(unknown, unknown),
+        },
+        Route {
+            method: "PUT",
+            path: format!("/v1/conversations/{}/read", member.id),
+            body: Some(json!({ "up_to": private })),
+            scope: Scope::Conversation(unknown, unknown),
         },
     ];
 
@@ -137,7 +189,11 @@ pub async fn every_route_refuses_every_wrong_credential(backend: &Backend) {
                     (Credential::OtherUser | Credential::RemovedMember, Scope::Group) => {
                         reply.assert_error(403, "not_a_member")
                     }
-                    (Credential::OtherUser | Credential::RemovedMember, Scope::Own) => {
+                    (Credential::OtherUser, Scope::Conversation(Expect::Refused(status, code), _))
+                    | (Credential::RemovedMember, Scope::Conversation(_, Expect::Refused(status, code))) => {
+                        reply.assert_error(status, code)
+                    }
+                    (Credential::OtherUser | Credential::RemovedMember, _) => {
                         assert!(reply.status.is_success(), "{case}: {}", reply.body);
                         let text = reply.body.to_string();
                         // A removed member legitimately keeps what they received while a member.
