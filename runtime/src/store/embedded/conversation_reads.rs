@@ -77,13 +77,15 @@ impl Snapshot {
     /// Where `user`'s direct conversation with `peer` keeps its log, if it has begun in this
     /// snapshot: the writer's directory may know of a first message not committed here.
     fn direct_log(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<String>> {
-        let first = match self.directory.known(user, peer) {
-            Known::Began(first) => Some(first),
-            Known::None => None,
-            Known::Unknown => listed_first(&self.feed, user, peer)?,
-        };
-        let Some(shared) = first.map(direct_log_key) else { return Ok(None) };
-        Ok(newest(&self.log, &shared)?.is_some().then_some(shared))
+        match self.directory.known(user, peer) {
+            Known::Began(first) => {
+                let shared = direct_log_key(first);
+                Ok(newest(&self.log, &shared)?.is_some().then_some(shared))
+            }
+            Known::None => Ok(None),
+            // A listing is written with its conversation's first entry: in this snapshot, both.
+            Known::Unknown => Ok(listed_first(&self.feed, user, peer)?.map(direct_log_key)),
+        }
     }
 
     fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Keyed>> {
