@@ -11,7 +11,7 @@ use super::conversations::{
     GroupSidesTable, LogTable, Newest, direct_read, group_read, group_side, latest, logged, newest, newest_and_reads,
     own_read,
 };
-use super::directory::{Directory, Known, direct_log_key, listed_first};
+use super::directory::{Directory, Known, direct_log_key, is_listed, listed_first};
 use super::tables::*;
 use crate::domain::conversation::{
     Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
@@ -77,15 +77,14 @@ impl Snapshot {
     /// Where `user`'s direct conversation with `peer` keeps its log, if it has begun in this
     /// snapshot: the writer's directory may know of a first message not committed here.
     fn direct_log(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<String>> {
-        match self.directory.known(user, peer) {
-            Known::Began(first) => {
-                let shared = direct_log_key(first);
-                Ok(newest(&self.log, &shared)?.is_some().then_some(shared))
-            }
-            Known::None => Ok(None),
-            // A listing is written with its conversation's first entry: in this snapshot, both.
-            Known::Unknown => Ok(listed_first(&self.feed, user, peer)?.map(direct_log_key)),
-        }
+        // A listing is written with its conversation's first entry: one is in this snapshot
+        // exactly when the other is.
+        let first = match self.directory.known(user, peer) {
+            Known::Candidate(first) if is_listed(&self.feed, user, first, peer)? => Some(first),
+            Known::None => None,
+            _ => listed_first(&self.feed, user, peer)?,
+        };
+        Ok(first.map(direct_log_key))
     }
 
     fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Keyed>> {

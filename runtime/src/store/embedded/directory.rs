@@ -11,25 +11,26 @@
 //! memory: bounded, filled only by the writer, from its own transaction, so nothing a reader's
 //! older snapshot saw can make it stale.
 //!
-//! Readers use what is here and otherwise read the listing of their own snapshot. What the
-//! writer knows may be ahead of a reader's snapshot (a conversation whose first message is not
-//! committed yet, or never will be): the log under that key is then empty in the snapshot, which
-//! is what a conversation that has not begun looks like.
+//! What it holds is a candidate, which the listing entry itself confirms (one lookup). Readers
+//! confirm it in their own snapshot, or read their snapshot's listing when nothing is held: what
+//! the writer knows may be ahead of a reader's snapshot (a conversation whose first message is not
+//! committed yet, or never will be), and its listing entry is then not in the snapshot, which is
+//! what a conversation that has not begun looks like.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use redb::ReadableTable;
 
-use super::tables::{direct_listings, storage};
+use super::tables::{direct_listing, direct_listings, storage};
 use crate::domain::UserId;
 use crate::store::StoreResult;
 
 type FeedTable = (&'static str, u64);
 
-/// Entries the directory holds at most (a conversation is an entry in each of its users' listings),
-/// about 130 bytes each (measured): some 16 MiB. Past it the directory starts afresh, and listings
-/// are read again as they are needed.
+/// Entries the directory holds at most (a conversation is an entry in each of its users'
+/// listings), some 30 bytes each: about 4 MiB. Past it, the listings of other users make room.
 pub const CAPACITY: usize = 1 << 17;
 
 /// The key of a direct conversation's log, from its first message's key: `d` and 16 hex digits,
@@ -41,9 +42,10 @@ pub fn direct_log_key(first: u64) -> String {
 /// What is known of a user's conversation with a peer without reading anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Known {
-    /// It began with the message stored under this key.
-    Began(u64),
-    /// There is none: the user's whole listing is here and does not name the peer.
+    /// It began with the message stored under this key, if the user's listing has an entry under
+    /// it for the peer ([`Directory`] keeps peers by a hash, which two peers may share).
+    Candidate(u64),
+    /// There is none: the user's whole listing is here and names no peer of that hash.
     None,
     /// Neither user's listing is here.
     Unknown,
@@ -52,18 +54,22 @@ pub enum Known {
 pub struct Directory {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// Peers are kept by a 64-bit keyed hash of their id (SipHash, keys random per process), 16
+    /// bytes an entry instead of an id's ~80; a shared hash only makes a candidate the listing
+    /// does not confirm, and the listing is then read.
+    hasher: RandomState,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// Users whose whole listing is here: peer → first message key.
-    listings: HashMap<UserId, HashMap<UserId, u64>>,
+    /// Users whose whole listing is here: the peer's hash → first message key.
+    listings: HashMap<UserId, HashMap<u64, u64>>,
     entries: usize,
 }
 
 impl Directory {
     pub fn new(capacity: usize) -> Self {
-        Self { inner: Mutex::new(Inner::default()), capacity }
+        Self { inner: Mutex::new(Inner::default()), capacity, hasher: RandomState::new() }
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -71,21 +77,25 @@ impl Directory {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn hash(&self, user: &UserId) -> u64 {
+        self.hasher.hash_one(user.as_str())
+    }
+
     pub fn known(&self, user: &UserId, peer: &UserId) -> Known {
         let inner = self.inner();
         if let Some(peers) = inner.listings.get(user) {
-            return peers.get(peer).map_or(Known::None, |first| Known::Began(*first));
+            return peers.get(&self.hash(peer)).map_or(Known::None, |first| Known::Candidate(*first));
         }
         // Both listings name a conversation, so the peer's alone can tell that it exists — but
         // not that it does not (an erased user's listing is gone while their peers' stay).
-        match inner.listings.get(peer).and_then(|peers| peers.get(user)) {
-            Some(first) => Known::Began(*first),
+        match inner.listings.get(peer).and_then(|peers| peers.get(&self.hash(user))) {
+            Some(first) => Known::Candidate(*first),
             None => Known::Unknown,
         }
     }
 
     /// For the writer, in its transaction: the first message key of `user`'s conversation with
-    /// `peer`, reading `user`'s listing into the directory if neither listing is here.
+    /// `peer`, reading `user`'s listing into the directory when it does not know for sure.
     pub fn first(
         &self,
         feed: &impl ReadableTable<FeedTable, u64>,
@@ -93,27 +103,48 @@ impl Directory {
         peer: &UserId,
     ) -> StoreResult<Option<u64>> {
         match self.known(user, peer) {
-            Known::Began(first) => Ok(Some(first)),
+            Known::Candidate(first) if is_listed(feed, user, first, peer)? => Ok(Some(first)),
             Known::None => Ok(None),
-            Known::Unknown => {
-                let listing = listing(feed, user)?;
-                let first = listing.get(peer).copied();
+            _ => {
+                let (listing, first) = self.listing(feed, user, peer)?;
                 self.hold(user, listing);
                 Ok(first)
             }
         }
     }
 
-    /// Keeps `user`'s whole listing, making room first if it would not fit.
-    fn hold(&self, user: &UserId, listing: HashMap<UserId, u64>) {
+    /// `user`'s whole listing as the directory keeps it, and the first message key of their
+    /// conversation with `peer`.
+    fn listing(
+        &self,
+        feed: &impl ReadableTable<FeedTable, u64>,
+        user: &UserId,
+        peer: &UserId,
+    ) -> StoreResult<(HashMap<u64, u64>, Option<u64>)> {
+        let (mut listing, mut found) = (HashMap::new(), None);
+        for_each_listed(feed, user, |listed, first| {
+            if listed == *peer {
+                found = Some(first);
+            }
+            listing.insert(self.hash(&listed), first);
+            true
+        })?;
+        Ok((listing, found))
+    }
+
+    /// Keeps `user`'s whole listing, first making room by letting others' go.
+    fn hold(&self, user: &UserId, listing: HashMap<u64, u64>) {
         let mut inner = self.inner();
-        if inner.entries + listing.len() > self.capacity {
-            *inner = Inner::default();
-        }
-        inner.entries += listing.len();
-        if let Some(replaced) = inner.listings.insert(user.clone(), listing) {
+        if let Some(replaced) = inner.listings.remove(user) {
             inner.entries -= replaced.len();
         }
+        while inner.entries + listing.len() > self.capacity {
+            let Some(other) = inner.listings.keys().next().cloned() else { break };
+            let gone = inner.listings.remove(&other).map_or(0, |peers| peers.len());
+            inner.entries -= gone;
+        }
+        inner.entries += listing.len();
+        inner.listings.insert(user.clone(), listing);
     }
 
     /// For the writer: `a` and `b`'s conversation began with the message under `first` (its
@@ -121,8 +152,9 @@ impl Directory {
     pub fn began(&self, a: &UserId, b: &UserId, first: u64) {
         let mut inner = self.inner();
         for (user, peer) in [(a, b), (b, a)] {
+            let peer = self.hash(peer);
             if let Some(peers) = inner.listings.get_mut(user)
-                && peers.insert(peer.clone(), first).is_none()
+                && peers.insert(peer, first).is_none()
             {
                 inner.entries += 1;
             }
@@ -144,16 +176,34 @@ impl Directory {
     }
 }
 
-/// Every direct conversation `user`'s listing names: peer → first message key.
-pub fn listing(feed: &impl ReadableTable<FeedTable, u64>, user: &UserId) -> StoreResult<HashMap<UserId, u64>> {
-    let mut peers = HashMap::new();
+/// Whether `user`'s listing names their conversation with `peer` as begun by the message under
+/// `first`: one lookup, in the page of the user's newest feed entries when it is recent.
+pub fn is_listed(
+    feed: &impl ReadableTable<FeedTable, u64>,
+    user: &UserId,
+    first: u64,
+    peer: &UserId,
+) -> StoreResult<bool> {
+    let key = direct_listing(user.as_str(), first, peer.as_str());
+    Ok(feed.get((key.as_str(), 0)).map_err(storage)?.is_some())
+}
+
+/// Calls `each` with the peer and first message key of every conversation `user`'s listing names,
+/// newest first, until it returns false.
+fn for_each_listed(
+    feed: &impl ReadableTable<FeedTable, u64>,
+    user: &UserId,
+    mut each: impl FnMut(UserId, u64) -> bool,
+) -> StoreResult<()> {
     let (range, at) = direct_listings(user.as_str());
     for entry in feed.range((range.start.0.as_str(), 0)..(range.end.0.as_str(), 0)).map_err(storage)? {
         let (key, _) = entry.map_err(storage)?;
         let (peer, first) = super::tables::listed(key.value().0, at)?;
-        peers.insert(peer, first);
+        if !each(peer, first) {
+            break;
+        }
     }
-    Ok(peers)
+    Ok(())
 }
 
 /// The first message key of `user`'s conversation with `peer`, from `user`'s listing in a
@@ -163,15 +213,14 @@ pub fn listed_first(
     user: &UserId,
     peer: &UserId,
 ) -> StoreResult<Option<u64>> {
-    let (range, at) = direct_listings(user.as_str());
-    for entry in feed.range((range.start.0.as_str(), 0)..(range.end.0.as_str(), 0)).map_err(storage)? {
-        let (key, _) = entry.map_err(storage)?;
-        let (listed, first) = super::tables::listed(key.value().0, at)?;
+    let mut found = None;
+    for_each_listed(feed, user, |listed, first| {
         if listed == *peer {
-            return Ok(Some(first));
+            found = Some(first);
         }
-    }
-    Ok(None)
+        found.is_none()
+    })?;
+    Ok(found)
 }
 
 /// Moves the direct conversations' logs of an earlier layout — under their two users' ids,
@@ -202,23 +251,29 @@ pub fn rekey_direct_logs(log: &mut redb::Table<'_, (&'static str, u64), (u64, u6
 
 #[cfg(test)]
 mod tests {
+    use redb::{Database, TableDefinition};
+
     use super::*;
 
     fn three() -> [UserId; 3] {
         [UserId::generate(), UserId::generate(), UserId::generate()]
     }
 
+    fn hold(directory: &Directory, user: &UserId, peers: &[(&UserId, u64)]) {
+        directory.hold(user, peers.iter().map(|(peer, first)| (directory.hash(peer), *first)).collect());
+    }
+
     #[test]
     fn a_user_whose_listing_is_here_answers_for_every_peer() {
         let directory = Directory::new(CAPACITY);
         let [a, b, c] = three();
-        directory.hold(&a, HashMap::from([(b.clone(), 7)]));
-        assert_eq!(directory.known(&a, &b), Known::Began(7));
-        assert_eq!(directory.known(&b, &a), Known::Began(7), "the peer's side, from a's listing");
+        hold(&directory, &a, &[(&b, 7)]);
+        assert_eq!(directory.known(&a, &b), Known::Candidate(7));
+        assert_eq!(directory.known(&b, &a), Known::Candidate(7), "the peer's side, from a's listing");
         assert_eq!(directory.known(&a, &c), Known::None);
         assert_eq!(directory.known(&c, &a), Known::Unknown, "c's listing may name an erased a");
         directory.began(&a, &c, 9);
-        assert_eq!(directory.known(&a, &c), Known::Began(9));
+        assert_eq!(directory.known(&a, &c), Known::Candidate(9));
         assert_eq!(directory.inner().entries, 2);
         directory.forget(&a);
         assert_eq!(directory.known(&a, &b), Known::Unknown);
@@ -226,18 +281,39 @@ mod tests {
     }
 
     #[test]
-    fn past_its_capacity_the_directory_starts_afresh() {
+    fn past_its_capacity_other_listings_make_room() {
         let directory = Directory::new(3);
         let [a, b, c] = three();
-        directory.hold(&a, HashMap::from([(b.clone(), 1), (c.clone(), 2)]));
-        directory.hold(&b, HashMap::from([(a.clone(), 1), (c.clone(), 3)]));
+        hold(&directory, &a, &[(&b, 1), (&c, 2)]);
+        hold(&directory, &b, &[(&a, 1), (&c, 3)]);
         assert_eq!(directory.known(&a, &c), Known::Unknown, "a's listing made room for b's");
-        assert_eq!(directory.known(&b, &c), Known::Began(3));
+        assert_eq!(directory.known(&b, &c), Known::Candidate(3));
         assert_eq!(directory.inner().entries, 2);
+        hold(&directory, &b, &[(&a, 1), (&c, 3), (&UserId::generate(), 4)]);
+        assert_eq!(directory.inner().entries, 3, "a listing held again replaces itself");
         directory.began(&c, &a, 4);
-        assert_eq!(directory.inner().entries, 2, "neither listing is here: nothing to add to");
+        assert_eq!(directory.inner().entries, 3, "neither listing is here: nothing to add to");
         directory.forget_all();
         assert_eq!(directory.known(&b, &c), Known::Unknown);
+    }
+
+    #[test]
+    fn a_candidate_the_listing_does_not_confirm_sends_the_writer_to_the_listing() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let db = Database::create(file.path()).unwrap();
+        let txn = db.begin_write().unwrap();
+        let feed_table: TableDefinition<(&str, u64), u64> = TableDefinition::new("feed");
+        let mut feed = txn.open_table(feed_table).unwrap();
+        let [a, b, c] = three();
+        feed.insert((direct_listing(a.as_str(), 5, b.as_str()).as_str(), 0), 0).unwrap();
+        let directory = Directory::new(CAPACITY);
+        // What a shared hash would give: c's conversation's key for b.
+        hold(&directory, &a, &[(&b, 6)]);
+        assert_eq!(directory.first(&feed, &a, &b).unwrap(), Some(5), "read from the listing");
+        assert_eq!(directory.known(&a, &b), Known::Candidate(5), "and held as it is");
+        assert_eq!(directory.first(&feed, &a, &c).unwrap(), None);
+        assert_eq!(listed_first(&feed, &a, &b).unwrap(), Some(5));
+        assert!(is_listed(&feed, &a, 5, &b).unwrap() && !is_listed(&feed, &a, 6, &b).unwrap());
     }
 }
 
