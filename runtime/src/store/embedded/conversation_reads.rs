@@ -11,7 +11,7 @@ use super::conversations::{
     GroupSidesTable, LogTable, Newest, direct_read, group_read, group_side, latest, logged, newest, newest_and_reads,
     own_read,
 };
-use super::directory::{Directory, Known, direct_log_key, is_listed, listed_first};
+use super::directory::{Directory, Known, direct_log_key, for_each_listed, is_listed, listed_first};
 use super::tables::*;
 use crate::domain::conversation::{
     Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
@@ -109,17 +109,14 @@ impl Snapshot {
     /// newest entry with it, read in the same step as the read positions beside it.
     fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Keyed, Option<Newest>)>> {
         let mut all = Vec::new();
-        let (range, at) = direct_listings(user.as_str());
-        let (start, end) = ((range.start.0.as_str(), 0), (range.end.0.as_str(), 0));
-        for entry in self.feed.range(start..end).map_err(storage)? {
-            let (key, began) = entry.map_err(storage)?;
-            let (peer, first) = listed(key.value().0, at)?;
+        for_each_listed(&self.feed, user, |peer, first, began| {
             let shared = direct_log_key(first);
             let (newest, reads) = newest_and_reads(&self.log, &shared)?;
             let read = own_read(reads, user, &peer);
-            let side = (Participation::direct(began.value()), read);
+            let side = (Participation::direct(began), read);
             all.push((ConversationId::Direct(peer), (shared, side), Some(newest)));
-        }
+            Ok(true)
+        })?;
         let next = format!("{}\0", user.as_str());
         for entry in self.group_sides.range((user.as_str(), "")..(next.as_str(), "")).map_err(storage)? {
             let (key, value) = entry.map_err(storage)?;

@@ -122,12 +122,12 @@ impl Directory {
         peer: &UserId,
     ) -> StoreResult<(HashMap<u64, u64>, Option<u64>)> {
         let (mut listing, mut found) = (HashMap::new(), None);
-        for_each_listed(feed, user, |listed, first| {
+        for_each_listed(feed, user, |listed, first, _| {
             if listed == *peer {
                 found = Some(first);
             }
             listing.insert(self.hash(&listed), first);
-            true
+            Ok(true)
         })?;
         Ok((listing, found))
     }
@@ -188,18 +188,18 @@ pub fn is_listed(
     Ok(feed.get((key.as_str(), 0)).map_err(storage)?.is_some())
 }
 
-/// Calls `each` with the peer and first message key of every conversation `user`'s listing names,
-/// newest first, until it returns false.
-fn for_each_listed(
+/// Calls `each` with the peer, first message key and start (milliseconds) of every conversation
+/// `user`'s listing names, newest first, until it returns false.
+pub fn for_each_listed(
     feed: &impl ReadableTable<FeedTable, u64>,
     user: &UserId,
-    mut each: impl FnMut(UserId, u64) -> bool,
+    mut each: impl FnMut(UserId, u64, u64) -> StoreResult<bool>,
 ) -> StoreResult<()> {
     let (range, at) = direct_listings(user.as_str());
     for entry in feed.range((range.start.0.as_str(), 0)..(range.end.0.as_str(), 0)).map_err(storage)? {
-        let (key, _) = entry.map_err(storage)?;
+        let (key, began) = entry.map_err(storage)?;
         let (peer, first) = super::tables::listed(key.value().0, at)?;
-        if !each(peer, first) {
+        if !each(peer, first, began.value())? {
             break;
         }
     }
@@ -214,11 +214,11 @@ pub fn listed_first(
     peer: &UserId,
 ) -> StoreResult<Option<u64>> {
     let mut found = None;
-    for_each_listed(feed, user, |listed, first| {
+    for_each_listed(feed, user, |listed, first, _| {
         if listed == *peer {
             found = Some(first);
         }
-        found.is_none()
+        Ok(found.is_none())
     })?;
     Ok(found)
 }
