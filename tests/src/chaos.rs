@@ -260,12 +260,14 @@ async fn respond(
         }
         Some(Effect::AppliedButLost) => {
             let answer = upstream.forward(exchange).await;
-            if let Some(token) = request["ClientRequestToken"].as_str()
-                && answer.status.is_success()
-            {
+            // Done, applied or not: a retry with its token must not be told it is in progress
+            // for the hour this answer is held (every retry did, until the store's deadline).
+            if let Some(token) = request["ClientRequestToken"].as_str() {
                 let mut state = state.lock().unwrap();
                 state.in_flight.remove(token);
-                state.tokens.insert(token.to_owned());
+                if answer.status.is_success() {
+                    state.tokens.insert(token.to_owned());
+                }
             }
             // Longer than any attempt timeout: the client gives up and this answer is lost.
             tokio::time::sleep(Duration::from_secs(3600)).await;
