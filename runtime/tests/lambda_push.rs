@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use contract::env::var;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::lambda_events::{
-    Reply, WebSocketReply, call, function_command, function_settings, invoke_websocket, websocket_event,
+    Reply, WebSocketReply, call, function_command, function_settings, invoke_websocket, websocket_event, with_query,
 };
 use messaging_tests::push_recorder::PushRecorder;
 use messaging_tests::transport::{Lambda, register};
@@ -122,7 +122,7 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     let mut process = function_command(binary, &api, 512, &settings).spawn().expect("start the function");
     let function = Function { http: Client::new(), api };
 
-    let (_, a) = function.register("alice").await;
+    let (alice, a) = function.register("alice").await;
     let (bob, b) = function.register("bob").await;
 
     // $connect: the token is checked like any request's, and a refused connection is recorded nowhere.
@@ -131,12 +131,17 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     assert_eq!(serde_json::from_str::<Value>(&anonymous.body).unwrap()["error"]["code"], "missing_token");
     let forged = function.connect("forged=", &format!("{bob}.AAAA")).await;
     assert_eq!((forged.status, forged.body.contains("invalid_token")), (401, true));
-    // Bob on two devices: a header, and a browser's subprotocols (answered with ours only).
+    // Bob on two devices: a header, and a browser's subprotocols (answered with ours only),
+    // which asks for membership entries in its URL, as a local stream's.
     assert_eq!(function.connect("bob-1=", &b).await.status, 200);
-    let browser = function
-        .event("CONNECT", "bob-2=", &[("Sec-WebSocket-Protocol", &format!("messaging.v1, bearer.{b}"))], None)
-        .await;
+    let protocols = format!("messaging.v1, bearer.{b}");
+    let browser = websocket_event("CONNECT", "bob-2=", &[("Sec-WebSocket-Protocol", &protocols)], None);
+    let browser = invoke_websocket(&function.http, &function.api, with_query(browser, "include=membership")).await;
     assert_eq!(browser.status, 200);
+    // Anything else asked there is refused as the stream's query would be, and recorded nowhere.
+    let odd = websocket_event("CONNECT", "bob-odd=", &[("Authorization", &format!("Bearer {b}"))], None);
+    let odd = invoke_websocket(&function.http, &function.api, with_query(odd, "include=everything")).await;
+    assert_eq!((odd.status, odd.body.contains("invalid_query")), (400, true), "{}", odd.body);
     // In `headers`, as AWS documents it, and only there: API Gateway merges the two fields.
     assert_eq!(browser.headers["sec-websocket-protocol"], "messaging.v1", "{:?}", browser.headers);
     assert!(browser.multi_value_headers.as_object().is_none_or(|m| m.is_empty()), "{:?}", browser.multi_value_headers);
@@ -161,10 +166,28 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     // A group message: one push per member connection, membership read at send time.
     let group = function.call("POST", "/v1/groups", Some(&a), Some(json!({ "name": "team" }))).await;
     let group = group.body["id"].as_str().unwrap().to_owned();
+    // Each of Bob's connections was last pushed "hi bob".
+    let last_cursor =
+        |connection: &str| posts.iter().find(|p| p.connection == connection).unwrap().frame["cursor"].clone();
+    let (bob_first_last, bob_second_last) = (last_cursor("bob-1="), last_cursor("bob-2="));
     assert_eq!(function.call("PUT", &format!("/v1/groups/{group}/members/{bob}"), Some(&a), None).await.status, 204);
-    // Being added put a membership entry in Bob's feed, which is not pushed: the next frame's
-    // `after` is that entry's position, not his cursor, so his client polls, as the protocol says
-    // for any gap — an empty page (he did not ask for membership entries) whose `next` is past it.
+    // Being added put a membership entry in Bob's feed. It is pushed to the connection that
+    // asked for such entries, chained to its last frame, with the cursor a poll that includes
+    // them gives; the other connection is sent nothing.
+    let posts = recorder.take();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let added = &posts[0];
+    assert_eq!(added.connection, "bob-2=");
+    let entry = &added.frame["message"];
+    assert_eq!((entry["kind"].as_str(), entry["change"].as_str()), (Some("membership"), Some("added")));
+    assert_eq!((entry["group"].as_str(), entry["by"].as_str()), (Some(group.as_str()), Some(alice.as_str())));
+    assert_eq!(added.frame["after"], bob_second_last, "chained to the frame before it");
+    let everything = function.call("GET", "/v1/messages?limit=500&include=membership", Some(&b), None).await;
+    assert_eq!(everything.body["messages"].as_array().unwrap().last().unwrap(), entry);
+    assert_eq!(added.frame["cursor"], everything.body["next"]);
+    // For the other one the next frame's `after` is that entry's position, not his cursor, so
+    // his client polls, as the protocol says for any gap — an empty page (he did not ask for
+    // membership entries) whose `next` is past it.
     let (passed_over, bob_next) = function.feed(&b).await;
     assert!(passed_over.iter().all(|m| m["kind"] != "membership"));
     let hello =
@@ -173,8 +196,11 @@ async fn websocket_events_and_pushes_through_the_lambda_runtime_api() {
     let posts = recorder.take();
     assert_eq!(posts.len(), 3);
     assert!(posts.iter().all(|p| p.frame["message"] == hello.body));
+    let bob_first = posts.iter().find(|p| p.connection == "bob-1=").unwrap();
+    assert_eq!(bob_first.frame["after"], json!(bob_next), "chained to the poll");
+    assert_ne!(bob_first.frame["after"], bob_first_last, "a gap where the entry was");
     let bob_second = posts.iter().find(|p| p.connection == "bob-2=").unwrap();
-    assert_eq!(bob_second.frame["after"], json!(bob_next), "chained to the frame before it");
+    assert_eq!(bob_second.frame["after"], added.frame["cursor"], "chained to the membership entry's frame");
 
     // API Gateway answers 410 for a connection still in its `$connect` as well as for one that is
     // gone: a connection recorded within the grace period is kept (posted to again), one recorded

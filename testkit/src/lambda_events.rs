@@ -177,6 +177,25 @@ pub fn websocket_event(event_type: &str, connection: &str, headers: &[(&str, &st
     event
 }
 
+/// `event` (a `$connect`) for a URL with `query`: API Gateway passes a WebSocket URL's query
+/// string decoded, as `queryStringParameters` (a value per name) and
+/// `multiValueQueryStringParameters` (all of them), with no raw query string — the `$connect`
+/// input shown in AWS's "Control access to WebSocket APIs with AWS Lambda REQUEST authorizers",
+/// and the fields of `aws_lambda_events`' `ApiGatewayWebsocketProxyRequest`.
+pub fn with_query(mut event: Value, query: &str) -> Value {
+    let url = reqwest::Url::parse(&format!("wss://localhost/?{query}")).expect("a query string");
+    let (mut single, mut multi) = (serde_json::Map::new(), serde_json::Map::new());
+    for (name, value) in url.query_pairs() {
+        single.insert(name.to_string(), json!(value));
+        multi.entry(name.to_string()).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(value));
+    }
+    if !single.is_empty() {
+        event["queryStringParameters"] = Value::Object(single);
+        event["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    event
+}
+
 /// The function's answer to a WebSocket event (API Gateway's REST-style response).
 pub struct WebSocketReply {
     pub status: u16,

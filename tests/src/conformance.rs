@@ -25,12 +25,12 @@ async fn new_group(store: &dyn Store, owner: &UserId, members: &[&UserId]) -> Gr
 
 async fn add(store: &dyn Store, group: &GroupId, caller: &UserId, user: &UserId, max: usize) -> StoreResult<()> {
     let change = MembershipChange { group: group.clone(), caller: caller.clone(), user: user.clone() };
-    store.add_member(&change, max).await
+    store.add_member(&change, max).await.map(drop)
 }
 
 async fn remove(store: &dyn Store, group: &GroupId, caller: &UserId, user: &UserId) -> StoreResult<()> {
     let change = MembershipChange { group: group.clone(), caller: caller.clone(), user: user.clone() };
-    store.remove_member(&change).await
+    store.remove_member(&change).await.map(drop)
 }
 
 async fn send(

@@ -194,12 +194,22 @@ pub async fn membership_reaches_the_feed_and_left_groups_keep_what_was_received(
     let group = new_group(store, &owner, "club").await;
     let to_group = || Recipient::Group(group.clone());
     send(store, &owner, to_group(), "before alice").await;
-    store.add_member(&change(&group, &owner, &alice), 100).await.unwrap();
+    let added = store.add_member(&change(&group, &owner, &alice), 100).await.unwrap();
+    // Already a member: nothing appended, nothing to push.
+    assert!(store.add_member(&change(&group, &owner, &alice), 100).await.unwrap().is_none());
     send(store, &owner, to_group(), "welcome").await;
     send(store, &alice, to_group(), "thanks").await;
-    store.remove_member(&change(&group, &owner, &alice)).await.unwrap();
+    let removed = store.remove_member(&change(&group, &owner, &alice)).await.unwrap();
     send(store, &owner, to_group(), "while away").await;
     assert_eq!(feed_entries(store, &alice).await, ["membership:added", "welcome", "thanks", "membership:removed"]);
+    // What the store says it appended (what a push sends) is the feed's entry at that position.
+    for appended in [added, removed] {
+        let appended = appended.expect("a membership entry was appended");
+        let at = store.feed(&alice, runtime::domain::Seq(appended.seq.0 - 1), 1).await.unwrap();
+        assert_eq!(appended.user, alice);
+        assert_eq!(at.entries[0].0, appended.seq);
+        assert_eq!(at.entries[0].1.as_bytes(), appended.entry.as_bytes());
+    }
 
     // The group stays in her inbox with what she received; its history holds only that.
     let id = ConversationId::Group(group.clone());

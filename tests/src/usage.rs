@@ -370,6 +370,7 @@ pub async fn store_push_usage(
         session: SessionId::generate(),
         expires_at,
         connected_at: expires_at - 3600,
+        membership: false,
     };
     let expires_at = chrono::Utc::now().timestamp() as u64 + 3600;
     dynamo.metrics().reset();

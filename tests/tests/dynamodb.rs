@@ -285,10 +285,12 @@ async fn connection_records_make_their_documented_requests() {
         session: session.clone(),
         expires_at,
         connected_at: now,
+        membership: false,
     };
     let (phone, laptop) = (SessionId::generate(), SessionId::generate());
     let bob_first = record(&bob, &first, &phone, now + 3600);
-    let bob_second = record(&bob, &second, &laptop, now + 60);
+    // Opened with `include=membership`: every read of it says so, a reauth's included.
+    let bob_second = ConnectionRecord { membership: true, ..record(&bob, &second, &laptop, now + 60) };
     spent(&dynamo);
 
     // The connection's own item, and its entry in the user's item: two writes.
@@ -314,7 +316,7 @@ async fn connection_records_make_their_documented_requests() {
     assert_budget(&dynamo, "connection_owner", 1, (1.0, 0.0));
     // A reauth moves one connection to the fresh token's session and expiry: two writes, and
     // the lookup and the record both see it; the other connection is untouched.
-    let reauthed = record(&bob, &second, &phone, now + 7200);
+    let reauthed = ConnectionRecord { membership: true, ..record(&bob, &second, &phone, now + 7200) };
     assert!(dynamo.extend_connection(&reauthed).await.unwrap());
     assert_budget(&dynamo, "extend_connection", 2, (0.0, 2.0));
     assert_eq!(dynamo.connection_owner(&second).await.unwrap(), Some(reauthed.clone()));
@@ -404,8 +406,14 @@ async fn erasing_a_user_forgets_their_connections() {
     let mut opened = Vec::new();
     for id in ["eve-1=", "eve-2="] {
         let connection = ConnectionId::parse(id).unwrap();
-        let record =
-            ConnectionRecord { user: user.clone(), connection, session: session.clone(), expires_at, connected_at: 0 };
+        let record = ConnectionRecord {
+            user: user.clone(),
+            connection,
+            session: session.clone(),
+            expires_at,
+            connected_at: 0,
+            membership: false,
+        };
         dynamo.open_connection(&record).await.unwrap();
         opened.push(record.connection);
     }
@@ -640,6 +648,7 @@ async fn the_limits_cost_what_the_readme_says() {
         session: SessionId::generate(),
         expires_at: runtime::domain::session::now() + 3600,
         connected_at: runtime::domain::session::now(),
+        membership: false,
     };
     dynamo.open_connection(&connection("first=")).await.unwrap();
     // The user's item read (nothing there), the user's item put, the connection's own item.

@@ -223,7 +223,8 @@ export class Feed implements AsyncIterable<FeedEntry> {
     const local = this.options.protocol === "local";
     const url = new URL(this.options.streamUrl ?? this.http.url("/v1/stream").replace(/^http/, "ws"));
     if (local && this.cursor) url.searchParams.set("after", this.cursor);
-    if (local && this.options.includeMembership !== false) url.searchParams.set("include", "membership");
+    // Both servers take it in the URL; on AWS it also has membership entries pushed.
+    if (this.options.includeMembership !== false) url.searchParams.set("include", "membership");
     const socket = new Socket(url.toString(), ["messaging.v1", `bearer.${token}`]);
     this.socket = socket;
     let opened = false;

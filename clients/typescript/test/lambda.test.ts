@@ -25,7 +25,7 @@ test("on AWS: resume, pushes, reauth and API Gateway's closes, every entry once 
     return fetch(input, init);
   };
   // The platform's WebSocket, recording every frame Bob's client is sent.
-  const frames: { type: string; code?: string }[] = [];
+  const frames: { type: string; code?: string; message?: { kind?: string } }[] = [];
   class Recording extends WebSocket {
     constructor(url: string | URL, protocols?: string | string[]) {
       super(url, protocols);
@@ -73,6 +73,8 @@ test("on AWS: resume, pushes, reauth and API Gateway's closes, every entry once 
   assert.ok(frames.some((f) => f.type === "reauthed"), "reauthed");
   assert.ok(!frames.some((f) => f.type === "error"), `no error frame: ${JSON.stringify(frames.filter((f) => f.type === "error"))}`);
   assert.ok(frames.some((f) => f.type === "messages"), "the backlog came in messages frames");
+  // Bob's being added was pushed too: the client connects with `include=membership`.
+  assert.ok(frames.some((f) => f.type === "message" && f.message?.kind === "membership"), "the membership entry, pushed");
   console.log(`lambda path: ${expected.length} entries, ${streams} streams, ${polls - pollsBefore} polls while live`);
   // Pushes carried the live messages: polls came only with each stream's (re)start and gaps.
   const live = expected.length - 5;

@@ -8,7 +8,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, PathParams, group_id, user_id};
 use crate::domain::{Group, Name, Rejection, Rule};
-use crate::store::MembershipChange;
+use crate::store::{Appended, MembershipChange};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +98,8 @@ pub async fn add_member(
     PathParams((group, user)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let change = membership_change(&state, caller, &group, &user).await?;
-    state.store.add_member(&change, state.limits.max_group_size).await?;
+    let appended = state.store.add_member(&change, state.limits.max_group_size).await?;
+    push_entry(&state, appended).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -115,6 +116,15 @@ pub async fn remove_member(
     PathParams((group, user)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let change = membership_change(&state, caller, &group, &user).await?;
-    state.store.remove_member(&change).await?;
+    let appended = state.store.remove_member(&change).await?;
+    push_entry(&state, appended).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The member's membership entry, to their AWS WebSocket connections that asked for such
+/// entries (a local stream hears of it from the store).
+async fn push_entry(state: &AppState, appended: Option<Appended>) {
+    if let (Some(delivery), Some(appended)) = (&state.delivery, appended) {
+        delivery.deliver_entry(&appended).await;
+    }
 }

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 
 use crate::domain::{ConnectionId, Keys, Sent, SessionId, UserId};
 use crate::identity::IdentityProvider;
-use crate::store::Store;
+use crate::store::{Appended, Store};
 
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -75,6 +75,10 @@ pub struct AppState {
 pub trait Delivery: Send + Sync {
     /// Best effort and bounded in time: the send has committed, and answers whatever happens here.
     async fn deliver(&self, sent: &Sent);
+
+    /// A membership entry, to the member's connections that asked for such entries; as
+    /// [`Delivery::deliver`], best effort and bounded in time.
+    async fn deliver_entry(&self, appended: &Appended);
 
     /// Closes these connections (their user was erased); best effort and bounded in time.
     async fn disconnect(&self, connections: &[ConnectionId]);

@@ -27,6 +27,7 @@ use self::gateway::{Gateway, PostError};
 use crate::api::Delivery;
 use crate::domain::{ConnectionId, Cursor, Keys, MessageJson, Sent, Seq, SessionId, UserId};
 use crate::protocol::StreamFrame;
+use crate::store::Appended;
 use crate::store::connections::{ConnectionRecord, Connections};
 
 pub struct Push {
@@ -49,24 +50,35 @@ impl Push {
 
     async fn deliver_all(&self, sent: &Sent) {
         let users: Vec<UserId> = sent.deliveries.iter().map(|(user, _)| user.clone()).collect();
+        let positions: HashMap<&UserId, Seq> = sent.deliveries.iter().map(|(user, seq)| (user, *seq)).collect();
+        let message = MessageJson::encode(&sent.message);
+        self.post_to_connections(&users, |_| true, |user| positions[user], message.raw()).await;
+    }
+
+    /// Posts `users`' entry `entry` at `position(user)` to each of their live connections that
+    /// `wanted` picks, several posts at a time.
+    async fn post_to_connections(
+        &self,
+        users: &[UserId],
+        wanted: impl Fn(&ConnectionRecord) -> bool,
+        position: impl Fn(&UserId) -> Seq,
+        entry: &RawValue,
+    ) {
         // A connection whose access token expired unextended gets no more pushes; its next
         // message is answered `session_expired`.
         let now = crate::domain::session::now();
-        let connections = match self.connections.open_connections(&users).await {
-            Ok(connections) => connections.into_iter().filter(|record| record.is_live(now)).collect::<Vec<_>>(),
+        let connections = match self.connections.open_connections(users).await {
+            Ok(connections) => {
+                connections.into_iter().filter(|record| record.is_live(now) && wanted(record)).collect::<Vec<_>>()
+            }
             Err(error) => {
                 tracing::warn!(%error, "push could not read the recipients' connections");
                 return;
             }
         };
-        if connections.is_empty() {
-            return;
-        }
-        let positions: HashMap<&UserId, Seq> = sent.deliveries.iter().map(|(user, seq)| (user, *seq)).collect();
-        let message = MessageJson::encode(&sent.message);
         futures::stream::iter(connections)
             .for_each_concurrent(CONCURRENT_POSTS, |record| {
-                let frame = self.message_frame(&record.user, positions[&record.user], message.raw());
+                let frame = self.message_frame(&record.user, position(&record.user), entry);
                 async move {
                     self.post(&record, frame).await;
                 }
@@ -111,6 +123,17 @@ impl Delivery for Push {
         }
         if tokio::time::timeout(crate::deadline::cut(self.budget), self.deliver_all(sent)).await.is_err() {
             tracing::warn!(message_id = %sent.message.id, "push stopped at its time bound");
+        }
+    }
+
+    /// Pushes a membership entry to the member's connections opened with `include=membership`
+    /// (a client that knows only messages is not sent one), for at most the push budget.
+    async fn deliver_entry(&self, appended: &Appended) {
+        let Appended { user, seq, entry } = appended;
+        let all =
+            self.post_to_connections(std::slice::from_ref(user), |record| record.membership, |_| *seq, entry.raw());
+        if tokio::time::timeout(crate::deadline::cut(self.budget), all).await.is_err() {
+            tracing::warn!(%user, "push of a membership entry stopped at its time bound");
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! * `$connect` authenticates the caller exactly as `GET /v1/stream` does (`Authorization:
 //!   Bearer`, or the `bearer.<token>` subprotocol beside `messaging.v1`) and records the
-//!   connection; 401 refuses it.
+//!   connection; 401 refuses it. With `include=membership` in its URL, as the stream's, the
+//!   connection is pushed membership entries too, and every resume sends them.
 //! * `$disconnect` forgets it.
 //! * Messages (route `$default`): `{"action":"resume","after":"<cursor>"}` sends the feed's
 //!   entries after the cursor to this connection, oldest first, several to a `messages` frame,
@@ -35,7 +36,7 @@ use super::frames::Packer;
 use crate::api::AppState;
 use crate::api::Delivery;
 use crate::api::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::api::extract::cursor_after;
+use crate::api::extract::{QueryParams, cursor_after};
 use crate::api::stream::StreamCaller;
 use crate::deadline;
 use crate::domain::conversation::include_membership;
@@ -50,6 +51,12 @@ const RESUME_PAGE: usize = 100;
 /// A resume stops reading (and says `behind`) with less than this left before the invocation's
 /// deadline: time for its last frames and the answer.
 const RESUME_RESERVE: Duration = Duration::from_secs(1);
+
+/// What a `$connect`'s URL may ask.
+#[derive(serde::Deserialize)]
+struct ConnectQuery {
+    include: Option<String>,
+}
 
 /// Why an event got no normal answer: not one this function handles, or what the HTTP API would
 /// refuse (a `$connect` without a valid token, the store unavailable).
@@ -112,10 +119,14 @@ async fn connect(
 ) -> Result<Response, EventError> {
     let (mut parts, _) = request.into_parts();
     let StreamCaller(claims) = StreamCaller::from_request_parts(&mut parts, state).await?;
+    // As `GET /v1/stream`'s: the URL's query (API Gateway's `queryStringParameters`) may ask
+    // for membership entries, which this connection is then pushed, and sent by every resume.
+    let QueryParams(query) = QueryParams::<ConnectQuery>::from_request_parts(&mut parts, state).await?;
+    let membership = include_membership(query.include.as_deref()).map_err(ApiError::from)?;
     // A refusal (429) refuses the connection; `connections_per_user` is the store's to check,
     // as it records the connection.
     state.store.charge(Rule::ConnectsPerUser, claims.user.as_str(), 1).await.map_err(ApiError::from)?;
-    let record = ConnectionRecord::new(connection.clone(), claims, now());
+    let record = ConnectionRecord::new(connection.clone(), claims, now(), membership);
     push.connections().open_connection(&record).await.map_err(ApiError::from)?;
     let mut response = empty();
     // A browser that offered subprotocols drops a connection whose answer names none of them.
@@ -156,7 +167,7 @@ async fn message(state: &AppState, push: &Push, connection: &ConnectionId, body:
     match serde_json::from_slice::<ClientMessage>(body) {
         Ok(ClientMessage::Ping) => {}
         Ok(ClientMessage::Resume { after, include }) => match include_membership(include.as_deref()) {
-            Ok(membership) => resume(state, push, &record, after.as_deref(), membership).await,
+            Ok(asked) => resume(state, push, &record, after.as_deref(), asked || record.membership).await,
             Err(invalid) => {
                 push.post(&record, api_error_frame(&ApiError::from(invalid))).await;
             }

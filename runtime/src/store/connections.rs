@@ -8,8 +8,8 @@ use super::StoreResult;
 use crate::domain::{AccessClaims, ConnectionId, SessionId, UnixSecs, UserId};
 
 /// One open connection: whose it is, the session whose access token opened (or last
-/// reauthenticated) it, when that token expires — after which it gets no pushes — and when it
-/// was recorded.
+/// reauthenticated) it, when that token expires — after which it gets no pushes — when it was
+/// recorded, and whether it asked for membership entries (`include=membership` on `$connect`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConnectionRecord {
     pub user: UserId,
@@ -17,17 +17,19 @@ pub struct ConnectionRecord {
     pub session: SessionId,
     pub expires_at: UnixSecs,
     pub connected_at: UnixSecs,
+    pub membership: bool,
 }
 
 impl ConnectionRecord {
-    /// `connection`, authenticated by `claims`, at `now`.
-    pub fn new(connection: ConnectionId, claims: AccessClaims, now: UnixSecs) -> Self {
+    /// `connection`, authenticated by `claims`, at `now`; pushed membership entries or not.
+    pub fn new(connection: ConnectionId, claims: AccessClaims, now: UnixSecs, membership: bool) -> Self {
         Self {
             user: claims.user,
             connection,
             session: claims.session,
             expires_at: claims.expires_at,
             connected_at: now,
+            membership,
         }
     }
 

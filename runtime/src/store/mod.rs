@@ -60,8 +60,8 @@ use crate::domain::conversation::{ConversationDetail, HistoryFrom, HistoryPage, 
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
-    AppUserId, ConnectionId, ConversationId, FeedPage, Group, GroupId, Name, ReadMark, RefreshToken, Rejection, Rule,
-    Sent, Seq, Session, SessionId, User, UserId,
+    AppUserId, ConnectionId, ConversationId, FeedPage, Group, GroupId, MessageJson, Name, ReadMark, RefreshToken,
+    Rejection, Rule, Sent, Seq, Session, SessionId, User, UserId,
 };
 
 #[derive(Debug, Clone, Error)]
@@ -99,6 +99,15 @@ pub struct MembershipChange {
     pub group: GroupId,
     pub caller: UserId,
     pub user: UserId,
+}
+
+/// An entry a membership change appended to the member's feed, at `seq`: what a push of it
+/// sends (the entry's frame is a message frame, as a poll's or a stream's).
+#[derive(Clone, Debug)]
+pub struct Appended {
+    pub user: UserId,
+    pub seq: Seq,
+    pub entry: Arc<MessageJson>,
 }
 
 /// A user who was erased, and what of theirs is still open elsewhere.
@@ -165,10 +174,12 @@ pub trait Store: Send + Sync + 'static {
     /// Checks, in this order: the group exists (`UnknownGroup`), the caller is a member
     /// (`NotMember`), the user exists (`UnknownUser`), then the size limit (`GroupFull`).
     /// Re-adding a member succeeds and changes nothing.
-    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()>;
+    /// The membership entry it appended to the user's feed; `None` if they were a member already.
+    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<Option<Appended>>;
 
     /// Removes `change.user`, applying [`Group::remove`]; `UnknownGroup` if there is no group.
-    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()>;
+    /// The membership entry it appended to the user's feed.
+    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<Option<Appended>>;
 
     /// Delivers a message: a direct message to the sender's and the recipient's feeds (once when
     /// they are the same user), a group message to the feed of every current member.

@@ -23,7 +23,7 @@ use clap::Parser;
 use contract::env::var;
 use messaging_tests::backend::fresh_tables;
 use messaging_tests::lambda_events::{
-    STAGE, event, function_command, function_settings, invoke, invoke_websocket, websocket_event,
+    STAGE, event, function_command, function_settings, invoke, invoke_websocket, websocket_event, with_query,
 };
 use messaging_tests::push_recorder::gone;
 use serde_json::Value;
@@ -134,14 +134,14 @@ async fn http_api(
 }
 
 /// `$connect`: the function decides; a refusal is the handshake's status, as API Gateway does.
-async fn connect(State(gateway): State<Gateway>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn connect(State(gateway): State<Gateway>, uri: Uri, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     let id = format!("{}=", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let forwarded: Vec<(&str, &str)> = ["authorization", "sec-websocket-protocol"]
         .into_iter()
         .filter_map(|name| Some((name, headers.get(name)?.to_str().ok()?)))
         .collect();
-    let reply =
-        invoke_websocket(&gateway.http, &gateway.lambda, websocket_event("CONNECT", &id, &forwarded, None)).await;
+    let event = with_query(websocket_event("CONNECT", &id, &forwarded, None), uri.query().unwrap_or(""));
+    let reply = invoke_websocket(&gateway.http, &gateway.lambda, event).await;
     if reply.status != 200 {
         return StatusCode::from_u16(reply.status).unwrap_or(StatusCode::FORBIDDEN).into_response();
     }

@@ -3,8 +3,10 @@
 //!
 //! | pk | sk | attributes |
 //! |---|---|---|
-//! | `C#<connection>` | `connection` | `user`, `session`, `expires`, `since`, `ttl` |
-//! | `U#<user>` | `connections` | `c#<connection>` → `{session, expires, since}` for each, `ttl` |
+//! | `C#<connection>` | `connection` | `user`, `session`, `expires`, `since`, `m`, `ttl` |
+//! | `U#<user>` | `connections` | `c#<connection>` → `{session, expires, since, m}` for each, `ttl` |
+//!
+//! `m` (true, present only then) marks a connection that asked for membership entries.
 //!
 //! A send reads the per-user item of every recipient, 100 to a `BatchGetItem`, and pushes to the
 //! connections whose access token (`expires`) has not expired; `$disconnect` and `$default` events
@@ -47,6 +49,8 @@ pub(super) const CONNECTION_ATTRIBUTE: &str = "c#";
 const SESSION: &str = "session";
 const EXPIRES: &str = "expires";
 const SINCE: &str = "since";
+/// Present (true) on a connection that asked for membership entries.
+const MEMBERSHIP: &str = "m";
 /// The user item's generation: moved on by every connection added under `connections_per_user`.
 const GENERATION: &str = "g";
 
@@ -62,17 +66,29 @@ fn own_item(record: &ConnectionRecord, expires: u64) -> Item {
     own.insert(SESSION.into(), s(record.session.as_str()));
     own.insert(EXPIRES.into(), n(record.expires_at));
     own.insert(SINCE.into(), n(record.connected_at));
+    if record.membership {
+        own.insert(MEMBERSHIP.into(), AttributeValue::Bool(true));
+    }
     own.insert(TTL.into(), n(expires));
     own
 }
 
 /// A connection's entry in its user's item: its session, its token's expiry, when it was recorded.
 fn entry(record: &ConnectionRecord) -> AttributeValue {
-    AttributeValue::M(Item::from([
+    let mut entry = Item::from([
         (SESSION.to_owned(), s(record.session.as_str())),
         (EXPIRES.to_owned(), n(record.expires_at)),
         (SINCE.to_owned(), n(record.connected_at)),
-    ]))
+    ]);
+    if record.membership {
+        entry.insert(MEMBERSHIP.to_owned(), AttributeValue::Bool(true));
+    }
+    AttributeValue::M(entry)
+}
+
+/// Whether a connection's attributes mark it as asking for membership entries.
+fn wants_membership(attributes: &Item) -> bool {
+    attributes.get(MEMBERSHIP).is_some_and(|value| value.as_bool() == Ok(&true))
 }
 
 fn attribute(connection: &ConnectionId) -> String {
@@ -94,6 +110,7 @@ pub(super) fn listed(user: &UserId, item: &Item) -> Vec<ConnectionRecord> {
             session: SessionId::parse(get_s(entry, SESSION)?).ok_or_else(|| corrupt("connections"))?,
             expires_at: get_n(entry, EXPIRES)?,
             connected_at: get_n(entry, SINCE)?,
+            membership: wants_membership(entry),
         })
     };
     let parsed = item.iter().filter_map(|(name, value)| Some((name.strip_prefix(CONNECTION_ATTRIBUTE)?, value)));
@@ -326,6 +343,7 @@ impl DynamoStore {
             session: SessionId::parse(get_s(&item, SESSION)?).ok_or_else(|| corrupt("connection"))?,
             expires_at: get_n(&item, EXPIRES)?,
             connected_at: get_n(&item, SINCE)?,
+            membership: wants_membership(&item),
         }))
     }
 

@@ -2,6 +2,8 @@
 //! group's messages that is theirs), the note an erase finds their groups by, and a membership
 //! entry in their feed — one transaction, so the four never disagree.
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::conversations::{side_from, side_key};
@@ -13,13 +15,13 @@ use super::retry::cancellation;
 use super::schema::SEQ;
 use super::{DynamoStore, Outcome, now_millis};
 use crate::domain::conversation::{MembershipChangeKind, membership_entry};
-use crate::domain::{Group, Participation, UserId};
-use crate::store::{MembershipChange, StoreError, StoreResult};
+use crate::domain::{Group, Participation, Seq, UserId};
+use crate::store::{Appended, MembershipChange, StoreError, StoreResult};
 
 impl DynamoStore {
     /// Applies `rule` to the group (starting from `loaded` if the caller read it) and records the
     /// change of `change.user`'s membership (`kind`) until the transaction lands on an unchanged
-    /// group; `rule` returns whether there is anything to change.
+    /// group; `rule` returns whether there is anything to change. The entry it appended, if any.
     pub(super) async fn change_membership(
         &self,
         change: &MembershipChange,
@@ -27,7 +29,7 @@ impl DynamoStore {
         mut loaded: Option<LoadedGroup>,
         tally: &mut Tally,
         mut rule: impl FnMut(&mut Group) -> StoreResult<bool>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<Appended>> {
         let mut retry = tally.retry();
         loop {
             let found = match loaded.take() {
@@ -36,11 +38,11 @@ impl DynamoStore {
             };
             let mut group = found.group.clone();
             if !rule(&mut group)? {
-                return Ok(());
+                return Ok(None);
             }
-            let items = self.membership_items(change, kind, &group, &found, tally).await?;
+            let (items, appended) = self.membership_items(change, kind, &group, &found, tally).await?;
             match self.transact(items, tally).await? {
-                Outcome::Committed => return Ok(()),
+                Outcome::Committed => return Ok(Some(appended)),
                 // The group or the member's feed moved meanwhile: read both again.
                 Outcome::Cancelled(reasons) => retry.back_off(cancellation(&reasons)).await?,
             }
@@ -54,7 +56,7 @@ impl DynamoStore {
         group: &Group,
         found: &LoadedGroup,
         tally: &mut Tally,
-    ) -> StoreResult<Vec<TransactWriteItem>> {
+    ) -> StoreResult<(Vec<TransactWriteItem>, Appended)> {
         let user = &change.user;
         let seq_size = super::capacity::item_size(&std::collections::HashMap::from([(SEQ.to_owned(), n(HEAD_SEQ))]));
         let projection = Projection { expression: "head", names: &[], omitted_bytes: seq_size };
@@ -111,7 +113,8 @@ impl DynamoStore {
             note,
         ];
         items.extend(self.append(user, head, &entry, now)?);
-        Ok(items)
+        let appended = Appended { user: user.clone(), seq: Seq(head + 1), entry: Arc::new(entry) };
+        Ok((items, appended))
     }
 
     /// The group's creator's side of it, from its start.

@@ -69,7 +69,7 @@ use aws_sdk_dynamodb::types::CancellationReason;
 use self::items::*;
 use self::metrics::{Metrics, Op, Tally};
 use self::schema::SK;
-use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
+use super::{Appended, Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::conversation::{
     ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome,
 };
@@ -335,13 +335,13 @@ impl Store for DynamoStore {
         self.record(Op::GetGroup, tally, result)
     }
 
-    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
+    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<Option<Appended>> {
         let mut tally = self.account();
         let result = async {
             let loaded = self.load_finished(&change.group, &mut tally).await?;
             loaded.group.require_member(&change.caller)?;
             if loaded.group.is_member(&change.user) {
-                return Ok(());
+                return Ok(None);
             }
             // The target's profile and their block of the caller, in one request. Users are
             // erased only through the server API: once seen, the target exists for every retry.
@@ -369,7 +369,7 @@ impl Store for DynamoStore {
         self.record(Op::AddMember, tally, result)
     }
 
-    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
+    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<Option<Appended>> {
         let mut tally = self.account();
         let result = async {
             self.change_membership(change, MembershipChangeKind::Removed, None, &mut tally, |group| {

@@ -22,7 +22,7 @@ use crate::domain::{
     ConversationId, GroupId, Message, MessageJson, Number, Participation, ReadMark, Recipient, Rejection, Seq, UserId,
 };
 use crate::store::events::FeedEvents;
-use crate::store::{MembershipChange, StoreResult};
+use crate::store::{Appended, MembershipChange, StoreResult};
 
 pub fn now_millis() -> u64 {
     chrono::Utc::now().timestamp_millis().max(0) as u64
@@ -246,7 +246,7 @@ pub fn record_membership(
 }
 
 /// A membership entry committed to a feed, to hand to live listeners.
-pub type Told = Option<(UserId, Seq, Arc<MessageJson>)>;
+pub type Told = Option<Appended>;
 
 /// Records a membership change that happened (`kind`) in the conversation and the user's feed.
 pub fn told(
@@ -256,11 +256,11 @@ pub fn told(
 ) -> StoreResult<Told> {
     let Some(kind) = kind else { return Ok(None) };
     let (seq, entry) = record_membership(tables, &change.group, &change.user, kind, &change.caller)?;
-    Ok(Some((change.user.clone(), seq, Arc::new(entry))))
+    Ok(Some(Appended { user: change.user.clone(), seq, entry: Arc::new(entry) }))
 }
 
 pub fn publish_told(events: &FeedEvents, told: &Told) {
-    if let Some((user, seq, entry)) = told {
+    if let Some(Appended { user, seq, entry }) = told {
         events.publish_entry(entry, user, *seq);
     }
 }

@@ -34,7 +34,7 @@ use self::limits::Counters;
 use self::tables::*;
 use self::writer::Writer;
 use super::events::FeedEvents;
-use super::{Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
+use super::{Appended, Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::conversation::{
     ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome,
 };
@@ -295,7 +295,7 @@ impl Store for EmbeddedStore {
         read_group(&txn.open_table(GROUPS).map_err(storage)?, id.as_str())
     }
 
-    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<()> {
+    async fn add_member(&self, change: &MembershipChange, max_members: usize) -> StoreResult<Option<Appended>> {
         let change = change.clone();
         let events = self.events.clone();
         self.writer
@@ -319,10 +319,9 @@ impl Store for EmbeddedStore {
                 move |told| conversations::publish_told(&events, told),
             )
             .await
-            .map(drop)
     }
 
-    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<()> {
+    async fn remove_member(&self, change: &MembershipChange) -> StoreResult<Option<Appended>> {
         let change = change.clone();
         let events = self.events.clone();
         self.writer
@@ -337,7 +336,6 @@ impl Store for EmbeddedStore {
                 move |told| conversations::publish_told(&events, told),
             )
             .await
-            .map(drop)
     }
 
     async fn inbox(&self, user: &UserId, before: Option<&InboxCursor>, limit: usize) -> StoreResult<InboxPage> {
