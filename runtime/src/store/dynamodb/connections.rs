@@ -73,7 +73,8 @@ fn own_item(record: &ConnectionRecord, expires: u64) -> Item {
     own
 }
 
-/// A connection's entry in its user's item: its session, its token's expiry, when it was recorded.
+/// A connection's entry in its user's item: its session, its token's expiry, when it was
+/// recorded, and whether it asked for membership entries.
 fn entry(record: &ConnectionRecord) -> AttributeValue {
     let mut entry = Item::from([
         (SESSION.to_owned(), s(record.session.as_str())),
