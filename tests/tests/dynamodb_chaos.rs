@@ -363,7 +363,8 @@ async fn the_cursor_invariant_holds_through_every_fault() {
     let chaos = Chaos::start(&endpoint, 6).await;
     chaos.add(Rule::sometimes(Some(TRANSACT), 0.2, Effect::CancelTransaction("TransactionConflict")));
     chaos.add(Rule::sometimes(Some(TRANSACT), 0.05, Effect::CancelTransaction("ThrottlingError")));
-    // Some 1,500 transactions at 20 sends a sender: often enough to be injected every run.
+    // Some 1,300 transactions at 20 sends a sender (counted at the proxy): often enough to be
+    // injected every run.
     chaos.add(Rule::sometimes(Some(TRANSACT), 0.015, Effect::AppliedButLost));
     chaos.add(Rule::sometimes(Some("Query"), 0.3, Effect::HideQueryItem));
     chaos.add(Rule::sometimes(None, 0.03, Effect::Throttle));
