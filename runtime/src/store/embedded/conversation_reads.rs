@@ -11,7 +11,7 @@ use super::conversations::{
     GroupSidesTable, LogTable, Newest, direct_read, group_read, group_side, latest, logged, newest, newest_and_reads,
     own_read,
 };
-use super::directory::{Directory, Known, direct_log_key, for_each_listed, is_listed, listed_first};
+use super::directory::{Directory, direct_log_key, for_each_listed, listed_first};
 use super::tables::*;
 use crate::domain::conversation::{
     Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
@@ -79,10 +79,9 @@ impl Snapshot {
     fn direct_log(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<String>> {
         // A listing is written with its conversation's first entry: one is in this snapshot
         // exactly when the other is.
-        let first = match self.directory.known(user, peer) {
-            Known::Candidate(first) if is_listed(&self.feed, user, first, peer)? => Some(first),
-            Known::None => None,
-            _ => listed_first(&self.feed, user, peer)?,
+        let first = match self.directory.confirmed(&self.feed, user, peer)? {
+            Some(known) => known,
+            None => listed_first(&self.feed, user, peer)?,
         };
         Ok(first.map(direct_log_key))
     }

@@ -102,14 +102,27 @@ impl Directory {
         user: &UserId,
         peer: &UserId,
     ) -> StoreResult<Option<u64>> {
+        if let Some(known) = self.confirmed(feed, user, peer)? {
+            return Ok(known);
+        }
+        let (listing, first) = self.listing(feed, user, peer)?;
+        self.hold(user, listing);
+        Ok(first)
+    }
+
+    /// What is held of `user`'s conversation with `peer`, a candidate confirmed by the listing in
+    /// `feed` (the writer's transaction, or a reader's snapshot): `Some` of its first message key
+    /// or of none, or `None` when only reading the listing can tell.
+    pub fn confirmed(
+        &self,
+        feed: &impl ReadableTable<FeedTable, u64>,
+        user: &UserId,
+        peer: &UserId,
+    ) -> StoreResult<Option<Option<u64>>> {
         match self.known(user, peer) {
-            Known::Candidate(first) if is_listed(feed, user, first, peer)? => Ok(Some(first)),
-            Known::None => Ok(None),
-            _ => {
-                let (listing, first) = self.listing(feed, user, peer)?;
-                self.hold(user, listing);
-                Ok(first)
-            }
+            Known::Candidate(first) if is_listed(feed, user, first, peer)? => Ok(Some(Some(first))),
+            Known::None => Ok(Some(None)),
+            _ => Ok(None),
         }
     }
 
