@@ -171,49 +171,65 @@ fn conversation_of(message: &Message) -> ConversationId {
     ConversationId::of_message(&message.from, &message.from, &message.to)
 }
 
-/// The number the next message of `message`'s conversation takes.
-pub fn next_number(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Number> {
-    let latest = match log_key(tables, &message.from, &conversation_of(message))? {
-        Some(shared) => latest(&tables.log, &shared)?,
-        None => 0,
-    };
-    Ok(Number(latest + 1))
+/// Where a message's conversation is, found once per send for both numbering and recording it.
+pub struct Place {
+    /// The number the message takes in its conversation.
+    pub number: Number,
+    /// Where the conversation's log is; `None` for a direct conversation's first message, whose
+    /// log goes under that message's own key.
+    shared: Option<String>,
 }
 
-/// Records a delivered message (numbered, stored under `key`) in its conversation: the log, a
-/// direct conversation's sides from its first message, and the sender's read position.
-pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64) -> StoreResult<()> {
-    let number = message.id.number().expect("stores number every message they deliver");
+/// The place the next message of `message`'s conversation takes.
+pub fn next_place(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Place> {
+    let shared = log_key(tables, &message.from, &conversation_of(message))?;
+    let latest = match &shared {
+        Some(shared) => latest(&tables.log, shared)?,
+        None => 0,
+    };
+    Ok(Place { number: Number(latest + 1), shared })
+}
+
+/// Records a delivered message (numbered by `place`, stored under `key`) in its conversation: the
+/// log, a direct conversation's listings from its first message, and the sender's read position.
+pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64, place: Place) -> StoreResult<()> {
+    let number = place.number.0;
     let at = message.sent_at.timestamp_millis().max(0) as u64;
     let from = &message.from;
-    match &message.to {
-        Recipient::Direct(to) => {
+    match (&message.to, place.shared) {
+        (Recipient::Direct(to), None) => {
             // Listed once, at the first message, whose key the log is kept under from then on.
-            let first = if number.0 == 1 {
-                let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
-                for (user, peer) in parties {
-                    let listing = direct_listing(user.as_str(), key, peer.as_str());
-                    tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
-                }
-                tables.directory.began(from, to, key);
-                key
+            let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
+            for (user, peer) in parties {
+                let listing = direct_listing(user.as_str(), key, peer.as_str());
+                tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
+            }
+            tables.directory.began(from, to, key);
+            let shared = direct_log_key(key);
+            tables.log.insert((shared.as_str(), number), (key, at)).map_err(storage)?;
+            // A conversation that begins has no read positions to read: the sender's is this one.
+            let reads = if from == to {
+                (number, number)
+            } else if from < to {
+                (number, 0)
             } else {
-                let first = tables.directory.first(&tables.feed, from, to)?;
-                first.ok_or_else(|| corrupt("conversation", format!("{from} and {to} have no listing")))?
+                (0, number)
             };
-            let shared = direct_log_key(first);
-            tables.log.insert((shared.as_str(), number.0), (key, at)).map_err(storage)?;
-            move_direct_read(tables, &shared, from, to, number.0)?;
+            tables.log.insert((shared.as_str(), READS), reads).map_err(storage)?;
         }
-        Recipient::Group(group) => {
-            tables.log.insert((group.as_str(), number.0), (key, at)).map_err(storage)?;
+        (Recipient::Direct(to), Some(shared)) => {
+            tables.log.insert((shared.as_str(), number), (key, at)).map_err(storage)?;
+            move_direct_read(tables, &shared, from, to, number)?;
+        }
+        (Recipient::Group(group), _) => {
+            tables.log.insert((group.as_str(), number), (key, at)).map_err(storage)?;
             // A group from before conversations were recorded: theirs from this message on.
             if !in_group(tables, from, group.as_str())? {
                 let mut side = Participation { spans: Vec::new(), read: None, joined_at: at };
-                side.join(number.0 - 1, at);
+                side.join(number - 1, at);
                 put_group_side(tables, from, group.as_str(), &side)?;
             }
-            move_group_read(tables, group.as_str(), from, number.0)?;
+            move_group_read(tables, group.as_str(), from, number)?;
         }
     }
     Ok(())

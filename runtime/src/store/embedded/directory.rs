@@ -395,6 +395,10 @@ mod store_tests {
         store.send(&outgoing(&c, &d, "c to d")).await.unwrap();
         let sent = store.send(&outgoing(&a, &b, "a to b")).await.unwrap();
         assert_eq!(sent.message.id.number(), Some(crate::domain::Number(1)));
+        // Nor did it take feed positions: a's second entry and b's first follow on from what is
+        // committed (the writer's memory of feed heads forgot the failed batch's).
+        let positions: Vec<u64> = sent.deliveries.iter().map(|(_, seq)| seq.0).collect();
+        assert_eq!(positions, [2, 1]);
         assert_eq!(texts(&store, &d, &c).await, ["c to d"]);
         assert_eq!(texts(&store, &b, &a).await, ["a to b"]);
     }

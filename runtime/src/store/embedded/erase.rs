@@ -54,6 +54,7 @@ impl EmbeddedStore {
                 let direct = (direct.start.0.as_str(), 0)..(direct.end.0.as_str(), 0);
                 tables.feed.retain_in(direct, |_, _| false).map_err(storage)?;
                 tables.directory.forget(&user);
+                tables.heads.forget(&user);
                 tables.users.remove(u).map_err(storage)?;
                 tables.app_users.remove(app.as_str()).map_err(storage)?;
                 Ok(Some(Erased { user, connections: Vec::new() }))

@@ -18,6 +18,7 @@ mod conversation_reads;
 mod conversations;
 mod directory;
 mod erase;
+mod heads;
 mod identity;
 mod limits;
 mod tables;
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 use self::directory::Directory;
+use self::heads::FeedHeads;
 use self::limits::Counters;
 use self::tables::*;
 use self::writer::Writer;
@@ -82,7 +84,8 @@ impl EmbeddedStore {
             txn.delete_table(table)?;
         }
         let directory = Arc::new(Directory::new(directory::CAPACITY));
-        let mut tables = WriteTables::open(&txn, &directory)?;
+        let mut heads = FeedHeads::new(heads::CAPACITY);
+        let mut tables = WriteTables::open(&txn, &directory, &mut heads)?;
         let rekeyed = directory::rekey_direct_logs(&mut tables.log)?;
         if rekeyed > 0 {
             tracing::info!(rekeyed, "direct conversations' logs moved to their first message's key");
@@ -90,7 +93,7 @@ impl EmbeddedStore {
         drop(tables);
         txn.commit()?;
         let db = Arc::new(db);
-        let writer = Writer::start(db.clone(), directory.clone())?;
+        let writer = Writer::start(db.clone(), directory.clone(), heads)?;
         let counters = Arc::new(Counters::new(options.limits));
         Ok(Self { db, writer, directory, events: FeedEvents::new(options.stream_buffer), counters })
     }
@@ -166,8 +169,17 @@ fn store_json(tables: &mut WriteTables<'_>, bytes: &[u8]) -> StoreResult<u64> {
 /// Appends an entry (a membership entry) to `user`'s feed; its position.
 fn append_entry(tables: &mut WriteTables<'_>, user: &UserId, bytes: &[u8]) -> StoreResult<Seq> {
     let key = store_json(tables, bytes)?;
-    let position = feed_head(&tables.feed, user.as_str())?.next();
+    append(tables, user, key)
+}
+
+/// Appends the entry stored under `key` to `user`'s feed, at the position after its newest.
+fn append(tables: &mut WriteTables<'_>, user: &UserId, key: u64) -> StoreResult<Seq> {
+    let position = match tables.heads.get(user) {
+        Some(head) => head.next(),
+        None => feed_head(&tables.feed, user.as_str())?.next(),
+    };
     tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+    tables.heads.set(user, position);
     Ok(position)
 }
 
@@ -175,18 +187,18 @@ fn append_entry(tables: &mut WriteTables<'_>, user: &UserId, bytes: &[u8]) -> St
 /// conversation; returns the message as delivered and each feed with its position in it.
 fn deliver(tables: &mut WriteTables<'_>, outgoing: &Outgoing, feeds: Vec<UserId>) -> StoreResult<Sent> {
     let mut message = outgoing.message.clone();
-    message.id = message.id.numbered(conversations::next_number(tables, &message)?);
+    let place = conversations::next_place(tables, &message)?;
+    message.id = message.id.numbered(place.number);
     let key = store_json(tables, &encode(&message)?)?;
     let mut positions = Vec::with_capacity(feeds.len());
     for user in feeds {
-        let position = feed_head(&tables.feed, user.as_str())?.next();
-        tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
+        let position = append(tables, &user, key)?;
         positions.push((user, position));
     }
     if let Some(client_id) = &outgoing.client_id {
         tables.sent_by_client_id.insert((message.from.as_str(), client_id.as_str()), key).map_err(storage)?;
     }
-    conversations::record_message(tables, &message, key)?;
+    conversations::record_message(tables, &message, key, place)?;
     Ok(Sent { message, replayed: false, deliveries: positions })
 }
 

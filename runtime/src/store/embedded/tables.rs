@@ -6,6 +6,7 @@ use std::sync::Arc;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::directory::Directory;
+use super::heads::FeedHeads;
 
 use crate::domain::{Group, Message, MessageJson, Seq, User, UserId};
 use crate::store::StoreError;
@@ -92,7 +93,7 @@ pub const RETIRED: [&str; 3] = ["conversations", "summaries", "log"];
 
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
 /// opening and closing a table in redb touches the table directory, which is not free. With them,
-/// the writer's directory of direct conversations.
+/// the writer's directory of direct conversations and its memory of each feed's newest position.
 pub struct WriteTables<'txn> {
     pub users: Table<'txn, &'static str, &'static str>,
     pub blocks: Table<'txn, (&'static str, &'static str), ()>,
@@ -105,10 +106,15 @@ pub struct WriteTables<'txn> {
     pub group_sides: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub log: Table<'txn, (&'static str, u64), (u64, u64)>,
     pub directory: Arc<Directory>,
+    pub heads: &'txn mut FeedHeads,
 }
 
 impl<'txn> WriteTables<'txn> {
-    pub fn open(txn: &'txn WriteTransaction, directory: &Arc<Directory>) -> Result<Self, redb::TableError> {
+    pub fn open(
+        txn: &'txn WriteTransaction,
+        directory: &Arc<Directory>,
+        heads: &'txn mut FeedHeads,
+    ) -> Result<Self, redb::TableError> {
         Ok(Self {
             users: txn.open_table(USERS)?,
             blocks: txn.open_table(BLOCKS)?,
@@ -121,6 +127,7 @@ impl<'txn> WriteTables<'txn> {
             group_sides: txn.open_table(GROUP_SIDES)?,
             log: txn.open_table(CONVERSATION_LOG)?,
             directory: directory.clone(),
+            heads,
         })
     }
 }

@@ -19,6 +19,7 @@ use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
 use super::directory::Directory;
+use super::heads::FeedHeads;
 use super::tables::WriteTables;
 use crate::store::{StoreError, StoreResult};
 
@@ -55,10 +56,10 @@ impl Drop for Writer {
 }
 
 impl Writer {
-    pub fn start(db: Arc<Database>, directory: Arc<Directory>) -> std::io::Result<Self> {
+    pub fn start(db: Arc<Database>, directory: Arc<Directory>, heads: FeedHeads) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(QUEUE_DEPTH);
         let thread =
-            std::thread::Builder::new().name("store-writer".into()).spawn(move || run(db, directory, queue))?;
+            std::thread::Builder::new().name("store-writer".into()).spawn(move || run(db, directory, heads, queue))?;
         Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
 
@@ -106,7 +107,7 @@ impl Writer {
     }
 }
 
-fn run(db: Arc<Database>, directory: Arc<Directory>, mut queue: mpsc::Receiver<Job>) {
+fn run(db: Arc<Database>, directory: Arc<Directory>, mut heads: FeedHeads, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.blocking_recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -116,11 +117,11 @@ fn run(db: Arc<Database>, directory: Arc<Directory>, mut queue: mpsc::Receiver<J
                 Err(_) => break,
             }
         }
-        commit_batch(&db, &directory, batch);
+        commit_batch(&db, &directory, &mut heads, batch);
     }
 }
 
-fn commit_batch(db: &Database, directory: &Arc<Directory>, batch: Vec<Job>) {
+fn commit_batch(db: &Database, directory: &Arc<Directory>, heads: &mut FeedHeads, batch: Vec<Job>) {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(error) => {
@@ -130,7 +131,7 @@ fn commit_batch(db: &Database, directory: &Arc<Directory>, batch: Vec<Job>) {
     };
     let mut applied = Vec::with_capacity(batch.len());
     let mut poisoned = false;
-    match WriteTables::open(&txn, directory) {
+    match WriteTables::open(&txn, directory, heads) {
         Ok(mut tables) => {
             for job in batch {
                 let outcome = job(&mut tables);
@@ -147,13 +148,16 @@ fn commit_batch(db: &Database, directory: &Arc<Directory>, batch: Vec<Job>) {
         }
     }
     let failure = if poisoned {
-        directory.forget_all(); // it may have been told of conversations that now never began
+        // They may have been told of conversations that now never began, of entries never written.
+        directory.forget_all();
+        heads.forget_all();
         drop(txn); // aborts
         Some(StoreError::unavailable("a write in the same batch failed; nothing was written"))
     } else {
         txn.commit().err().map(|error| {
             tracing::error!(%error, "commit failed");
             directory.forget_all();
+            heads.forget_all();
             StoreError::unavailable(format!("commit failed: {error}"))
         })
     };
