@@ -4,6 +4,7 @@
 
 use redb::ReadableDatabase;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::EmbeddedStore;
@@ -43,11 +44,58 @@ type Keyed = (String, Side);
 /// 100 of 1,000 conversations reads those for the page only.
 struct Placed {
     id: ConversationId,
-    shared: String,
-    side: Participation,
+    log: LogAt,
+    share: Share,
     read: u64,
     latest: u64,
     updated_at: u64,
+}
+
+/// Where a conversation's log is: a direct one's under its first message's key (spelled out for
+/// the page's conversations only), a group's under its id.
+enum LogAt {
+    First(u64),
+    Key(String),
+}
+
+impl LogAt {
+    fn key(&self) -> Cow<'_, str> {
+        match self {
+            Self::First(first) => Cow::Owned(direct_log_key(*first)),
+            Self::Key(key) => Cow::Borrowed(key),
+        }
+    }
+}
+
+/// Which of a conversation's messages are the user's. A direct conversation's are all of them
+/// from its start, held as that rather than as a [`Participation`] of one span: an inbox of
+/// thousands of direct conversations then builds none.
+enum Share {
+    All { began: u64 },
+    Spans(Participation),
+}
+
+impl Share {
+    fn joined_at(&self) -> u64 {
+        match self {
+            Self::All { began } => *began,
+            Self::Spans(side) => side.joined_at,
+        }
+    }
+
+    fn last_visible(&self, latest: u64) -> Option<Number> {
+        match self {
+            Self::All { .. } => (latest > 0).then_some(Number(latest)),
+            Self::Spans(side) => side.last_visible(latest),
+        }
+    }
+
+    fn unread_past(&self, read: u64, latest: u64) -> u64 {
+        match self {
+            Self::All { .. } => latest.saturating_sub(read),
+            Self::Spans(side) => side.unread_past(read, latest),
+        }
+    }
 }
 
 impl InInbox for Placed {
@@ -104,16 +152,15 @@ impl Snapshot {
         }
     }
 
-    /// Every conversation of `user`'s: their direct sides, then their groups'; a direct one's
-    /// newest entry with it, read in the same step as the read positions beside it.
-    fn sides(&self, user: &UserId) -> StoreResult<Vec<(ConversationId, Keyed, Option<Newest>)>> {
+    /// Every conversation of `user`'s, placed: their direct ones, then their groups; a direct
+    /// one's newest entry read in the same step as the read positions beside it.
+    fn placed_all(&self, user: &UserId) -> StoreResult<Vec<Placed>> {
         let mut all = Vec::new();
         for_each_listed(&self.feed, user, |peer, first, began| {
-            let shared = direct_log_key(first);
-            let (newest, reads) = newest_and_reads(&self.log, &shared)?;
+            let (newest, reads) = newest_and_reads(&self.log, DirectLogKey::new(first).as_str())?;
             let read = own_read(reads, user, &peer);
-            let side = (Participation::direct(began), read);
-            all.push((ConversationId::Direct(peer), (shared, side), Some(newest)));
+            let id = ConversationId::Direct(peer);
+            all.push(self.place(id, LogAt::First(first), Share::All { began }, read, Some(newest))?);
             Ok(true)
         })?;
         let next = format!("{}\0", user.as_str());
@@ -122,7 +169,8 @@ impl Snapshot {
             let id = ConversationId::parse(key.value().1).ok_or_else(|| corrupt("conversation", key.value().1))?;
             let side: Participation = serde_json::from_slice(value.value()).map_err(|e| corrupt("conversation", e))?;
             let read = group_read(&self.log, id.as_str(), user)?;
-            all.push((id.clone(), (id.as_str().to_owned(), (side, read)), None));
+            let log = LogAt::Key(id.as_str().to_owned());
+            all.push(self.place(id, log, Share::Spans(side), read, None)?);
         }
         Ok(all)
     }
@@ -150,18 +198,25 @@ impl Snapshot {
 
     /// Where a conversation of `user`'s goes in the inbox: from the log's newest entry alone,
     /// unless the newest message they may see is not the conversation's newest (a group they left).
-    fn place(&self, id: ConversationId, (shared, (side, read)): Keyed, newest: Option<Newest>) -> StoreResult<Placed> {
+    fn place(
+        &self,
+        id: ConversationId,
+        log: LogAt,
+        share: Share,
+        read: u64,
+        newest: Option<Newest>,
+    ) -> StoreResult<Placed> {
         let newest = match newest {
             Some(newest) => newest,
-            None => self::newest(&self.log, &shared)?,
+            None => self::newest(&self.log, &log.key())?,
         };
         let latest = newest.map_or(0, |(n, _, _)| n);
-        let updated_at = match (side.last_visible(latest), newest) {
-            (None, _) => side.joined_at,
+        let updated_at = match (share.last_visible(latest), newest) {
+            (None, _) => share.joined_at(),
             (Some(n), Some((newest, _, at))) if n.0 == newest => at,
-            (Some(n), _) => self.sent_at(&shared, n)?.unwrap_or(side.joined_at),
+            (Some(n), _) => self.sent_at(&log.key(), n)?.unwrap_or(share.joined_at()),
         };
-        Ok(Placed { id, shared, side, read, latest, updated_at })
+        Ok(Placed { id, log, share, read, latest, updated_at })
     }
 
     fn sent_at(&self, shared: &str, n: Number) -> StoreResult<Option<u64>> {
@@ -169,15 +224,16 @@ impl Snapshot {
     }
 
     fn conversation(&self, placed: Placed) -> StoreResult<Conversation> {
-        let Placed { id, shared, side, read, latest, updated_at } = placed;
-        let last_message = match side.last_visible(latest) {
+        let Placed { id, log, share, read, latest, updated_at } = placed;
+        let shared = log.key();
+        let last_message = match share.last_visible(latest) {
             Some(n) => self.message(&shared, n)?,
             None => None,
         };
         Ok(Conversation {
             name: self.name(&id)?,
             updated_at,
-            unread: side.unread_past(read, latest),
+            unread: share.unread_past(read, latest),
             read_up_to: self.id_at(&shared, read)?,
             last_message,
             id,
@@ -193,11 +249,7 @@ impl EmbeddedStore {
         limit: usize,
     ) -> StoreResult<InboxPage> {
         let snapshot = Snapshot::open(self)?;
-        let mut all = Vec::new();
-        for (id, keyed, newest) in snapshot.sides(user)? {
-            all.push(snapshot.place(id, keyed, newest)?);
-        }
-        let (page, next) = page_of(all, before, limit);
+        let (page, next) = page_of(snapshot.placed_all(user)?, before, limit);
         let conversations = page.into_iter().map(|placed| snapshot.conversation(placed)).collect::<StoreResult<_>>()?;
         Ok(InboxPage { conversations, next })
     }
@@ -250,13 +302,32 @@ impl EmbeddedStore {
             ConversationId::Direct(peer) if peer == user => vec![user.clone()],
             ConversationId::Direct(peer) => vec![user.clone(), peer.clone()],
         };
-        let shared = keyed.0.clone();
+        let (shared, (side, read)) = keyed;
         let mut receipts = Vec::with_capacity(members.len());
         for member in members {
-            let read = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, (_, read))| read);
-            receipts.push(Receipt { read_up_to: snapshot.id_at(&shared, read)?, user: member });
+            let theirs = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, (_, read))| read);
+            receipts.push(Receipt { read_up_to: snapshot.id_at(&shared, theirs)?, user: member });
         }
-        let conversation = snapshot.conversation(snapshot.place(id.clone(), keyed, None)?)?;
+        let placed = snapshot.place(id.clone(), LogAt::Key(shared), Share::Spans(side), read, None)?;
+        let conversation = snapshot.conversation(placed)?;
         Ok(ConversationDetail { conversation, members: receipts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Share;
+    use crate::domain::Participation;
+
+    #[test]
+    fn a_direct_share_counts_as_a_participation_from_the_start() {
+        let (share, side) = (Share::All { began: 7 }, Participation::direct(7));
+        assert_eq!(share.joined_at(), side.joined_at);
+        for latest in [0, 1, 2, 10] {
+            assert_eq!(share.last_visible(latest), side.last_visible(latest), "latest {latest}");
+            for read in [0, 1, 5, 10, 11] {
+                assert_eq!(share.unread_past(read, latest), side.unread_past(read, latest), "{read} of {latest}");
+            }
+        }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use redb::ReadableTable;
 
-use super::tables::{direct_listing, direct_listings, storage};
+use super::tables::{DirectLogKey, direct_listing, direct_listings, storage};
 use crate::domain::UserId;
 use crate::store::StoreResult;
 
@@ -33,10 +33,9 @@ type FeedTable = (&'static str, u64);
 /// listings), some 30 bytes each: about 4 MiB. Past it, the listings of other users make room.
 pub const CAPACITY: usize = 1 << 17;
 
-/// The key of a direct conversation's log, from its first message's key: `d` and 16 hex digits,
-/// so keys sort by when conversations began, before every group's (`g_…`).
+/// The key of a direct conversation's log, from its first message's key ([`DirectLogKey`]).
 pub fn direct_log_key(first: u64) -> String {
-    format!("d{first:016x}")
+    DirectLogKey::new(first).as_str().to_owned()
 }
 
 /// What is known of a user's conversation with a peer without reading anything.

@@ -57,6 +57,27 @@ pub fn group_read_key(group: &str, user: &str) -> String {
     format!("{group}{DIRECT}{user}")
 }
 
+/// The key of a direct conversation's log, from its first message's key: `d` and 16 hex digits,
+/// so keys sort by when conversations began, before every group's (`g_…`). Built on the stack:
+/// an inbox looks up the logs of every conversation its user has, thousands of them.
+#[derive(Clone, Copy)]
+pub struct DirectLogKey([u8; 17]);
+
+impl DirectLogKey {
+    pub fn new(first: u64) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut key = [b'd'; 17];
+        for (i, digit) in key[1..].iter_mut().enumerate() {
+            *digit = HEX[((first >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        Self(key)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII hex digits")
+    }
+}
+
 /// The key that lists `user`'s direct conversation with `peer` in [`FEED`], which began with the
 /// message stored under `first`: later conversations sort first.
 pub fn direct_listing(user: &str, first: u64, peer: &str) -> String {
@@ -187,4 +208,17 @@ pub fn feed_head(feed: &impl ReadableTable<(&'static str, u64), u64>, user: &str
 /// Fails on encoding errors only, which would be a bug, not bad input.
 pub fn encode(value: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::unavailable(format!("cannot encode record: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DirectLogKey;
+
+    #[test]
+    fn direct_log_keys_are_d_and_16_hex_digits_in_order() {
+        for first in [0, 1, 0xabc, 1 << 63, u64::MAX - 1, u64::MAX] {
+            assert_eq!(DirectLogKey::new(first).as_str(), format!("d{first:016x}"));
+        }
+        assert!(DirectLogKey::new(0xff).as_str() < DirectLogKey::new(0x100).as_str());
+    }
 }
