@@ -139,6 +139,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
                 cache_bytes: settings.cache_mb * 1024 * 1024,
                 stream_buffer: settings.stream_buffer,
                 limits: settings.limits,
+                ..EmbeddedOptions::default()
             };
             let database = settings.data_dir.join(DATABASE_FILE);
             let store =

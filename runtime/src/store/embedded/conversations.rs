@@ -98,7 +98,7 @@ pub fn group_read(log: &impl ReadableTable<LogTable, (u64, u64)>, group: &str, u
 
 /// Moves `user`'s read position in `group` to `n`, if further.
 fn move_group_read(tables: &mut WriteTables<'_>, group: &str, user: &UserId, n: u64) -> StoreResult<bool> {
-    if group_read(&tables.log, group, user)? >= n {
+    if group_read(&*tables.log, group, user)? >= n {
         return Ok(false);
     }
     tables.log.insert((group_read_key(group, user.as_str()).as_str(), 0), (n, 0)).map_err(storage)?;
@@ -133,7 +133,7 @@ fn move_direct_read(
 pub fn log_key(tables: &WriteTables<'_>, user: &UserId, id: &ConversationId) -> StoreResult<Option<String>> {
     match id {
         ConversationId::Group(group) => Ok(Some(group.as_str().to_owned())),
-        ConversationId::Direct(peer) => Ok(tables.directory.first(&tables.feed, user, peer)?.map(direct_log_key)),
+        ConversationId::Direct(peer) => Ok(tables.directory.first(&*tables.feed, user, peer)?.map(direct_log_key)),
     }
 }
 
@@ -184,7 +184,7 @@ pub struct Place {
 pub fn next_place(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Place> {
     let shared = log_key(tables, &message.from, &conversation_of(message))?;
     let latest = match &shared {
-        Some(shared) => latest(&tables.log, shared)?,
+        Some(shared) => latest(&*tables.log, shared)?,
         None => 0,
     };
     Ok(Place { number: Number(latest + 1), shared })
@@ -244,9 +244,9 @@ pub fn record_membership(
     change: MembershipChangeKind,
     by: &UserId,
 ) -> StoreResult<(Seq, MessageJson)> {
-    let latest = latest(&tables.log, group.as_str())?;
+    let latest = latest(&*tables.log, group.as_str())?;
     let now = now_millis();
-    let mut side = group_side(&tables.group_sides, user, group.as_str())?.unwrap_or(Participation {
+    let mut side = group_side(&*tables.group_sides, user, group.as_str())?.unwrap_or(Participation {
         spans: Vec::new(),
         read: None,
         joined_at: now,
@@ -295,7 +295,7 @@ pub fn mark_read(
     let Some(shared) = shared else {
         return Err(Rejection::UnknownConversation.into());
     };
-    let Some(json) = logged(&tables.log, &tables.messages, &shared, mark.number.0)? else {
+    let Some(json) = logged(&*tables.log, &*tables.messages, &shared, mark.number.0)? else {
         return Err(Rejection::UnknownMessage.into());
     };
     if json.decode().map_err(|e| corrupt("message", e))?.id != mark.message {

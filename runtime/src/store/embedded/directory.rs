@@ -23,6 +23,7 @@ use std::sync::Mutex;
 
 use redb::ReadableTable;
 
+use super::logged::Logged;
 use super::tables::{DirectLogKey, direct_listing, direct_listings, storage};
 use crate::domain::UserId;
 use crate::store::StoreResult;
@@ -238,7 +239,7 @@ pub fn listed_first(
 /// Moves the direct conversations' logs of an earlier layout — under their two users' ids,
 /// `<low>#<high>` — to their first message's key, read positions with them. Their number 1 is
 /// their first message. Run when a data directory opens; finds nothing once done.
-pub fn rekey_direct_logs(log: &mut redb::Table<'_, (&'static str, u64), (u64, u64)>) -> StoreResult<usize> {
+pub fn rekey_direct_logs(log: &mut Logged<'_, (&'static str, u64), (u64, u64)>) -> StoreResult<usize> {
     // Every user id begins `u_`, and no group's log key or new key does.
     let legacy = ("u_", 0)..("u`", 0);
     let mut entries: Vec<(String, u64, (u64, u64))> = Vec::new();

@@ -21,9 +21,14 @@ mod erase;
 mod heads;
 mod identity;
 mod limits;
+mod logged;
+#[cfg(test)]
+mod recovery;
 mod tables;
+mod wal;
 mod writer;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,7 +39,8 @@ use self::directory::Directory;
 use self::heads::FeedHeads;
 use self::limits::Counters;
 use self::tables::*;
-use self::writer::Writer;
+use self::wal::Wal;
+use self::writer::{Log, Writer};
 use super::events::FeedEvents;
 use super::{Appended, Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::conversation::{
@@ -55,11 +61,19 @@ pub struct EmbeddedOptions {
     pub stream_buffer: usize,
     /// The shared limits this store counts (all off unless set).
     pub limits: RuleLimits,
+    /// How long after a durable redb commit the writer makes the next one when it finds nothing
+    /// queued (see [`writer`]): a steady load empties the queue between batches.
+    pub idle_durable_after: std::time::Duration,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { cache_bytes: 64 * 1024 * 1024, stream_buffer: 256, limits: RuleLimits::OFF }
+        Self {
+            cache_bytes: 64 * 1024 * 1024,
+            stream_buffer: 256,
+            limits: RuleLimits::OFF,
+            idle_durable_after: std::time::Duration::from_millis(200),
+        }
     }
 }
 
@@ -73,10 +87,13 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, and applies what its write-ahead log holds
+    /// beyond it (after a crash).
     pub fn open(path: &Path, options: &EmbeddedOptions) -> anyhow::Result<Self> {
         let db = Database::builder().set_cache_size(options.cache_bytes).create(path)?;
+        let (mut wal, records) = Wal::open(&wal::path_for(path))?;
         // Create every table up front, so readers never meet a missing table.
+        let ops = RefCell::new(logged::Ops::default());
         let txn = db.begin_write()?;
         let retired: Vec<_> =
             txn.list_tables()?.filter(|table| RETIRED.contains(&redb::TableHandle::name(table))).collect();
@@ -85,15 +102,23 @@ impl EmbeddedStore {
         }
         let directory = Arc::new(Directory::new(directory::CAPACITY));
         let mut heads = FeedHeads::new(heads::CAPACITY);
-        let mut tables = WriteTables::open(&txn, &directory, &mut heads)?;
-        let rekeyed = directory::rekey_direct_logs(&mut tables.log)?;
-        if rekeyed > 0 {
-            tracing::info!(rekeyed, "direct conversations' logs moved to their first message's key");
-        }
-        drop(tables);
+        let seq = {
+            let mut meta = txn.open_table(META)?;
+            let applied = meta.get(WAL_APPLIED)?.map_or(0, |seq| seq.value());
+            let mut tables = WriteTables::open(&txn, &ops, &directory, &mut heads)?;
+            let seq = logged::replay_after(&mut tables, &records, applied)?;
+            let rekeyed = directory::rekey_direct_logs(&mut tables.log)?;
+            if rekeyed > 0 {
+                tracing::info!(rekeyed, "direct conversations' logs moved to their first message's key");
+            }
+            meta.insert(WAL_APPLIED, seq)?;
+            seq
+        };
         txn.commit()?;
+        wal.clear()?;
         let db = Arc::new(db);
-        let writer = Writer::start(db.clone(), directory.clone(), heads)?;
+        let writer =
+            Writer::start(db.clone(), directory.clone(), heads, Log::new(wal, seq, options.idle_durable_after))?;
         let counters = Arc::new(Counters::new(options.limits));
         Ok(Self { db, writer, directory, events: FeedEvents::new(options.stream_buffer), counters })
     }
@@ -109,7 +134,7 @@ fn update_group(
     id: &GroupId,
     change: impl FnOnce(&mut Group, &redb::Table<&'static str, &'static str>) -> Result<bool, StoreError>,
 ) -> StoreResult<bool> {
-    let mut group = read_group(&tables.groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+    let mut group = read_group(&*tables.groups, id.as_str())?.ok_or(Rejection::UnknownGroup)?;
     let changed = change(&mut group, &tables.users)?;
     if changed {
         tables.groups.insert(id.as_str(), encode(&group)?.as_slice()).map_err(storage)?;
@@ -127,7 +152,7 @@ fn replay(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Option<S
     let Some(key) = key else {
         return Ok(None);
     };
-    let original = read_message(&tables.messages, key.value())?;
+    let original = read_message(&*tables.messages, key.value())?;
     if original.same_request(&message.to, &message.text) {
         Ok(Some(Sent { message: original, replayed: true, deliveries: Vec::new() }))
     } else {
@@ -149,7 +174,7 @@ fn recipients(tables: &WriteTables<'_>, outgoing: &Outgoing) -> StoreResult<Vec<
             Ok(if to == from { vec![from.clone()] } else { vec![from.clone(), to.clone()] })
         }
         Recipient::Group(group_id) => {
-            let group = read_group(&tables.groups, group_id.as_str())?.ok_or(Rejection::UnknownGroup)?;
+            let group = read_group(&*tables.groups, group_id.as_str())?.ok_or(Rejection::UnknownGroup)?;
             group.require_member(from)?;
             Ok(group.members)
         }
@@ -176,7 +201,7 @@ fn append_entry(tables: &mut WriteTables<'_>, user: &UserId, bytes: &[u8]) -> St
 fn append(tables: &mut WriteTables<'_>, user: &UserId, key: u64) -> StoreResult<Seq> {
     let position = match tables.heads.get(user) {
         Some(head) => head.next(),
-        None => feed_head(&tables.feed, user.as_str())?.next(),
+        None => feed_head(&*tables.feed, user.as_str())?.next(),
     };
     tables.feed.insert((user.as_str(), position.0), key).map_err(storage)?;
     tables.heads.set(user, position);

@@ -1,12 +1,14 @@
 //! The embedded store's tables. Values that are records are JSON: small, self-describing and
 //! easy to inspect with redb's tools; the hot path (a feed page) decodes at most `limit` of them.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::directory::Directory;
 use super::heads::FeedHeads;
+use super::logged::{Logged, Ops, TableId};
 
 use crate::domain::{Group, Message, MessageJson, Seq, User, UserId};
 use crate::store::StoreError;
@@ -50,6 +52,11 @@ pub const GROUP_SIDES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 /// entry is written to.
 pub const CONVERSATION_LOG: TableDefinition<(&str, u64), (u64, u64)> = TableDefinition::new("conversation_log");
 pub const READS: u64 = u64::MAX;
+
+/// The store's own bookkeeping, not in the write-ahead log: under [`WAL_APPLIED`], the sequence
+/// number of the newest logged batch the database holds (written by each durable commit).
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const WAL_APPLIED: &str = "wal_applied";
 
 /// The key under which [`CONVERSATION_LOG`] keeps `user`'s read position in `group`, at number 0:
 /// it sorts right after the group's entries, beside its newest one.
@@ -113,19 +120,20 @@ const DIRECT: char = '\u{1}';
 pub const RETIRED: [&str; 3] = ["conversations", "summaries", "log"];
 
 /// Every table, opened once per write transaction and shared by all the operations of a batch:
-/// opening and closing a table in redb touches the table directory, which is not free. With them,
-/// the writer's directory of direct conversations and its memory of each feed's newest position.
+/// opening and closing a table in redb touches the table directory, which is not free. Their
+/// writes are recorded for the write-ahead log in `ops`. With them, the writer's directory of
+/// direct conversations and its memory of each feed's newest position.
 pub struct WriteTables<'txn> {
-    pub users: Table<'txn, &'static str, &'static str>,
-    pub blocks: Table<'txn, (&'static str, &'static str), ()>,
-    pub groups: Table<'txn, &'static str, &'static [u8]>,
-    pub messages: Table<'txn, u64, &'static [u8]>,
-    pub feed: Table<'txn, (&'static str, u64), u64>,
-    pub sent_by_client_id: Table<'txn, (&'static str, &'static str), u64>,
-    pub app_users: Table<'txn, &'static str, &'static str>,
-    pub sessions: Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    pub group_sides: Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    pub log: Table<'txn, (&'static str, u64), (u64, u64)>,
+    pub users: Logged<'txn, &'static str, &'static str>,
+    pub blocks: Logged<'txn, (&'static str, &'static str), ()>,
+    pub groups: Logged<'txn, &'static str, &'static [u8]>,
+    pub messages: Logged<'txn, u64, &'static [u8]>,
+    pub feed: Logged<'txn, (&'static str, u64), u64>,
+    pub sent_by_client_id: Logged<'txn, (&'static str, &'static str), u64>,
+    pub app_users: Logged<'txn, &'static str, &'static str>,
+    pub sessions: Logged<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub group_sides: Logged<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub log: Logged<'txn, (&'static str, u64), (u64, u64)>,
     pub directory: Arc<Directory>,
     pub heads: &'txn mut FeedHeads,
 }
@@ -133,20 +141,21 @@ pub struct WriteTables<'txn> {
 impl<'txn> WriteTables<'txn> {
     pub fn open(
         txn: &'txn WriteTransaction,
+        ops: &'txn RefCell<Ops>,
         directory: &Arc<Directory>,
         heads: &'txn mut FeedHeads,
     ) -> Result<Self, redb::TableError> {
         Ok(Self {
-            users: txn.open_table(USERS)?,
-            blocks: txn.open_table(BLOCKS)?,
-            groups: txn.open_table(GROUPS)?,
-            messages: txn.open_table(MESSAGES)?,
-            feed: txn.open_table(FEED)?,
-            sent_by_client_id: txn.open_table(SENT_BY_CLIENT_ID)?,
-            app_users: txn.open_table(APP_USERS)?,
-            sessions: txn.open_table(SESSIONS)?,
-            group_sides: txn.open_table(GROUP_SIDES)?,
-            log: txn.open_table(CONVERSATION_LOG)?,
+            users: Logged::new(txn.open_table(USERS)?, TableId::Users, ops),
+            blocks: Logged::new(txn.open_table(BLOCKS)?, TableId::Blocks, ops),
+            groups: Logged::new(txn.open_table(GROUPS)?, TableId::Groups, ops),
+            messages: Logged::new(txn.open_table(MESSAGES)?, TableId::Messages, ops),
+            feed: Logged::new(txn.open_table(FEED)?, TableId::Feed, ops),
+            sent_by_client_id: Logged::new(txn.open_table(SENT_BY_CLIENT_ID)?, TableId::SentByClientId, ops),
+            app_users: Logged::new(txn.open_table(APP_USERS)?, TableId::AppUsers, ops),
+            sessions: Logged::new(txn.open_table(SESSIONS)?, TableId::Sessions, ops),
+            group_sides: Logged::new(txn.open_table(GROUP_SIDES)?, TableId::GroupSides, ops),
+            log: Logged::new(txn.open_table(CONVERSATION_LOG)?, TableId::Log, ops),
             directory: directory.clone(),
             heads,
         })
