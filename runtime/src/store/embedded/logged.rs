@@ -136,13 +136,12 @@ impl<'txn, K: Key + 'static, V: Value + 'static> Logged<'txn, K, V> {
         self.table.retain_in(range, keep)
     }
 
-    /// Does a recorded write again.
-    fn apply(&mut self, kind: Kind, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+    /// Does a recorded write again: an insert of `value`, or a removal when there is none.
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         let key = K::from_bytes(key);
-        let done = match (kind, value) {
-            (Kind::Insert, Some(value)) => self.table.insert(key, V::from_bytes(value)).map(drop),
-            (Kind::Remove, None) => self.table.remove(key).map(drop),
-            _ => return Err(corrupt("write-ahead log", "a write without its value")),
+        let done = match value {
+            Some(value) => self.table.insert(key, V::from_bytes(value)).map(drop),
+            None => self.table.remove(key).map(drop),
         };
         done.map_err(super::tables::storage)
     }
@@ -166,11 +165,10 @@ pub fn replay_after(tables: &mut WriteTables<'_>, records: &[Record], applied: u
 fn replay(tables: &mut WriteTables<'_>, mut ops: &[u8]) -> Result<(), StoreError> {
     let bad = || corrupt("write-ahead log", "a write cut short");
     while let [kind, table, rest @ ..] = ops {
-        let kind = match kind {
-            1 => Kind::Insert,
-            2 => Kind::Remove,
-            other => return Err(corrupt("write-ahead log", format!("unknown write {other}"))),
-        };
+        let kind = [Kind::Insert, Kind::Remove]
+            .into_iter()
+            .find(|known| *known as u8 == *kind)
+            .ok_or_else(|| corrupt("write-ahead log", format!("unknown write {kind}")))?;
         let (key, rest) = take_bytes(rest).ok_or_else(bad)?;
         let (value, rest) = match kind {
             Kind::Insert => take_bytes(rest).map(|(value, rest)| (Some(value), rest)).ok_or_else(bad)?,
@@ -181,16 +179,16 @@ fn replay(tables: &mut WriteTables<'_>, mut ops: &[u8]) -> Result<(), StoreError
             .find(|id| *id as u8 == *table)
             .ok_or_else(|| corrupt("write-ahead log", format!("unknown table {table}")))?;
         match table {
-            TableId::Users => tables.users.apply(kind, key, value)?,
-            TableId::Blocks => tables.blocks.apply(kind, key, value)?,
-            TableId::Groups => tables.groups.apply(kind, key, value)?,
-            TableId::Messages => tables.messages.apply(kind, key, value)?,
-            TableId::Feed => tables.feed.apply(kind, key, value)?,
-            TableId::SentByClientId => tables.sent_by_client_id.apply(kind, key, value)?,
-            TableId::AppUsers => tables.app_users.apply(kind, key, value)?,
-            TableId::Sessions => tables.sessions.apply(kind, key, value)?,
-            TableId::GroupSides => tables.group_sides.apply(kind, key, value)?,
-            TableId::Log => tables.log.apply(kind, key, value)?,
+            TableId::Users => tables.users.apply(key, value)?,
+            TableId::Blocks => tables.blocks.apply(key, value)?,
+            TableId::Groups => tables.groups.apply(key, value)?,
+            TableId::Messages => tables.messages.apply(key, value)?,
+            TableId::Feed => tables.feed.apply(key, value)?,
+            TableId::SentByClientId => tables.sent_by_client_id.apply(key, value)?,
+            TableId::AppUsers => tables.app_users.apply(key, value)?,
+            TableId::Sessions => tables.sessions.apply(key, value)?,
+            TableId::GroupSides => tables.group_sides.apply(key, value)?,
+            TableId::Log => tables.log.apply(key, value)?,
         }
         ops = rest;
     }
