@@ -4,15 +4,12 @@
 
 use redb::ReadableDatabase;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::EmbeddedStore;
-use super::conversations::{
-    GroupSidesTable, LogTable, Newest, direct_read, group_read, group_side, latest, logged, newest, newest_and_reads,
-    own_read,
-};
-use super::directory::{Directory, direct_log_key, for_each_listed, listed_first};
+use super::conversations::{GroupSidesTable, LogAt, LogTable, Newest, group_read, group_side, logged, newest_at};
+use super::direct_heads::direct_head;
+use super::directory::{Directory, for_each_listed, listed_first};
 use super::tables::*;
 use crate::domain::conversation::{
     Conversation, ConversationDetail, HistoryFrom, HistoryPage, InInbox, InboxCursor, InboxPage, Receipt, next_page,
@@ -29,6 +26,7 @@ struct Snapshot {
     group_sides: redb::ReadOnlyTable<GroupSidesTable, &'static [u8]>,
     feed: redb::ReadOnlyTable<(&'static str, u64), u64>,
     log: redb::ReadOnlyTable<LogTable, (u64, u64)>,
+    direct_heads: redb::ReadOnlyTable<u64, DirectHeadValue>,
     messages: redb::ReadOnlyTable<u64, &'static [u8]>,
     users: redb::ReadOnlyTable<&'static str, &'static str>,
     groups: redb::ReadOnlyTable<&'static str, &'static [u8]>,
@@ -37,8 +35,8 @@ struct Snapshot {
 
 /// `user`'s side of a conversation and the number they read up to.
 type Side = (Participation, u64);
-/// A conversation's log key, with `user`'s side of it.
-type Keyed = (String, Side);
+/// Where a conversation's log is, with `user`'s side of it.
+type Keyed = (LogAt, Side);
 
 /// A conversation placed in the inbox's order, before its name and messages are read: a page of
 /// 100 of 1,000 conversations reads those for the page only.
@@ -49,22 +47,6 @@ struct Placed {
     read: u64,
     latest: u64,
     updated_at: u64,
-}
-
-/// Where a conversation's log is: a direct one's under its first message's key (spelled out for
-/// the page's conversations only), a group's under its id.
-enum LogAt {
-    First(u64),
-    Key(String),
-}
-
-impl LogAt {
-    fn key(&self) -> Cow<'_, str> {
-        match self {
-            Self::First(first) => Cow::Owned(direct_log_key(*first)),
-            Self::Key(key) => Cow::Borrowed(key),
-        }
-    }
 }
 
 /// Which of a conversation's messages are the user's. A direct conversation's are all of them
@@ -115,6 +97,7 @@ impl Snapshot {
             group_sides: txn.open_table(GROUP_SIDES).map_err(storage)?,
             feed: txn.open_table(FEED).map_err(storage)?,
             log: txn.open_table(CONVERSATION_LOG).map_err(storage)?,
+            direct_heads: txn.open_table(DIRECT_HEADS).map_err(storage)?,
             messages: txn.open_table(MESSAGES).map_err(storage)?,
             users: txn.open_table(USERS).map_err(storage)?,
             groups: txn.open_table(GROUPS).map_err(storage)?,
@@ -124,43 +107,44 @@ impl Snapshot {
 
     /// Where `user`'s direct conversation with `peer` keeps its log, if it has begun in this
     /// snapshot: the writer's directory may know of a first message not committed here.
-    fn direct_log(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<String>> {
+    fn direct_first(&self, user: &UserId, peer: &UserId) -> StoreResult<Option<u64>> {
         // A listing is written with its conversation's first entry: one is in this snapshot
         // exactly when the other is.
         let first = match self.directory.confirmed(&self.feed, user, peer)? {
             Some(known) => known,
             None => listed_first(&self.feed, user, peer)?,
         };
-        Ok(first.map(direct_log_key))
+        Ok(first)
     }
 
     fn side(&self, user: &UserId, id: &ConversationId) -> StoreResult<Option<Keyed>> {
         match id {
             ConversationId::Direct(peer) => {
-                let Some(shared) = self.direct_log(user, peer)? else { return Ok(None) };
-                let read = direct_read(&self.log, &shared, user, peer)?;
+                let Some(first) = self.direct_first(user, peer)? else { return Ok(None) };
+                let read = direct_head(&self.direct_heads, first)?.read_of(user, peer);
                 // When it began matters only to a conversation without messages, which a direct
                 // one never is.
-                Ok(Some((shared, (Participation::direct(0), read))))
+                Ok(Some((LogAt::First(first), (Participation::direct(0), read))))
             }
             ConversationId::Group(group) => match group_side(&self.group_sides, user, group.as_str())? {
                 Some(side) => {
-                    Ok(Some((group.as_str().to_owned(), (side, group_read(&self.log, group.as_str(), user)?))))
+                    let read = group_read(&self.log, group.as_str(), user)?;
+                    Ok(Some((LogAt::Key(group.as_str().to_owned()), (side, read))))
                 }
                 None => Ok(None),
             },
         }
     }
 
-    /// Every conversation of `user`'s, placed: their direct ones, then their groups; a direct
-    /// one's newest entry read in the same step as the read positions beside it.
+    /// Every conversation of `user`'s, placed: their direct ones (each from its head alone),
+    /// then their groups.
     fn placed_all(&self, user: &UserId) -> StoreResult<Vec<Placed>> {
         let mut all = Vec::new();
         for_each_listed(&self.feed, user, |peer, first, began| {
-            let (newest, reads) = newest_and_reads(&self.log, DirectLogKey::new(first).as_str())?;
-            let read = own_read(reads, user, &peer);
+            let head = direct_head(&self.direct_heads, first)?;
+            let read = head.read_of(user, &peer);
             let id = ConversationId::Direct(peer);
-            all.push(self.place(id, LogAt::First(first), Share::All { began }, read, Some(newest))?);
+            all.push(self.place(id, LogAt::First(first), Share::All { began }, read, Some(head.newest))?);
             Ok(true)
         })?;
         let next = format!("{}\0", user.as_str());
@@ -208,7 +192,7 @@ impl Snapshot {
     ) -> StoreResult<Placed> {
         let newest = match newest {
             Some(newest) => newest,
-            None => self::newest(&self.log, &log.key())?,
+            None => newest_at(&self.log, &self.direct_heads, &log)?,
         };
         let latest = newest.map_or(0, |(n, _, _)| n);
         let updated_at = match (share.last_visible(latest), newest) {
@@ -262,8 +246,9 @@ impl EmbeddedStore {
         limit: usize,
     ) -> StoreResult<Option<HistoryPage>> {
         let snapshot = Snapshot::open(self)?;
-        let Some((shared, (side, _))) = snapshot.side(user, id)? else { return Ok(None) };
-        let latest = latest(&snapshot.log, &shared)?;
+        let Some((log, (side, _))) = snapshot.side(user, id)? else { return Ok(None) };
+        let latest = newest_at(&snapshot.log, &snapshot.direct_heads, &log)?.map_or(0, |(n, _, _)| n);
+        let shared = log.key();
         let mut at = match from {
             HistoryFrom::Newest => side.last_visible(latest).map(|n| n.0),
             HistoryFrom::Before(n) => side.next_before(n.0, latest),
@@ -302,13 +287,14 @@ impl EmbeddedStore {
             ConversationId::Direct(peer) if peer == user => vec![user.clone()],
             ConversationId::Direct(peer) => vec![user.clone(), peer.clone()],
         };
-        let (shared, (side, read)) = keyed;
+        let (log, (side, read)) = keyed;
+        let shared = log.key().into_owned();
         let mut receipts = Vec::with_capacity(members.len());
         for member in members {
             let theirs = snapshot.side(&member, &id.seen_by(user, &member))?.map_or(0, |(_, (_, read))| read);
             receipts.push(Receipt { read_up_to: snapshot.id_at(&shared, theirs)?, user: member });
         }
-        let placed = snapshot.place(id.clone(), LogAt::Key(shared), Share::Spans(side), read, None)?;
+        let placed = snapshot.place(id.clone(), log, Share::Spans(side), read, None)?;
         let conversation = snapshot.conversation(placed)?;
         Ok(ConversationDetail { conversation, members: receipts })
     }

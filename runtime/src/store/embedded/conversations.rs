@@ -1,20 +1,23 @@
 //! Conversations on the embedded store, written in the transaction that delivers the message or
 //! changes the membership, so they always agree with the feeds: each conversation's numbered log,
-//! its read positions beside its newest entry (a direct conversation's two in one record, a
-//! group's one per member who read), each user's listing of their direct conversations beside
-//! their feed, and their side of each group (the stretches of its numbers that are theirs).
+//! a direct conversation's head (its newest entry and its two read positions, [`super::direct_heads`]),
+//! a group member's read position beside the group's newest entry, each user's listing of their
+//! direct conversations beside their feed, and their side of each group (the stretches of its
+//! numbers that are theirs).
 //!
-//! A send's writes beyond its feed entries all fall in the page of the conversation's newest
-//! entry (its log entry and the sender's read position) or in the page of the feed entries it
-//! writes anyway (a first message's listings): the writer is bound by pages, not by records.
-//! A direct conversation's log is under its first message's key ([`super::directory`]), so the
-//! logs of conversations begun together share pages too.
+//! A send's writes beyond its feed entries fall in the page of the conversation's newest entry
+//! (its log entry, a group sender's read position), in its head's page (a direct message), or in
+//! the page of the feed entries it writes anyway (a first message's listings): the writer is bound
+//! by pages, not by records. A direct conversation's log and head are under its first message's
+//! key ([`super::directory`]), so those of conversations begun together share pages too.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use redb::ReadableTable;
 
 use super::append_entry;
+use super::direct_heads::{DirectHead, direct_head};
 use super::directory::direct_log_key;
 use super::tables::*;
 use crate::domain::conversation::{MembershipChangeKind, ReadOutcome, membership_entry};
@@ -35,9 +38,38 @@ pub type Newest = Option<(u64, u64, u64)>;
 /// A direct conversation's read positions: the lower user id's, the higher's.
 pub type Reads = (u64, u64);
 
-/// A conversation's newest entry: (its number, message key, `sent_at` ms); `None` before any.
+/// Where a conversation's log is: a direct one's under its first message's key (spelled out only
+/// where needed: an inbox places thousands), a group's under its id.
+#[derive(Clone, Debug)]
+pub enum LogAt {
+    First(u64),
+    Key(String),
+}
+
+impl LogAt {
+    pub fn key(&self) -> Cow<'_, str> {
+        match self {
+            Self::First(first) => Cow::Owned(direct_log_key(*first)),
+            Self::Key(key) => Cow::Borrowed(key),
+        }
+    }
+}
+
+/// The newest entry of the conversation whose log is `at`: a direct one's from its head.
+pub fn newest_at(
+    log: &impl ReadableTable<LogTable, (u64, u64)>,
+    heads: &impl ReadableTable<u64, DirectHeadValue>,
+    at: &LogAt,
+) -> StoreResult<Newest> {
+    match at {
+        LogAt::First(first) => Ok(direct_head(heads, *first)?.newest),
+        LogAt::Key(key) => newest(log, key),
+    }
+}
+
+/// A group's newest entry: (its number, message key, `sent_at` ms); `None` before any.
 pub fn newest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<Newest> {
-    let newest = log.range((shared, 1)..(shared, READS)).map_err(storage)?.next_back();
+    let newest = log.range((shared, 1)..=(shared, u64::MAX)).map_err(storage)?.next_back();
     match newest {
         Some(entry) => {
             let (key, value) = entry.map_err(storage)?;
@@ -48,40 +80,9 @@ pub fn newest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> S
     }
 }
 
-/// A direct conversation's newest entry and its users' read positions (the lower id's, the
-/// higher's), found together: they sit side by side.
-pub fn newest_and_reads(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<(Newest, Reads)> {
-    let mut reads = (0, 0);
-    for entry in log.range((shared, 1)..=(shared, READS)).map_err(storage)?.rev() {
-        let (key, value) = entry.map_err(storage)?;
-        match key.value().1 {
-            READS => reads = value.value(),
-            n => return Ok((Some((n, value.value().0, value.value().1)), reads)),
-        }
-    }
-    Ok((None, reads))
-}
-
-/// The conversation's count: the number of its newest message.
-pub fn latest(log: &impl ReadableTable<LogTable, (u64, u64)>, shared: &str) -> StoreResult<u64> {
-    Ok(newest(log, shared)?.map_or(0, |(n, _, _)| n))
-}
-
-/// The number `user` has read up to in their direct conversation with `peer`, whose log is
-/// under `shared` (0: nothing).
-pub fn direct_read(
-    log: &impl ReadableTable<LogTable, (u64, u64)>,
-    shared: &str,
-    user: &UserId,
-    peer: &UserId,
-) -> StoreResult<u64> {
-    let reads = log.get((shared, READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
-    Ok(own_read(reads, user, peer))
-}
-
-/// Which of a direct conversation's two read positions is `user`'s: the lower id's comes first.
-pub fn own_read((low, high): Reads, user: &UserId, peer: &UserId) -> u64 {
-    if user <= peer { low } else { high }
+/// A group's count: the number of its newest message.
+pub fn latest(log: &impl ReadableTable<LogTable, (u64, u64)>, group: &str) -> StoreResult<u64> {
+    Ok(newest(log, group)?.map_or(0, |(n, _, _)| n))
 }
 
 /// Whether `user` has a side of `group`'s conversation (is or was a member since conversations
@@ -105,36 +106,21 @@ fn move_group_read(tables: &mut WriteTables<'_>, group: &str, user: &UserId, n: 
     Ok(true)
 }
 
-/// Moves `user`'s read position in their direct conversation with `peer` (its log under
-/// `shared`) to `n`, if further.
+/// Moves `user`'s read position in their direct conversation with `peer` (begun by the message
+/// under `first`) to `n`, if further.
 fn move_direct_read(
     tables: &mut WriteTables<'_>,
-    shared: &str,
+    first: u64,
     user: &UserId,
     peer: &UserId,
     n: u64,
 ) -> StoreResult<bool> {
-    let (mut low, mut high) = tables.log.get((shared, READS)).map_err(storage)?.map_or((0, 0), |reads| reads.value());
-    let (mine, theirs) = if user <= peer { (&mut low, &mut high) } else { (&mut high, &mut low) };
-    if *mine >= n {
+    let mut head = direct_head(&*tables.direct_heads, first)?;
+    if !head.read_to(user, peer, n) {
         return Ok(false);
     }
-    *mine = n;
-    if user == peer {
-        *theirs = n; // notes to self: both slots are theirs
-    }
-    tables.log.insert((shared, READS), (low, high)).map_err(storage)?;
+    tables.direct_heads.insert(first, head.value()).map_err(storage)?;
     Ok(true)
-}
-
-/// Where `user`'s conversation `id` keeps its log, as the writer sees it: a group's under its id
-/// (whether or not `user` is in it), a direct one's under its first message's key — `None` before
-/// its first message (a blocked sender's never comes).
-pub fn log_key(tables: &WriteTables<'_>, user: &UserId, id: &ConversationId) -> StoreResult<Option<String>> {
-    match id {
-        ConversationId::Group(group) => Ok(Some(group.as_str().to_owned())),
-        ConversationId::Direct(peer) => Ok(tables.directory.first(&*tables.feed, user, peer)?.map(direct_log_key)),
-    }
 }
 
 pub fn group_side(
@@ -166,62 +152,64 @@ pub fn logged(
     }
 }
 
-/// The conversation a message is in, as its sender sees it.
-fn conversation_of(message: &Message) -> ConversationId {
-    ConversationId::of_message(&message.from, &message.from, &message.to)
-}
-
 /// Where a message's conversation is, found once per send for both numbering and recording it.
 pub struct Place {
     /// The number the message takes in its conversation.
     pub number: Number,
-    /// Where the conversation's log is; `None` for a direct conversation's first message, whose
-    /// log goes under that message's own key.
-    shared: Option<String>,
+    /// A direct conversation's first message key; `None` for its first message (whose log goes
+    /// under that message's own key) and for a group.
+    first: Option<u64>,
+    /// A direct conversation's head as the send found it.
+    head: DirectHead,
 }
 
 /// The place the next message of `message`'s conversation takes.
 pub fn next_place(tables: &WriteTables<'_>, message: &Message) -> StoreResult<Place> {
-    let shared = log_key(tables, &message.from, &conversation_of(message))?;
-    let latest = match &shared {
-        Some(shared) => latest(&*tables.log, shared)?,
-        None => 0,
-    };
-    Ok(Place { number: Number(latest + 1), shared })
+    match &message.to {
+        Recipient::Direct(to) => {
+            let first = tables.directory.first(&*tables.feed, &message.from, to)?;
+            let head = match first {
+                Some(first) => direct_head(&*tables.direct_heads, first)?,
+                None => DirectHead::default(),
+            };
+            Ok(Place { number: Number(head.latest() + 1), first, head })
+        }
+        Recipient::Group(group) => {
+            let latest = latest(&*tables.log, group.as_str())?;
+            Ok(Place { number: Number(latest + 1), first: None, head: DirectHead::default() })
+        }
+    }
 }
 
 /// Records a delivered message (numbered by `place`, stored under `key`) in its conversation: the
-/// log, a direct conversation's listings from its first message, and the sender's read position.
+/// log, a direct conversation's listings from its first message and its head, and the sender's
+/// read position.
 pub fn record_message(tables: &mut WriteTables<'_>, message: &Message, key: u64, place: Place) -> StoreResult<()> {
     let number = place.number.0;
     let at = message.sent_at.timestamp_millis().max(0) as u64;
     let from = &message.from;
-    match (&message.to, place.shared) {
-        (Recipient::Direct(to), None) => {
-            // Listed once, at the first message, whose key the log is kept under from then on.
-            let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
-            for (user, peer) in parties {
-                let listing = direct_listing(user.as_str(), key, peer.as_str());
-                tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
-            }
-            tables.directory.began(from, to, key);
-            let shared = direct_log_key(key);
-            tables.log.insert((shared.as_str(), number), (key, at)).map_err(storage)?;
-            // A conversation that begins has no read positions to read: the sender's is this one.
-            let reads = if from == to {
-                (number, number)
-            } else if from < to {
-                (number, 0)
-            } else {
-                (0, number)
+    match &message.to {
+        Recipient::Direct(to) => {
+            let first = match place.first {
+                Some(first) => first,
+                None => {
+                    // Listed once, at the first message, whose key the log is kept under from then on.
+                    let parties = if from == to { vec![(from, to)] } else { vec![(from, to), (to, from)] };
+                    for (user, peer) in parties {
+                        let listing = direct_listing(user.as_str(), key, peer.as_str());
+                        tables.feed.insert((listing.as_str(), 0), at).map_err(storage)?;
+                    }
+                    tables.directory.began(from, to, key);
+                    key
+                }
             };
-            tables.log.insert((shared.as_str(), READS), reads).map_err(storage)?;
+            tables.log.insert((DirectLogKey::new(first).as_str(), number), (key, at)).map_err(storage)?;
+            let mut head = place.head;
+            head.newest = Some((number, key, at));
+            head.read_to(from, to, number);
+            tables.direct_heads.insert(first, head.value()).map_err(storage)?;
         }
-        (Recipient::Direct(to), Some(shared)) => {
-            tables.log.insert((shared.as_str(), number), (key, at)).map_err(storage)?;
-            move_direct_read(tables, &shared, from, to, number)?;
-        }
-        (Recipient::Group(group), _) => {
+        Recipient::Group(group) => {
             tables.log.insert((group.as_str(), number), (key, at)).map_err(storage)?;
             // A group from before conversations were recorded: theirs from this message on.
             if !in_group(tables, from, group.as_str())? {
@@ -288,22 +276,33 @@ pub fn mark_read(
     id: &ConversationId,
     mark: ReadMark,
 ) -> StoreResult<ReadOutcome> {
-    let shared = match id {
-        ConversationId::Direct(_) => log_key(tables, user, id)?,
-        ConversationId::Group(group) => in_group(tables, user, group.as_str())?.then(|| group.as_str().to_owned()),
+    let n = mark.number.0;
+    let moved = match id {
+        ConversationId::Direct(peer) => {
+            let Some(first) = tables.directory.first(&*tables.feed, user, peer)? else {
+                return Err(Rejection::UnknownConversation.into());
+            };
+            check_logged(tables, DirectLogKey::new(first).as_str(), &mark)?;
+            move_direct_read(tables, first, user, peer, n)?
+        }
+        ConversationId::Group(group) => {
+            if !in_group(tables, user, group.as_str())? {
+                return Err(Rejection::UnknownConversation.into());
+            }
+            check_logged(tables, group.as_str(), &mark)?;
+            move_group_read(tables, group.as_str(), user, n)?
+        }
     };
-    let Some(shared) = shared else {
-        return Err(Rejection::UnknownConversation.into());
-    };
-    let Some(json) = logged(&*tables.log, &*tables.messages, &shared, mark.number.0)? else {
+    Ok(if moved { ReadOutcome::Moved } else { ReadOutcome::Unchanged })
+}
+
+/// Refuses a read position that names no message of the conversation whose log is `shared`.
+fn check_logged(tables: &WriteTables<'_>, shared: &str, mark: &ReadMark) -> StoreResult<()> {
+    let Some(json) = logged(&*tables.log, &*tables.messages, shared, mark.number.0)? else {
         return Err(Rejection::UnknownMessage.into());
     };
     if json.decode().map_err(|e| corrupt("message", e))?.id != mark.message {
         return Err(Rejection::UnknownMessage.into());
     }
-    let moved = match id {
-        ConversationId::Direct(peer) => move_direct_read(tables, &shared, user, peer, mark.number.0)?,
-        ConversationId::Group(group) => move_group_read(tables, group.as_str(), user, mark.number.0)?,
-    };
-    Ok(if moved { ReadOutcome::Moved } else { ReadOutcome::Unchanged })
+    Ok(())
 }

@@ -23,7 +23,6 @@ use std::sync::Mutex;
 
 use redb::ReadableTable;
 
-use super::logged::Logged;
 use super::tables::{DirectLogKey, direct_listing, direct_listings, storage};
 use crate::domain::UserId;
 use crate::store::StoreResult;
@@ -236,32 +235,6 @@ pub fn listed_first(
     Ok(found)
 }
 
-/// Moves the direct conversations' logs of an earlier layout — under their two users' ids,
-/// `<low>#<high>` — to their first message's key, read positions with them. Their number 1 is
-/// their first message. Run when a data directory opens; finds nothing once done.
-pub fn rekey_direct_logs(log: &mut Logged<'_, (&'static str, u64), (u64, u64)>) -> StoreResult<usize> {
-    // Every user id begins `u_`, and no group's log key or new key does.
-    let legacy = ("u_", 0)..("u`", 0);
-    let mut entries: Vec<(String, u64, (u64, u64))> = Vec::new();
-    for entry in log.range(legacy.clone()).map_err(storage)? {
-        let (key, value) = entry.map_err(storage)?;
-        let (pair, n) = key.value();
-        entries.push((pair.to_owned(), n, value.value()));
-    }
-    log.retain_in(legacy, |_, _| false).map_err(storage)?;
-    let mut moved = 0;
-    // Entries come grouped by pair, numbers ascending: the first of each group is its oldest.
-    for group in entries.chunk_by(|a, b| a.0 == b.0) {
-        let first = group.iter().find(|(_, n, _)| *n == 1).unwrap_or(&group[0]).2.0;
-        let shared = direct_log_key(first);
-        for (_, n, value) in group {
-            log.insert((shared.as_str(), *n), *value).map_err(storage)?;
-        }
-        moved += 1;
-    }
-    Ok(moved)
-}
-
 #[cfg(test)]
 mod tests {
     use redb::{Database, TableDefinition};
@@ -335,7 +308,8 @@ mod tests {
 mod store_tests {
     use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-    use super::super::tables::{CONVERSATION_LOG, WriteTables};
+    use super::super::tables::{CONVERSATION_LOG, DIRECT_HEADS, META, WriteTables};
+    use super::super::upgrade;
     use super::super::{EmbeddedOptions, EmbeddedStore, deliver};
     use crate::domain::conversation::{HistoryFrom, pair_key};
     use crate::domain::message::Outgoing;
@@ -415,7 +389,8 @@ mod store_tests {
             }
             (a, b)
         };
-        // The earlier layout: the same entries under "<low>#<high>".
+        // The earliest layout: the same entries under "<low>#<high>", the read positions beside
+        // them at the highest number, and no heads.
         {
             let db = redb::Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
@@ -427,12 +402,15 @@ mod store_tests {
                     .map(|e| e.unwrap())
                     .map(|(k, v)| (k.value().0.to_owned(), k.value().1, v.value()))
                     .collect();
-                assert_eq!(moved.len(), 4, "three messages and the read positions");
+                assert_eq!(moved.len(), 3, "three messages");
                 log.retain_in(("d", 0)..("e", 0), |_, _| false).unwrap();
                 for (_, n, value) in moved {
                     log.insert((pair_key(&a, &b).as_str(), n), value).unwrap();
                 }
+                log.insert((pair_key(&a, &b).as_str(), u64::MAX), if a < b { (3, 0) } else { (0, 3) }).unwrap();
+                txn.open_table(META).unwrap().remove(upgrade::BUILT).unwrap();
             }
+            assert!(txn.delete_table(DIRECT_HEADS).unwrap());
             txn.commit().unwrap();
             assert_eq!(db.begin_read().unwrap().open_table(CONVERSATION_LOG).unwrap().len().unwrap(), 4);
         }

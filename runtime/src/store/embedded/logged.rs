@@ -72,10 +72,11 @@ pub enum TableId {
     Sessions = 8,
     GroupSides = 9,
     Log = 10,
+    DirectHeads = 11,
 }
 
 impl TableId {
-    const ALL: [TableId; 10] = [
+    const ALL: [TableId; 11] = [
         Self::Users,
         Self::Blocks,
         Self::Groups,
@@ -86,6 +87,7 @@ impl TableId {
         Self::Sessions,
         Self::GroupSides,
         Self::Log,
+        Self::DirectHeads,
     ];
 }
 
@@ -189,6 +191,7 @@ fn replay(tables: &mut WriteTables<'_>, mut ops: &[u8]) -> Result<(), StoreError
             TableId::Sessions => tables.sessions.apply(key, value)?,
             TableId::GroupSides => tables.group_sides.apply(key, value)?,
             TableId::Log => tables.log.apply(key, value)?,
+            TableId::DirectHeads => tables.direct_heads.apply(key, value)?,
         }
         ops = rest;
     }

@@ -17,6 +17,7 @@
 mod conversation_reads;
 mod conversations;
 mod delivery;
+mod direct_heads;
 mod directory;
 mod erase;
 mod heads;
@@ -26,6 +27,7 @@ mod logged;
 #[cfg(test)]
 mod recovery;
 mod tables;
+mod upgrade;
 mod wal;
 mod writer;
 
@@ -109,10 +111,7 @@ impl EmbeddedStore {
             let applied = meta.get(WAL_APPLIED)?.map_or(0, |seq| seq.value());
             let mut tables = WriteTables::open(&txn, &ops, &directory, &mut heads)?;
             let seq = logged::replay_after(&mut tables, &records, applied)?;
-            let rekeyed = directory::rekey_direct_logs(&mut tables.log)?;
-            if rekeyed > 0 {
-                tracing::info!(rekeyed, "direct conversations' logs moved to their first message's key");
-            }
+            upgrade::upgrade(&mut meta, &mut tables)?;
             meta.insert(WAL_APPLIED, seq)?;
             seq
         };

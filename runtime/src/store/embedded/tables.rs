@@ -46,12 +46,16 @@ pub const GROUP_SIDES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 /// id, a direct conversation's under its first message's key
 /// ([`direct_log_key`](super::directory::direct_log_key)), so that new conversations share pages.
 ///
-/// At number [`READS`] a direct conversation keeps its two users' read positions (the lower
-/// id's, the higher's), and under [`group_read_key`] a group each member's: next to the newest
+/// Under [`group_read_key`] a group keeps each member's read position: next to the newest
 /// message, so the send that moves the sender's position writes no page beyond the one its log
-/// entry is written to.
+/// entry is written to. A direct conversation keeps its two in its head ([`DIRECT_HEADS`]).
 pub const CONVERSATION_LOG: TableDefinition<(&str, u64), (u64, u64)> = TableDefinition::new("conversation_log");
-pub const READS: u64 = u64::MAX;
+
+/// A direct conversation's first message key → its head
+/// ([`DirectHead`](super::direct_heads::DirectHead)): the number, message key and `sent_at` of
+/// its newest entry, and the read positions of its lower and higher user id.
+pub const DIRECT_HEADS: TableDefinition<u64, DirectHeadValue> = TableDefinition::new("direct_heads");
+pub type DirectHeadValue = (u64, u64, u64, u64, u64);
 
 /// The store's own bookkeeping, not in the write-ahead log: under [`WAL_APPLIED`], the sequence
 /// number of the newest logged batch the database holds (written by each durable commit).
@@ -134,6 +138,7 @@ pub struct WriteTables<'txn> {
     pub sessions: Logged<'txn, (&'static str, &'static str), &'static [u8]>,
     pub group_sides: Logged<'txn, (&'static str, &'static str), &'static [u8]>,
     pub log: Logged<'txn, (&'static str, u64), (u64, u64)>,
+    pub direct_heads: Logged<'txn, u64, DirectHeadValue>,
     pub directory: Arc<Directory>,
     pub heads: &'txn mut FeedHeads,
 }
@@ -156,6 +161,7 @@ impl<'txn> WriteTables<'txn> {
             sessions: Logged::new(txn.open_table(SESSIONS)?, TableId::Sessions, ops),
             group_sides: Logged::new(txn.open_table(GROUP_SIDES)?, TableId::GroupSides, ops),
             log: Logged::new(txn.open_table(CONVERSATION_LOG)?, TableId::Log, ops),
+            direct_heads: Logged::new(txn.open_table(DIRECT_HEADS)?, TableId::DirectHeads, ops),
             directory: directory.clone(),
             heads,
         })
