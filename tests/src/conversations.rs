@@ -36,14 +36,14 @@ async fn inbox(store: &dyn Store, user: &UserId) -> Vec<Conversation> {
 
 /// Every message of a conversation, paging newest first `limit` at a time: (texts, pages).
 async fn history_back(store: &dyn Store, user: &UserId, id: &ConversationId, limit: usize) -> (Vec<String>, usize) {
-    let (mut texts, mut pages, mut from) = (Vec::new(), 0, HistoryFrom::Newest);
+    let (mut texts, mut pages, mut from, mut vouched) = (Vec::new(), 0, HistoryFrom::Newest, None);
     loop {
-        let page = store.history(user, id, from, limit).await.unwrap().expect("their conversation");
+        let page = store.history(user, id, from, vouched.as_ref(), limit).await.unwrap().expect("their conversation");
         pages += 1;
         assert!(page.messages.len() <= limit);
         texts.extend(page.messages.iter().map(|(_, json)| json.decode().unwrap().text.as_str().to_owned()));
         match page.next {
-            Some(next) => from = next,
+            Some(next) => (from, vouched) = (next, page.vouched),
             None => return (texts, pages),
         }
     }
@@ -121,23 +121,24 @@ pub async fn history_pages_both_ways_without_skipping_or_repeating(backend: &Bac
     let mut from = HistoryFrom::After(mark(&sent[1]).number);
     let mut forward = Vec::new();
     for _ in 0..4 {
-        let page = store.history(&alice, &with_bob, from, 2).await.unwrap().unwrap();
+        let page = store.history(&alice, &with_bob, from, None, 2).await.unwrap().unwrap();
         forward.extend(page.messages.iter().map(|(_, json)| json.decode().unwrap().text.as_str().to_owned()));
         from = page.next.expect("going forward there is always a next");
     }
     assert_eq!(forward, ["m2", "m3", "m4", "m5", "m6"]);
     assert_eq!(from, HistoryFrom::After(mark(&sent[6]).number));
     let later = dm(store, &bob, &alice, "m7").await;
-    let page = store.history(&alice, &with_bob, from, 2).await.unwrap().unwrap();
+    let page = store.history(&alice, &with_bob, from, None, 2).await.unwrap().unwrap();
     assert_eq!(page.messages.len(), 1);
     assert_eq!(page.messages[0].1.decode().unwrap(), later);
 
     // Before a message, newest first.
-    let page = store.history(&alice, &with_bob, HistoryFrom::Before(mark(&sent[2]).number), 5).await.unwrap().unwrap();
+    let page =
+        store.history(&alice, &with_bob, HistoryFrom::Before(mark(&sent[2]).number), None, 5).await.unwrap().unwrap();
     let texts: Vec<_> = page.messages.iter().map(|(_, j)| j.decode().unwrap().text.as_str().to_owned()).collect();
     assert_eq!((texts, page.next), (vec!["m1".to_owned(), "m0".to_owned()], None));
     // Nobody else's conversation.
-    assert!(store.history(&carol, &with_bob, HistoryFrom::Newest, 5).await.unwrap().is_none());
+    assert!(store.history(&carol, &with_bob, HistoryFrom::Newest, None, 5).await.unwrap().is_none());
 }
 
 pub async fn read_positions_only_move_forward_and_every_device_sees_them(backend: &Backend) {
@@ -224,7 +225,7 @@ pub async fn membership_reaches_the_feed_and_left_groups_keep_what_was_received(
     send(store, &owner, to_group(), "back").await;
     assert_eq!(history_back(store, &alice, &id, 2).await.0, ["back", "thanks", "welcome"]);
     let forward =
-        store.history(&alice, &id, HistoryFrom::After(runtime::domain::Number(0)), 10).await.unwrap().unwrap();
+        store.history(&alice, &id, HistoryFrom::After(runtime::domain::Number(0)), None, 10).await.unwrap().unwrap();
     let texts: Vec<_> = forward.messages.iter().map(|(_, j)| j.decode().unwrap().text.as_str().to_owned()).collect();
     assert_eq!(texts, ["welcome", "thanks", "back"]);
     assert_eq!(inbox(store, &alice).await[0].unread, 1);
@@ -249,7 +250,7 @@ pub async fn notes_to_self_and_blocked_senders(backend: &Backend) {
     assert_eq!(inbox(store, &alice).await.len(), 1, "a blocked sender's messages make no conversation");
     assert!(inbox(store, &mallory).await.is_empty());
     let theirs = ConversationId::Direct(mallory.clone());
-    assert!(store.history(&alice, &theirs, HistoryFrom::Newest, 10).await.unwrap().is_none());
+    assert!(store.history(&alice, &theirs, HistoryFrom::Newest, None, 10).await.unwrap().is_none());
 }
 
 pub async fn a_rename_reaches_every_conversation(backend: &Backend) {
@@ -304,10 +305,10 @@ pub async fn page_forward_while_sending(
     let mut passes = Vec::new();
     loop {
         let finished = done.load(std::sync::atomic::Ordering::SeqCst);
-        let mut from = HistoryFrom::After(runtime::domain::Number(0));
+        let (mut from, mut vouched) = (HistoryFrom::After(runtime::domain::Number(0)), None);
         let mut seen = Vec::new();
         loop {
-            let page = match store.history(&user, &id, from, 5).await {
+            let page = match store.history(&user, &id, from, vouched.as_ref(), 5).await {
                 Ok(Some(page)) => page,
                 Ok(None) => break, // no message yet
                 Err(StoreError::Unavailable(_)) => continue,
@@ -315,6 +316,7 @@ pub async fn page_forward_while_sending(
             };
             seen.extend(page.messages.iter().map(|(_, json)| json.decode().unwrap().id.to_string()));
             from = page.next.expect("going forward there is always a next");
+            vouched = page.vouched;
             if page.messages.is_empty() {
                 break;
             }
@@ -352,12 +354,12 @@ pub async fn history_and_unread_agree_with_the_feed(
         let counted = expected.iter().filter(|(number, _)| *number > read).count() as u64;
         assert_eq!(conversation.unread, counted, "{user}: unread in {:?}", conversation.id);
         let mut oldest_first = Vec::new();
-        let mut from = HistoryFrom::Newest;
+        let (mut from, mut vouched) = (HistoryFrom::Newest, None);
         loop {
-            let page = store.history(user, &conversation.id, from, 7).await.unwrap().unwrap();
+            let page = store.history(user, &conversation.id, from, vouched.as_ref(), 7).await.unwrap().unwrap();
             oldest_first.extend(page.messages.iter().map(|(_, json)| json.decode().unwrap().id.to_string()));
             match page.next {
-                Some(next) => from = next,
+                Some(next) => (from, vouched) = (next, page.vouched),
                 None => break,
             }
         }

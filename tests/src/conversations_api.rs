@@ -78,6 +78,27 @@ pub async fn conversation_routes_and_their_errors(backend: &Backend) {
     );
     assert_eq!(plain["next"], all["next"], "the cursor moves past what is left out");
 
+    // A group's `next` on DynamoDB vouches for what the store read, signed and bound to its user
+    // and conversation: followed as it is, it pages on; edited, or another user's, it is refused.
+    for text in ["g0", "g1", "g2"] {
+        app.post(&format!("/v1/groups/{group}/messages"), &carol.token, &json!({ "text": text }))
+            .await
+            .assert_status(201);
+    }
+    let in_group = format!("/v1/conversations/{group}/messages");
+    let page = app.get(&format!("{in_group}?limit=1"), &alice.token).await.assert_status(200).clone();
+    let next = page["next"].as_str().unwrap().to_owned();
+    assert_eq!(next.contains('.'), backend.dynamo.is_some(), "signed on DynamoDB: {next}");
+    let older = app.get(&format!("{in_group}?limit=5&before={next}"), &alice.token).await.assert_status(200).clone();
+    assert_eq!(texts(&older["messages"]), ["g1", "g0"]);
+    if let Some((body, mac)) = next.split_once('.') {
+        let mut edited = body.to_owned().into_bytes();
+        edited[0] = if edited[0] == b'A' { b'B' } else { b'A' };
+        let edited = format!("{}.{mac}", String::from_utf8(edited).unwrap());
+        app.get(&format!("{in_group}?before={edited}"), &alice.token).await.assert_error(400, "invalid_cursor");
+        app.get(&format!("{in_group}?before={next}"), &carol.token).await.assert_error(400, "invalid_cursor");
+    }
+
     // Errors.
     app.get("/v1/messages?include=everything", &alice.token).await.assert_error(400, "invalid_query");
     app.get(&format!("{path}?before=x&after=y"), &alice.token).await.assert_error(400, "invalid_query");

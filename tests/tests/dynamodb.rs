@@ -94,16 +94,18 @@ async fn every_operation_makes_its_documented_number_of_requests() {
 
     let group = Group::new(Name::parse("team").unwrap(), alice.clone());
     store.create_group(&group).await.unwrap();
-    // The group, the owner's membership note, the owner's side of the conversation.
-    assert_budget(&dynamo, "create_group", 3, (0.0, 3.0));
+    // The group, the owner's membership note, the owner's side of the conversation, and the
+    // group's list of its members' spans.
+    assert_budget(&dynamo, "create_group", 4, (0.0, 4.0));
     store.group(&group.id).await.unwrap();
     assert_budget(&dynamo, "get_group", 1, (1.0, 0.0));
     let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: bob.clone() };
     store.add_member(&change, 1000).await.unwrap();
     // The group read; the user and their block of the caller in one BatchGetItem (a read unit
-    // each, found or not); their head and side of the group (2); a transaction of 5 items × 2:
-    // the group, their side, the membership note, and the membership entry in their feed.
-    assert_budget(&dynamo, "add_member", 4, (5.0, 10.0));
+    // each, found or not); their head, side and the group's list of spans (3); a transaction of
+    // 6 items × 2: the group, their side, the membership note, the list of spans, and the
+    // membership entry in their feed.
+    assert_budget(&dynamo, "add_member", 4, (6.0, 12.0));
     store.add_member(&change, 1000).await.unwrap();
     assert_budget(&dynamo, "add_member", 1, (1.0, 0.0)); // a member already: the group read alone
     // The group read (1) and two heads (2); 7 items × 2: the group's update (version, count,
@@ -112,8 +114,8 @@ async fn every_operation_makes_its_documented_number_of_requests() {
     store.send(&outgoing(&alice, Recipient::Group(group.id.clone()), None)).await.unwrap();
     assert_budget(&dynamo, "send_group", 3, (3.0, 14.0));
     store.remove_member(&change).await.unwrap();
-    // The group read, their head and side, the same transaction of 5 items.
-    assert_budget(&dynamo, "remove_member", 3, (3.0, 10.0));
+    // The group read, their head, side and the list of spans, the same transaction of 6 items.
+    assert_budget(&dynamo, "remove_member", 3, (4.0, 12.0));
 
     // Group sends scale linearly: one group read, then a head read and a transaction per CHUNK.
     // Large groups make large group items: their read and their version check cost more.
@@ -690,4 +692,138 @@ async fn the_committed_usage_figures_are_the_codes() {
             "{name}: run `cargo xtask measure-usage` after changing what it costs"
         );
     }
+}
+
+/// A group's history pages (README, "Conversation reads"): one request each while a client
+/// follows `next` — the first page too, which reads the group's list of its members' spans with
+/// the newest messages — and the fallbacks that read the caller's side: a message id as cursor
+/// (2), a former member's first page (3). A cursor's vouch never shows a removed member what
+/// came after their removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_history_pages_are_one_request_while_following_next() {
+    use runtime::domain::conversation::HistoryFrom;
+    use runtime::domain::{ConversationId, Number};
+    let Some(backend) = Backend::dynamodb().await else { return };
+    let dynamo = backend.dynamo.clone().unwrap();
+    let store = &*backend.store;
+    let (alice, bob) = (user(store, "alice").await, user(store, "bob").await);
+    let group = Group::new(Name::parse("team").unwrap(), alice.clone());
+    store.create_group(&group).await.unwrap();
+    let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: bob.clone() };
+    store.add_member(&change, 1000).await.unwrap();
+    let id = ConversationId::Group(group.id.clone());
+    let to = Recipient::Group(group.id.clone());
+    let mut numbers = Vec::new();
+    for _ in 0..12 {
+        let sent = store.send(&outgoing(&alice, to.clone(), None)).await.unwrap();
+        numbers.push(sent.message.id.number().unwrap().0);
+    }
+    spent(&dynamo);
+    let requests = |dynamo: &DynamoStore| spent(dynamo).get("history").map_or(0, |cost| cost.requests);
+
+    // Newest first, 5 at a time, following `next`: 1 request a page.
+    let (mut from, mut vouched, mut seen) = (HistoryFrom::Newest, None, Vec::new());
+    loop {
+        let page = store.history(&bob, &id, from, vouched.as_ref(), 5).await.unwrap().unwrap();
+        assert_eq!(requests(&dynamo), 1, "a page back, at {from:?}");
+        seen.extend(page.messages.iter().map(|(n, _)| n.0));
+        let Some(next) = page.next else { break };
+        (from, vouched) = (next, page.vouched);
+    }
+    assert_eq!(seen, numbers.iter().rev().copied().collect::<Vec<_>>());
+
+    // Forward from a message id (no vouch): more than a page follows it, so the newest are read
+    // with the spans, then the oldest after it (2); then 1 a page, and 1 to find nothing newer.
+    let (mut from, mut vouched, mut seen) = (HistoryFrom::After(Number(numbers[1])), None, Vec::new());
+    let mut costs = Vec::new();
+    loop {
+        let page = store.history(&bob, &id, from, vouched.as_ref(), 4).await.unwrap().unwrap();
+        costs.push(requests(&dynamo));
+        seen.extend(page.messages.iter().map(|(n, _)| n.0));
+        if page.messages.is_empty() {
+            break;
+        }
+        (from, vouched) = (page.next.unwrap(), page.vouched);
+    }
+    assert_eq!(seen, numbers[2..]);
+    assert_eq!(costs, [2, 1, 1, 1], "forward pages from a message id");
+
+    // Back from a message id: their side, then the log.
+    let page = store.history(&bob, &id, HistoryFrom::Before(Number(numbers[6])), None, 3).await.unwrap().unwrap();
+    assert_eq!(page.messages.iter().map(|(n, _)| n.0).collect::<Vec<_>>(), [numbers[5], numbers[4], numbers[3]]);
+    assert_eq!(requests(&dynamo), 2);
+
+    // Bob holds a forward cursor, is removed, and the group goes on: the cursor's vouch reaches
+    // no further than what had been sent, and his first page now reads his side (3 requests).
+    let page = store.history(&bob, &id, HistoryFrom::After(Number(numbers[9])), None, 1).await.unwrap().unwrap();
+    let (held, held_vouch) = (page.next.unwrap(), page.vouched.unwrap());
+    store.remove_member(&change).await.unwrap();
+    let after = store.send(&outgoing(&alice, to.clone(), None)).await.unwrap().message.id.number().unwrap().0;
+    spent(&dynamo);
+    let mut shown = Vec::new();
+    let (mut from, mut vouched) = (held, Some(held_vouch));
+    for _ in 0..3 {
+        // A page may hold 5: a vouch that reached past what it settled would show more.
+        let page = store.history(&bob, &id, from, vouched.as_ref(), 5).await.unwrap().unwrap();
+        shown.extend(page.messages.iter().map(|(n, _)| n.0));
+        (from, vouched) = (page.next.unwrap(), page.vouched);
+    }
+    spent(&dynamo);
+    assert_eq!(shown, numbers[11..], "what came after his removal ({after}) is not his");
+    let page = store.history(&bob, &id, HistoryFrom::Newest, None, 20).await.unwrap().unwrap();
+    assert_eq!(requests(&dynamo), 3, "a former member's first page");
+    assert_eq!(page.messages.first().map(|(n, _)| n.0), numbers.last().copied());
+    assert!(store.history(&alice, &id, HistoryFrom::Newest, None, 1).await.unwrap().is_some());
+    assert_eq!(requests(&dynamo), 1, "a member's first page");
+
+    // Added again: his first page shows his current stint alone (1 request); going back past it
+    // reads his side for the stint before (2), then 1 a page again; nothing in between is his.
+    store.add_member(&change, 1000).await.unwrap();
+    for _ in 0..2 {
+        numbers.push(store.send(&outgoing(&alice, to.clone(), None)).await.unwrap().message.id.number().unwrap().0);
+    }
+    spent(&dynamo);
+    let (mut from, mut vouched, mut seen, mut costs) = (HistoryFrom::Newest, None, Vec::new(), Vec::new());
+    loop {
+        let page = store.history(&bob, &id, from, vouched.as_ref(), 5).await.unwrap().unwrap();
+        costs.push(requests(&dynamo));
+        seen.extend(page.messages.iter().map(|(n, _)| n.0));
+        let Some(next) = page.next else { break };
+        (from, vouched) = (next, page.vouched);
+    }
+    let mut expected: Vec<u64> = numbers.iter().rev().copied().filter(|n| *n != after).collect();
+    expected.truncate(14);
+    assert_eq!(seen, expected, "both stints, newest first, without what came between");
+    assert_eq!(costs, [1, 2, 1, 1]);
+
+    // A group from before its list of spans was kept: a member's first page reads their side,
+    // names them in the list (on the condition that their side is as read), and the next first
+    // page is one request.
+    use runtime::store::dynamodb::items::{MEMBERS, entity_key, log_pk};
+    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    let members = entity_key(log_pk(group.id.as_str()), MEMBERS);
+    let table = &dynamo.options().entities_table;
+    client.delete_item().table_name(table).set_key(Some(members)).send().await.unwrap();
+    let page = store.history(&bob, &id, HistoryFrom::Newest, None, 2).await.unwrap().unwrap();
+    assert_eq!(page.messages.iter().map(|(n, _)| n.0).collect::<Vec<_>>(), [numbers[13], numbers[12]]);
+    assert_eq!(requests(&dynamo), 4, "the Query, the side, the listing, the log");
+    store.history(&bob, &id, HistoryFrom::Newest, None, 2).await.unwrap().unwrap();
+    assert_eq!(requests(&dynamo), 1, "named in the list");
+    store.history(&alice, &id, HistoryFrom::Newest, None, 2).await.unwrap().unwrap();
+    assert_eq!(requests(&dynamo), 4, "the owner, not named yet either");
+
+    // A first page is billed for the whole list it read with the messages (the list keeps its
+    // size): 100 members' entries, some 4.8 KB, and a message make two read units, not one.
+    let big = Group::new(Name::parse("crowd").unwrap(), alice.clone());
+    store.create_group(&big).await.unwrap();
+    for _ in 0..100 {
+        let member = user(store, "m").await;
+        let change = MembershipChange { group: big.id.clone(), caller: alice.clone(), user: member };
+        store.add_member(&change, 1000).await.unwrap();
+    }
+    store.send(&outgoing(&alice, Recipient::Group(big.id.clone()), None)).await.unwrap();
+    spent(&dynamo);
+    let crowd = ConversationId::Group(big.id.clone());
+    store.history(&alice, &crowd, HistoryFrom::Newest, None, 20).await.unwrap().unwrap();
+    assert_budget(&dynamo, "history", 1, (2.0, 0.0));
 }

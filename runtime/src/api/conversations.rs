@@ -15,8 +15,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Caller, JsonBody, PathParams, QueryParams};
 use super::messages::{MessageView, parse_limit};
-use crate::domain::conversation::{Conversation, HistoryFrom, InboxCursor, ReadOutcome};
-use crate::domain::{ConversationId, Invalid, MessageId, Number, ReadMark, Rejection};
+use crate::domain::conversation::{Conversation, HistoryFrom, InboxCursor, ReadOutcome, Vouched};
+use crate::domain::{ConversationId, Invalid, Keys, MessageId, Number, ReadMark, Rejection, UserId};
 
 /// A conversation in the inbox.
 #[derive(Serialize, ToSchema)]
@@ -132,14 +132,30 @@ fn encode_position(n: Number) -> String {
     URL_SAFE_NO_PAD.encode(format!("h{}", n.0))
 }
 
+/// A page's `next`: signed when the store vouched for something ([`Vouched`]).
+fn encode_next(keys: &Keys, caller: &UserId, id: &ConversationId, n: Number, vouched: Option<&Vouched>) -> String {
+    match vouched {
+        Some(vouched) => keys.encode_history_cursor(caller, id.as_str(), n, vouched),
+        None => encode_position(n),
+    }
+}
+
 /// A page's `next`, or the id of a message of the conversation (a `read_up_to`, say).
-fn decode_position(raw: &str) -> Result<Number, Invalid> {
+fn decode_position(
+    keys: &Keys,
+    caller: &UserId,
+    id: &ConversationId,
+    raw: &str,
+) -> Result<(Number, Option<Vouched>), Invalid> {
     if let Some(number) = MessageId::parse(raw).and_then(|id| id.number()) {
-        return Ok(number);
+        return Ok((number, None));
+    }
+    if raw.contains('.') {
+        return keys.decode_history_cursor(caller, id.as_str(), raw).map(|(n, vouched)| (n, Some(vouched)));
     }
     let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|bytes| String::from_utf8(bytes).ok());
     let digits = text.as_deref().and_then(|text| text.strip_prefix('h')).ok_or(Invalid::Cursor)?;
-    digits.parse().map(Number).map_err(|_| Invalid::Cursor)
+    digits.parse().map(|n| (Number(n), None)).map_err(|_| Invalid::Cursor)
 }
 
 /// One conversation's messages as the caller received and sent them there.
@@ -158,17 +174,24 @@ pub async fn history(
     PathParams(id): PathParams<String>,
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> Result<Response, ApiError> {
-    let from = match (query.before.as_deref(), query.after.as_deref()) {
-        (None, None) => HistoryFrom::Newest,
-        (Some(before), None) => HistoryFrom::Before(decode_position(before)?),
-        (None, Some(after)) => HistoryFrom::After(decode_position(after)?),
+    let id = conversation_id(&id)?;
+    let position = |raw| decode_position(&state.keys, &caller, &id, raw);
+    let (from, vouched) = match (query.before.as_deref(), query.after.as_deref()) {
+        (None, None) => (HistoryFrom::Newest, None),
+        (Some(before), None) => position(before).map(|(n, v)| (HistoryFrom::Before(n), v))?,
+        (None, Some(after)) => position(after).map(|(n, v)| (HistoryFrom::After(n), v))?,
         (Some(_), Some(_)) => return Err(Invalid::BothDirections.into()),
     };
     let limit = parse_limit(query.limit.as_deref())?;
-    let id = conversation_id(&id)?;
-    let page = state.store.history(&caller, &id, from, limit).await?.ok_or(Rejection::UnknownConversation)?;
+    let page = state
+        .store
+        .history(&caller, &id, from, vouched.as_ref(), limit)
+        .await?
+        .ok_or(Rejection::UnknownConversation)?;
     let next = page.next.map(|next| match next {
-        HistoryFrom::Before(n) | HistoryFrom::After(n) => encode_position(n),
+        HistoryFrom::Before(n) | HistoryFrom::After(n) => {
+            encode_next(&state.keys, &caller, &id, n, page.vouched.as_ref())
+        }
         HistoryFrom::Newest => unreachable!("a page never continues from the newest"),
     });
     let view = HistoryView { messages: page.messages.iter().map(|(_, json)| json.raw()).collect(), next };
@@ -246,9 +269,17 @@ mod tests {
     fn cursors_round_trip_and_refuse_anything_else() {
         let cursor = InboxCursor { updated_at: 1_700_000_000_123, id: "g_abc".into() };
         assert_eq!(decode_inbox_cursor(&encode_inbox_cursor(&cursor)), Ok(cursor));
-        assert_eq!(decode_position(&encode_position(Number(42))), Ok(Number(42)));
-        for bad in ["", "!!", "aA", &URL_SAFE_NO_PAD.encode("hx"), &URL_SAFE_NO_PAD.encode("12")] {
-            assert_eq!(decode_position(bad), Err(Invalid::Cursor), "{bad}");
+        let (keys, caller) = (Keys::generate(), UserId::generate());
+        let group = ConversationId::Group(crate::domain::GroupId::generate());
+        let position = |raw: &str| decode_position(&keys, &caller, &group, raw);
+        assert_eq!(position(&encode_position(Number(42))), Ok((Number(42), None)));
+        let vouched = Vouched { spans: Vec::new(), above: 0, settled: 9 };
+        let signed = encode_next(&keys, &caller, &group, Number(7), Some(&vouched));
+        assert_eq!(position(&signed), Ok((Number(7), Some(vouched))));
+        let elsewhere = ConversationId::Group(crate::domain::GroupId::generate());
+        assert_eq!(decode_position(&keys, &caller, &elsewhere, &signed), Err(Invalid::Cursor));
+        for bad in ["", "!!", "aA", "a.b", &URL_SAFE_NO_PAD.encode("hx"), &URL_SAFE_NO_PAD.encode("12")] {
+            assert_eq!(position(bad), Err(Invalid::Cursor), "{bad}");
         }
         assert_eq!(decode_inbox_cursor(&URL_SAFE_NO_PAD.encode("12")), Err(Invalid::Cursor));
     }

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::history::{HistoryFrom, HistoryPage, Vouched, next_page};
 use super::ids::{GroupId, MessageId, UserId};
 use super::message::{MessageJson, Recipient};
 
@@ -227,43 +228,6 @@ pub struct Summary {
     pub last: Option<MessageJson>,
     /// Milliseconds since the epoch of the newest message.
     pub at: u64,
-}
-
-/// Which way a history page reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HistoryFrom {
-    /// Newest first from the newest.
-    Newest,
-    /// Newest first, numbers below this.
-    Before(Number),
-    /// Oldest first, numbers above this.
-    After(Number),
-}
-
-impl HistoryFrom {
-    pub fn newest_first(self) -> bool {
-        !matches!(self, Self::After(_))
-    }
-}
-
-/// A page of one conversation's history.
-#[derive(Clone, Debug)]
-pub struct HistoryPage {
-    pub messages: Vec<(Number, MessageJson)>,
-    pub next: Option<HistoryFrom>,
-}
-
-/// Where the page after `messages` (read from `from`) starts: going back, nothing once the
-/// conversation's start was reached (`more` is false), and the same place again after a page
-/// that stopped before anything; going forward, always (more may come).
-pub fn next_page(from: HistoryFrom, messages: &[(Number, MessageJson)], more: bool) -> Option<HistoryFrom> {
-    let last = messages.last().map(|(n, _)| *n);
-    match from {
-        HistoryFrom::After(after) => Some(HistoryFrom::After(last.unwrap_or(after))),
-        _ if !more => None,
-        HistoryFrom::Before(before) => Some(HistoryFrom::Before(last.unwrap_or(before))),
-        HistoryFrom::Newest => last.map(HistoryFrom::Before),
-    }
 }
 
 /// A member's read position in a conversation (read receipts).

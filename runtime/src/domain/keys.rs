@@ -6,7 +6,8 @@
 //! keys signed until they expire. A cursor is `base64url(seq ‖ MAC(user id ‖ seq))` under the
 //! ring's cursor key, which never rotates: it is bound to the user it was issued to, so another
 //! user's cursor, or one a client edited, fails to decode instead of silently reading the wrong
-//! position.
+//! position. A history cursor that vouches for what a store read ([`Vouched`]) is MACed under
+//! the same key, bound to its user and conversation.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,7 +17,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::conversation::Number;
 use super::error::Invalid;
+use super::history::Vouched;
 use super::ids::{SessionId, UserId};
 use super::session::{AccessClaims, UnixSecs};
 
@@ -27,6 +30,7 @@ type HmacSha256 = Hmac<Sha256>;
 const LEGACY_TOKEN_DOMAIN: &[u8] = b"token/v1\0";
 const TOKEN_DOMAIN: &[u8] = b"token/v2\0";
 const CURSOR_DOMAIN: &[u8] = b"cursor/v1\0";
+const HISTORY_DOMAIN: &[u8] = b"history/v1\0";
 /// 96 bits of MAC: forging a cursor is pointless (it only addresses the caller's own feed) but a
 /// truncated MAC still makes tampering and cross-user use detectable.
 const CURSOR_MAC_LEN: usize = 12;
@@ -71,6 +75,8 @@ pub struct Keys {
     /// Oldest first; the last signs.
     signers: Vec<Signer>,
     cursor_mac: HmacSha256,
+    /// Keys history cursors that vouch for what a store read ([`Vouched`]).
+    history_mac: HmacSha256,
     legacy_token_mac: HmacSha256,
     server_key: Option<ServerKey>,
     /// The ring's newest key in its text form, for starting another server on the same key.
@@ -100,6 +106,7 @@ impl Keys {
         Self {
             signers,
             cursor_mac: keyed(&ring.cursor_key, CURSOR_DOMAIN),
+            history_mac: keyed(&ring.cursor_key, HISTORY_DOMAIN),
             legacy_token_mac: keyed(&ring.cursor_key, LEGACY_TOKEN_DOMAIN),
             server_key,
             signing_hex: ring.signing().key.to_hex(),
@@ -218,6 +225,51 @@ impl Keys {
     }
 }
 
+/// A history cursor's body: the number it continues from and what it vouches for.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryBody {
+    n: u64,
+    v: Vouched,
+}
+
+impl Keys {
+    fn history_mac(&self, user: &UserId, conversation: &str, body: &[u8]) -> [u8; CURSOR_MAC_LEN] {
+        let mut mac = self.history_mac.clone();
+        // Ids hold no NUL: the three parts cannot run into each other.
+        for part in [user.as_str().as_bytes(), b"\0", conversation.as_bytes(), b"\0", body] {
+            mac.update(part);
+        }
+        let full = mac.finalize().into_bytes();
+        full[..CURSOR_MAC_LEN].try_into().expect("SHA-256 output is longer than the cursor MAC")
+    }
+
+    /// A history cursor continuing from `n` that vouches for `vouched`, bound to `user` and the
+    /// conversation: `<base64url body>.<base64url MAC>`.
+    pub fn encode_history_cursor(&self, user: &UserId, conversation: &str, n: Number, vouched: &Vouched) -> String {
+        let body = serde_json::to_vec(&HistoryBody { n: n.0, v: vouched.clone() }).expect("plain data encodes");
+        let mac = self.history_mac(user, conversation, &body);
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// What a cursor of [`Keys::encode_history_cursor`] holds, if this server signed it for
+    /// `user` and this conversation.
+    pub fn decode_history_cursor(
+        &self,
+        user: &UserId,
+        conversation: &str,
+        encoded: &str,
+    ) -> Result<(Number, Vouched), Invalid> {
+        let (body, mac) = encoded.split_once('.').ok_or(Invalid::Cursor)?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| Invalid::Cursor)?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Invalid::Cursor)?;
+        if !bool::from(self.history_mac(user, conversation, &body).ct_eq(&mac)) {
+            return Err(Invalid::Cursor);
+        }
+        let body: HistoryBody = serde_json::from_slice(&body).map_err(|_| Invalid::Cursor)?;
+        Ok((Number(body.n), body.v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +293,30 @@ mod tests {
         assert_eq!(keys.verify_access_token(&extended, 0), Err(TokenError::Invalid));
         for bad in ["garbage", "", ".", "a.b.c.d.e.f", &format!("{token}x")] {
             assert_eq!(keys.verify_access_token(bad, 0), Err(TokenError::Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn history_cursors_open_only_for_their_user_and_conversation_and_untouched() {
+        use crate::domain::conversation::Span;
+        let keys = Keys::generate();
+        let (user, other) = (UserId::generate(), UserId::generate());
+        let vouched = Vouched { spans: vec![Span { from: 4, to: None }], above: 4, settled: 90 };
+        let cursor = keys.encode_history_cursor(&user, "g_1", Number(17), &vouched);
+        assert_eq!(keys.decode_history_cursor(&user, "g_1", &cursor), Ok((Number(17), vouched.clone())));
+        assert_eq!(keys.decode_history_cursor(&other, "g_1", &cursor), Err(Invalid::Cursor));
+        assert_eq!(keys.decode_history_cursor(&user, "g_2", &cursor), Err(Invalid::Cursor));
+        assert_eq!(Keys::generate().decode_history_cursor(&user, "g_1", &cursor), Err(Invalid::Cursor));
+        // A client widening its spans, or moving what was settled, breaks the MAC.
+        let (body, mac) = cursor.split_once('.').unwrap();
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+        for edited in [text.replace("\"from\":4", "\"from\":0"), text.replace("90", "99999")] {
+            assert_ne!(edited, text);
+            let forged = format!("{}.{mac}", URL_SAFE_NO_PAD.encode(edited));
+            assert_eq!(keys.decode_history_cursor(&user, "g_1", &forged), Err(Invalid::Cursor));
+        }
+        for bad in ["", ".", "a.b", &format!("{cursor}x"), body] {
+            assert_eq!(keys.decode_history_cursor(&user, "g_1", bad), Err(Invalid::Cursor), "{bad}");
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod conversation;
 pub mod error;
 pub mod group;
+pub mod history;
 pub mod ids;
 pub mod inbox;
 pub mod keys;

@@ -56,7 +56,9 @@ use thiserror::Error;
 
 use self::events::FeedEvents;
 
-use crate::domain::conversation::{ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, ReadOutcome};
+use crate::domain::conversation::{
+    ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, ReadOutcome, Vouched,
+};
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
 use crate::domain::{
@@ -211,11 +213,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// A page of one conversation's messages as `user` received them; `None` if they have no
     /// such conversation. Pages never skip or repeat a message, whoever sends meanwhile.
+    /// `vouched` is what the cursor that led here vouches for, signed by this server (a store may
+    /// rely on it instead of reading the same again); the page says what its `next` may vouch for.
     async fn history(
         &self,
         user: &UserId,
         conversation: &ConversationId,
         from: HistoryFrom,
+        vouched: Option<&Vouched>,
         limit: usize,
     ) -> StoreResult<Option<HistoryPage>>;
 

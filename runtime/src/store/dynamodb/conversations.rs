@@ -7,6 +7,7 @@
 //! | a direct conversation's summary | `P#<low>#<high>` / `pair` | `n`, `last`, `name_<user>`, `r_<user>`, `ri_<user>`, `gone` |
 //! | a group's summary | the group item | `n`, `last` |
 //! | a conversation's messages | `M#<group or low#high>` / `<n, 20 digits>` | `message`, `mid`, `at`, `n`, `ttl` |
+//! | a group's current members' spans | `M#<group>` / `~members` | `s_<user>` ([`super::items::member_entry`]) |
 
 use super::DynamoStore;
 use super::items::*;

@@ -10,8 +10,9 @@ use super::connections::{CONNECTION, CONNECTIONS, connection_pk, listed};
 use super::items::*;
 use super::metrics::Tally;
 use super::schema::{PK, SEQ, SK, USER};
+use crate::domain::conversation::MembershipChangeKind;
 use crate::domain::{AppUserId, GroupId, Rejection, UserId};
-use crate::store::{Erased, StoreError, StoreResult};
+use crate::store::{Erased, MembershipChange, StoreError, StoreResult};
 
 /// An item's key, with the item's size (what deleting it is billed by).
 fn key_of(item: &Item, names: [&str; 2]) -> (Item, u64) {
@@ -49,18 +50,21 @@ impl DynamoStore {
         Ok(Some(Erased { user, connections }))
     }
 
-    /// `user` leaves `group`, handing it to the next member if they own it; a group they already
-    /// left, or that is gone, is left alone.
+    /// `user` leaves `group` as any member leaves (the group's list of its members' spans with
+    /// it), handing it to the next member if they own it; a group they already left, or that is
+    /// gone, is left alone.
     async fn leave(&self, group: &GroupId, user: &UserId, tally: &mut Tally) -> StoreResult<()> {
+        let change = MembershipChange { group: group.clone(), user: user.clone(), caller: user.clone() };
         let left = self
-            .update_group(group, tally, |found| {
+            .change_membership(&change, MembershipChangeKind::Removed, None, tally, |found| {
                 if !found.is_member(user) {
                     return Ok(false);
                 }
                 found.remove(user, user)?;
                 Ok(true)
             })
-            .await;
+            .await
+            .map(drop);
         match left {
             Ok(()) | Err(StoreError::Rejected(Rejection::UnknownGroup)) => Ok(()),
             Err(error) => Err(error),

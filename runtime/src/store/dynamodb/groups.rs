@@ -6,7 +6,6 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use super::capacity::{Read, item_size, read_units};
 use super::items::*;
 use super::metrics::{Kind, Tally};
-use super::retry::Contention;
 use super::schema::SK;
 use super::{DynamoStore, sdk_error};
 use crate::domain::{ClientId, Group, GroupId, MessageId, Rejection, UserId};
@@ -98,39 +97,6 @@ impl DynamoStore {
     ) -> StoreResult<()> {
         let key = entity_key(user_pk(user), membership_sk(group));
         if member { self.put_entity(key, None, tally).await } else { self.delete_entity(key, tally).await }
-    }
-
-    /// Writes `group` if its stored version is still `version`; `false` if it changed meanwhile.
-    /// Each write carries a token of its own: a retry finding its own earlier write stored (see
-    /// `put_if`) must not take a competitor's identical write for it.
-    async fn put_group(&self, group: &Group, loaded: &LoadedGroup, tally: &mut Tally) -> StoreResult<bool> {
-        let version = loaded.version;
-        let mut item = stored_group(group, loaded);
-        item.insert(WRITER.into(), s(uuid::Uuid::new_v4().simple().to_string()));
-        let put =
-            self.client.put_item().condition_expression("version = :v").expression_attribute_values(":v", n(version));
-        self.put_if(put, &self.options.entities_table, item, tally).await
-    }
-
-    /// Applies `change` to the group (starting from `loaded` if the caller already read it) until
-    /// the write lands on an unchanged version; `change` returns whether there is anything to write.
-    /// Sends to the group left unfinished by a caller that died are finished first, so that a
-    /// member removed now still receives what was sent to them before.
-    pub(super) async fn update_group(
-        &self,
-        id: &GroupId,
-        tally: &mut Tally,
-        mut change: impl FnMut(&mut Group) -> StoreResult<bool>,
-    ) -> StoreResult<()> {
-        let mut retry = tally.retry();
-        loop {
-            let loaded = self.load_finished(id, tally).await?;
-            let mut group = loaded.group.clone();
-            if !change(&mut group)? || self.put_group(&group, &loaded, tally).await? {
-                return Ok(());
-            }
-            retry.back_off(Contention::Conflict).await?;
-        }
     }
 
     /// The group, with the sends to it that their callers left unfinished finished first.

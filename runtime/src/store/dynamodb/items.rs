@@ -96,6 +96,36 @@ pub fn log_sk(number: u64) -> String {
     format!("{number:020}")
 }
 
+/// In a group's log partition, sorted after every number: where each current member's span of
+/// its numbers starts ([`member_attribute`], [`member_entry`]). A history page read from the top
+/// of the log reads it in the same `Query`.
+pub const MEMBERS: &str = "~members";
+
+pub fn member_attribute(user: &UserId) -> String {
+    format!("s_{user}")
+}
+
+/// The size of the [`MEMBERS`] item in bytes, kept in it (as of its last membership change): a
+/// page reads only the caller's entry of it, and is billed for all of it.
+pub const LISTING_BYTES: &str = "bytes";
+
+/// The size of a [`MEMBERS`] item as stored, its own size attribute included (about 10 bytes).
+pub fn listing_size(item: &Item) -> u64 {
+    let counted = item.contains_key(LISTING_BYTES);
+    crate::store::dynamodb::capacity::item_size(item) + if counted { 0 } else { LISTING_BYTES.len() as u64 + 5 }
+}
+
+/// A member's entry in [`MEMBERS`]: the group's count when their current span began, doubled,
+/// plus one if they were a member before (whose earlier spans only their side holds).
+pub fn member_entry(start: u64, earlier: bool) -> u64 {
+    start.saturating_mul(2) + u64::from(earlier)
+}
+
+/// The span start and earlier stints an entry of [`MEMBERS`] records.
+pub fn member_of(entry: u64) -> (u64, bool) {
+    (entry / 2, entry % 2 == 1)
+}
+
 /// A user's side of a conversation, beside their other items.
 pub fn side_sk(conversation: &str) -> String {
     format!("{SIDE}{conversation}")
@@ -173,6 +203,21 @@ mod tests {
         group.members.extend((1..MAX_GROUP_SIZE).map(|_| UserId::generate()));
         let size = item_size(&group_item(&group, u64::MAX));
         assert!(size < 400 * 1024 / 2, "{size} bytes: under half of DynamoDB's 400 KB item limit");
+    }
+
+    #[test]
+    fn the_members_of_the_largest_group_fit_in_one_item_after_every_number() {
+        let mut item = entity_key(log_pk("g_x"), MEMBERS);
+        for _ in 0..MAX_GROUP_SIZE {
+            item.insert(member_attribute(&UserId::generate()), n(member_entry(u64::MAX / 4, true)));
+        }
+        // Some 47 bytes a member: 235 KB at the largest, a quarter under DynamoDB's 400 KB.
+        let size = item_size(&item);
+        assert!(size < 300 * 1024, "{size} bytes: three quarters of DynamoDB's 400 KB item limit at most");
+        assert!(log_sk(u64::MAX).as_str() < MEMBERS, "sorted after every number");
+        for (start, earlier) in [(0, false), (0, true), (7, false), (u64::MAX / 4, true)] {
+            assert_eq!(member_of(member_entry(start, earlier)), (start, earlier));
+        }
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Membership changes: the group item, the member's side of the conversation (the span of the
-//! group's messages that is theirs), the note an erase finds their groups by, and a membership
-//! entry in their feed — one transaction, so the four never disagree.
+//! group's messages that is theirs), the note an erase finds their groups by, a membership entry
+//! in their feed, and their entry in the group's list of its members' spans ([`MEMBERS`], which
+//! history pages read) — one transaction, so the five never disagree.
 
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
+use super::capacity::{item_size, value_size};
 use super::conversations::{side_from, side_key};
 use super::groups::{LoadedGroup, stored_group};
 use super::items::*;
 use super::metrics::Tally;
 use super::request::Projection;
 use super::retry::cancellation;
-use super::schema::SEQ;
+use super::schema::{SEQ, SK};
 use super::{DynamoStore, Outcome, now_millis};
 use crate::domain::conversation::{MembershipChangeKind, membership_entry};
 use crate::domain::{Group, Participation, Seq, UserId};
@@ -61,17 +63,24 @@ impl DynamoStore {
         let seq_size = super::capacity::item_size(&std::collections::HashMap::from([(SEQ.to_owned(), n(HEAD_SEQ))]));
         let projection = Projection { expression: "head", names: &[], omitted_bytes: seq_size };
         let side = side_key(user, change.group.as_str());
+        let members = entity_key(log_pk(change.group.as_str()), MEMBERS);
         let wanted = vec![
             (self.options.feeds_table.as_str(), vec![feed_key(user, HEAD_SEQ)], Some(projection)),
-            (self.options.entities_table.as_str(), vec![side.clone()], None),
+            (self.options.entities_table.as_str(), vec![side.clone(), members.clone()], None),
         ];
         let got = self.batch_get_tables(wanted, tally).await?;
         let head = got[0].first().map(|item| get_n(item, "head")).transpose()?.unwrap_or(HEAD_SEQ);
         let now = now_millis();
-        let mut theirs = match got[1].first() {
+        let found_side = got[1].iter().find(|item| get_s(item, SK).is_ok_and(|sk| sk != MEMBERS));
+        let listed = got[1].iter().find(|item| get_s(item, SK).is_ok_and(|sk| sk == MEMBERS));
+        let before = listed.map_or(0, item_size);
+        // Its update is billed by its size.
+        tally.remember(&self.options.entities_table, &members, before);
+        let mut theirs = match found_side {
             Some(item) => side_from(item)?,
             None => Participation { spans: Vec::new(), read: None, joined_at: now },
         };
+        let earlier = !theirs.spans.is_empty();
         match kind {
             MembershipChangeKind::Added => theirs.join(found.latest, now),
             MembershipChangeKind::Removed => theirs.leave(found.latest),
@@ -106,15 +115,48 @@ impl DynamoStore {
                 TransactWriteItem::builder().delete(delete.build().map_err(StoreError::unavailable)?).build()
             }
         };
+        // The group's list of its members' spans, under the same version as the group item, with
+        // its size, which the pages that read it are billed by without reading it whole.
+        let name = member_attribute(user);
+        let entry = n(member_entry(found.latest, earlier));
+        let old = listed.and_then(|item| item.get(&name)).map_or(0, |value| name.len() as u64 + value_size(value));
+        let new = match kind {
+            MembershipChangeKind::Added => name.len() as u64 + value_size(&entry),
+            MembershipChangeKind::Removed => 0,
+        };
+        let size = (before.max(listing_size(&members)) + new).saturating_sub(old);
+        let listing = Update::builder().table_name(&self.options.entities_table).set_key(Some(members));
+        let listing = match kind {
+            MembershipChangeKind::Added => {
+                listing.update_expression("SET #m = :m, #b = :b").expression_attribute_values(":m", entry)
+            }
+            MembershipChangeKind::Removed => listing.update_expression("REMOVE #m SET #b = :b"),
+        };
+        let listing = listing
+            .expression_attribute_names("#m", name)
+            .expression_attribute_names("#b", LISTING_BYTES)
+            .expression_attribute_values(":b", n(size))
+            .build()
+            .map_err(StoreError::unavailable)?;
         let entry = membership_entry(&change.group, kind, &change.caller, now);
         let mut items = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(side_update).build(),
             note,
+            TransactWriteItem::builder().update(listing).build(),
         ];
         items.extend(self.append(user, head, &entry, now)?);
         let appended = Appended { user: user.clone(), seq: Seq(head + 1), entry: Arc::new(entry) };
         Ok((items, appended))
+    }
+
+    /// A new group's list of its members' spans: its creator's, from its start.
+    pub(super) fn members_of_new(group: &Group, owner: &UserId) -> Item {
+        let mut item = entity_key(log_pk(group.id.as_str()), MEMBERS);
+        item.insert(member_attribute(owner), n(member_entry(0, false)));
+        let size = listing_size(&item);
+        item.insert(LISTING_BYTES.into(), n(size));
+        item
     }
 
     /// The group's creator's side of it, from its start.

@@ -71,7 +71,7 @@ use self::metrics::{Metrics, Op, Tally};
 use self::schema::SK;
 use super::{Appended, Erased, MembershipChange, Rotation, Store, StoreError, StoreResult};
 use crate::domain::conversation::{
-    ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome,
+    ConversationDetail, HistoryFrom, HistoryPage, InboxCursor, InboxPage, MembershipChangeKind, ReadOutcome, Vouched,
 };
 use crate::domain::message::Outgoing;
 use crate::domain::session::UnixSecs;
@@ -323,7 +323,8 @@ impl Store for DynamoStore {
                 self.note_membership(member, &group.id, true, &mut tally).await?;
             }
             let side = self.creator_side(group, &group.owner)?;
-            self.put_entity(side, None, &mut tally).await
+            self.put_entity(side, None, &mut tally).await?;
+            self.put_entity(Self::members_of_new(group, &group.owner), None, &mut tally).await
         }
         .await;
         self.record(Op::CreateGroup, tally, result)
@@ -411,10 +412,11 @@ impl Store for DynamoStore {
         user: &UserId,
         conversation: &ConversationId,
         from: HistoryFrom,
+        vouched: Option<&Vouched>,
         limit: usize,
     ) -> StoreResult<Option<HistoryPage>> {
         let mut tally = self.account();
-        let result = self.history_now(user, conversation, from, limit, &mut tally).await;
+        let result = self.history_now(user, conversation, from, vouched, limit, &mut tally).await;
         self.record(Op::History, tally, result)
     }
 

@@ -272,7 +272,7 @@ impl EmbeddedStore {
                 side.next_after(n).filter(|next| *next <= latest)
             };
         }
-        Ok(Some(HistoryPage { next: next_page(from, &messages, at.is_some()), messages }))
+        Ok(Some(HistoryPage { next: next_page(from, &messages, at.is_some()), messages, vouched: None }))
     }
 
     pub(super) fn conversation_now(&self, user: &UserId, id: &ConversationId) -> StoreResult<ConversationDetail> {

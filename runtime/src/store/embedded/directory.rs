@@ -333,7 +333,7 @@ mod store_tests {
 
     async fn texts(store: &EmbeddedStore, user: &UserId, peer: &UserId) -> Vec<String> {
         let id = ConversationId::Direct(peer.clone());
-        let page = store.history(user, &id, HistoryFrom::After(crate::domain::Number(0)), 100).await.unwrap();
+        let page = store.history(user, &id, HistoryFrom::After(crate::domain::Number(0)), None, 100).await.unwrap();
         let page = page.expect("a conversation");
         page.messages.iter().map(|(_, json)| json.decode().unwrap().text.as_str().to_owned()).collect()
     }
