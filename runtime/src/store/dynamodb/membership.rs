@@ -73,9 +73,8 @@ impl DynamoStore {
         let now = now_millis();
         let found_side = got[1].iter().find(|item| get_s(item, SK).is_ok_and(|sk| sk != MEMBERS));
         let listed = got[1].iter().find(|item| get_s(item, SK).is_ok_and(|sk| sk == MEMBERS));
-        let before = listed.map_or(0, item_size);
         // Its update is billed by its size.
-        tally.remember(&self.options.entities_table, &members, before);
+        tally.remember(&self.options.entities_table, &members, listed.map_or(0, item_size));
         let mut theirs = match found_side {
             Some(item) => side_from(item)?,
             None => Participation { spans: Vec::new(), read: None, joined_at: now },
@@ -115,10 +114,32 @@ impl DynamoStore {
                 TransactWriteItem::builder().delete(delete.build().map_err(StoreError::unavailable)?).build()
             }
         };
-        // The group's list of its members' spans, under the same version as the group item, with
-        // its size, which the pages that read it are billed by without reading it whole.
+        let listing = self.listing_update(members, listed, user, kind, member_entry(found.latest, earlier))?;
+        let entry = membership_entry(&change.group, kind, &change.caller, now);
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(side_update).build(),
+            note,
+            listing,
+        ];
+        items.extend(self.append(user, head, &entry, now)?);
+        let appended = Appended { user: user.clone(), seq: Seq(head + 1), entry: Arc::new(entry) };
+        Ok((items, appended))
+    }
+
+    /// The change of `user`'s entry in the group's list of its members' spans (`listed`, as read),
+    /// with the list's size, which the pages that read it are billed by without reading it whole.
+    fn listing_update(
+        &self,
+        members: Item,
+        listed: Option<&Item>,
+        user: &UserId,
+        kind: MembershipChangeKind,
+        entry: u64,
+    ) -> StoreResult<TransactWriteItem> {
         let name = member_attribute(user);
-        let entry = n(member_entry(found.latest, earlier));
+        let entry = n(entry);
+        let before = listed.map_or(0, item_size);
         let old = listed.and_then(|item| item.get(&name)).map_or(0, |value| name.len() as u64 + value_size(value));
         let new = match kind {
             MembershipChangeKind::Added => name.len() as u64 + value_size(&entry),
@@ -138,16 +159,7 @@ impl DynamoStore {
             .expression_attribute_values(":b", n(size))
             .build()
             .map_err(StoreError::unavailable)?;
-        let entry = membership_entry(&change.group, kind, &change.caller, now);
-        let mut items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(side_update).build(),
-            note,
-            TransactWriteItem::builder().update(listing).build(),
-        ];
-        items.extend(self.append(user, head, &entry, now)?);
-        let appended = Appended { user: user.clone(), seq: Seq(head + 1), entry: Arc::new(entry) };
-        Ok((items, appended))
+        Ok(TransactWriteItem::builder().update(listing).build())
     }
 
     /// A new group's list of its members' spans: its creator's, from its start.
