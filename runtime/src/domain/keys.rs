@@ -92,6 +92,12 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+/// A cursor's MAC: the first [`CURSOR_MAC_LEN`] bytes of the HMAC.
+fn truncated(mac: HmacSha256) -> [u8; CURSOR_MAC_LEN] {
+    let full = mac.finalize().into_bytes();
+    full[..CURSOR_MAC_LEN].try_into().expect("SHA-256 output is longer than the cursor MAC")
+}
+
 fn keyed(key: &TokenKey, domain: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key.bytes()).expect("HMAC takes keys of any size");
     mac.update(domain);
@@ -203,8 +209,7 @@ impl Keys {
         let mut mac = self.cursor_mac.clone();
         mac.update(user.as_str().as_bytes());
         mac.update(&seq.0.to_be_bytes());
-        let full = mac.finalize().into_bytes();
-        full[..CURSOR_MAC_LEN].try_into().expect("SHA-256 output is longer than the cursor MAC")
+        truncated(mac)
     }
 
     pub fn encode_cursor(&self, user: &UserId, cursor: Cursor) -> String {
@@ -239,8 +244,7 @@ impl Keys {
         for part in [user.as_str().as_bytes(), b"\0", conversation.as_bytes(), b"\0", body] {
             mac.update(part);
         }
-        let full = mac.finalize().into_bytes();
-        full[..CURSOR_MAC_LEN].try_into().expect("SHA-256 output is longer than the cursor MAC")
+        truncated(mac)
     }
 
     /// A history cursor continuing from `n` that vouches for `vouched`, bound to `user` and the

@@ -52,6 +52,11 @@ impl<'a> Plan<'a> {
     fn empty(&self) -> bool {
         self.lowest > self.highest
     }
+
+    /// The page of a plan with no numbers to read.
+    fn empty_page(&self, vouched: Vouched) -> HistoryPage {
+        HistoryPage { messages: Vec::new(), next: next_page(self.from, &[], false), vouched: Some(vouched) }
+    }
 }
 
 /// What reading from the top of a group's log gave.
@@ -213,8 +218,8 @@ impl DynamoStore {
             .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX))
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
         // The list is billed whole: its size is in it.
-        let unseen = |items: &[Item]| match items.first().filter(|item| item.contains_key(LISTING_BYTES)) {
-            Some(list) => Ok(get_n(list, LISTING_BYTES)?.saturating_sub(item_size(list))),
+        let unseen = |items: &[Item]| match items.first() {
+            Some(first) => Ok(recorded_size(first)?.saturating_sub(item_size(first))),
             None => Ok(0),
         };
         let output = self.send_query(query, unseen, tally).await?;
@@ -223,8 +228,7 @@ impl DynamoStore {
             return Ok(Top::Unlisted(0));
         };
         let Some((start, earlier)) = listed(members, user)? else {
-            let bytes = if members.contains_key(LISTING_BYTES) { get_n(members, LISTING_BYTES)? } else { 0 };
-            return Ok(Top::Unlisted(bytes));
+            return Ok(Top::Unlisted(recorded_size(members)?));
         };
         // Forward from before their current stint: what came before it only their side says.
         if matches!(from, HistoryFrom::After(_)) && after < start && earlier {
@@ -238,8 +242,7 @@ impl DynamoStore {
         let side = vouched.side();
         let plan = Plan::new(group.as_str(), &side, from, limit, settled);
         if plan.empty() {
-            let page = HistoryPage { messages: Vec::new(), next: next_page(from, &[], false), vouched: Some(vouched) };
-            return Ok(Top::Page(page));
+            return Ok(Top::Page(plan.empty_page(vouched)));
         }
         let whole = output.last_evaluated_key().is_none() && logs.len() <= limit;
         let page = match from {
@@ -258,8 +261,7 @@ impl DynamoStore {
     /// A page read with one `Query` of the log between the plan's numbers.
     async fn query_page(&self, plan: &Plan<'_>, vouched: Vouched, tally: &mut Tally) -> StoreResult<HistoryPage> {
         if plan.empty() {
-            let next = next_page(plan.from, &[], false);
-            return Ok(HistoryPage { messages: Vec::new(), next, vouched: Some(vouched) });
+            return Ok(plan.empty_page(vouched));
         }
         let output = self.log_query(plan, tally).await?;
         let more = output.last_evaluated_key().is_some();

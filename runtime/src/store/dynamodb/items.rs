@@ -109,6 +109,11 @@ pub fn member_attribute(user: &UserId) -> String {
 /// page reads only the caller's entry of it, and is billed for all of it.
 pub const LISTING_BYTES: &str = "bytes";
 
+/// The size a [`MEMBERS`] item records of itself; 0 if it records none.
+pub fn recorded_size(list: &Item) -> Result<u64, StoreError> {
+    if list.contains_key(LISTING_BYTES) { get_n(list, LISTING_BYTES) } else { Ok(0) }
+}
+
 /// The size of a [`MEMBERS`] item as stored, its own size attribute included (about 10 bytes).
 pub fn listing_size(item: &Item) -> u64 {
     let counted = item.contains_key(LISTING_BYTES);
