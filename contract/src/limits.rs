@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Feed entries a DynamoDB group send writes per transaction (with the head updates that go with
 /// them, inside DynamoDB's 100 items per `TransactWriteItems`): 92 items, and in the first
 /// transaction the group's update, the send record, the recipients record, the pending marker,
-/// the conversation's log item, the sender's read position and the sender's limit counter.
+/// the conversation's log item, the sender's side (on a member's first send when the group did
+/// not know whether they had one) and the sender's limit counter.
 pub const CHUNK: usize = 46;
 
 /// Items of a group send's first transaction beside its members' heads and entries (see

@@ -179,6 +179,13 @@ pub struct MeasuredUsage {
     pub measured_on: String,
     pub command: String,
     pub machine: String,
+    /// When the CPU figures were measured, if not with the rest: kept from an earlier measurement
+    /// (`--cpu-from`), because CPU times compare only on the machine they were taken on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_measured_on: Option<String>,
+    /// The machine the kept CPU figures were measured on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_machine: Option<String>,
     /// Invocations of each operation the CPU figure is the median of.
     pub invocations: u32,
     /// The text every message of the scenario carries, in bytes.
@@ -193,6 +200,14 @@ pub struct MeasuredUsage {
 pub struct MissingOperation(pub Operation);
 
 impl MeasuredUsage {
+    /// When the figures were measured, with the CPU figures' own date if they are older.
+    pub fn measured(&self) -> String {
+        match &self.cpu_measured_on {
+            Some(cpu) if cpu != &self.measured_on => format!("{} (Lambda CPU {cpu})", self.measured_on),
+            _ => self.measured_on.clone(),
+        }
+    }
+
     pub fn operation(&self, operation: Operation) -> Result<&OperationUsage, MissingOperation> {
         self.operations.get(&operation).ok_or(MissingOperation(operation))
     }

@@ -70,5 +70,5 @@ pub fn run(args: &CostArgs, deploy: &DeploySettings) -> Result<CostReport, Error
         return Err(Error::Input(format!("--explain {users}: not one of the tiers {:?}", workload.users)));
     }
     let push = PushComparison::new(&workload, &deployment, &price_all)?;
-    Ok(CostReport { workload, deployment, usage_measured_on: usage.measured_on, tiers, alternatives, push })
+    Ok(CostReport { workload, deployment, usage_measured_on: usage.measured(), tiers, alternatives, push })
 }

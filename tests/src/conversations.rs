@@ -160,6 +160,31 @@ pub async fn read_positions_only_move_forward_and_every_device_sees_them(backend
     assert!(receipts.contains(&(alice.clone(), Some(messages[1].id.clone()))), "{receipts:?}");
     assert!(receipts.contains(&(bob.clone(), Some(messages[2].id.clone()))), "own sends are read: {receipts:?}");
 
+    // In a group too: each member's own newest message is where they have read up to, until a
+    // read mark takes them further; a mark behind it changes nothing anyone sees.
+    let group = new_group(store, &alice, "receipts").await;
+    store.add_member(&change(&group, &alice, &bob), 100).await.unwrap();
+    let to_group = || Recipient::Group(group.clone());
+    let sent = [
+        send(store, &alice, to_group(), "g1").await,
+        send(store, &bob, to_group(), "g2").await,
+        send(store, &alice, to_group(), "g3").await,
+    ];
+    let in_group = ConversationId::Group(group.clone());
+    let receipts = |detail: runtime::domain::conversation::ConversationDetail| {
+        detail.members.into_iter().map(|r| (r.user, r.read_up_to)).collect::<Vec<_>>()
+    };
+    let seen = receipts(store.conversation(&alice, &in_group).await.unwrap());
+    assert_eq!(seen, [(alice.clone(), Some(sent[2].id.clone())), (bob.clone(), Some(sent[1].id.clone()))]);
+    store.mark_read(&bob, &in_group, &mark(&sent[0])).await.unwrap();
+    let bobs = inbox(store, &bob).await;
+    let bobs = bobs.iter().find(|c| c.id == in_group).unwrap();
+    assert_eq!((bobs.unread, bobs.read_up_to.as_ref()), (1, Some(&sent[1].id)));
+    assert_eq!(store.mark_read(&bob, &in_group, &mark(&sent[2])).await.unwrap(), ReadOutcome::Moved);
+    let seen = receipts(store.conversation(&bob, &in_group).await.unwrap());
+    assert_eq!(seen[1], (bob.clone(), Some(sent[2].id.clone())));
+    assert_eq!(inbox(store, &bob).await.iter().find(|c| c.id == in_group).unwrap().unread, 0);
+
     // A message of another conversation, or one that does not exist, is not a read position here.
     let carol = user(store, "carol").await;
     let elsewhere = dm(store, &carol, &alice, "x").await;

@@ -97,7 +97,7 @@ pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario>
     let (bob_id, bob) = register(api, "bob").await;
     let mut members = Vec::new();
     for i in 0..MeasuredGroup::Large.members() {
-        members.push(register(api, &format!("member{i}")).await.0);
+        members.push(register(api, &format!("member{i}")).await);
     }
     let text = "x".repeat(TEXT_BYTES);
     let mut operations = Vec::new();
@@ -155,7 +155,16 @@ pub async fn operations(api: &impl Transport, sign_in: &SignIn) -> Vec<Scenario>
     });
     for measured in MeasuredGroup::ALL {
         let size = measured.members();
-        let group = group_of(api, &alice, &members[..size - 1]).await;
+        let others = &members[..size - 1];
+        let ids: Vec<String> = others.iter().map(|(id, _)| id.clone()).collect();
+        let group = group_of(api, &alice, &ids).await;
+        // A group in use: every member has sent in it, so its item holds every member's newest
+        // message (the read position a send gives its sender), as it does in steady state.
+        for (_, token) in others {
+            let body = Some(json!({ "text": text }));
+            let (status, sent) = api.call("POST", &format!("/v1/groups/{group}/messages"), Some(token), body).await;
+            assert_eq!(status, 201, "{sent}");
+        }
         let (a, t) = (alice.clone(), text.clone());
         operations.push(Scenario {
             operation: Operation::send(Recipients::Group(measured), false),

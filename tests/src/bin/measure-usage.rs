@@ -5,12 +5,13 @@
 //! starts it, under `cargo lambda watch`, fed API Gateway events: the CPU all its threads spent
 //! on each invocation (`/proc/<pid>/task/*/schedstat`), the median over many invocations.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use contract::env::var;
-use contract::usage::{MeasuredGroup, MeasuredUsage, Operation, Recipients};
+use contract::usage::{MeasuredGroup, MeasuredUsage, Operation, OperationUsage, Recipients};
 use messaging_tests::Backend;
 use messaging_tests::backend::{emulator_endpoint, fresh_tables, lambda_runtime_api};
 use messaging_tests::push_recorder::PushRecorder;
@@ -30,6 +31,23 @@ struct Args {
     /// Invocations of each operation measured (after 20 unmeasured ones).
     #[arg(long, default_value_t = 100)]
     invocations: u32,
+    /// Keep the CPU figures of this earlier usage file instead of measuring them: CPU times
+    /// compare only on the machine they were taken on, DynamoDB figures and sizes everywhere.
+    #[arg(long)]
+    cpu_from: Option<PathBuf>,
+}
+
+/// `operations` with the CPU figures of the usage file at `path` (every operation must be in it:
+/// a new one needs a measurement of its own), and that file's date and machine.
+fn keep_cpu(path: &PathBuf, operations: &mut BTreeMap<Operation, OperationUsage>) -> (String, String) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let earlier: MeasuredUsage = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (operation, usage) in operations.iter_mut() {
+        let kept = earlier.operation(*operation).unwrap_or_else(|e| panic!("--cpu-from {}: {e}", path.display()));
+        usage.lambda_cpu_ms = kept.lambda_cpu_ms;
+    }
+    let on = earlier.cpu_measured_on.unwrap_or(earlier.measured_on);
+    (on, earlier.cpu_machine.unwrap_or(earlier.machine))
 }
 
 /// The median CPU time (ms, to the µs) of `step` over `invocations` runs, after 20 unmeasured.
@@ -78,14 +96,23 @@ async fn push_cpu(lambda: &Lambda, recorder: &PushRecorder, pid: u32, invocation
     let mut members = Vec::new();
     for i in 0..MeasuredGroup::Large.members() - 1 {
         let (id, token) = usage::register(lambda, &format!("member{i}")).await;
-        connect(format!("member{i}="), token).await;
-        members.push(id);
-    }
-    let mut groups = Vec::new();
-    for group in MeasuredGroup::ALL {
-        groups.push(usage::group_of(lambda, &alice, &members[..group.members() - 1]).await);
+        connect(format!("member{i}="), token.clone()).await;
+        members.push((id, token));
     }
     let text = "x".repeat(usage::TEXT_BYTES);
+    let mut groups = Vec::new();
+    for group in MeasuredGroup::ALL {
+        let others = &members[..group.members() - 1];
+        let ids: Vec<String> = others.iter().map(|(id, _)| id.clone()).collect();
+        let id = usage::group_of(lambda, &alice, &ids).await;
+        // In use, as in the scenario without push: every member has sent in it.
+        for (_, token) in others {
+            let body = Some(json!({ "text": text }));
+            let (status, sent) = lambda.call("POST", &format!("/v1/groups/{id}/messages"), Some(token), body).await;
+            assert_eq!(status, 201, "{sent}");
+        }
+        groups.push(id);
+    }
     let send = |path: String| {
         let (alice, text) = (alice.clone(), text.clone());
         async move {
@@ -178,9 +205,52 @@ async fn main() {
     let backend = Backend::dynamodb_limited(usage::MEASURED_LIMITS).await.expect("the emulator");
     let mut operations = usage::store_usage(&backend).await;
     let feed_entry_bytes = usage::feed_entry_bytes(&backend).await;
+    let (cpu_measured_on, cpu_machine) = match &args.cpu_from {
+        Some(path) => {
+            let push = usage::store_push_usage(&backend, &operations).await;
+            operations.extend(push);
+            let (on, machine) = keep_cpu(path, &mut operations);
+            (Some(on), Some(machine))
+        }
+        None => {
+            measure_cpu(&args, &dynamodb, &api, &mut operations, &backend).await;
+            (None, None)
+        }
+    };
+    let command = match &args.cpu_from {
+        Some(path) => format!("cargo xtask measure-usage --cpu-from {}", path.display()),
+        None => "cargo xtask measure-usage".into(),
+    };
+    let measured = MeasuredUsage {
+        measured_on: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        command,
+        machine: machine(),
+        cpu_measured_on,
+        cpu_machine,
+        invocations: args.invocations,
+        text_bytes: usage::TEXT_BYTES,
+        feed_entry_bytes,
+        operations,
+    };
+    let header = "# What each API operation costs, for `provisioner cost-report`. Written by `cargo xtask measure-usage`:\n\
+                  # do not edit by hand (a test checks the DynamoDB figures and response sizes against the code).\n\n";
+    let text = toml::to_string(&measured).expect("serialisable");
+    std::fs::write(&args.out, format!("{header}{text}")).expect("write the usage file");
+    eprintln!("wrote {}", args.out.display());
+}
 
+/// The CPU figures of every operation, from the release binary under the Lambda emulator: first
+/// as the HTTP API invokes it, then with a push endpoint and WebSocket events. Adds the push
+/// operations to `operations`.
+async fn measure_cpu(
+    args: &Args,
+    dynamodb: &str,
+    api: &str,
+    operations: &mut BTreeMap<Operation, OperationUsage>,
+    backend: &Backend,
+) {
     let tables = fresh_tables();
-    let mut settings = lambda_events::function_settings(&dynamodb, &tables);
+    let mut settings = lambda_events::function_settings(dynamodb, &tables);
     // Signing in with the scenario's identity provider, served on loopback.
     let sign_in = usage::SignIn::start().await;
     settings.extend([
@@ -192,12 +262,12 @@ async fn main() {
     let created =
         tokio::process::Command::new(&args.runtime).arg("create-tables").envs(settings.clone()).status().await;
     assert!(created.expect("run create-tables").success());
-    let mut function = lambda_events::function_command(&args.runtime, &api, 128, &settings)
+    let mut function = lambda_events::function_command(&args.runtime, api, 128, &settings)
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("start the function");
     let pid = function.id().expect("running");
-    let lambda = Lambda { http: reqwest::Client::new(), api };
+    let lambda = Lambda { http: reqwest::Client::new(), api: api.to_owned() };
     tokio::time::timeout(Duration::from_secs(60), lambda.call("GET", "/health", None, None))
         .await
         .expect("the function answers");
@@ -228,24 +298,9 @@ async fn main() {
     tokio::time::timeout(Duration::from_secs(60), lambda.call("GET", "/health", None, None))
         .await
         .expect("the function answers");
-    let mut push_usage = usage::store_push_usage(&backend, &operations).await;
+    let mut push_usage = usage::store_push_usage(backend, operations).await;
     for (operation, median_ms) in push_cpu(&lambda, &recorder, pid, args.invocations).await {
         push_usage.get_mut(&operation).expect("the same push operations in-process").lambda_cpu_ms = median_ms;
     }
     operations.extend(push_usage);
-
-    let measured = MeasuredUsage {
-        measured_on: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        command: "cargo xtask measure-usage".into(),
-        machine: machine(),
-        invocations: args.invocations,
-        text_bytes: usage::TEXT_BYTES,
-        feed_entry_bytes,
-        operations,
-    };
-    let header = "# What each API operation costs, for `provisioner cost-report`. Written by `cargo xtask measure-usage`:\n\
-                  # do not edit by hand (a test checks the DynamoDB figures and response sizes against the code).\n\n";
-    let text = toml::to_string(&measured).expect("serialisable");
-    std::fs::write(&args.out, format!("{header}{text}")).expect("write the usage file");
-    eprintln!("wrote {}", args.out.display());
 }

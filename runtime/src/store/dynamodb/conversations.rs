@@ -3,9 +3,9 @@
 //!
 //! | item | key | attributes |
 //! |---|---|---|
-//! | a user's side of a conversation | `U#<user>` / `conv#<peer or group>` | `spans`, `joined_at`; for a group `r`, `ri` (read position) |
+//! | a user's side of a conversation | `U#<user>` / `conv#<peer or group>` | `spans`, `joined_at`; for a group `r`, `ri` (read position as read marks set it) |
 //! | a direct conversation's summary | `P#<low>#<high>` / `pair` | `n`, `last`, `name_<user>`, `r_<user>`, `ri_<user>`, `gone` |
-//! | a group's summary | the group item | `n`, `last` |
+//! | a group's summary | the group item | `n`, `last`, `sent` (each member's newest message: [`super::send_marks`]) |
 //! | a conversation's messages | `M#<group or low#high>` / `<n, 20 digits>` | `message`, `mid`, `at`, `n`, `ttl` |
 //! | a group's current members' spans | `M#<group>` / `~members` | `s_<user>` ([`super::items::member_entry`]) |
 
@@ -13,6 +13,7 @@ use super::DynamoStore;
 use super::items::*;
 use super::metrics::Tally;
 use super::schema::SK;
+use super::send_marks::{SendMark, mark_of, marks_of};
 use crate::domain::conversation::{
     Conversation, ConversationDetail, InboxCursor, InboxPage, Receipt, Span, inbox_page, pair_key,
 };
@@ -44,6 +45,15 @@ pub(super) fn side_from(item: &Item) -> StoreResult<Participation> {
 fn read_mark(number: u64, id: &str) -> StoreResult<ReadMark> {
     let message = MessageId::parse(id).ok_or_else(|| StoreError::unavailable("corrupt read position"))?;
     Ok(ReadMark { number: Number(number), message })
+}
+
+/// `user`'s read position in a group: their side's, or their newest message there if that is
+/// further (it lives on the group item, `group`: see [`super::send_marks`]).
+fn fold_sent(side: &mut Participation, group: &Item, user: &UserId) -> StoreResult<()> {
+    if let Some(sent) = mark_of(group, user)? {
+        side.mark_read(sent);
+    }
+    Ok(())
 }
 
 /// `user`'s read position as the summary of a direct conversation holds it.
@@ -201,6 +211,10 @@ impl DynamoStore {
                     .transpose()?,
                 _ => None,
             };
+            let mut side = side;
+            if let (ConversationId::Group(_), Some(group)) = (&id, summary_item) {
+                fold_sent(&mut side, group, user)?;
+            }
             let conversation = match (&id, side.is_member()) {
                 // What they received: the group's count when they left is their last span's end.
                 (ConversationId::Group(_), false) => {
@@ -230,8 +244,9 @@ impl DynamoStore {
         match (summary, side) {
             (Some(summary), Some(side)) => {
                 let mut participation = side_from(side)?;
-                if let ConversationId::Direct(_) = id {
-                    participation.read = read_in_pair(summary, user)?;
+                match id {
+                    ConversationId::Direct(_) => participation.read = read_in_pair(summary, user)?,
+                    ConversationId::Group(_) => fold_sent(&mut participation, summary, user)?,
                 }
                 Ok(Some((summary.clone(), participation)))
             }
@@ -264,14 +279,18 @@ impl DynamoStore {
                 found.require_member(user)?;
                 let keys = found.members.iter().map(|member| side_key(member, group.as_str())).collect();
                 let sides = self.batch_get(&self.options.entities_table, keys, None, tally).await?;
+                let marks = marks_of(&summary)?.unwrap_or_default();
                 let mut receipts = Vec::with_capacity(found.members.len());
-                for member in found.members {
+                for (index, member) in found.members.into_iter().enumerate() {
                     let pk = user_pk(&member);
-                    let read = match sides.iter().find(|item| get_s(item, "pk").ok() == Some(pk.as_str())) {
-                        Some(item) => side_from(item)?.read.map(|mark| mark.message),
-                        None => None,
+                    let mut read = match sides.iter().find(|item| get_s(item, "pk").ok() == Some(pk.as_str())) {
+                        Some(item) => side_from(item)?,
+                        None => Participation { spans: Vec::new(), read: None, joined_at: 0 },
                     };
-                    receipts.push(Receipt { user: member, read_up_to: read });
+                    if let Some(sent) = marks.get(index).and_then(SendMark::read) {
+                        read.mark_read(sent.clone());
+                    }
+                    receipts.push(Receipt { user: member, read_up_to: read.read.map(|mark| mark.message) });
                 }
                 receipts
             }

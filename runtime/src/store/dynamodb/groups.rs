@@ -7,6 +7,7 @@ use super::capacity::{Read, item_size, read_units};
 use super::items::*;
 use super::metrics::{Kind, Tally};
 use super::schema::SK;
+use super::send_marks::{SENT, SendMark, changed_marks, marks_of};
 use super::{DynamoStore, sdk_error};
 use crate::domain::{ClientId, Group, GroupId, MessageId, Rejection, UserId};
 use crate::store::{StoreError, StoreResult};
@@ -18,18 +19,21 @@ pub(super) struct PendingSend {
     pub key: ClientId,
 }
 
-/// A group as loaded: the group, its version, its conversation's count and newest message, and
+/// A group as loaded: the group, its version, its conversation's count and newest message, its
+/// members' newest messages (`None`: a group from before they were kept), its size in bytes, and
 /// its sends still being delivered.
 pub(super) struct LoadedGroup {
     pub group: Group,
     pub version: u64,
     pub latest: u64,
     pub last: Option<String>,
+    pub marks: Option<Vec<SendMark>>,
+    pub size: u64,
     pub pending: Vec<PendingSend>,
 }
 
 /// The group item for `group` as changed from `loaded`: the next version, the conversation's
-/// count and newest message kept.
+/// count and newest message kept, and each remaining member's newest message.
 pub(super) fn stored_group(group: &Group, loaded: &LoadedGroup) -> Item {
     let mut item = group_item(group, loaded.version + 1);
     if loaded.latest > 0 {
@@ -38,6 +42,7 @@ pub(super) fn stored_group(group: &Group, loaded: &LoadedGroup) -> Item {
     if let Some(last) = &loaded.last {
         item.insert("last".into(), s(last.clone()));
     }
+    item.insert(SENT.into(), changed_marks(group, &loaded.group.members, loaded.marks.as_deref()));
     item
 }
 
@@ -66,13 +71,16 @@ impl DynamoStore {
         tally.bill_read(read_units(output.items().iter().map(item_size).sum(), Read::Strong));
         let mut loaded = None;
         let mut summary = (0, None);
+        let (mut marks, mut size) = (None, 0);
         let mut pending = Vec::new();
         for item in output.items() {
             let sk = get_s(item, SK)?;
             if sk == GROUP {
-                tally.remember(&self.options.entities_table, &entity_key(group_pk(id), GROUP), item_size(item));
+                size = item_size(item);
+                tally.remember(&self.options.entities_table, &entity_key(group_pk(id), GROUP), size);
                 loaded = Some(group_from_item(id, item)?);
                 summary = group_summary(item)?;
+                marks = marks_of(item)?;
             } else if let Some(message) = sk.strip_prefix(PENDING) {
                 let message =
                     MessageId::parse(message).ok_or_else(|| StoreError::unavailable("corrupt pending send"))?;
@@ -82,7 +90,7 @@ impl DynamoStore {
             }
         }
         let (latest, last) = summary;
-        Ok(loaded.map(|(group, version)| LoadedGroup { group, version, latest, last, pending }))
+        Ok(loaded.map(|(group, version)| LoadedGroup { group, version, latest, last, marks, size, pending }))
     }
 
     /// Notes beside `user`'s other items that they joined (or left) `group`, after the group's

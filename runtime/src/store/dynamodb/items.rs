@@ -171,13 +171,15 @@ pub fn users_attribute(users: &[UserId]) -> AttributeValue {
     AttributeValue::L(users.iter().map(|u| s(u.as_str())).collect())
 }
 
-/// A group item: the group and the version its writes are conditioned on.
+/// A new group's item: the group, the version its writes are conditioned on, and its members'
+/// newest messages ([`super::send_marks`]).
 pub fn group_item(group: &Group, version: u64) -> Item {
     let mut item = entity_key(group_pk(&group.id), GROUP);
     item.insert("name".into(), s(group.name.as_str()));
     item.insert("owner".into(), s(group.owner.as_str()));
     item.insert("members".into(), users_attribute(&group.members));
     item.insert("version".into(), n(version));
+    item.insert(super::send_marks::SENT.into(), super::send_marks::new_marks(group));
     item
 }
 
@@ -200,14 +202,27 @@ mod tests {
     use super::*;
     use crate::store::dynamodb::MAX_GROUP_SIZE;
     use crate::store::dynamodb::capacity::item_size;
+    use crate::store::dynamodb::send_marks::{SENT, SendMark};
 
     #[test]
     fn the_largest_group_fits_in_one_item_with_room_to_spare() {
         let owner = UserId::generate();
         let mut group = Group::new(Name::parse(&"n".repeat(64)).unwrap(), owner);
         group.members.extend((1..MAX_GROUP_SIZE).map(|_| UserId::generate()));
-        let size = item_size(&group_item(&group, u64::MAX));
+        let mut item = group_item(&group, u64::MAX);
+        let size = item_size(&item);
         assert!(size < 400 * 1024 / 2, "{size} bytes: under half of DynamoDB's 400 KB item limit");
+        // With every member's newest message and the longest newest message of all.
+        let marks = group.members.iter().map(|_| {
+            let id = MessageId::generate().numbered(crate::domain::Number(u64::MAX));
+            SendMark::At(crate::domain::ReadMark::of(&id).unwrap()).encode()
+        });
+        item.insert(SENT.into(), AttributeValue::L(marks.collect()));
+        item.insert("n".into(), n(u64::MAX));
+        item.insert("last".into(), s("x".repeat(crate::domain::Text::MAX_JSON_BYTES + 1024)));
+        let size = item_size(&item);
+        // About 317 KB.
+        assert!(size < 350 * 1024, "{size} bytes: under DynamoDB's 400 KB item limit with 50 KB to spare");
     }
 
     #[test]

@@ -15,10 +15,18 @@ use super::metrics::Tally;
 use super::request::Projection;
 use super::retry::cancellation;
 use super::schema::{SEQ, SK};
+use super::send_marks::SendMark;
 use super::{DynamoStore, Outcome, now_millis};
 use crate::domain::conversation::{MembershipChangeKind, membership_entry};
-use crate::domain::{Group, Participation, Seq, UserId};
+use crate::domain::{Group, Participation, ReadMark, Seq, UserId};
 use crate::store::{Appended, MembershipChange, StoreError, StoreResult};
+
+/// `user`'s newest message in the group as loaded, if its item records one.
+fn sent_mark(found: &LoadedGroup, user: &UserId) -> StoreResult<Option<ReadMark>> {
+    let Some(marks) = &found.marks else { return Ok(None) };
+    let index = found.group.members.iter().position(|member| member == user);
+    Ok(index.and_then(|index| marks.get(index)).and_then(SendMark::read).cloned())
+}
 
 impl DynamoStore {
     /// Applies `rule` to the group (starting from `loaded` if the caller read it) and records the
@@ -93,19 +101,7 @@ impl DynamoStore {
             .expression_attribute_values(":v", n(found.version))
             .build()
             .map_err(StoreError::unavailable)?;
-        let spans = serde_json::to_string(&theirs.spans).map_err(StoreError::unavailable)?;
-        // Spans change only here, under the group's version; the read position beside them may
-        // move at the same time (a send, a read mark), so it is left as it is.
-        let side_update = Update::builder()
-            .table_name(&self.options.entities_table)
-            .set_key(Some(side))
-            .update_expression("SET spans = :s, joined_at = :j, #name = :name")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_values(":name", s(group.name.as_str()))
-            .expression_attribute_values(":s", s(spans))
-            .expression_attribute_values(":j", n(theirs.joined_at))
-            .build()
-            .map_err(StoreError::unavailable)?;
+        let side_update = self.side_update(side, group, &theirs, kind, sent_mark(found, user)?)?;
         let note = entity_key(user_pk(user), membership_sk(&change.group));
         let note = match kind {
             MembershipChangeKind::Added => self.entity_put(note, None)?,
@@ -116,15 +112,43 @@ impl DynamoStore {
         };
         let listing = self.listing_update(members, listed, user, kind, member_entry(found.latest, earlier))?;
         let entry = membership_entry(&change.group, kind, &change.caller, now);
-        let mut items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(side_update).build(),
-            note,
-            listing,
-        ];
+        let mut items = vec![TransactWriteItem::builder().put(put).build(), side_update, note, listing];
         items.extend(self.append(user, head, &entry, now)?);
         let appended = Appended { user: user.clone(), seq: Seq(head + 1), entry: Arc::new(entry) };
         Ok((items, appended))
+    }
+
+    /// The member's side of the group after the change: their spans (which change only here, under
+    /// the group's version) and the group's name; on a removal also their newest message in it,
+    /// which only the group item held, as their read position if it is further than the side's.
+    /// A read mark may move that position at the same time: the condition cancels the change,
+    /// which is then made again from the side as it is.
+    fn side_update(
+        &self,
+        side: Item,
+        group: &Group,
+        theirs: &Participation,
+        kind: MembershipChangeKind,
+        sent: Option<ReadMark>,
+    ) -> StoreResult<TransactWriteItem> {
+        let spans = serde_json::to_string(&theirs.spans).map_err(StoreError::unavailable)?;
+        let update = Update::builder()
+            .table_name(&self.options.entities_table)
+            .set_key(Some(side))
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(group.name.as_str()))
+            .expression_attribute_values(":s", s(spans))
+            .expression_attribute_values(":j", n(theirs.joined_at));
+        let further = sent.filter(|mark| theirs.read.as_ref().is_none_or(|read| read.number < mark.number));
+        let update = match (kind, further) {
+            (MembershipChangeKind::Removed, Some(mark)) => update
+                .update_expression("SET spans = :s, joined_at = :j, #name = :name, r = :r, ri = :ri")
+                .condition_expression("attribute_not_exists(r) OR r < :r")
+                .expression_attribute_values(":r", n(mark.number.0))
+                .expression_attribute_values(":ri", s(mark.message.as_str())),
+            _ => update.update_expression("SET spans = :s, joined_at = :j, #name = :name"),
+        };
+        Ok(TransactWriteItem::builder().update(update.build().map_err(StoreError::unavailable)?).build())
     }
 
     /// The change of `user`'s entry in the group's list of its members' spans (`listed`, as read),

@@ -55,6 +55,7 @@ mod request;
 pub mod retry;
 pub mod schema;
 mod send;
+mod send_marks;
 
 pub use self::connections::CONNECTION_LIFETIME;
 
@@ -82,9 +83,9 @@ use crate::domain::{
 
 /// Members per transaction of a group send: two items each (head and entry), leaving room for
 /// the group check, the send record and the recipients record within DynamoDB's 100 items.
-/// Largest group on this backend: the group item lists its members and must stay under
-/// DynamoDB's 400 KB item limit (about 11,000 ids of 34 characters), with room to spare. Both are
-/// the contract's, because the cost model prices them.
+/// Largest group on this backend: the group item lists its members and each one's newest message
+/// and must stay under DynamoDB's 400 KB item limit (about 320 KB at 5,000 members, every one a
+/// sender: see `items.rs`' tests). Both are the contract's, because the cost model prices them.
 pub use contract::limits::{CHUNK, MAX_GROUP_SIZE};
 /// A gap in a feed is skipped only when the entry before it is within this of its own expiry
 /// (see the module docs): hours, against transactions that become visible in milliseconds and

@@ -1,19 +1,21 @@
 //! What a send writes for its conversation, in the transaction that delivers it: the numbered
 //! log item, and the summary moving on from the count it was read at (which numbers messages
-//! densely, as the head condition numbers feed positions). A direct message's summary holds both
-//! users' read positions, so the sender's moves with it; a group message also moves the sender's
-//! read position on their side of the group.
+//! densely, as the head condition numbers feed positions). The summary also moves the sender's
+//! read position: a direct one holds both users', a group item each member's newest message
+//! ([`super::send_marks`]).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
-use super::capacity::item_size;
+use super::capacity::{item_size, value_size};
 use super::conversations::side_key;
+use super::groups::LoadedGroup;
 use super::items::*;
 use super::metrics::Tally;
 use super::request::Projection;
 use super::schema::{SEQ, TTL};
+use super::send_marks::{MarkWrite, SENT};
 use super::{DynamoStore, now_millis};
 use crate::domain::conversation::Span;
 use crate::domain::{GroupId, Message, MessageJson, Recipient, UserId};
@@ -140,33 +142,45 @@ impl DynamoStore {
         Ok(items)
     }
 
-    /// The group item moving from `version` to the next, with this message as its newest.
+    /// The group item moving from the version loaded to the next, with this message as its newest
+    /// and as the sender's newest (`mark`); and the item's size after it, which it is billed by.
     pub(super) fn group_update(
         &self,
         group: &GroupId,
         message: &Message,
         json: &MessageJson,
-        version: u64,
-    ) -> StoreResult<TransactWriteItem> {
+        loaded: &LoadedGroup,
+        mark: MarkWrite,
+    ) -> StoreResult<(TransactWriteItem, u64)> {
         let number = message.id.number().expect("numbered before it is written");
+        let (version, last) = (n(loaded.version), loaded.last.clone().map(s));
+        let (next, newest, latest) = (n(loaded.version + 1), s(String::from_utf8_lossy(json.as_bytes())), n(number.0));
+        // The values replaced, and the names of the attributes the first message adds.
+        let count = (loaded.latest > 0).then(|| n(loaded.latest));
+        let old = value_size(&version) + last.as_ref().map_or(0, value_size) + count.as_ref().map_or(0, value_size);
+        let added = if last.is_none() { "last".len() } else { 0 } + if count.is_none() { "n".len() } else { 0 };
+        let new = value_size(&next) + value_size(&newest) + value_size(&latest) + added as u64;
+        let after = (loaded.size + new + mark.growth).saturating_sub(old);
         let update = Update::builder()
             .table_name(&self.options.entities_table)
             .set_key(Some(entity_key(group_pk(group), GROUP)))
-            .update_expression("SET version = :next, n = :n, #last = :m")
+            .update_expression(format!("SET version = :next, n = :n, #last = :m, {} = :mark", mark.path))
             .condition_expression("version = :v")
             .expression_attribute_names("#last", "last")
-            .expression_attribute_values(":v", n(version))
-            .expression_attribute_values(":next", n(version + 1))
-            .expression_attribute_values(":n", n(number.0))
-            .expression_attribute_values(":m", s(String::from_utf8_lossy(json.as_bytes())))
+            .expression_attribute_names("#sent", SENT)
+            .expression_attribute_values(":v", version)
+            .expression_attribute_values(":next", next)
+            .expression_attribute_values(":n", latest)
+            .expression_attribute_values(":m", newest)
+            .expression_attribute_values(":mark", mark.value)
             .build()
             .map_err(StoreError::unavailable)?;
-        Ok(as_item(update))
+        Ok((as_item(update), after))
     }
 
-    /// The sender's read position in the group, at their message: the newest of the group, so
-    /// past any position they or another device of theirs set. A sender without a side of the
-    /// group (a group from before conversations were recorded) gets one from this message on.
+    /// The sender's read position on their side of the group, at their message, for a sender the
+    /// group's marks do not know ([`SendMark::Unknown`]): their side may not exist (a group from
+    /// before conversations were recorded), and gets one from this message on. Once per member.
     pub(super) fn sender_read(
         &self,
         group: &GroupId,

@@ -10,6 +10,7 @@ use super::items::*;
 use super::metrics::Tally;
 use super::retry::cancellation;
 use super::schema::TTL;
+use super::send_marks::mark_write;
 use super::{CHUNK, DynamoStore, Outcome, failed, itemised, now_millis};
 use crate::domain::conversation::pair_key;
 use crate::domain::message::Outgoing;
@@ -336,7 +337,7 @@ impl DynamoStore {
             }
             // Earlier sends to this group that stopped midway reach everyone before this one.
             self.finish_pending(group_id, &loaded.pending, tally).await?;
-            let recipients = loaded.group.members;
+            let recipients = loaded.group.members.clone();
             let chunks = recipients.len().div_ceil(CHUNK);
             // A send of several transactions is always recorded, under the client's key or one
             // of the server's, so that it can be finished if its caller dies midway.
@@ -351,7 +352,11 @@ impl DynamoStore {
             // The group moves on from the version read (no membership change and no other send
             // came between), taking this message as its newest.
             let group_check = items.len();
-            items.push(self.group_update(group_id, message, &json, loaded.version)?);
+            let mark = mark_write(&recipients, loaded.marks.as_deref(), &message.from, &message.id);
+            let unknown = mark.unknown;
+            let (update, size) = self.group_update(group_id, message, &json, &loaded, mark)?;
+            items.push(update);
+            tally.remember(&self.options.entities_table, &entity_key(group_pk(group_id), GROUP), size);
             if let Some(key) = &key {
                 items.push(self.send_record(message, key, chunks)?);
                 if chunks > 1 {
@@ -365,7 +370,9 @@ impl DynamoStore {
                 }
             }
             items.push(self.log_put(group_id.as_str(), message, &json, at)?);
-            items.push(self.sender_read(group_id, message, loaded.latest)?);
+            if unknown {
+                items.push(self.sender_read(group_id, message, loaded.latest)?);
+            }
             let charge = self.send_charge(&message.from, recipients.len())?;
             let charged = items.len();
             items.extend(charge.as_ref().map(|charge| charge.item.clone()));
