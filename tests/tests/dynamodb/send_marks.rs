@@ -1,6 +1,8 @@
 //! A group send moves its sender's read position on the group item it writes anyway, not on an
 //! item of its own; groups from before that list of marks get it on their next send.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
 use messaging_tests::fixtures::user;
@@ -17,24 +19,36 @@ async fn unread(store: &dyn Store, user: &UserId, id: &ConversationId) -> (u64, 
     (found.unread, found.read_up_to.map(|id| id.to_string()))
 }
 
-/// Removes an attribute from a stored item, as a deployment from before it left the item.
-async fn forget(dynamo: &DynamoStore, pk: &str, sk: &str, attribute: &str) {
+/// A group `owner` made, with `members` added.
+async fn group_of(store: &dyn Store, name: &str, owner: &UserId, members: [&UserId; 2]) -> Group {
+    let group = Group::new(Name::parse(name).unwrap(), owner.clone());
+    store.create_group(&group).await.unwrap();
+    for member in members {
+        let change = MembershipChange { group: group.id.clone(), caller: owner.clone(), user: member.clone() };
+        store.add_member(&change, 1000).await.unwrap();
+    }
+    group
+}
+
+/// The emulator's client and an item's key in the entities table, to change an item behind the
+/// store's back.
+fn raw(pk: &str, sk: &str) -> (aws_sdk_dynamodb::Client, HashMap<String, AttributeValue>) {
     let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
     let key = [("pk", pk), ("sk", sk)].map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())));
-    let update = client
-        .update_item()
-        .table_name(&dynamo.options().entities_table)
-        .set_key(Some(key.into_iter().collect()))
-        .update_expression("REMOVE #a")
-        .expression_attribute_names("#a", attribute);
-    update.send().await.unwrap();
+    (client, key.into_iter().collect())
+}
+
+/// Removes an attribute from a stored item, as a deployment from before it left the item.
+async fn forget(dynamo: &DynamoStore, pk: &str, sk: &str, attribute: &str) {
+    let (client, key) = raw(pk, sk);
+    let update = client.update_item().table_name(&dynamo.options().entities_table).set_key(Some(key));
+    update.update_expression("REMOVE #a").expression_attribute_names("#a", attribute).send().await.unwrap();
 }
 
 async fn delete(dynamo: &DynamoStore, pk: &str, sk: &str) {
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
-    let key = [("pk", pk), ("sk", sk)].map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())));
+    let (client, key) = raw(pk, sk);
     let delete = client.delete_item().table_name(&dynamo.options().entities_table);
-    delete.set_key(Some(key.into_iter().collect())).send().await.unwrap();
+    delete.set_key(Some(key)).send().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,12 +57,7 @@ async fn a_group_send_moves_the_senders_read_position_without_an_item_of_its_own
     let dynamo = backend.dynamo.clone().unwrap();
     let store = &*backend.store;
     let (alice, bob, carol) = (user(store, "alice").await, user(store, "bob").await, user(store, "carol").await);
-    let group = Group::new(Name::parse("before").unwrap(), alice.clone());
-    store.create_group(&group).await.unwrap();
-    for member in [&bob, &carol] {
-        let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: member.clone() };
-        store.add_member(&change, 1000).await.unwrap();
-    }
+    let group = group_of(store, "marks", &alice, [&bob, &carol]).await;
     let (id, to) = (ConversationId::Group(group.id.clone()), Recipient::Group(group.id.clone()));
 
     // Three members: the group read and three heads (3 requests, 4 read units); 8 items × 2 — the group's
@@ -65,12 +74,7 @@ async fn a_group_send_moves_the_senders_read_position_without_an_item_of_its_own
     // A group from before the marks: its first send writes the whole list (the sender's mark,
     // the others unknown) and the sender's side, whose existence the list cannot vouch for; a
     // member the list does not know writes their side once, on their first send.
-    let old = Group::new(Name::parse("old").unwrap(), alice.clone());
-    store.create_group(&old).await.unwrap();
-    for member in [&bob, &carol] {
-        let change = MembershipChange { group: old.id.clone(), caller: alice.clone(), user: member.clone() };
-        store.add_member(&change, 1000).await.unwrap();
-    }
+    let old = group_of(store, "old", &alice, [&bob, &carol]).await;
     let (old_id, to_old) = (ConversationId::Group(old.id.clone()), Recipient::Group(old.id.clone()));
     forget(&dynamo, &format!("G#{}", old.id), "group", "sent").await;
     // Carol, a member from before conversations were recorded, has no side at all.
