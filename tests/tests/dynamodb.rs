@@ -13,7 +13,7 @@ use runtime::identity::{IdentityOptions, IdentityProvider};
 use runtime::store::MembershipChange;
 use runtime::store::connections::{ConnectionRecord, Connections};
 use runtime::store::dynamodb::capacity::{Read, item_size, read_units, write_units};
-use runtime::store::dynamodb::items::group_item;
+use runtime::store::dynamodb::items::{GROUP, Item, entity_key, group_item, group_pk};
 use runtime::store::dynamodb::metrics::OperationCost;
 use runtime::store::dynamodb::{CHUNK, DynamoStore};
 use serde_json::json;
@@ -42,14 +42,14 @@ fn assert_budget(dynamo: &DynamoStore, operation: &str, requests: u64, units: (f
 }
 
 /// An item of the entities table as stored, read straight from the emulator.
-async fn stored_item(dynamo: &DynamoStore, pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
-    let key = HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk.into())),
-        ("sk".to_owned(), AttributeValue::S(sk.into())),
-    ]);
-    let got = client.get_item().table_name(&dynamo.options().entities_table).set_key(Some(key)).send().await.unwrap();
-    got.item.unwrap_or_else(|| panic!("no item {pk} / {sk}"))
+async fn stored_item(dynamo: &DynamoStore, key: Item) -> Item {
+    let get = emulator().get_item().table_name(&dynamo.options().entities_table).set_key(Some(key.clone()));
+    get.send().await.unwrap().item.unwrap_or_else(|| panic!("no item {key:?}"))
+}
+
+/// A client of the emulator, to read or change items behind the store's back.
+fn emulator() -> aws_sdk_dynamodb::Client {
+    messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap())
 }
 
 /// A message of a 200-byte text, the usage scenario's.
@@ -146,7 +146,7 @@ async fn every_operation_makes_its_documented_number_of_requests() {
         let group_bytes = item_size(&group_item(&big, 1));
         // The group item after the send (its count, newest message and the sender's mark added),
         // which the update is billed by.
-        let group_after = item_size(&stored_item(&dynamo, &format!("G#{}", big.id), "group").await);
+        let group_after = item_size(&stored_item(&dynamo, entity_key(group_pk(&big.id), GROUP)).await);
         // The recipients record: pk, sk and the `recipients` list (3 bytes, 1 per element, the ids).
         let ids: u64 = big.members.iter().map(|m| 1 + m.as_str().len() as u64).sum();
         let record_key = (2 + format!("U#{alice}").len() + 2 + format!("recipients#big{size}").len()) as u64;
@@ -170,7 +170,7 @@ async fn every_operation_makes_its_documented_number_of_requests() {
 
     // A poll reads up to `limit + 1` entries and is billed for all of them together, rounded up
     // to 4 KB, at least one unit: the entries as stored, read here straight from the table.
-    let stored = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap())
+    let stored = emulator()
         .query()
         .table_name(&dynamo.options().feeds_table)
         .key_condition_expression("#u = :u AND #s > :zero")
@@ -347,7 +347,7 @@ async fn connection_records_make_their_documented_requests() {
     assert_eq!(dynamo.connection_owner(&stranger.connection).await.unwrap(), None);
     assert_eq!(dynamo.open_connections(std::slice::from_ref(&bob)).await.unwrap().len(), 2);
     // An entry that does not parse is skipped, not fatal to the lookup of every recipient.
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    let client = emulator();
     let bobs_connections = HashMap::from([
         ("pk".to_owned(), AttributeValue::S(format!("U#{bob}"))),
         ("sk".to_owned(), AttributeValue::S("connections".to_owned())),
@@ -816,7 +816,7 @@ async fn group_history_pages_are_one_request_while_following_next() {
     // names them in the list (on the condition that their side is as read), and the next first
     // page is one request.
     use runtime::store::dynamodb::items::{MEMBERS, entity_key, log_pk};
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
+    let client = emulator();
     let members = entity_key(log_pk(group.id.as_str()), MEMBERS);
     let table = &dynamo.options().entities_table;
     client.delete_item().table_name(table).set_key(Some(members)).send().await.unwrap();

@@ -1,17 +1,15 @@
 //! A group send moves its sender's read position on the group item it writes anyway, not on an
 //! item of its own; groups from before that list of marks get it on their next send.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_tests::Backend;
 use messaging_tests::fixtures::user;
 use runtime::domain::conversation::ConversationId;
 use runtime::domain::{Group, Name, Recipient, UserId};
 use runtime::store::dynamodb::DynamoStore;
+use runtime::store::dynamodb::items::{GROUP, Item, entity_key, group_pk, side_sk, user_pk};
 use runtime::store::{MembershipChange, Store};
 
-use super::{assert_budget, outgoing, spent, stored_item};
+use super::{assert_budget, emulator, outgoing, spent, stored_item};
 
 async fn unread(store: &dyn Store, user: &UserId, id: &ConversationId) -> (u64, Option<String>) {
     let page = store.inbox(user, None, 100).await.unwrap();
@@ -30,24 +28,15 @@ async fn group_of(store: &dyn Store, name: &str, owner: &UserId, members: [&User
     group
 }
 
-/// The emulator's client and an item's key in the entities table, to change an item behind the
-/// store's back.
-fn raw(pk: &str, sk: &str) -> (aws_sdk_dynamodb::Client, HashMap<String, AttributeValue>) {
-    let client = messaging_tests::backend::emulator_client(&messaging_tests::backend::emulator_endpoint().unwrap());
-    let key = [("pk", pk), ("sk", sk)].map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())));
-    (client, key.into_iter().collect())
-}
-
-/// Removes an attribute from a stored item, as a deployment from before it left the item.
-async fn forget(dynamo: &DynamoStore, pk: &str, sk: &str, attribute: &str) {
-    let (client, key) = raw(pk, sk);
-    let update = client.update_item().table_name(&dynamo.options().entities_table).set_key(Some(key));
+/// Removes an attribute from a stored item of the entities table, as a deployment from before it
+/// left the item.
+async fn forget(dynamo: &DynamoStore, key: Item, attribute: &str) {
+    let update = emulator().update_item().table_name(&dynamo.options().entities_table).set_key(Some(key));
     update.update_expression("REMOVE #a").expression_attribute_names("#a", attribute).send().await.unwrap();
 }
 
-async fn delete(dynamo: &DynamoStore, pk: &str, sk: &str) {
-    let (client, key) = raw(pk, sk);
-    let delete = client.delete_item().table_name(&dynamo.options().entities_table);
+async fn delete(dynamo: &DynamoStore, key: Item) {
+    let delete = emulator().delete_item().table_name(&dynamo.options().entities_table);
     delete.set_key(Some(key)).send().await.unwrap();
 }
 
@@ -62,12 +51,11 @@ async fn a_group_send_moves_the_senders_read_position_without_an_item_of_its_own
 
     // Three members: the group read and three heads (3 requests, 4 read units); 8 items × 2 — the group's
     // update, 3 × (head, entry), the log item. Nobody's side is written.
-    let side_of = |user: &UserId| (format!("U#{user}"), format!("conv#{}", group.id));
+    let side_of = |user: &UserId| entity_key(user_pk(user), side_sk(group.id.as_str()));
     spent(&dynamo);
     let first = store.send(&outgoing(&bob, to.clone(), None)).await.unwrap().message;
     assert_budget(&dynamo, "send_group", 3, (4.0, 16.0));
-    let (pk, sk) = side_of(&bob);
-    assert!(!stored_item(&dynamo, &pk, &sk).await.contains_key("r"), "bob's side stays as it was");
+    assert!(!stored_item(&dynamo, side_of(&bob)).await.contains_key("r"), "bob's side stays as it was");
     assert_eq!(unread(store, &bob, &id).await, (0, Some(first.id.to_string())));
     assert_eq!(unread(store, &carol, &id).await, (1, None));
 
@@ -76,13 +64,13 @@ async fn a_group_send_moves_the_senders_read_position_without_an_item_of_its_own
     // member the list does not know writes their side once, on their first send.
     let old = group_of(store, "old", &alice, [&bob, &carol]).await;
     let (old_id, to_old) = (ConversationId::Group(old.id.clone()), Recipient::Group(old.id.clone()));
-    forget(&dynamo, &format!("G#{}", old.id), "group", "sent").await;
+    forget(&dynamo, entity_key(group_pk(&old.id), GROUP), "sent").await;
     // Carol, a member from before conversations were recorded, has no side at all.
-    delete(&dynamo, &format!("U#{carol}"), &format!("conv#{}", old.id)).await;
+    delete(&dynamo, entity_key(user_pk(&carol), side_sk(old.id.as_str()))).await;
     spent(&dynamo);
     store.send(&outgoing(&alice, to_old.clone(), None)).await.unwrap();
     assert_budget(&dynamo, "send_group", 3, (4.0, 18.0));
-    let marks = stored_item(&dynamo, &format!("G#{}", old.id), "group").await;
+    let marks = stored_item(&dynamo, entity_key(group_pk(&old.id), GROUP)).await;
     let marks = marks["sent"].as_l().unwrap();
     assert_eq!((marks.len(), marks.iter().filter(|m| m.is_bool()).count()), (3, 2), "two unknown");
     store.send(&outgoing(&alice, to_old.clone(), None)).await.unwrap();
@@ -104,8 +92,7 @@ async fn a_group_send_moves_the_senders_read_position_without_an_item_of_its_own
     let change = MembershipChange { group: group.id.clone(), caller: alice.clone(), user: carol.clone() };
     let fourth = store.send(&outgoing(&carol, to.clone(), None)).await.unwrap().message;
     store.remove_member(&change).await.unwrap();
-    let (pk, sk) = side_of(&carol);
-    let side = stored_item(&dynamo, &pk, &sk).await;
+    let side = stored_item(&dynamo, side_of(&carol)).await;
     assert_eq!(side["ri"].as_s().unwrap(), fourth.id.as_str());
     assert_eq!(unread(store, &carol, &id).await, (0, Some(fourth.id.to_string())));
 }
